@@ -1,0 +1,164 @@
+//! Configuration of `coper-server`: the command line, with environment variables and an optional
+//! TOML file beneath it.
+//!
+//! Precedence, highest first: command-line flag, environment variable (`COPER_…`), the TOML file
+//! given with `--config`, the built-in default. Every field is documented where it is declared, so
+//! `coper-server serve --help` is the reference.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use jiff::Timestamp;
+use serde::Deserialize;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "coper-server",
+    version,
+    about = "coper: the Questura's central server"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the HTTP API (and, in later versions, the kiosks' WebSockets and the staff pages).
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on. Port 0 picks a free port; the address actually bound is
+    /// printed on standard output as `coper-server listening on http://ADDR`.
+    #[arg(long, env = "COPER_LISTEN")]
+    pub listen: Option<SocketAddr>,
+
+    /// Folder for the database and other state; created if missing.
+    #[arg(long, env = "COPER_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Optional TOML file with the same settings (`listen`, `data_dir`, `fixed_now`).
+    #[arg(long, env = "COPER_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Seed a synthetic Pavia-like Questura (services, a week of bookings, partner bodies, ready
+    /// permits) if the database has never been seeded. Never touches a database seeded before.
+    #[arg(long, env = "COPER_DEMO")]
+    pub demo: bool,
+
+    /// Freeze the server's clock at this instant (RFC 3339, e.g. `2026-11-23T08:00:00Z`). For
+    /// tests and reproducible demonstrations only: never set it in production.
+    #[arg(long, env = "COPER_FIXED_NOW", hide = true)]
+    pub fixed_now: Option<Timestamp>,
+}
+
+/// The TOML file's shape: every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    fixed_now: Option<Timestamp>,
+    demo: Option<bool>,
+}
+
+/// The settings `serve` runs with, once every layer is merged.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub demo: bool,
+    pub clock: crate::clock::Clock,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_DATA_DIR: &str = "./data";
+
+impl ServeConfig {
+    pub fn from_args(args: ServeArgs) -> anyhow::Result<Self> {
+        let file = match &args.config {
+            Some(path) => read_file_config(path)?,
+            None => FileConfig::default(),
+        };
+        let fixed_now = args.fixed_now.or(file.fixed_now);
+        Ok(Self {
+            listen: args
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| DEFAULT_LISTEN.parse().expect("valid default")),
+            data_dir: args
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            demo: args.demo || file.demo.unwrap_or(false),
+            clock: match fixed_now {
+                Some(at) => crate::clock::Clock::Fixed(at),
+                None => crate::clock::Clock::System,
+            },
+        })
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("coper.sqlite3")
+    }
+}
+
+fn read_file_config(path: &Path) -> anyhow::Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the configuration file {}", path.display()))?;
+    toml::from_str(&text)
+        .with_context(|| format!("the configuration file {} is not valid", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn serve_args(argv: &[&str]) -> ServeArgs {
+        let mut full = vec!["coper-server", "serve"];
+        full.extend_from_slice(argv);
+        match Cli::try_parse_from(full).unwrap().command {
+            Command::Serve(args) => args,
+        }
+    }
+
+    #[test]
+    fn flags_override_the_file_which_overrides_the_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("coper.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\ndata_dir = \"/srv/coper\"\n",
+        )
+        .unwrap();
+        let from_file =
+            ServeConfig::from_args(serve_args(&["--config", file.to_str().unwrap()])).unwrap();
+        assert_eq!(from_file.listen.to_string(), "127.0.0.1:9000");
+        assert_eq!(from_file.data_dir, PathBuf::from("/srv/coper"));
+        let flag_wins = ServeConfig::from_args(serve_args(&[
+            "--config",
+            file.to_str().unwrap(),
+            "--listen",
+            "0.0.0.0:80",
+        ]))
+        .unwrap();
+        assert_eq!(flag_wins.listen.to_string(), "0.0.0.0:80");
+        assert_eq!(flag_wins.data_dir, PathBuf::from("/srv/coper"));
+    }
+
+    #[test]
+    fn a_misspelt_key_in_the_file_is_an_error_not_a_silent_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("coper.toml");
+        std::fs::write(&file, "lisen = \"127.0.0.1:9000\"\n").unwrap();
+        let err =
+            ServeConfig::from_args(serve_args(&["--config", file.to_str().unwrap()])).unwrap_err();
+        assert!(format!("{err:#}").contains("lisen"), "{err:#}");
+    }
+}

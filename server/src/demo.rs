@@ -1,0 +1,343 @@
+//! The demonstration Questura: a synthetic, Pavia-like set-up seeded by `coper-server serve --demo`
+//! so that the README's first command shows a working system.
+//!
+//! Everything here is invented: the people (names in the shapes real ones have: several surnames,
+//! particles, apostrophes, accents, partly known birth dates), the partner bodies' addresses and
+//! telephone numbers (the 0382 000 … range, which is not assigned to anybody). Seeding happens once,
+//! in one transaction; a database seeded before, or set up by hand, is never touched.
+
+use coper_shared::{
+    agenda::{Agenda, DayPlan},
+    holidays::HolidayCalendar,
+    ids::ServiceId,
+    rules::{OpeningRange, ServiceRules, ServiceRulesDraft, WeeklyRule},
+};
+use jiff::{
+    Timestamp, ToSpan,
+    civil::{Date, Time, Weekday, time},
+    tz::TimeZone,
+};
+use rusqlite::{Connection, params};
+
+use crate::store::{
+    self, StoreError,
+    agenda::{questura, save_rules},
+    appointments::{NewAppointment, book},
+    instant_text,
+};
+
+pub const DELIVERY: &str = "consegna-pse";
+pub const FINGERPRINTS: &str = "rilievi";
+
+/// What `seed` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seeded {
+    Now {
+        ready_permits: usize,
+        appointments: usize,
+    },
+    AlreadySetUp,
+}
+
+/// Seed the demonstration data unless the database already has a Questura.
+pub fn seed(conn: &mut Connection, now: Timestamp) -> Result<Seeded, StoreError> {
+    if questura(conn)?.is_some() {
+        return Ok(Seeded::AlreadySetUp);
+    }
+    let tx = conn.transaction()?;
+    tx.execute(
+        "INSERT INTO settings (id, questura_name, address, phone, email, time_zone,
+             patron_month, patron_day, patron_name, demo_seeded_at)
+         VALUES (1, 'Questura di Pavia (dimostrazione)',
+                 'Piazza dell''Esempio 1, 27100 Pavia', '0382 000100',
+                 'immigrazione.demo@example.invalid', 'Europe/Rome', 12, 9, 'San Siro', ?1)",
+        [instant_text(now)],
+    )?;
+    insert_services(&tx)?;
+    insert_partner_bodies(&tx)?;
+    let mut rng = fastrand::Rng::with_seed(0x00c0_ffee);
+    let permits = insert_ready_permits(&tx, &mut rng, now)?;
+    let appointments = book_a_realistic_week(&tx, &mut rng, now, &permits)?;
+    store::audit(
+        &tx,
+        now,
+        "system",
+        "demo.seeded",
+        "",
+        &serde_json::json!({ "ready_permits": permits.len(), "appointments": appointments }),
+    )?;
+    tx.commit()?;
+    Ok(Seeded::Now {
+        ready_permits: permits.len(),
+        appointments,
+    })
+}
+
+fn range(start: Time, end: Time, slot_minutes: u16, places: u16) -> OpeningRange {
+    OpeningRange {
+        start,
+        end,
+        slot_minutes,
+        places,
+    }
+}
+
+fn weekly(days: &[Weekday], r: OpeningRange) -> impl Iterator<Item = WeeklyRule> + '_ {
+    days.iter()
+        .map(move |&weekday| WeeklyRule { weekday, range: r })
+}
+
+fn insert_services(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+    use Weekday::*;
+    tx.execute(
+        "INSERT INTO services (id, name, description, what_to_bring, horizon_days, lead_minutes, sort_order)
+         VALUES (?1, 'Consegna permesso elettronico',
+                 'Ritiro del permesso di soggiorno elettronico pronto per la consegna.',
+                 'Promemoria della prenotazione; passaporto o documento di identità; ricevuta della \
+                  richiesta (assicurata); il vecchio permesso di soggiorno, se ne avete uno.',
+                 60, 60, 1)",
+        [DELIVERY],
+    )?;
+    tx.execute(
+        "INSERT INTO services (id, name, description, what_to_bring, horizon_days, lead_minutes, sort_order)
+         VALUES (?1, 'Rilievi fotodattiloscopici',
+                 'Rilevamento delle impronte digitali per chi non si è presentato alla prima convocazione.',
+                 'Promemoria della prenotazione; passaporto; lettera di convocazione; quattro \
+                  fotografie formato tessera; ricevuta della richiesta (assicurata).',
+                 90, 1440, 2)",
+        [FINGERPRINTS],
+    )?;
+    // Deliveries: every weekday morning at three counters, Thursday afternoon at two, and the extra
+    // counter day the Pavia Questura opened for booked deliveries only (here: Saturday morning).
+    let delivery: Vec<WeeklyRule> = weekly(
+        &[Monday, Tuesday, Wednesday, Thursday, Friday],
+        range(time(9, 0, 0, 0), time(12, 30, 0, 0), 10, 3),
+    )
+    .chain(weekly(
+        &[Thursday],
+        range(time(14, 30, 0, 0), time(16, 30, 0, 0), 10, 2),
+    ))
+    .chain(weekly(
+        &[Saturday],
+        range(time(9, 0, 0, 0), time(12, 0, 0, 0), 10, 2),
+    ))
+    .collect();
+    let fingerprints: Vec<WeeklyRule> = weekly(
+        &[Tuesday, Thursday],
+        range(time(8, 30, 0, 0), time(12, 30, 0, 0), 15, 2),
+    )
+    .collect();
+    for (id, weekly, horizon_days, lead_minutes) in [
+        (DELIVERY, delivery, 60, 60),
+        (FINGERPRINTS, fingerprints, 90, 1440),
+    ] {
+        let rules = ServiceRules::new(ServiceRulesDraft {
+            service: ServiceId::parse(id).expect("demo ids are valid"),
+            weekly,
+            exceptions: vec![],
+            horizon_days,
+            lead_minutes,
+        })
+        .expect("demo rules are valid");
+        save_rules(tx, &rules)?;
+    }
+    Ok(())
+}
+
+fn insert_partner_bodies(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+    let bodies = [
+        (
+            "Comune di Pavia – Sportello Stranieri",
+            "Via dei Mille Esempi 12",
+            "Pavia",
+            "0382 000101",
+            "lun–ven 9:00–12:30; mar e gio 14:30–17:00",
+        ),
+        (
+            "Comune di Vigevano – Ufficio Immigrazione",
+            "Corso Dimostrativo 5",
+            "Vigevano",
+            "0381 000102",
+            "lun, mer, ven 8:30–12:30",
+        ),
+        (
+            "Patronato Lavoro e Diritti",
+            "Viale della Prova 44",
+            "Pavia",
+            "0382 000103",
+            "lun–ven 9:00–13:00 e 15:00–18:00",
+        ),
+        (
+            "Associazione Porte Aperte",
+            "Via del Campione 3",
+            "Voghera",
+            "0383 000104",
+            "mar e gio 9:30–12:30; sab 9:30–11:30",
+        ),
+        (
+            "Cooperativa Ponte sul Ticino",
+            "Piazza Fittizia 8",
+            "Mortara",
+            "0384 000105",
+            "lun–gio 14:00–18:00",
+        ),
+    ];
+    for (name, address, city, phone, hours) in bodies {
+        tx.execute(
+            "INSERT INTO partner_bodies (name, address, city, phone, opening_hours)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![name, address, city, phone, hours],
+        )?;
+    }
+    Ok(())
+}
+
+/// Synthetic surnames in the shapes that make name matching hard.
+const SURNAMES: &[&str] = &[
+    "El Amrani",
+    "De la Cruz Rodríguez",
+    "D'Souza",
+    "Ben Saïd",
+    "Nguyễn",
+    "Hossain",
+    "Al-Hassan",
+    "Kovalenko",
+    "Çela",
+    "Da Silva Pereira",
+    "Singh",
+    "N'Diaye",
+    "Ould Cheikh",
+    "Dos Santos",
+    "Mahmoud Abdel Rahman",
+    "Popescu",
+    "Wang",
+    "Islam Chowdhury",
+    "Hoxha",
+    "Fernández-García",
+    "Okafor",
+    "Shevchenko",
+    "Ahmed",
+    "Van der Berg",
+    "Mendoza Quispe",
+];
+
+const GIVEN_NAMES: &[&str] = &[
+    "Mohamed Amine",
+    "María José",
+    "Oksana",
+    "Ana-Maria",
+    "Thi Lan",
+    "Rahim Uddin",
+    "Fatou",
+    "Gjergj",
+    "Zoë",
+    "Xiaoming",
+    "Chukwuemeka",
+    "Ioana",
+    "Aïcha",
+    "Gurpreet",
+    "José Luis",
+    "Nadia",
+    "Olha",
+    "Sabbir",
+    "Élise",
+    "Kwame",
+];
+
+fn random_date(rng: &mut fastrand::Rng, from: Date, days: i32) -> Date {
+    from.checked_add(rng.i32(0..days).days())
+        .expect("demo dates are in range")
+}
+
+/// 200 ready permits with synthetic people; returns their ids.
+fn insert_ready_permits(
+    tx: &rusqlite::Transaction<'_>,
+    rng: &mut fastrand::Rng,
+    now: Timestamp,
+) -> Result<Vec<i64>, StoreError> {
+    let today = now.to_zoned(TimeZone::UTC).date();
+    let mut ids = Vec::with_capacity(200);
+    for i in 0..200 {
+        let surname = SURNAMES[rng.usize(..SURNAMES.len())];
+        let given = GIVEN_NAMES[rng.usize(..GIVEN_NAMES.len())];
+        let birth = random_date(rng, Date::constant(1955, 1, 1), 365 * 50);
+        // About one in twenty birth dates is only partly known.
+        let birth_text = match i % 20 {
+            7 => birth.year().to_string(),
+            13 => format!("{}-{:02}", birth.year(), birth.month()),
+            _ => birth.to_string(),
+        };
+        let fingerprinted = random_date(rng, today.checked_sub(150.days()).expect("in range"), 120);
+        // Synthetic identifiers: 12-character receipt and 10-character pratica numbers that
+        // start with 99, a prefix the national systems do not issue.
+        let receipt = format!("99{:010}", 4_000_000 + i * 7919);
+        let pratica = format!("99{:08}", 300_000 + i * 104_729 % 9_000_000);
+        tx.execute(
+            "INSERT INTO ready_permits (surname, given_names, birth_date, fingerprint_date,
+                 receipt_number, pratica_number, drawer, imported_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![
+                surname,
+                given,
+                birth_text,
+                fingerprinted.to_string(),
+                receipt,
+                pratica,
+                format!("C{}", 1 + i / 25),
+                instant_text(now),
+            ],
+        )?;
+        ids.push(tx.last_insert_rowid());
+    }
+    Ok(ids)
+}
+
+/// Book about 40% of the delivery places of the next seven days for some of the ready permits, as
+/// partner bodies would have, so the agenda and the day views are not empty.
+fn book_a_realistic_week(
+    tx: &rusqlite::Transaction<'_>,
+    rng: &mut fastrand::Rng,
+    now: Timestamp,
+    permits: &[i64],
+) -> Result<usize, StoreError> {
+    let questura = questura(tx)?.expect("settings were just inserted");
+    let service = store::agenda::service(tx, DELIVERY)?.expect("service was just inserted");
+    let holidays: &HolidayCalendar = &questura.holidays;
+    let agenda = Agenda::new(&service.rules, holidays, &questura.time_zone);
+    let today = now.to_zoned(questura.time_zone.clone()).date();
+    let mut next_permit = permits.iter();
+    let mut booked = 0;
+    for date in today.series(1.day()).take(7) {
+        let DayPlan::Open(slots) = agenda.day(date) else {
+            continue;
+        };
+        for slot in slots {
+            for _ in 0..slot.places {
+                if rng.f32() >= 0.4 {
+                    continue;
+                }
+                let Some(&permit) = next_permit.next() else {
+                    return Ok(booked);
+                };
+                let (surname, given_names): (String, String) = tx.query_row(
+                    "SELECT surname, given_names FROM ready_permits WHERE id = ?1",
+                    [permit],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?;
+                let new = NewAppointment {
+                    service: &service.id,
+                    slot,
+                    surname: &surname,
+                    given_names: &given_names,
+                    phone: None,
+                    ready_permit_id: Some(permit),
+                    partner_body_id: Some(1 + (permit % 5)),
+                    created_by: "demo",
+                };
+                book(tx, &new, now).map_err(|e| StoreError::InvalidData(e.to_string()))?;
+                booked += 1;
+            }
+        }
+    }
+    Ok(booked)
+}

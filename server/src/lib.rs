@@ -1,0 +1,131 @@
+//! `coper-server`: the Questura's central server. It owns the truth (SQLite), answers the agenda's
+//! queries over HTTP, and (in later versions) syncs with kiosks and serves the staff's pages.
+//!
+//! `main.rs` only parses the command line and calls [`run`]. Tests call [`app`] and [`serve`] with a
+//! listener bound to port 0, so they run exactly the code production runs.
+
+pub mod api;
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod store;
+
+use std::future::Future;
+
+use anyhow::Context;
+use axum::{Router, routing::get};
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+use crate::{
+    clock::Clock,
+    config::{Cli, Command, ServeConfig},
+    store::Db,
+};
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub clock: Clock,
+}
+
+/// The whole HTTP application.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(api::health))
+        .nest("/api/v1", api::router())
+        .layer(
+            // Log method and path only: query strings may one day carry what a person typed.
+            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
+            }),
+        )
+        .with_state(state)
+}
+
+/// Serve `app` on `listener` until `shutdown` completes, then finish the requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Entry point of the `coper-server` binary.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => {
+            let config = ServeConfig::from_args(args)?;
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?
+                .block_on(run_serve(config))
+        }
+    }
+}
+
+async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data folder {}",
+            config.data_dir.display()
+        )
+    })?;
+    let db_path = config.database_path();
+    let db = Db::open(&db_path)
+        .with_context(|| format!("cannot open the database {}", db_path.display()))?;
+    if config.demo {
+        let now = config.clock.now();
+        match db.call_blocking(|conn| demo::seed(conn, now))? {
+            demo::Seeded::Now {
+                ready_permits,
+                appointments,
+            } => tracing::info!(ready_permits, appointments, "demo data seeded"),
+            demo::Seeded::AlreadySetUp => {
+                tracing::info!("database already set up: demo data not seeded")
+            }
+        }
+    }
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let local = listener.local_addr()?;
+    // Printed, not only logged: scripts and tests read the actual port from here.
+    println!("coper-server listening on http://{local}");
+    tracing::info!(%local, data_dir = %config.data_dir.display(), "serving");
+    let state = AppState {
+        db,
+        clock: config.clock,
+    };
+    serve(listener, state, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM (systemd, container runtimes).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested: finishing requests in flight");
+}

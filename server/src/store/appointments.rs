@@ -1,0 +1,216 @@
+//! Appointments: booking a place in a slot, under the schema's capacity guard.
+//!
+//! The engine decides which slot to offer; this module writes the appointment and lets the schema
+//! (`slot_capacity` and its triggers) refuse a slot that is full or was never opened. Both happen
+//! in the caller's transaction, so a booking and the count it changes commit together or not at
+//! all.
+
+use coper_shared::{agenda::Slot, booking_code::booking_code, ids::ServiceId, rules::hh_mm};
+use jiff::Timestamp;
+use rusqlite::{Transaction, params};
+use uuid::Uuid;
+
+use super::{StoreError, instant_text};
+
+/// A booking to write: who, where, and on whose behalf.
+#[derive(Debug, Clone)]
+pub struct NewAppointment<'a> {
+    pub service: &'a ServiceId,
+    pub slot: Slot,
+    pub surname: &'a str,
+    pub given_names: &'a str,
+    pub phone: Option<&'a str>,
+    pub ready_permit_id: Option<i64>,
+    pub partner_body_id: Option<i64>,
+    pub created_by: &'a str,
+}
+
+/// What the store made of a booking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Booked {
+    pub id: Uuid,
+    pub booking_code: String,
+}
+
+/// Why a booking was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum BookingError {
+    #[error("the slot is full")]
+    SlotFull,
+    #[error("the slot is not open")]
+    SlotNotOpen,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Book one place in `new.slot`, inside `tx`. The slot's places are (re)stated from the engine's
+/// slot, so a capacity row exists for every slot ever booked.
+pub fn book(
+    tx: &Transaction<'_>,
+    new: &NewAppointment<'_>,
+    now: Timestamp,
+) -> Result<Booked, BookingError> {
+    let date = new.slot.date.to_string();
+    let time = hh_mm(new.slot.start);
+    // Places may only shrink down to what is already taken: the CHECK refuses anything else.
+    tx.execute(
+        "INSERT INTO slot_capacity (service_id, slot_date, slot_time, places) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (service_id, slot_date, slot_time) DO UPDATE SET places = excluded.places",
+        params![new.service.as_str(), date, time, new.slot.places],
+    )
+    .map_err(classify)?;
+    let id = Uuid::now_v7();
+    let code = booking_code(fastrand::u128(..));
+    tx.execute(
+        "INSERT INTO appointments (id, booking_code, service_id, slot_date, slot_time, surname,
+             given_names, phone, ready_permit_id, partner_body_id, created_at, created_by)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        params![
+            id.to_string(),
+            code,
+            new.service.as_str(),
+            date,
+            time,
+            new.surname,
+            new.given_names,
+            new.phone,
+            new.ready_permit_id,
+            new.partner_body_id,
+            instant_text(now),
+            new.created_by,
+        ],
+    )
+    .map_err(classify)?;
+    Ok(Booked {
+        id,
+        booking_code: code,
+    })
+}
+
+/// Turn the schema's refusals into the domain's words.
+fn classify(err: rusqlite::Error) -> BookingError {
+    let text = err.to_string();
+    if text.contains("slot_full") {
+        BookingError::SlotFull
+    } else if text.contains("slot_not_open") {
+        BookingError::SlotNotOpen
+    } else {
+        BookingError::Store(err.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::civil::{date, time};
+
+    use super::*;
+    use crate::store::Db;
+
+    fn setup() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.sqlite3")).unwrap();
+        db.call_blocking(|conn| {
+            conn.execute(
+                "INSERT INTO services (id, name, horizon_days, lead_minutes)
+                 VALUES ('consegna-pse', 'Consegna', 30, 0)",
+                [],
+            )
+            .unwrap();
+        });
+        (dir, db)
+    }
+
+    fn slot(places: u16) -> Slot {
+        Slot {
+            date: date(2026, 12, 1),
+            start: time(9, 0, 0, 0),
+            end: time(9, 10, 0, 0),
+            places,
+        }
+    }
+
+    /// The schema itself refuses a booking beyond a slot's places, whatever the code above it does.
+    #[test]
+    fn the_schema_refuses_more_bookings_than_places() {
+        let (_dir, db) = setup();
+        let service = ServiceId::parse("consegna-pse").unwrap();
+        db.call_blocking(|conn| {
+            let tx = conn.transaction().unwrap();
+            let new = NewAppointment {
+                service: &service,
+                slot: slot(2),
+                surname: "Rossi",
+                given_names: "Ana",
+                phone: None,
+                ready_permit_id: None,
+                partner_body_id: None,
+                created_by: "test",
+            };
+            book(&tx, &new, Timestamp::UNIX_EPOCH).unwrap();
+            book(&tx, &new, Timestamp::UNIX_EPOCH).unwrap();
+            assert!(matches!(
+                book(&tx, &new, Timestamp::UNIX_EPOCH),
+                Err(BookingError::SlotFull)
+            ));
+            // Even raw SQL that bypasses `book` cannot overfill the slot.
+            let raw = tx.execute(
+                "INSERT INTO appointments (id, booking_code, service_id, slot_date, slot_time,
+                     surname, created_at, created_by)
+                 VALUES ('x', 'XXXX-XXXX', 'consegna-pse', '2026-12-01', '09:00', 'Bianchi', '', '')",
+                [],
+            );
+            assert!(raw.unwrap_err().to_string().contains("slot_full"));
+            tx.commit().unwrap();
+            let taken: i64 = conn
+                .query_row("SELECT taken FROM slot_capacity", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(taken, 2);
+        });
+    }
+
+    /// Cancelling gives the place back; moving takes one in the new slot; the lifecycle is enforced.
+    #[test]
+    fn cancelling_frees_the_place_and_the_lifecycle_is_enforced() {
+        let (_dir, db) = setup();
+        let service = ServiceId::parse("consegna-pse").unwrap();
+        db.call_blocking(|conn| {
+            let tx = conn.transaction().unwrap();
+            let new = NewAppointment {
+                service: &service,
+                slot: slot(1),
+                surname: "Rossi",
+                given_names: "Ana",
+                phone: None,
+                ready_permit_id: None,
+                partner_body_id: None,
+                created_by: "test",
+            };
+            let first = book(&tx, &new, Timestamp::UNIX_EPOCH).unwrap();
+            tx.execute(
+                "UPDATE appointments SET status = 'cancelled', cancelled_at = 'now' WHERE id = ?1",
+                [first.id.to_string()],
+            )
+            .unwrap();
+            book(&tx, &new, Timestamp::UNIX_EPOCH).unwrap();
+            let back = tx.execute(
+                "UPDATE appointments SET status = 'booked', cancelled_at = NULL WHERE id = ?1",
+                [first.id.to_string()],
+            );
+            assert!(
+                back.unwrap_err()
+                    .to_string()
+                    .contains("invalid_status_transition")
+            );
+            let delivered_directly = tx.execute(
+                "UPDATE appointments SET status = 'delivered' WHERE status = 'booked'",
+                [],
+            );
+            assert!(
+                delivered_directly
+                    .unwrap_err()
+                    .to_string()
+                    .contains("invalid_status_transition")
+            );
+        });
+    }
+}

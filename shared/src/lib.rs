@@ -1,0 +1,23 @@
+//! `coper-shared`: the vocabulary every other crate of coper speaks, and the agenda engine.
+//!
+//! Everything here is pure: no I/O, no async, no clock. Time comes in as a parameter (`now`), data
+//! comes in as values, and answers come out as values. The server and the kiosk are shells that load
+//! rules and counts from their stores, call into this crate, and show or persist the result. That is
+//! what lets the same engine answer on a kiosk with no network and on the server that owns the truth,
+//! and what lets the property tests explore it exhaustively.
+//!
+//! Map:
+//! - [`holidays`]: Italian national holidays for any year, plus the city's patron saint.
+//! - [`rules`]: a service's opening rules, validated on construction ([`rules::ServiceRules`]).
+//! - [`agenda`]: the engine: which slots a day has, the first free slot, the next options on other
+//!   days, and free places per day for calendars.
+//! - [`ids`]: identifiers that parse instead of validate.
+//! - [`booking_code`]: the short code printed on a reminder, for typing when a scan fails.
+
+pub mod agenda;
+pub mod booking_code;
+pub mod holidays;
+pub mod ids;
+pub mod rules;
+
+pub use jiff;
