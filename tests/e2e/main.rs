@@ -1,1 +1,6 @@
+//! End-to-end tests: the real `coper-server` binary, a real SQLite file in a temporary folder, real
+//! HTTP on loopback. One test binary, one module per area, helpers in `helpers`.
 
+mod agenda;
+mod helpers;
+mod server;

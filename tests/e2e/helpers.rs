@@ -1,0 +1,203 @@
+//! Starting a server for one test and talking to it.
+//!
+//! Each [`TestApp`] is a `coper-server serve` process with its own data folder and port (it binds
+//! port 0 and prints the address it got). Dropping the handle kills the process.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+/// The `coper-server` binary Cargo built next to this test binary.
+pub fn server_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/e2e-<hash> → target/<profile>/coper-server
+    let dir = exe.parent().and_then(Path::parent).expect("target folder");
+    let bin = dir.join(format!("coper-server{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with `cargo test --workspace`, which builds it",
+        bin.display()
+    );
+    bin
+}
+
+/// How to start a server.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Seed the demonstration Questura.
+    pub demo: bool,
+    /// Freeze the server's clock (RFC 3339).
+    pub fixed_now: Option<&'static str>,
+    /// Extra command-line arguments after `serve`.
+    pub args: Vec<String>,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub data_dir: PathBuf,
+    pub client: reqwest::Client,
+    child: Child,
+    // Keeps the temporary folder alive as long as the server runs, unless the test owns it.
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// A demo server whose clock is frozen at `now`.
+pub async fn spawn_demo_at(now: &'static str) -> TestApp {
+    spawn(Options {
+        demo: true,
+        fixed_now: Some(now),
+        ..Options::default()
+    })
+    .await
+}
+
+pub async fn spawn(options: Options) -> TestApp {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let data_dir = dir.path().join("data");
+    spawn_in(&data_dir, options, Some(dir)).await
+}
+
+/// Start a server on an existing data folder (to test restarts).
+pub async fn spawn_in(
+    data_dir: &Path,
+    options: Options,
+    dir: Option<tempfile::TempDir>,
+) -> TestApp {
+    let mut cmd = Command::new(server_binary());
+    cmd.arg("serve")
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(&options.args)
+        .env("COPER_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    if options.demo {
+        cmd.arg("--demo");
+    }
+    if let Some(now) = options.fixed_now {
+        cmd.arg("--fixed-now").arg(now);
+    }
+    for (k, v) in &options.env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("start coper-server");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let base = tokio::task::spawn_blocking(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        for line in lines.by_ref() {
+            let line = line.expect("read server output");
+            if let Some(addr) = line.strip_prefix("coper-server listening on ") {
+                // Keep draining stdout so the server never blocks on a full pipe.
+                std::thread::spawn(move || for _ in lines {});
+                return Some(addr.to_owned());
+            }
+        }
+        None
+    })
+    .await
+    .unwrap()
+    .expect("coper-server exited before listening (see its stderr above)");
+    TestApp {
+        base,
+        data_dir: data_dir.to_owned(),
+        client: reqwest::Client::new(),
+        child,
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// GET `path`, returning the status and the JSON body.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let status = response.status().as_u16();
+        let body = response
+            .json::<Value>()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: body is not JSON: {e}"));
+        (status, body)
+    }
+
+    /// GET `path` and insist on 200.
+    pub async fn get_ok(&self, path: &str) -> Value {
+        let (status, body) = self.get(path).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    /// GET `path` and insist on an error with this status and code.
+    pub async fn get_error(&self, path: &str, status: u16, code: &str) -> String {
+        let (got, body) = self.get(path).await;
+        assert_eq!(got, status, "GET {path}: {body}");
+        assert_eq!(body["error"]["code"], code, "GET {path}: {body}");
+        let message = body["error"]["message"]
+            .as_str()
+            .expect("a message")
+            .to_owned();
+        assert!(!message.is_empty());
+        message
+    }
+
+    pub fn database(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open_with_flags(
+            self.data_dir.join("coper.sqlite3"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .expect("open the server's database")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Send a signal (`TERM`, `INT`, `KILL`) and wait for the process to end.
+    pub fn signal_and_wait(&mut self, signal: &str) -> ExitStatus {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not stop after {signal}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Take ownership of the temporary folder, so the data outlives this server.
+    pub fn keep_data(&mut self) -> Option<tempfile::TempDir> {
+        self._dir.take()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

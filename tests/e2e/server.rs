@@ -1,0 +1,245 @@
+//! The server as a process: health, configuration, seeding, shutdown, the OpenAPI contract and
+//! errors.
+
+use crate::helpers::{Options, spawn, spawn_demo_at, spawn_in};
+
+const MONDAY_NINE_ROME: &str = "2026-11-23T08:00:00Z";
+
+/// A fresh install answers its health check and says plainly that nothing is set up yet.
+#[tokio::test]
+async fn a_fresh_database_is_healthy_but_not_configured() {
+    let app = spawn(Options::default()).await;
+    assert_eq!(app.get_ok("/healthz").await["status"], "ok");
+    assert_eq!(app.get_ok("/api/v1/services").await, serde_json::json!([]));
+    app.get_error(
+        "/api/v1/services/consegna-pse/first-free",
+        503,
+        "not_configured",
+    )
+    .await;
+    assert!(app.data_dir.join("coper.sqlite3").exists());
+}
+
+/// `--demo` seeds a Pavia-like Questura once; a restart with `--demo` leaves it as it was.
+#[tokio::test]
+async fn the_demo_is_seeded_once_and_survives_a_restart() {
+    let mut first = spawn_demo_at(MONDAY_NINE_ROME).await;
+    let count = |app: &crate::helpers::TestApp| -> (i64, i64, i64) {
+        let db = app.database();
+        let q = |sql: &str| db.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+        (
+            q("SELECT count(*) FROM ready_permits"),
+            q("SELECT count(*) FROM appointments"),
+            q("SELECT count(*) FROM partner_bodies"),
+        )
+    };
+    let before = count(&first);
+    assert_eq!(before.0, 200);
+    assert!(before.1 > 50, "a realistic week has bookings: {before:?}");
+    assert_eq!(before.2, 5);
+    let dir = first.keep_data();
+    let data_dir = first.data_dir.clone();
+    assert!(first.signal_and_wait("TERM").success());
+    drop(first);
+    let second = spawn_in(
+        &data_dir,
+        Options {
+            demo: true,
+            fixed_now: Some("2026-11-30T08:00:00Z"),
+            ..Options::default()
+        },
+        dir,
+    )
+    .await;
+    assert_eq!(count(&second), before);
+}
+
+/// The synthetic people have the shapes real names have, and some birth dates only partly known.
+#[tokio::test]
+async fn demo_people_have_realistic_name_shapes() {
+    let app = spawn_demo_at(MONDAY_NINE_ROME).await;
+    let db = app.database();
+    let q = |sql: &str| db.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap();
+    assert!(q("SELECT count(*) FROM ready_permits WHERE surname LIKE '%''%'") > 0);
+    assert!(q("SELECT count(*) FROM ready_permits WHERE surname LIKE '% %'") > 0);
+    assert!(q("SELECT count(*) FROM ready_permits WHERE surname LIKE '%-%'") > 0);
+    assert!(q("SELECT count(*) FROM ready_permits WHERE given_names LIKE '% %'") > 0);
+    assert!(q("SELECT count(*) FROM ready_permits WHERE length(birth_date) < 10") > 0);
+    assert!(
+        q(
+            "SELECT count(*) FROM ready_permits WHERE surname <> CAST(surname AS BLOB) \
+           OR surname GLOB '*[^ -~]*'"
+        ) > 0,
+        "some names carry accents"
+    );
+}
+
+/// SIGTERM and SIGINT stop the server cleanly (exit status 0).
+#[tokio::test]
+async fn sigterm_and_sigint_shut_down_gracefully() {
+    for signal in ["TERM", "INT"] {
+        let mut app = spawn(Options::default()).await;
+        app.get_ok("/healthz").await;
+        let status = app.signal_and_wait(signal);
+        assert!(status.success(), "{signal}: {status}");
+    }
+}
+
+/// Settings come from a TOML file, an environment variable overrides the file, a flag overrides
+/// both.
+#[tokio::test]
+async fn configuration_layers_file_then_environment_then_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let from_file = dir.path().join("from-file");
+    let from_env = dir.path().join("from-env");
+    let config = dir.path().join("coper.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\nlisten = \"127.0.0.1:1\"\n",
+            from_file.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    // Started by hand rather than through the helper, to control every layer: the flag
+    // --listen must beat the file's unusable port 1; COPER_DATA_DIR, when set, the file's folder.
+    let run = |env_dir: Option<&std::path::Path>| {
+        let mut cmd = std::process::Command::new(crate::helpers::server_binary());
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
+            .env("COPER_LOG", "warn")
+            .stdout(std::process::Stdio::piped());
+        if let Some(d) = env_dir {
+            cmd.env("COPER_DATA_DIR", d);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        assert!(
+            line.starts_with("coper-server listening on http://127.0.0.1:"),
+            "{line}"
+        );
+        assert!(
+            !line.contains("127.0.0.1:1\n"),
+            "the flag must beat the file"
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+    };
+    run(None);
+    assert!(from_file.join("coper.sqlite3").exists());
+    run(Some(&from_env));
+    assert!(from_env.join("coper.sqlite3").exists());
+}
+
+/// Every error is JSON with a stable code and an Italian message, with the right status.
+#[tokio::test]
+async fn bad_requests_get_json_errors_with_codes() {
+    let app = spawn_demo_at(MONDAY_NINE_ROME).await;
+    let unknown = app
+        .get_error(
+            "/api/v1/services/passaporti/first-free",
+            404,
+            "unknown_service",
+        )
+        .await;
+    assert!(unknown.contains("passaporti"), "{unknown}");
+    app.get_error(
+        "/api/v1/services/consegna-pse/days?from=23/11/2026",
+        400,
+        "invalid_date",
+    )
+    .await;
+    app.get_error(
+        "/api/v1/services/consegna-pse/days?from=2026-02-30",
+        400,
+        "invalid_date",
+    )
+    .await;
+    app.get_error(
+        "/api/v1/services/consegna-pse/days?from=2026-01-01&to=2027-06-01",
+        400,
+        "range_too_large",
+    )
+    .await;
+    app.get_error(
+        "/api/v1/services/consegna-pse/days?from=2026-12-10&to=2026-12-01",
+        400,
+        "invalid_range",
+    )
+    .await;
+    app.get_error(
+        "/api/v1/services/consegna-pse/first-free?from=domani",
+        400,
+        "invalid_from",
+    )
+    .await;
+    app.get_error(
+        "/api/v1/services/consegna-pse/options?count=0",
+        400,
+        "invalid_count",
+    )
+    .await;
+    app.get_error(
+        "/api/v1/services/consegna-pse/options?count=500",
+        400,
+        "invalid_count",
+    )
+    .await;
+    app.get_error(
+        "/api/v1/services/consegna-pse/options?count=dieci",
+        400,
+        "invalid_query",
+    )
+    .await;
+    app.get_error("/api/v1/nothing-here", 404, "not_found")
+        .await;
+}
+
+/// The OpenAPI document describes every route, and every route it describes answers.
+#[tokio::test]
+async fn the_openapi_document_lists_the_contract_and_each_path_answers() {
+    let app = spawn_demo_at(MONDAY_NINE_ROME).await;
+    let doc = app.get_ok("/api/v1/openapi.json").await;
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths: Vec<String> = doc["paths"].as_object().unwrap().keys().cloned().collect();
+    for contract in [
+        "/healthz",
+        "/api/v1/services",
+        "/api/v1/services/{id}/first-free",
+        "/api/v1/services/{id}/options",
+        "/api/v1/services/{id}/days",
+        "/api/v1/partners",
+    ] {
+        assert!(
+            paths.iter().any(|p| p == contract),
+            "{contract} not in {paths:?}"
+        );
+    }
+    for path in &paths {
+        let concrete = path.replace("{id}", "consegna-pse");
+        let (status, body) = app.get(&concrete).await;
+        assert_eq!(status, 200, "{concrete}: {body}");
+    }
+}
+
+/// The public list of partner bodies carries what the home page publishes.
+#[tokio::test]
+async fn partners_are_listed_with_address_phone_and_hours() {
+    let app = spawn_demo_at(MONDAY_NINE_ROME).await;
+    let partners = app.get_ok("/api/v1/partners").await;
+    let partners = partners.as_array().unwrap();
+    assert_eq!(partners.len(), 5);
+    for p in partners {
+        for field in ["name", "address", "city", "phone", "opening_hours"] {
+            assert!(
+                !p[field].as_str().unwrap_or("").is_empty(),
+                "{field} missing in {p}"
+            );
+        }
+    }
+}
