@@ -121,7 +121,8 @@ CREATE TABLE ready_permits (
     delivered_at      TEXT
 );
 
--- Places of each slot that has ever been booked, and how many are taken. The CHECK is the last line
+-- Places of each slot that has ever been booked or leased, how many are taken, how many are held
+-- for kiosks' leases. The CHECK is the last line
 -- of defence of coper's first invariant: confirmed appointments in a slot never exceed its places.
 -- The triggers below keep `taken` equal to the number of appointments holding a place, inside the
 -- very statement that inserts or updates the appointment, so no code path can forget it.
@@ -131,8 +132,9 @@ CREATE TABLE slot_capacity (
     slot_time    TEXT NOT NULL,
     places       INTEGER NOT NULL CHECK (places >= 0),
     taken        INTEGER NOT NULL DEFAULT 0,
+    held         INTEGER NOT NULL DEFAULT 0,     -- set aside for kiosks' leases
     PRIMARY KEY (service_id, slot_date, slot_time),
-    CONSTRAINT slot_full CHECK (taken BETWEEN 0 AND places)
+    CONSTRAINT slot_full CHECK (taken >= 0 AND held >= 0 AND taken + held <= places)
 ) WITHOUT ROWID;
 
 CREATE TABLE appointments (

@@ -6,6 +6,8 @@
 
 slint::include_modules!();
 
+pub mod core;
+
 /// Open the kiosk's window and run until it is closed.
 pub fn run() -> Result<(), slint::PlatformError> {
     let window = AppWindow::new()?;

@@ -28,8 +28,37 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the HTTP API (and, in later versions, the kiosks' WebSockets and the staff pages).
+    /// Serve the HTTP API and the kiosks' sync WebSocket.
     Serve(ServeArgs),
+    /// Issue a one-time enrolment code for a new kiosk of a partner body; prints the code.
+    KioskCode(KioskCodeArgs),
+    /// Revoke a kiosk: it is refused from its next connection on, and its leases are returned.
+    KioskRevoke(KioskRevokeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct KioskCodeArgs {
+    /// The partner body (its id, as in `GET /api/v1/partners`).
+    #[arg(long)]
+    pub partner: i64,
+    /// A name for the kiosk, e.g. "Sportello 1".
+    #[arg(long)]
+    pub label: String,
+    /// Days the code stays valid.
+    #[arg(long, default_value_t = 7)]
+    pub valid_days: i64,
+    /// The server's data folder.
+    #[arg(long, env = "COPER_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct KioskRevokeArgs {
+    /// The kiosk's id.
+    pub kiosk: String,
+    /// The server's data folder.
+    #[arg(long, env = "COPER_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -79,6 +108,7 @@ pub struct ServeConfig {
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "./data";
+pub const DATABASE_FILE: &str = "coper.sqlite3";
 
 impl ServeConfig {
     pub fn from_args(args: ServeArgs) -> anyhow::Result<Self> {
@@ -105,7 +135,7 @@ impl ServeConfig {
     }
 
     pub fn database_path(&self) -> PathBuf {
-        self.data_dir.join("coper.sqlite3")
+        self.data_dir.join(DATABASE_FILE)
     }
 }
 
@@ -125,6 +155,7 @@ mod tests {
         full.extend_from_slice(argv);
         match Cli::try_parse_from(full).unwrap().command {
             Command::Serve(args) => args,
+            other => panic!("not serve: {other:?}"),
         }
     }
 

@@ -332,6 +332,7 @@ fn book_a_realistic_week(
                     phone: None,
                     ready_permit_id: Some(permit),
                     partner_body_id: Some(1 + (permit % 5)),
+                    kiosk: None,
                     created_by: "demo",
                 };
                 book(tx, &new, now).map_err(|e| StoreError::InvalidData(e.to_string()))?;

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod store;
+pub mod sync;
 
 use std::future::Future;
 
@@ -28,12 +29,21 @@ use crate::{
 pub struct AppState {
     pub db: Db,
     pub clock: Clock,
+    pub sync: sync::SyncHub,
+}
+
+impl AppState {
+    pub fn new(db: Db, clock: Clock) -> Self {
+        let sync = sync::SyncHub::new(db.clone(), clock, sync::SyncConfig::default());
+        Self { db, clock, sync }
+    }
 }
 
 /// The whole HTTP application.
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(api::health))
+        .route("/api/v1/sync", get(sync::ws::upgrade))
         .nest("/api/v1", api::router())
         .layer(
             // Log method and path only: query strings may one day carry what a person typed.
@@ -50,9 +60,12 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// Entry point of the `coper-server` binary.
@@ -66,7 +79,41 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("cannot start the async runtime")?
                 .block_on(run_serve(config))
         }
+        Command::KioskCode(args) => {
+            let db = open_db(&args.data_dir)?;
+            let code = db.call_blocking(|conn| {
+                sync::enrol::issue_code(
+                    conn,
+                    args.partner,
+                    &args.label,
+                    args.valid_days,
+                    jiff::Timestamp::now(),
+                    "cli",
+                )
+            })??;
+            println!("{code}");
+            Ok(())
+        }
+        Command::KioskRevoke(args) => {
+            let db = open_db(&args.data_dir)?;
+            db.call_blocking(|conn| {
+                sync::enrol::revoke(conn, &args.kiosk, jiff::Timestamp::now(), "cli")
+            })??;
+            println!("revoked {}", args.kiosk);
+            Ok(())
+        }
     }
+}
+
+fn open_db(data_dir: &std::path::Path) -> anyhow::Result<Db> {
+    let path = data_dir.join(config::DATABASE_FILE);
+    anyhow::ensure!(
+        path.exists(),
+        "no database at {}: start `coper-server serve --data-dir {}` once first",
+        path.display(),
+        data_dir.display()
+    );
+    Db::open(&path).with_context(|| format!("cannot open the database {}", path.display()))
 }
 
 async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
@@ -98,10 +145,7 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
     // Printed, not only logged: scripts and tests read the actual port from here.
     println!("coper-server listening on http://{local}");
     tracing::info!(%local, data_dir = %config.data_dir.display(), "serving");
-    let state = AppState {
-        db,
-        clock: config.clock,
-    };
+    let state = AppState::new(db, config.clock);
     serve(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

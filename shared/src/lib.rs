@@ -13,11 +13,18 @@
 //!   days, and free places per day for calendars.
 //! - [`ids`]: identifiers that parse instead of validate.
 //! - [`booking_code`]: the short code printed on a reminder, for typing when a scan fails.
+//! - [`documents`]: the synchronised Automerge documents, who writes each, and their records.
+//! - [`protocol`]: the binary envelope of the kiosk ↔ server WebSocket protocol.
+//! - [`decide`]: the conflict rules by which the server decides kiosks' requests.
 
 pub mod agenda;
 pub mod booking_code;
+pub mod decide;
+pub mod documents;
 pub mod holidays;
 pub mod ids;
+pub mod protocol;
 pub mod rules;
 
+pub use automerge;
 pub use jiff;

@@ -201,3 +201,184 @@ impl Drop for TestApp {
         let _ = self.child.wait();
     }
 }
+
+impl TestApp {
+    /// The kiosks' WebSocket URL on this server.
+    pub fn ws_url(&self) -> String {
+        format!("{}/api/v1/sync", self.base.replacen("http://", "ws://", 1))
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.base
+            .trim_start_matches("http://")
+            .parse()
+            .expect("the server prints ip:port")
+    }
+
+    /// The database, writable: for arranging what the admin pages will set one day.
+    pub fn database_rw(&self) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open(self.data_dir.join("coper.sqlite3"))
+            .expect("open the server's database");
+        conn.busy_timeout(Duration::from_secs(5)).unwrap();
+        conn
+    }
+
+    /// Run a `coper-server` subcommand on this server's data folder; its standard output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(server_binary())
+            .args(args)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .output()
+            .expect("run coper-server");
+        assert!(
+            out.status.success(),
+            "coper-server {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    /// A one-time enrolment code for a kiosk of `partner`.
+    pub fn kiosk_code(&self, partner: i64) -> String {
+        self.cli(&[
+            "kiosk-code",
+            "--partner",
+            &partner.to_string(),
+            "--label",
+            "Test",
+        ])
+    }
+}
+
+/// Poll `condition` until it holds, or fail after `seconds`.
+pub async fn eventually(seconds: u64, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A TCP forwarder on loopback between kiosks and the server: `cut` takes the office offline
+/// (live connections are dropped and new ones refused), `restore` brings it back, `retarget`
+/// points it at a restarted server.
+pub struct Proxy {
+    pub addr: std::net::SocketAddr,
+    state: std::sync::Arc<std::sync::Mutex<ProxyState>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+struct ProxyState {
+    target: std::net::SocketAddr,
+    online: bool,
+    /// Bumped on every cut, so connections of an earlier epoch close.
+    epoch: tokio::sync::watch::Sender<u64>,
+}
+
+impl Proxy {
+    pub async fn start(target: std::net::SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (epoch, _) = tokio::sync::watch::channel(0);
+        let state = std::sync::Arc::new(std::sync::Mutex::new(ProxyState {
+            target,
+            online: true,
+            epoch,
+        }));
+        let shared = state.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                let (online, target, mut epoch) = {
+                    let s = shared.lock().unwrap();
+                    (s.online, s.target, s.epoch.subscribe())
+                };
+                if !online {
+                    drop(inbound);
+                    continue;
+                }
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = epoch.changed() => {}
+                    }
+                });
+            }
+        });
+        Self { addr, state, task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://{}/api/v1/sync", self.addr)
+    }
+
+    pub fn cut(&self) {
+        let mut s = self.state.lock().unwrap();
+        s.online = false;
+        s.epoch.send_modify(|e| *e += 1);
+    }
+
+    pub fn restore(&self) {
+        self.state.lock().unwrap().online = true;
+    }
+
+    pub fn retarget(&self, target: std::net::SocketAddr) {
+        let mut s = self.state.lock().unwrap();
+        s.target = target;
+        s.epoch.send_modify(|e| *e += 1);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A kiosk enrolled with `app` for `partner`, syncing through `url`, with its own data folder.
+pub struct TestKiosk {
+    pub core: coper_kiosk::core::KioskCore,
+    pub config: coper_kiosk::core::KioskConfig,
+    _dir: tempfile::TempDir,
+}
+
+impl TestKiosk {
+    pub async fn enrol(app: &TestApp, partner: i64, url: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = coper_kiosk::core::KioskConfig::new(dir.path().join("kiosk"));
+        let code = app.kiosk_code(partner);
+        coper_kiosk::core::enrol(&config, url, &code)
+            .await
+            .expect("enrolment");
+        let core = coper_kiosk::core::KioskCore::start(config.clone()).expect("start kiosk");
+        let kiosk = Self {
+            core,
+            config,
+            _dir: dir,
+        };
+        kiosk.wait_online().await;
+        eventually(10, "the directory and agendas", || {
+            !kiosk.core.services().is_empty()
+        })
+        .await;
+        kiosk
+    }
+
+    pub async fn wait_online(&self) {
+        eventually(15, "the kiosk to come online", || self.core.status().online).await;
+    }
+
+    /// Stop the kiosk (as a power cut would) and start it again from its local store.
+    pub fn restart(self) -> Self {
+        let Self { core, config, _dir } = self;
+        drop(core);
+        let core = coper_kiosk::core::KioskCore::start(config.clone()).expect("restart");
+        Self { core, config, _dir }
+    }
+}

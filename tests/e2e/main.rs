@@ -1,6 +1,8 @@
 //! End-to-end tests: the real `coper-server` binary, a real SQLite file in a temporary folder, real
-//! HTTP on loopback. One test binary, one module per area, helpers in `helpers`.
+//! HTTP and WebSockets on loopback. One test binary, one module per area, helpers in `helpers`.
 
 mod agenda;
+mod auth;
 mod helpers;
 mod server;
+mod sync;

@@ -22,6 +22,8 @@ pub struct NewAppointment<'a> {
     pub phone: Option<&'a str>,
     pub ready_permit_id: Option<i64>,
     pub partner_body_id: Option<i64>,
+    /// The kiosk and the request that asked for it, for bookings that came through sync.
+    pub kiosk: Option<(&'a str, &'a str)>,
     pub created_by: &'a str,
 }
 
@@ -50,6 +52,16 @@ pub fn book(
     new: &NewAppointment<'_>,
     now: Timestamp,
 ) -> Result<Booked, BookingError> {
+    book_with_code(tx, new, &booking_code(fastrand::u128(..)), now)
+}
+
+/// As [`book`], with the booking code the kiosk already printed.
+pub fn book_with_code(
+    tx: &Transaction<'_>,
+    new: &NewAppointment<'_>,
+    code: &str,
+    now: Timestamp,
+) -> Result<Booked, BookingError> {
     let date = new.slot.date.to_string();
     let time = hh_mm(new.slot.start);
     // Places may only shrink down to what is already taken: the CHECK refuses anything else.
@@ -60,11 +72,11 @@ pub fn book(
     )
     .map_err(classify)?;
     let id = Uuid::now_v7();
-    let code = booking_code(fastrand::u128(..));
     tx.execute(
         "INSERT INTO appointments (id, booking_code, service_id, slot_date, slot_time, surname,
-             given_names, phone, ready_permit_id, partner_body_id, created_at, created_by)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+             given_names, phone, ready_permit_id, partner_body_id, created_at, created_by,
+             kiosk_id, request_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         params![
             id.to_string(),
             code,
@@ -78,12 +90,14 @@ pub fn book(
             new.partner_body_id,
             instant_text(now),
             new.created_by,
+            new.kiosk.map(|k| k.0),
+            new.kiosk.map(|k| k.1),
         ],
     )
     .map_err(classify)?;
     Ok(Booked {
         id,
-        booking_code: code,
+        booking_code: code.to_owned(),
     })
 }
 
@@ -144,6 +158,7 @@ mod tests {
                 phone: None,
                 ready_permit_id: None,
                 partner_body_id: None,
+                kiosk: None,
                 created_by: "test",
             };
             book(&tx, &new, Timestamp::UNIX_EPOCH).unwrap();
@@ -183,6 +198,7 @@ mod tests {
                 phone: None,
                 ready_permit_id: None,
                 partner_body_id: None,
+                kiosk: None,
                 created_by: "test",
             };
             let first = book(&tx, &new, Timestamp::UNIX_EPOCH).unwrap();

@@ -38,9 +38,10 @@ pub enum StoreError {
 
 /// The migrations, in order. Each file is applied once and recorded in SQLite's `user_version`.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!(
-        "../../../migrations/0001_initial.sql"
-    ))])
+    Migrations::new(vec![
+        M::up(include_str!("../../../migrations/0001_initial.sql")),
+        M::up(include_str!("../../../migrations/0002_sync.sql")),
+    ])
 }
 
 /// A handle on the database, cheap to clone.

@@ -1,0 +1,249 @@
+//! The sync client: one WebSocket to the server, reopened with backoff whenever it drops.
+//!
+//! A session answers the server's challenge with the kiosk's signature, then exchanges Automerge
+//! sync messages for every document the server lists, until the connection drops. Every document
+//! and sync state received is saved before the next message is handled, so a restart resumes
+//! where the last session stopped.
+
+use std::{sync::Arc, time::Duration};
+
+use automerge::sync::{self, SyncDoc};
+use coper_shared::{
+    documents::{DocName, KioskId},
+    protocol::{Frame, auth_payload},
+};
+use ed25519_dalek::{Signer, SigningKey};
+use futures_util::{SinkExt, StreamExt};
+use jiff::Timestamp;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async, tungstenite::Message};
+use uuid::Uuid;
+
+use super::{CoreError, Shared};
+
+type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
+
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// How long to wait for the server's answer during the handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Reconnect forever, with exponential backoff and jitter.
+pub(super) async fn run(shared: Arc<Shared>) {
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        match session(&shared).await {
+            Ok(()) => backoff = FIRST_BACKOFF,
+            Err(CoreError::Refused { code, message }) => {
+                tracing::warn!(code, message, "server refused this kiosk");
+                shared.lock().refused = Some(code);
+                backoff = MAX_BACKOFF;
+            }
+            Err(e) => tracing::debug!(error = %e, "sync session ended"),
+        }
+        shared.lock().online = false;
+        let jitter = Duration::from_millis(u64::from(random_u16() % 200));
+        tokio::time::sleep(backoff + jitter).await;
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+fn random_u16() -> u16 {
+    let mut b = [0u8; 2];
+    getrandom::fill(&mut b).expect("the OS has randomness");
+    u16::from_le_bytes(b)
+}
+
+async fn send(socket: &mut Socket, frame: &Frame) -> Result<(), CoreError> {
+    socket
+        .send(Message::Binary(frame.encode().into()))
+        .await
+        .map_err(|e| CoreError::Network(e.to_string()))
+}
+
+async fn next_frame(socket: &mut Socket) -> Result<Frame, CoreError> {
+    loop {
+        match socket.next().await {
+            Some(Ok(Message::Binary(bytes))) => {
+                return Frame::decode(&bytes).map_err(|e| CoreError::Protocol(e.to_string()));
+            }
+            Some(Ok(Message::Close(_))) | None => {
+                return Err(CoreError::Network("connection closed".into()));
+            }
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(CoreError::Network(e.to_string())),
+        }
+    }
+}
+
+async fn handshake_frame(socket: &mut Socket) -> Result<Frame, CoreError> {
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, next_frame(socket)).await {
+        Ok(Ok(Frame::Refused { code, message })) => Err(CoreError::Refused { code, message }),
+        Ok(frame) => frame,
+        Err(_) => Err(CoreError::Network("handshake timed out".into())),
+    }
+}
+
+async fn connect(url: &str) -> Result<Socket, CoreError> {
+    let (socket, _) = tokio::time::timeout(HANDSHAKE_TIMEOUT, connect_async(url))
+        .await
+        .map_err(|_| CoreError::Network("connection timed out".into()))?
+        .map_err(|e| CoreError::Network(e.to_string()))?;
+    Ok(socket)
+}
+
+/// Enrol a new key with a one-time code: the kiosk's id and its partner body.
+pub(super) async fn enrol(
+    url: &str,
+    secret_key: &[u8; 32],
+    code: &str,
+    now: Timestamp,
+) -> Result<(KioskId, i64), CoreError> {
+    let mut socket = connect(url).await?;
+    let Frame::Hello { nonce, .. } = handshake_frame(&mut socket).await? else {
+        return Err(CoreError::Protocol("expected a challenge".into()));
+    };
+    let key = SigningKey::from_bytes(secret_key);
+    let client_time_ms = now.as_millisecond();
+    let signature = key.sign(&auth_payload(&nonce, Uuid::nil(), client_time_ms));
+    send(
+        &mut socket,
+        &Frame::Enrol {
+            public_key: key.verifying_key().to_bytes(),
+            client_time_ms,
+            signature: signature.to_bytes(),
+            code: code.trim().to_owned(),
+        },
+    )
+    .await?;
+    match handshake_frame(&mut socket).await? {
+        Frame::Enrolled {
+            kiosk_id,
+            partner_body_id,
+        } => Ok((KioskId(kiosk_id), partner_body_id)),
+        _ => Err(CoreError::Protocol(
+            "expected the enrolment's answer".into(),
+        )),
+    }
+}
+
+async fn session(shared: &Arc<Shared>) -> Result<(), CoreError> {
+    let mut socket = connect(&shared.server_url).await?;
+    let Frame::Hello { nonce, .. } = handshake_frame(&mut socket).await? else {
+        return Err(CoreError::Protocol("expected a challenge".into()));
+    };
+    let kiosk = shared.lock().kiosk;
+    let client_time_ms = shared.config.now().as_millisecond();
+    let key = SigningKey::from_bytes(&shared.secret_key);
+    let signature = key.sign(&auth_payload(&nonce, kiosk.0, client_time_ms));
+    send(
+        &mut socket,
+        &Frame::Auth {
+            kiosk_id: kiosk.0,
+            client_time_ms,
+            signature: signature.to_bytes(),
+        },
+    )
+    .await?;
+    let Frame::Welcome {
+        server_time_ms,
+        clock_trusted,
+        documents,
+    } = handshake_frame(&mut socket).await?
+    else {
+        return Err(CoreError::Protocol("expected the welcome".into()));
+    };
+    let names: Vec<DocName> = documents.iter().filter_map(|d| DocName::parse(d)).collect();
+    let mut states: Vec<(DocName, sync::State)> = Vec::with_capacity(names.len());
+    {
+        let mut inner = shared.lock();
+        let now_ms = shared.config.now().as_millisecond();
+        // Trust our clock only if the server does and it agrees with us now.
+        let trusted = clock_trusted && (server_time_ms - now_ms).abs() < 120_000;
+        inner.online = true;
+        inner.refused = None;
+        inner.clock_trusted = trusted;
+        inner.last_sync_ms = Some(now_ms);
+        inner.store.save_session(now_ms, trusted, &documents)?;
+        for name in &names {
+            let state = inner.store.load_state(name)?;
+            inner.docs.entry(name.clone()).or_default();
+            states.push((name.clone(), state));
+        }
+    }
+    for (name, state) in &mut states {
+        send_sync(shared, &mut socket, name, state).await?;
+    }
+    loop {
+        tokio::select! {
+            frame = next_frame(&mut socket) => {
+                let Frame::Sync { document, message } = frame? else {
+                    return Err(CoreError::Protocol("unexpected frame".into()));
+                };
+                let Some((name, state)) = states.iter_mut().find(|(n, _)| n.to_string() == document) else {
+                    return Err(CoreError::Protocol(format!("unknown document {document}")));
+                };
+                let message = sync::Message::decode(&message).map_err(|e| CoreError::Protocol(e.to_string()))?;
+                receive(shared, name, state, message)?;
+                send_sync(shared, &mut socket, name, state).await?;
+            }
+            () = shared.outbox_changed.notified() => {
+                let outbox = DocName::Outbox(kiosk);
+                if let Some((name, state)) = states.iter_mut().find(|(n, _)| *n == outbox) {
+                    send_sync(shared, &mut socket, name, state).await?;
+                }
+            }
+        }
+    }
+}
+
+/// Apply one message from the server and save the result before anything else happens.
+fn receive(
+    shared: &Shared,
+    name: &DocName,
+    state: &mut sync::State,
+    message: sync::Message,
+) -> Result<(), CoreError> {
+    let mut inner = shared.lock();
+    let inner = &mut *inner;
+    let doc = inner.docs.entry(name.clone()).or_default();
+    let before = doc.get_heads();
+    doc.sync()
+        .receive_sync_message(state, message)
+        .map_err(|e| CoreError::Protocol(e.to_string()))?;
+    let changed = doc.get_heads() != before;
+    if changed {
+        inner.store.save_document(name, doc)?;
+    }
+    inner.store.save_state(name, state)?;
+    let now_ms = shared.config.now().as_millisecond();
+    inner.last_sync_ms = Some(now_ms);
+    inner.store.touch_sync(now_ms)?;
+    if changed && matches!(name, DocName::Inbox(_)) {
+        shared.inbox_version.send_modify(|v| *v += 1);
+    }
+    Ok(())
+}
+
+async fn send_sync(
+    shared: &Shared,
+    socket: &mut Socket,
+    name: &DocName,
+    state: &mut sync::State,
+) -> Result<(), CoreError> {
+    let message = {
+        let mut inner = shared.lock();
+        let doc = inner.docs.entry(name.clone()).or_default();
+        doc.sync().generate_sync_message(state)
+    };
+    if let Some(message) = message {
+        send(
+            socket,
+            &Frame::Sync {
+                document: name.to_string(),
+                message: message.encode(),
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}

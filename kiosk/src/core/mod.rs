@@ -1,0 +1,514 @@
+//! The kiosk's core, with no UI: its identity, its replicas of the agenda, the booking API the
+//! screens call, and the sync client that keeps it all in step with the server.
+//!
+//! Everything the UI asks is answered from the local replica at once, online or offline. A booking
+//! is written into the kiosk's outbox and committed to the local SQLite store **before**
+//! [`KioskCore::book`] returns, so nothing printed can be lost; the sync client then carries it to
+//! the server, and the server's verdict comes back through the inbox.
+//!
+//! Offline, a booking inside one of the kiosk's leases is confirmed at once (the server honours it
+//! in place); any other booking is provisional until the server decides.
+
+mod client;
+mod replica;
+mod store;
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex, MutexGuard},
+    time::Duration,
+};
+
+use automerge::AutoCommit;
+use coper_shared::{
+    agenda::SlotKey,
+    booking_code::booking_code,
+    documents::{
+        DocName, KioskId, Outcome, Request, RequestKind, Verdict, collections, put_record, record,
+        records,
+    },
+    ids::ServiceId,
+    rules::ServiceRules,
+};
+use jiff::{Timestamp, civil::DateTime};
+use tokio::sync::{Notify, watch};
+use uuid::Uuid;
+
+pub use replica::Proposal;
+use store::Store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CoreError {
+    #[error("local database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("local data is damaged: {0}")]
+    Corrupt(String),
+    #[error("this kiosk is not enrolled yet")]
+    NotEnrolled,
+    #[error("the kiosk has never synchronised with the server: no agenda yet")]
+    NoAgenda,
+    #[error("unknown service {0}")]
+    UnknownService(String),
+    #[error("that slot is no longer free")]
+    SlotNotFree,
+    #[error("surname is required")]
+    MissingSurname,
+    #[error("no such booking")]
+    UnknownBooking,
+    #[error("the server refused this kiosk: {code} ({message})")]
+    Refused { code: String, message: String },
+    #[error("network: {0}")]
+    Network(String),
+    #[error("protocol: {0}")]
+    Protocol(String),
+}
+
+/// How to start a kiosk core.
+#[derive(Debug, Clone)]
+pub struct KioskConfig {
+    /// Folder of the kiosk's local store.
+    pub data_dir: PathBuf,
+    /// Added to the system clock: for tests of a kiosk whose clock is wrong.
+    pub clock_offset_ms: i64,
+}
+
+impl KioskConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            clock_offset_ms: 0,
+        }
+    }
+
+    fn database(&self) -> PathBuf {
+        self.data_dir.join("kiosk.sqlite3")
+    }
+
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+            .checked_add(jiff::SignedDuration::from_millis(self.clock_offset_ms))
+            .unwrap_or_else(|_| Timestamp::now())
+    }
+}
+
+/// Where a booking stands, as the kiosk knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BookingStatus {
+    /// Not yet decided by the server. `lease`: booked into the kiosk's own leased place, so the
+    /// server will confirm it in place.
+    Pending {
+        lease: bool,
+    },
+    Confirmed,
+    Relocated {
+        date: jiff::civil::Date,
+        time: jiff::civil::Time,
+    },
+    Rejected {
+        reason: String,
+    },
+    /// A cancellation was asked and not yet confirmed.
+    CancelPending,
+    Cancelled,
+}
+
+/// One booking made at this kiosk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalBooking {
+    pub request: Uuid,
+    pub booking_code: String,
+    pub service: ServiceId,
+    pub date: jiff::civil::Date,
+    pub time: jiff::civil::Time,
+    pub surname: String,
+    pub given_names: String,
+    pub status: BookingStatus,
+}
+
+impl LocalBooking {
+    /// Whether the reminder may say "confirmed" (rather than "provisional").
+    pub fn is_confirmed(&self) -> bool {
+        matches!(
+            self.status,
+            BookingStatus::Confirmed
+                | BookingStatus::Relocated { .. }
+                | BookingStatus::Pending { lease: true }
+        )
+    }
+}
+
+/// What the sync status bar shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncStatus {
+    pub online: bool,
+    /// Requests written here that the server has not decided yet.
+    pub pending: usize,
+    pub last_sync_ms: Option<i64>,
+    pub clock_trusted: bool,
+    /// Leased places this kiosk can still book today without the network, all services.
+    pub lease_places_today: u32,
+    /// Set when the server refused this kiosk (revoked, unknown): a person must act.
+    pub refused: Option<String>,
+}
+
+struct Inner {
+    store: Store,
+    docs: HashMap<DocName, AutoCommit>,
+    kiosk: KioskId,
+    online: bool,
+    clock_trusted: bool,
+    last_sync_ms: Option<i64>,
+    refused: Option<String>,
+}
+
+struct Shared {
+    config: KioskConfig,
+    secret_key: [u8; 32],
+    server_url: String,
+    inner: Mutex<Inner>,
+    /// Woken when the outbox has something new to send.
+    outbox_changed: Notify,
+    /// Bumped whenever the inbox changes, for [`KioskCore::wait_for_verdict`].
+    inbox_version: watch::Sender<u64>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A running kiosk core. Dropping it stops its sync client.
+pub struct KioskCore {
+    shared: Arc<Shared>,
+    client: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for KioskCore {
+    fn drop(&mut self) {
+        self.client.abort();
+    }
+}
+
+/// Make this kiosk's key (on the device, never sent anywhere) and enrol it with the server
+/// at `server_url` (`ws://host:port/api/v1/sync`) using a one-time `code` from the Questura.
+pub async fn enrol(
+    config: &KioskConfig,
+    server_url: &str,
+    code: &str,
+) -> Result<KioskId, CoreError> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(|e| CoreError::Corrupt(format!("{}: {e}", config.data_dir.display())))?;
+    let store = Store::open(&config.database())?;
+    let secret_key = match store.identity()? {
+        Some(identity) => identity.secret_key,
+        None => {
+            let mut key = [0u8; 32];
+            getrandom::fill(&mut key).expect("the OS has randomness");
+            key
+        }
+    };
+    store.save_key(&secret_key, server_url)?;
+    let (kiosk, partner) = client::enrol(server_url, &secret_key, code, config.now()).await?;
+    store.save_enrolment(kiosk, partner)?;
+    Ok(kiosk)
+}
+
+impl KioskCore {
+    /// Open an enrolled kiosk's store and start syncing on the current tokio runtime.
+    pub fn start(config: KioskConfig) -> Result<Self, CoreError> {
+        let store = Store::open(&config.database())?;
+        let identity = store.identity()?.ok_or(CoreError::NotEnrolled)?;
+        let (kiosk, _partner) = identity.kiosk.ok_or(CoreError::NotEnrolled)?;
+        let docs: HashMap<DocName, AutoCommit> = store.load_documents()?.into_iter().collect();
+        let (last_sync_ms, clock_trusted, _) = store.session()?;
+        let (inbox_version, _) = watch::channel(0);
+        let shared = Arc::new(Shared {
+            config,
+            secret_key: identity.secret_key,
+            server_url: identity.server_url,
+            inner: Mutex::new(Inner {
+                store,
+                docs,
+                kiosk,
+                online: false,
+                clock_trusted,
+                last_sync_ms,
+                refused: None,
+            }),
+            outbox_changed: Notify::new(),
+            inbox_version,
+        });
+        let client = tokio::spawn(client::run(shared.clone()));
+        Ok(Self { shared, client })
+    }
+
+    pub fn kiosk_id(&self) -> KioskId {
+        self.shared.lock().kiosk
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.shared.config.data_dir
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.shared.config.now()
+    }
+
+    /// Services offered, with their Italian names, from the last directory received.
+    pub fn services(&self) -> Vec<(ServiceId, String)> {
+        let inner = self.shared.lock();
+        replica::services(&inner.docs)
+            .into_iter()
+            .map(|(id, info)| (id, info.name))
+            .collect()
+    }
+
+    /// The slot to offer first. Offline with a lease left, the first slot this kiosk can confirm
+    /// by itself; otherwise the first free slot of the replica.
+    pub fn first_free(&self, service: &ServiceId) -> Result<Option<Proposal>, CoreError> {
+        let inner = self.shared.lock();
+        let now = self.now();
+        let view = replica::View::build(&inner, service, now)?;
+        let agenda = view.agenda();
+        let from = now.to_zoned(view.tz.clone()).datetime();
+        let mut free = agenda
+            .free_slots(&view, now, from)
+            .map(|f| view.proposal(f));
+        let first = free.next();
+        if !inner.online && first.as_ref().is_some_and(|p| !p.lease) {
+            let with_lease = agenda
+                .free_slots(&view, now, from)
+                .map(|f| view.proposal(f))
+                .find(|p| p.lease);
+            if with_lease.is_some() {
+                return Ok(with_lease);
+            }
+        }
+        Ok(first)
+    }
+
+    /// "Another day": the first free slot of each of the next `count` days from `from`.
+    pub fn options(
+        &self,
+        service: &ServiceId,
+        from: DateTime,
+        count: usize,
+    ) -> Result<Vec<Proposal>, CoreError> {
+        let inner = self.shared.lock();
+        let now = self.now();
+        let view = replica::View::build(&inner, service, now)?;
+        Ok(view
+            .agenda()
+            .options(&view, now, from, count)
+            .into_iter()
+            .map(|f| view.proposal(f))
+            .collect())
+    }
+
+    /// Book `slot` for a person. Committed to the local store before this returns.
+    pub fn book(
+        &self,
+        service: &ServiceId,
+        slot: SlotKey,
+        surname: &str,
+        given_names: &str,
+        phone: Option<&str>,
+    ) -> Result<LocalBooking, CoreError> {
+        let surname = surname.trim();
+        if surname.is_empty() {
+            return Err(CoreError::MissingSurname);
+        }
+        let now = self.now();
+        let mut inner = self.shared.lock();
+        let view = replica::View::build(&inner, service, now)?;
+        let free = view
+            .agenda()
+            .check_slot(&view, now, slot)
+            .map_err(|_| CoreError::SlotNotFree)?;
+        let lease = view.proposal(free).lease;
+        let request = Request {
+            id: Uuid::now_v7(),
+            kind: RequestKind::Book,
+            service: service.clone(),
+            date: slot.date,
+            time: slot.start,
+            surname: surname.to_owned(),
+            given_names: given_names.trim().to_owned(),
+            phone: phone
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned),
+            booking_code: booking_code(random_bits()),
+            created_at_ms: now.as_millisecond(),
+            lease,
+            cancels: None,
+        };
+        write_request(&mut inner, &request)?;
+        drop(inner);
+        self.shared.outbox_changed.notify_one();
+        Ok(LocalBooking {
+            request: request.id,
+            booking_code: request.booking_code,
+            service: request.service,
+            date: request.date,
+            time: request.time,
+            surname: request.surname,
+            given_names: request.given_names,
+            status: BookingStatus::Pending { lease },
+        })
+    }
+
+    /// Ask the server to cancel a booking made at this kiosk.
+    pub fn cancel(&self, booking: Uuid) -> Result<Uuid, CoreError> {
+        let now = self.now();
+        let mut inner = self.shared.lock();
+        let outbox = DocName::Outbox(inner.kiosk);
+        let original: Request = inner
+            .docs
+            .get(&outbox)
+            .and_then(|doc| record(doc, collections::REQUESTS, &booking.to_string()))
+            .filter(|r: &Request| r.kind == RequestKind::Book)
+            .ok_or(CoreError::UnknownBooking)?;
+        let request = Request {
+            id: Uuid::now_v7(),
+            kind: RequestKind::Cancel,
+            cancels: Some(booking),
+            created_at_ms: now.as_millisecond(),
+            lease: false,
+            ..original
+        };
+        write_request(&mut inner, &request)?;
+        drop(inner);
+        self.shared.outbox_changed.notify_one();
+        Ok(request.id)
+    }
+
+    /// Every booking made at this kiosk, newest first, with what the server said of it.
+    pub fn bookings(&self) -> Vec<LocalBooking> {
+        let inner = self.shared.lock();
+        replica::bookings(&inner)
+    }
+
+    /// The server's verdict on `request`, if it has arrived.
+    pub fn verdict(&self, request: Uuid) -> Option<Verdict> {
+        let inner = self.shared.lock();
+        inner
+            .docs
+            .get(&DocName::Inbox(inner.kiosk))
+            .and_then(|doc| record(doc, collections::VERDICTS, &request.to_string()))
+    }
+
+    /// Wait up to `timeout` for the verdict on `request` (the kiosk waits briefly online before
+    /// printing, so the reminder can say "confirmed").
+    pub async fn wait_for_verdict(&self, request: Uuid, timeout: Duration) -> Option<Verdict> {
+        let mut changes = self.shared.inbox_version.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(verdict) = self.verdict(request) {
+                return Some(verdict);
+            }
+            if tokio::time::timeout_at(deadline, changes.changed())
+                .await
+                .is_err()
+            {
+                return self.verdict(request);
+            }
+        }
+    }
+
+    pub fn status(&self) -> SyncStatus {
+        let inner = self.shared.lock();
+        let now = self.now();
+        let bookings = replica::bookings(&inner);
+        let pending = bookings
+            .iter()
+            .filter(|b| {
+                matches!(
+                    b.status,
+                    BookingStatus::Pending { .. } | BookingStatus::CancelPending
+                )
+            })
+            .count();
+        let lease_places_today = replica::services(&inner.docs)
+            .into_iter()
+            .filter_map(|(id, _)| replica::View::build(&inner, &id, now).ok())
+            .map(|view| view.lease_places_on(now.to_zoned(view.tz.clone()).date()))
+            .sum();
+        SyncStatus {
+            online: inner.online,
+            pending,
+            last_sync_ms: inner.last_sync_ms,
+            clock_trusted: inner.clock_trusted,
+            lease_places_today,
+            refused: inner.refused.clone(),
+        }
+    }
+
+    /// The heads of one local document, for convergence checks.
+    pub fn heads(&self, name: &DocName) -> Vec<automerge::ChangeHash> {
+        let mut inner = self.shared.lock();
+        inner
+            .docs
+            .get_mut(name)
+            .map(|d| d.get_heads())
+            .unwrap_or_default()
+    }
+
+    /// Every record of one collection of a local document, as raw JSON: for tests that check
+    /// what reached this kiosk.
+    pub fn raw_records(
+        &self,
+        name: &DocName,
+        collection: &str,
+    ) -> Vec<(String, serde_json::Value)> {
+        let inner = self.shared.lock();
+        inner
+            .docs
+            .get(name)
+            .map(|d| records(d, collection))
+            .unwrap_or_default()
+    }
+
+    /// Names of the documents held locally.
+    pub fn documents(&self) -> Vec<DocName> {
+        let inner = self.shared.lock();
+        let mut names: Vec<DocName> = inner.docs.keys().cloned().collect();
+        names.sort();
+        names
+    }
+}
+
+fn write_request(inner: &mut Inner, request: &Request) -> Result<(), CoreError> {
+    let outbox = DocName::Outbox(inner.kiosk);
+    let doc = inner.docs.entry(outbox.clone()).or_default();
+    put_record(doc, collections::REQUESTS, &request.id.to_string(), request);
+    inner.store.save_document(&outbox, doc)
+}
+
+fn random_bits() -> u128 {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the OS has randomness");
+    u128::from_le_bytes(bytes)
+}
+
+/// The outcome's effect on a booking's status.
+fn status_of(verdict: &Verdict) -> BookingStatus {
+    match verdict.outcome {
+        Outcome::Confirmed => BookingStatus::Confirmed,
+        Outcome::Relocated => BookingStatus::Relocated {
+            date: verdict.date,
+            time: verdict.time,
+        },
+        Outcome::Rejected => BookingStatus::Rejected {
+            reason: verdict.reason.clone().unwrap_or_default(),
+        },
+        Outcome::Cancelled => BookingStatus::Cancelled,
+    }
+}
+
+/// Checked rules of a service from the directory.
+fn rules_of(info: &coper_shared::documents::ServiceInfo) -> Option<ServiceRules> {
+    ServiceRules::new(info.rules.clone()).ok()
+}

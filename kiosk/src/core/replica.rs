@@ -1,0 +1,216 @@
+//! Reading the kiosk's replicas into the agenda engine's inputs: the rules from the directory,
+//! and an [`Occupancy`] that counts what the server says is taken or held, plus this kiosk's own
+//! pending requests, minus the places leased to this kiosk that it may still use.
+
+use std::collections::{BTreeMap, HashMap};
+
+use automerge::AutoCommit;
+use coper_shared::{
+    agenda::{Agenda, FreeSlot, Occupancy, SlotKey},
+    documents::{
+        DocName, LeaseEntry, QuesturaInfo, Request, RequestKind, ServiceInfo, SlotCounts,
+        SyncSettings, Verdict, collections, parse_slot_key, record, records,
+    },
+    holidays::HolidayCalendar,
+    ids::ServiceId,
+    rules::ServiceRules,
+};
+use jiff::{Timestamp, civil::Date, tz::TimeZone};
+
+use super::{BookingStatus, CoreError, Inner, LocalBooking, rules_of, status_of};
+
+/// A slot the kiosk can offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Proposal {
+    pub slot: coper_shared::agenda::Slot,
+    pub free: u16,
+    /// This kiosk can confirm it by itself, from its lease.
+    pub lease: bool,
+}
+
+pub fn services(docs: &HashMap<DocName, AutoCommit>) -> Vec<(ServiceId, ServiceInfo)> {
+    let Some(directory) = docs.get(&DocName::Directory) else {
+        return Vec::new();
+    };
+    records::<ServiceInfo>(directory, collections::SERVICES)
+        .into_iter()
+        .filter_map(|(id, info)| Some((ServiceId::parse(&id).ok()?, info)))
+        .collect()
+}
+
+/// One service as this kiosk sees it now.
+pub struct View {
+    rules: ServiceRules,
+    holidays: HolidayCalendar,
+    pub tz: TimeZone,
+    /// Per slot: what the common pool has used (taken + held + own pending provisional bookings)
+    /// and the places of this kiosk's valid leases not yet used by its pending bookings.
+    occupied: BTreeMap<SlotKey, u32>,
+    usable_lease: BTreeMap<SlotKey, u32>,
+}
+
+impl View {
+    pub fn build(inner: &Inner, service: &ServiceId, now: Timestamp) -> Result<Self, CoreError> {
+        let directory = inner
+            .docs
+            .get(&DocName::Directory)
+            .ok_or(CoreError::NoAgenda)?;
+        let questura: QuesturaInfo =
+            record(directory, collections::QUESTURA, "questura").ok_or(CoreError::NoAgenda)?;
+        let info: ServiceInfo = record(directory, collections::SERVICES, service.as_str())
+            .ok_or_else(|| CoreError::UnknownService(service.to_string()))?;
+        let rules =
+            rules_of(&info).ok_or_else(|| CoreError::Corrupt(format!("rules of {service}")))?;
+        let settings: Option<SyncSettings> = record(directory, collections::SETTINGS, "sync");
+        let margin = settings.map(|s| s.clock_skew_bound_ms).unwrap_or(120_000);
+        let tz = TimeZone::get(&questura.time_zone).unwrap_or(TimeZone::UTC);
+        let me = inner.kiosk.to_string();
+        let lease_valid = |lease: &LeaseEntry| {
+            inner.clock_trusted && now.as_millisecond() < lease.expires_at_ms - margin
+        };
+        let mut occupied: BTreeMap<SlotKey, u32> = BTreeMap::new();
+        let mut usable_lease: BTreeMap<SlotKey, u32> = BTreeMap::new();
+        for (name, doc) in &inner.docs {
+            if !matches!(name, DocName::Agenda { service: s, .. } if s == service) {
+                continue;
+            }
+            for (key, counts) in records::<SlotCounts>(doc, collections::SLOTS) {
+                if let Some(slot) = parse_slot_key(&key) {
+                    *occupied.entry(slot).or_default() += counts.taken + counts.held;
+                }
+            }
+            for (key, lease) in records::<LeaseEntry>(doc, collections::LEASES) {
+                let Some((kiosk, slot)) = key.split_once(' ') else {
+                    continue;
+                };
+                if kiosk == me
+                    && lease_valid(&lease)
+                    && let Some(slot) = parse_slot_key(slot)
+                {
+                    *usable_lease.entry(slot).or_default() += lease.places;
+                }
+            }
+        }
+        for request in pending_requests(inner) {
+            if request.kind != RequestKind::Book || &request.service != service {
+                continue;
+            }
+            let slot = request.slot();
+            match usable_lease.get_mut(&slot) {
+                Some(n) if request.lease && *n > 0 => *n -= 1,
+                _ => *occupied.entry(slot).or_default() += 1,
+            }
+        }
+        // Places leased to this kiosk are out of the pool for others but free for it.
+        for (slot, places) in &usable_lease {
+            let entry = occupied.entry(*slot).or_default();
+            *entry = entry.saturating_sub(*places);
+        }
+        Ok(Self {
+            rules,
+            holidays: questura.holidays,
+            tz,
+            occupied,
+            usable_lease,
+        })
+    }
+
+    pub fn agenda(&self) -> Agenda<'_> {
+        Agenda::new(&self.rules, &self.holidays, &self.tz)
+    }
+
+    pub fn proposal(&self, free: FreeSlot) -> Proposal {
+        Proposal {
+            slot: free.slot,
+            free: free.free,
+            lease: self
+                .usable_lease
+                .get(&free.slot.key())
+                .copied()
+                .unwrap_or(0)
+                > 0,
+        }
+    }
+
+    pub fn lease_places_on(&self, date: Date) -> u32 {
+        self.usable_lease
+            .iter()
+            .filter(|(k, _)| k.date == date)
+            .map(|(_, n)| n)
+            .sum()
+    }
+}
+
+impl Occupancy for View {
+    fn taken(&self, key: SlotKey) -> u32 {
+        self.occupied.get(&key).copied().unwrap_or(0)
+    }
+}
+
+fn verdicts(inner: &Inner) -> HashMap<String, Verdict> {
+    inner
+        .docs
+        .get(&DocName::Inbox(inner.kiosk))
+        .map(|doc| {
+            records::<Verdict>(doc, collections::VERDICTS)
+                .into_iter()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn requests(inner: &Inner) -> Vec<Request> {
+    inner
+        .docs
+        .get(&DocName::Outbox(inner.kiosk))
+        .map(|doc| {
+            records::<Request>(doc, collections::REQUESTS)
+                .into_iter()
+                .map(|(_, r)| r)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Requests the server has not decided yet.
+fn pending_requests(inner: &Inner) -> Vec<Request> {
+    let verdicts = verdicts(inner);
+    requests(inner)
+        .into_iter()
+        .filter(|r| !verdicts.contains_key(&r.id.to_string()))
+        .collect()
+}
+
+pub fn bookings(inner: &Inner) -> Vec<LocalBooking> {
+    let verdicts = verdicts(inner);
+    let all = requests(inner);
+    let mut out: Vec<LocalBooking> = all
+        .iter()
+        .filter(|r| r.kind == RequestKind::Book)
+        .map(|r| {
+            let mut status = match verdicts.get(&r.id.to_string()) {
+                Some(v) => status_of(v),
+                None => BookingStatus::Pending { lease: r.lease },
+            };
+            for cancel in all.iter().filter(|c| c.cancels == Some(r.id)) {
+                status = match verdicts.get(&cancel.id.to_string()).map(status_of) {
+                    Some(BookingStatus::Cancelled) => BookingStatus::Cancelled,
+                    Some(_) => status,
+                    None => BookingStatus::CancelPending,
+                };
+            }
+            LocalBooking {
+                request: r.id,
+                booking_code: r.booking_code.clone(),
+                service: r.service.clone(),
+                date: r.date,
+                time: r.time,
+                surname: r.surname.clone(),
+                given_names: r.given_names.clone(),
+                status,
+            }
+        })
+        .collect();
+    out.sort_by_key(|b| std::cmp::Reverse(b.request));
+    out
+}

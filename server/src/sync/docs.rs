@@ -1,0 +1,161 @@
+//! The server's copies of the synchronised Automerge documents, and their persistence in SQLite.
+//!
+//! Each document is kept in memory and saved as a snapshot plus incremental changes
+//! (`sync_documents`, `sync_document_changes`); after [`COMPACT_AFTER`] increments the snapshot is
+//! rewritten and the increments dropped. A change is saved before any peer is told of it, so no
+//! kiosk ever holds a server change the server could lose.
+
+use std::collections::HashMap;
+
+use automerge::{ActorId, AutoCommit};
+use coper_shared::documents::DocName;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::store::StoreError;
+
+/// Increments kept before the snapshot is rewritten.
+pub const COMPACT_AFTER: i64 = 64;
+
+/// The actor id of every change the server makes.
+pub fn server_actor() -> ActorId {
+    ActorId::from(b"coper-server".as_slice())
+}
+
+/// In-memory documents, loaded on first use.
+#[derive(Default)]
+pub struct Documents {
+    docs: HashMap<DocName, AutoCommit>,
+}
+
+impl Documents {
+    /// The document `name`, loaded from SQLite or created empty.
+    pub fn get(
+        &mut self,
+        conn: &Connection,
+        name: &DocName,
+    ) -> Result<&mut AutoCommit, StoreError> {
+        if !self.docs.contains_key(name) {
+            let doc = load(conn, name)?;
+            self.docs.insert(name.clone(), doc);
+        }
+        Ok(self.docs.get_mut(name).expect("just inserted"))
+    }
+
+    /// Save what changed in `name` since its last save.
+    pub fn persist(&mut self, conn: &Connection, name: &DocName) -> Result<(), StoreError> {
+        let Some(doc) = self.docs.get_mut(name) else {
+            return Ok(());
+        };
+        save(conn, name, doc)
+    }
+}
+
+fn load(conn: &Connection, name: &DocName) -> Result<AutoCommit, StoreError> {
+    let key = name.to_string();
+    let snapshot: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT snapshot FROM sync_documents WHERE name = ?1",
+            [&key],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let mut doc = match snapshot {
+        Some(bytes) => AutoCommit::load(&bytes)
+            .map_err(|e| StoreError::InvalidData(format!("document {key}: {e}")))?,
+        None => AutoCommit::new(),
+    };
+    let mut stmt =
+        conn.prepare("SELECT bytes FROM sync_document_changes WHERE name = ?1 ORDER BY seq")?;
+    let increments = stmt.query_map([&key], |r| r.get::<_, Vec<u8>>(0))?;
+    for bytes in increments {
+        doc.load_incremental(&bytes?)
+            .map_err(|e| StoreError::InvalidData(format!("document {key}: {e}")))?;
+    }
+    doc.set_actor(server_actor());
+    // Everything loaded is already saved: start incremental saves from here.
+    let _ = doc.save_incremental();
+    Ok(doc)
+}
+
+fn save(conn: &Connection, name: &DocName, doc: &mut AutoCommit) -> Result<(), StoreError> {
+    let key = name.to_string();
+    let increment = doc.save_incremental();
+    if increment.is_empty() {
+        return Ok(());
+    }
+    let exists: bool = conn
+        .query_row(
+            "SELECT 1 FROM sync_documents WHERE name = ?1",
+            [&key],
+            |_| Ok(true),
+        )
+        .optional()?
+        .unwrap_or(false);
+    let increments: i64 = conn.query_row(
+        "SELECT count(*) FROM sync_document_changes WHERE name = ?1",
+        [&key],
+        |r| r.get(0),
+    )?;
+    let now = crate::store::instant_text(jiff::Timestamp::now());
+    if !exists || increments >= COMPACT_AFTER {
+        conn.execute(
+            "INSERT INTO sync_documents (name, snapshot, updated_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO UPDATE SET snapshot = excluded.snapshot,
+                                              updated_at = excluded.updated_at",
+            params![key, doc.save(), now],
+        )?;
+        conn.execute("DELETE FROM sync_document_changes WHERE name = ?1", [&key])?;
+    } else {
+        conn.execute(
+            "INSERT INTO sync_document_changes (name, seq, bytes)
+             VALUES (?1, (SELECT coalesce(max(seq), 0) + 1 FROM sync_document_changes
+                          WHERE name = ?1), ?2)",
+            params![key, increment],
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use coper_shared::documents::{collections, put_record, records};
+
+    use super::*;
+    use crate::store::Db;
+
+    /// A document survives a restart through snapshot and increments, across a compaction.
+    #[test]
+    fn documents_reload_identically_across_compaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.sqlite3");
+        let name = DocName::Directory;
+        let heads = {
+            let db = Db::open(&path).unwrap();
+            db.call_blocking(|conn| {
+                let mut docs = Documents::default();
+                for i in 0..(COMPACT_AFTER + 10) {
+                    let doc = docs.get(conn, &name).unwrap();
+                    put_record(doc, collections::SETTINGS, &format!("k{i}"), &i);
+                    docs.persist(conn, &name).unwrap();
+                }
+                docs.get(conn, &name).unwrap().get_heads()
+            })
+        };
+        let db = Db::open(&path).unwrap();
+        db.call_blocking(|conn| {
+            let mut docs = Documents::default();
+            let doc = docs.get(conn, &name).unwrap();
+            assert_eq!(doc.get_heads(), heads);
+            assert_eq!(
+                records::<i64>(doc, collections::SETTINGS).len() as i64,
+                COMPACT_AFTER + 10
+            );
+            let increments: i64 = conn
+                .query_row("SELECT count(*) FROM sync_document_changes", [], |r| {
+                    r.get(0)
+                })
+                .unwrap();
+            assert!(increments < COMPACT_AFTER, "compacted: {increments}");
+        });
+    }
+}

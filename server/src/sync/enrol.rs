@@ -1,0 +1,199 @@
+//! Enrolling kiosks: one-time codes that bind a kiosk's public key to a partner body, and
+//! revocation. The administration pages will call the same functions; until then the command line
+//! does (`coper-server kiosk-code`, `coper-server kiosk-revoke`).
+//!
+//! Only a SHA-256 hash of a code is stored: the database alone does not let anyone enrol a kiosk.
+
+use coper_shared::{booking_code::booking_code, documents::KioskId};
+use jiff::{Timestamp, ToSpan};
+use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::store::{self, StoreError, instant_text};
+
+/// Why an enrolment or a code request was refused. Messages are Italian: an operator reads them.
+#[derive(Debug, thiserror::Error)]
+pub enum EnrolError {
+    #[error("codice di registrazione sconosciuto")]
+    UnknownCode,
+    #[error("codice di registrazione già usato")]
+    UsedCode,
+    #[error("codice di registrazione scaduto")]
+    ExpiredCode,
+    #[error("questa chiave è già registrata")]
+    KeyInUse,
+    #[error("ente convenzionato {0} inesistente o non attivo")]
+    UnknownPartner(i64),
+    #[error("chiosco {0} inesistente")]
+    UnknownKiosk(String),
+}
+
+impl EnrolError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::UnknownCode => "unknown_code",
+            Self::UsedCode => "used_code",
+            Self::ExpiredCode => "expired_code",
+            Self::KeyInUse => "key_in_use",
+            Self::UnknownPartner(_) => "unknown_partner",
+            Self::UnknownKiosk(_) => "unknown_kiosk",
+        }
+    }
+}
+
+fn hash(code: &str) -> String {
+    let canonical: String = code
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    hex::encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// Issue a one-time code for a kiosk of `partner_body_id`, valid for `valid_days`.
+pub fn issue_code(
+    conn: &Connection,
+    partner_body_id: i64,
+    label: &str,
+    valid_days: i64,
+    now: Timestamp,
+    actor: &str,
+) -> Result<Result<String, EnrolError>, StoreError> {
+    let active: Option<i64> = conn
+        .query_row(
+            "SELECT id FROM partner_bodies WHERE id = ?1 AND active = 1",
+            [partner_body_id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if active.is_none() {
+        return Ok(Err(EnrolError::UnknownPartner(partner_body_id)));
+    }
+    let mut random = [0u8; 16];
+    getrandom::fill(&mut random).expect("the OS has randomness");
+    let bits = u128::from_le_bytes(random);
+    // Two booking-code groups: 80 random bits, typed once by the person installing the kiosk.
+    let code = format!("{}-{}", booking_code(bits), booking_code(bits >> 40));
+    let expires = now
+        .checked_add((valid_days * 24).hours())
+        .unwrap_or(Timestamp::MAX);
+    conn.execute(
+        "INSERT INTO enrolment_codes (code_hash, partner_body_id, label, created_at, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            hash(&code),
+            partner_body_id,
+            label,
+            instant_text(now),
+            instant_text(expires)
+        ],
+    )?;
+    store::audit(
+        conn,
+        now,
+        actor,
+        "kiosk.code_issued",
+        &partner_body_id.to_string(),
+        &serde_json::json!({ "label": label, "expires_at": instant_text(expires) }),
+    )?;
+    Ok(Ok(code))
+}
+
+/// Redeem `code` for a kiosk with `public_key`: the kiosk's id and partner body.
+pub fn redeem(
+    conn: &mut Connection,
+    code: &str,
+    public_key: &[u8; 32],
+    now: Timestamp,
+) -> Result<Result<(KioskId, i64), EnrolError>, StoreError> {
+    let tx = conn.transaction()?;
+    let row: Option<(i64, String, String, Option<String>)> = tx
+        .query_row(
+            "SELECT partner_body_id, label, expires_at, used_at FROM enrolment_codes
+             WHERE code_hash = ?1",
+            [hash(code)],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?;
+    let Some((partner, label, expires_at, used_at)) = row else {
+        return Ok(Err(EnrolError::UnknownCode));
+    };
+    if used_at.is_some() {
+        return Ok(Err(EnrolError::UsedCode));
+    }
+    if expires_at.as_str() < instant_text(now).as_str() {
+        return Ok(Err(EnrolError::ExpiredCode));
+    }
+    let taken: Option<String> = tx
+        .query_row(
+            "SELECT id FROM kiosks WHERE public_key = ?1",
+            [public_key.as_slice()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if taken.is_some() {
+        return Ok(Err(EnrolError::KeyInUse));
+    }
+    let kiosk = KioskId(Uuid::now_v7());
+    let at = instant_text(now);
+    tx.execute(
+        "INSERT INTO kiosks (id, partner_body_id, label, public_key, created_at, enrolled_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        params![kiosk.to_string(), partner, label, public_key.as_slice(), at],
+    )?;
+    tx.execute(
+        "UPDATE enrolment_codes SET used_at = ?2, kiosk_id = ?3 WHERE code_hash = ?1",
+        params![hash(code), at, kiosk.to_string()],
+    )?;
+    store::audit(
+        &tx,
+        now,
+        &format!("kiosk:{kiosk}"),
+        "kiosk.enrolled",
+        &kiosk.to_string(),
+        &serde_json::json!({ "partner_body_id": partner }),
+    )?;
+    tx.commit()?;
+    Ok(Ok((kiosk, partner)))
+}
+
+/// Revoke a kiosk: it is refused from its next connection on. Its leases go back to the pool.
+pub fn revoke(
+    conn: &mut Connection,
+    kiosk: &str,
+    now: Timestamp,
+    actor: &str,
+) -> Result<Result<(), EnrolError>, StoreError> {
+    let tx = conn.transaction()?;
+    let updated = tx.execute(
+        "UPDATE kiosks SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1",
+        params![kiosk, instant_text(now)],
+    )?;
+    if updated == 0 {
+        return Ok(Err(EnrolError::UnknownKiosk(
+            kiosk.chars().take(40).collect(),
+        )));
+    }
+    tx.execute(
+        "UPDATE slot_capacity SET held = held - (
+             SELECT coalesce(sum(l.places), 0) FROM leases l WHERE l.kiosk_id = ?1
+               AND l.service_id = slot_capacity.service_id AND l.slot_date = slot_capacity.slot_date
+               AND l.slot_time = slot_capacity.slot_time)
+         WHERE EXISTS (SELECT 1 FROM leases l WHERE l.kiosk_id = ?1
+               AND l.service_id = slot_capacity.service_id AND l.slot_date = slot_capacity.slot_date
+               AND l.slot_time = slot_capacity.slot_time)",
+        [kiosk],
+    )?;
+    tx.execute("DELETE FROM leases WHERE kiosk_id = ?1", [kiosk])?;
+    store::audit(
+        &tx,
+        now,
+        actor,
+        "kiosk.revoked",
+        kiosk,
+        &serde_json::json!({}),
+    )?;
+    tx.commit()?;
+    Ok(Ok(()))
+}

@@ -1,0 +1,877 @@
+//! The server side of the sync core: the documents every kiosk replicates, the decisions on
+//! kiosks' requests, and the leases that let kiosks book offline without conflicts.
+//!
+//! SQLite is the source of truth; the Automerge documents are projections of it. The order is
+//! always: decide, commit in SQLite, then write the verdicts and counts into the documents, save
+//! them, and only then tell connected kiosks. A crash between the commit and the documents is
+//! repaired by [`SyncHub::reconcile`], which rewrites the projections from SQLite.
+//!
+//! - `docs`: the in-memory documents and their persistence.
+//! - `ws`: one WebSocket per kiosk: challenge, authentication, sync loop.
+//! - `enrol`: one-time enrolment codes and kiosk revocation.
+
+pub mod docs;
+pub mod enrol;
+pub mod ws;
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    sync::{Arc, Mutex},
+};
+
+use automerge::AutoCommit;
+use coper_shared::{
+    agenda::{Agenda, SlotKey},
+    decide::{Booking, Capacity, Incoming, decide},
+    documents::{
+        DocName, KioskId, LeaseEntry, Outcome, QuesturaInfo, Request, ServiceInfo, SlotCounts,
+        SyncSettings, Verdict, collections, put_record, records,
+    },
+    ids::ServiceId,
+    rules::hh_mm,
+};
+use jiff::{Timestamp, ToSpan, civil::Date};
+use rusqlite::{Connection, Transaction, params};
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use crate::{
+    clock::Clock,
+    store::{
+        self, Db, StoreError,
+        agenda::{Questura, Service, parse_date, parse_time},
+        appointments::{BookingError, NewAppointment, book_with_code},
+        instant_text,
+    },
+};
+use docs::Documents;
+
+/// Tunables of the sync core.
+#[derive(Debug, Clone, Copy)]
+pub struct SyncConfig {
+    /// Kiosks whose clock is further than this from the server's get no leases.
+    pub clock_skew_bound_ms: i64,
+    /// How long a lease lasts after it was last topped up.
+    pub lease_ttl_ms: i64,
+    /// Leases cover this many of the next open days of each service.
+    pub lease_days: usize,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self {
+            clock_skew_bound_ms: 120_000,
+            lease_ttl_ms: 24 * 3600 * 1000,
+            lease_days: 3,
+        }
+    }
+}
+
+/// Shared by every connection: the documents, the database, and a channel that says which
+/// document changed.
+#[derive(Clone)]
+pub struct SyncHub {
+    db: Db,
+    clock: Clock,
+    pub config: SyncConfig,
+    docs: Arc<Mutex<Documents>>,
+    changed: broadcast::Sender<DocName>,
+}
+
+/// What the hub needs from the store to run the engine for every service.
+struct Context {
+    questura: Questura,
+    services: Vec<Service>,
+}
+
+impl Context {
+    fn load(conn: &Connection) -> Result<Option<Self>, StoreError> {
+        let Some(questura) = store::agenda::questura(conn)? else {
+            return Ok(None);
+        };
+        Ok(Some(Self {
+            questura,
+            services: store::agenda::services(conn)?,
+        }))
+    }
+
+    fn agendas(&self) -> BTreeMap<ServiceId, Agenda<'_>> {
+        self.services
+            .iter()
+            .map(|s| {
+                (
+                    s.id.clone(),
+                    Agenda::new(&s.rules, &self.questura.holidays, &self.questura.time_zone),
+                )
+            })
+            .collect()
+    }
+
+    fn today(&self, now: Timestamp) -> Date {
+        now.to_zoned(self.questura.time_zone.clone()).date()
+    }
+}
+
+impl SyncHub {
+    pub fn new(db: Db, clock: Clock, config: SyncConfig) -> Self {
+        let (changed, _) = broadcast::channel(1024);
+        Self {
+            db,
+            clock,
+            config,
+            docs: Arc::new(Mutex::new(Documents::default())),
+            changed,
+        }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<DocName> {
+        self.changed.subscribe()
+    }
+
+    fn notify(&self, names: impl IntoIterator<Item = DocName>) {
+        for name in names {
+            let _ = self.changed.send(name);
+        }
+    }
+
+    /// Run `f` on one document, under the documents' lock, with the database connection.
+    pub async fn with_doc<T: Send + 'static>(
+        &self,
+        name: DocName,
+        f: impl FnOnce(&mut AutoCommit) -> T + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let docs = self.docs.clone();
+        self.db
+            .call(move |conn| {
+                let mut docs = docs.lock().unwrap_or_else(|p| p.into_inner());
+                let doc = docs.get(conn, &name)?;
+                let out = f(doc);
+                docs.persist(conn, &name)?;
+                Ok(out)
+            })
+            .await
+    }
+
+    /// The documents kiosk `kiosk` replicates: the directory, the agenda of every service for
+    /// every month from this one to the end of its booking horizon, its outbox and inbox.
+    pub async fn documents_for(&self, kiosk: KioskId) -> Result<Vec<DocName>, StoreError> {
+        let now = self.now();
+        self.db
+            .call(move |conn| {
+                let mut names = vec![
+                    DocName::Directory,
+                    DocName::Outbox(kiosk),
+                    DocName::Inbox(kiosk),
+                ];
+                if let Some(ctx) = Context::load(conn)? {
+                    let today = ctx.today(now);
+                    for service in &ctx.services {
+                        let last =
+                            today.saturating_add((service.rules.horizon_days() as i32).days());
+                        let mut month = today.first_of_month();
+                        while month <= last {
+                            names.push(DocName::agenda_for(&service.id, month));
+                            month = month.saturating_add(1.month());
+                        }
+                    }
+                }
+                Ok(names)
+            })
+            .await
+    }
+
+    /// Rewrite the projections from SQLite: the directory, the agendas, and kiosk `kiosk`'s inbox.
+    /// Idempotent; records that are already right add nothing to the documents.
+    pub async fn reconcile(&self, kiosk: KioskId) -> Result<(), StoreError> {
+        let docs = self.docs.clone();
+        let names = self.documents_for(kiosk).await?;
+        let changed = self
+            .db
+            .call(move |conn| {
+                let mut docs = docs.lock().unwrap_or_else(|p| p.into_inner());
+                let mut changed = Vec::new();
+                if write_directory(conn, &mut docs)? {
+                    changed.push(DocName::Directory);
+                }
+                for name in &names {
+                    if let DocName::Agenda { .. } = name
+                        && write_agenda(conn, &mut docs, name)?
+                    {
+                        changed.push(name.clone());
+                    }
+                }
+                if write_inbox(conn, &mut docs, kiosk)? {
+                    changed.push(DocName::Inbox(kiosk));
+                }
+                Ok::<_, StoreError>(changed)
+            })
+            .await?;
+        self.notify(changed);
+        Ok(())
+    }
+
+    /// Decide every request in `kiosk`'s outbox that has no verdict yet; when `in_sync` (the
+    /// server holds everything the kiosk has written), also settle and top up its leases.
+    pub async fn process_outbox(
+        &self,
+        kiosk: KioskId,
+        in_sync: bool,
+        clock_trusted: bool,
+    ) -> Result<(), StoreError> {
+        let docs = self.docs.clone();
+        let now = self.now();
+        let config = self.config;
+        let changed = self
+            .db
+            .call(move |conn| {
+                let mut docs = docs.lock().unwrap_or_else(|p| p.into_inner());
+                let requests: Vec<Request> = records(
+                    docs.get(conn, &DocName::Outbox(kiosk))?,
+                    collections::REQUESTS,
+                )
+                .into_iter()
+                .map(|(_, r)| r)
+                .collect();
+                let Some(ctx) = Context::load(conn)? else {
+                    return Ok(Vec::new());
+                };
+                let mut touched: BTreeSet<DocName> = BTreeSet::new();
+                let tx = conn.transaction()?;
+                decide_requests(&tx, &ctx, kiosk, requests, now, &mut touched)?;
+                if in_sync {
+                    settle_leases(&tx, &ctx, kiosk, now, config, clock_trusted, &mut touched)?;
+                }
+                tx.commit()?;
+                // Only now, after the commit, do the documents learn the verdicts and counts.
+                let mut changed = Vec::new();
+                if write_inbox(conn, &mut docs, kiosk)? {
+                    changed.push(DocName::Inbox(kiosk));
+                }
+                for name in touched {
+                    if write_agenda(conn, &mut docs, &name)? {
+                        changed.push(name);
+                    }
+                }
+                Ok::<_, StoreError>(changed)
+            })
+            .await?;
+        self.notify(changed);
+        Ok(())
+    }
+}
+
+/// Decide the undecided requests of `kiosk` and commit appointments and verdicts in `tx`.
+fn decide_requests(
+    tx: &Transaction<'_>,
+    ctx: &Context,
+    kiosk: KioskId,
+    requests: Vec<Request>,
+    now: Timestamp,
+    touched: &mut BTreeSet<DocName>,
+) -> Result<(), StoreError> {
+    let kiosk_text = kiosk.to_string();
+    let decided: BTreeSet<String> = {
+        let mut stmt = tx.prepare("SELECT request_id FROM sync_verdicts WHERE kiosk_id = ?1")?;
+        stmt.query_map([&kiosk_text], |r| r.get(0))?
+            .collect::<Result<_, _>>()?
+    };
+    let pending: Vec<Request> = requests
+        .into_iter()
+        .filter(|r| !decided.contains(&r.id.to_string()))
+        .collect();
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let mut capacity = load_capacity(tx, ctx, kiosk, &pending, now)?;
+    let agendas = ctx.agendas();
+    let by_id: BTreeMap<Uuid, Request> = pending.iter().map(|r| (r.id, r.clone())).collect();
+    let incoming = pending
+        .into_iter()
+        .map(|request| Incoming { kiosk, request })
+        .collect();
+    let partner: i64 = tx.query_row(
+        "SELECT partner_body_id FROM kiosks WHERE id = ?1",
+        [&kiosk_text],
+        |r| r.get(0),
+    )?;
+    for decision in decide(incoming, &mut capacity, &agendas, now) {
+        let request = &by_id[&decision.request];
+        let mut appointment: Option<String> = None;
+        let mut outcome = decision.outcome;
+        let mut reason = decision.reason.map(str::to_owned);
+        match decision.outcome {
+            Outcome::Confirmed | Outcome::Relocated => {
+                let service = ctx
+                    .services
+                    .iter()
+                    .find(|s| s.id == decision.service)
+                    .expect("decide only books known services");
+                if decision.used_lease {
+                    tx.execute(
+                        "UPDATE leases SET places = places - 1 WHERE kiosk_id = ?1 AND service_id = ?2
+                         AND slot_date = ?3 AND slot_time = ?4",
+                        params![kiosk_text, service.id.as_str(), decision.slot.date.to_string(), hh_mm(decision.slot.start)],
+                    )?;
+                    tx.execute(
+                        "UPDATE slot_capacity SET held = held - 1 WHERE service_id = ?1
+                         AND slot_date = ?2 AND slot_time = ?3",
+                        params![
+                            service.id.as_str(),
+                            decision.slot.date.to_string(),
+                            hh_mm(decision.slot.start)
+                        ],
+                    )?;
+                }
+                let agenda = Agenda::new(
+                    &service.rules,
+                    &ctx.questura.holidays,
+                    &ctx.questura.time_zone,
+                );
+                let slot = match agenda.day(decision.slot.date) {
+                    coper_shared::agenda::DayPlan::Open(slots) => {
+                        slots.into_iter().find(|s| s.start == decision.slot.start)
+                    }
+                    coper_shared::agenda::DayPlan::Closed(_) => None,
+                };
+                let booked = match slot {
+                    Some(slot) => book_with_code(
+                        tx,
+                        &NewAppointment {
+                            service: &service.id,
+                            slot,
+                            surname: &request.surname,
+                            given_names: &request.given_names,
+                            phone: request.phone.as_deref(),
+                            ready_permit_id: None,
+                            partner_body_id: Some(partner),
+                            kiosk: Some((&kiosk_text, &request.id.to_string())),
+                            created_by: &format!("kiosk:{kiosk_text}"),
+                        },
+                        &request.booking_code,
+                        now,
+                    ),
+                    None => Err(BookingError::SlotNotOpen),
+                };
+                match booked {
+                    Ok(b) => appointment = Some(b.id.to_string()),
+                    // The schema disagreed with the decision (it never should): reject, loudly.
+                    Err(BookingError::SlotFull | BookingError::SlotNotOpen) => {
+                        tracing::error!(request = %request.id, "store refused a decided booking");
+                        outcome = Outcome::Rejected;
+                        reason = Some("store_refused".into());
+                    }
+                    Err(BookingError::Store(e)) => return Err(e),
+                }
+            }
+            Outcome::Cancelled => {
+                tx.execute(
+                    "UPDATE appointments SET status = 'cancelled', cancelled_at = ?2,
+                         cancel_reason = 'cancelled at the kiosk'
+                     WHERE request_id = ?1 AND status = 'booked'",
+                    params![request.cancels.map(|c| c.to_string()), instant_text(now)],
+                )?;
+            }
+            Outcome::Rejected => {}
+        }
+        tx.execute(
+            "INSERT INTO sync_verdicts (request_id, kiosk_id, outcome, service_id, slot_date,
+                 slot_time, appointment_id, reason, used_lease, decided_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                request.id.to_string(),
+                kiosk_text,
+                outcome_text(outcome),
+                decision.service.as_str(),
+                decision.slot.date.to_string(),
+                hh_mm(decision.slot.start),
+                appointment,
+                reason,
+                decision.used_lease,
+                instant_text(now),
+            ],
+        )?;
+        store::audit(
+            tx,
+            now,
+            &format!("kiosk:{kiosk_text}"),
+            "sync.decided",
+            &request.id.to_string(),
+            &serde_json::json!({ "outcome": outcome_text(outcome), "lease": decision.used_lease }),
+        )?;
+        touched.insert(DocName::agenda_for(&decision.service, decision.slot.date));
+        if decision.slot != request.slot() {
+            touched.insert(DocName::agenda_for(&request.service, request.date));
+        }
+    }
+    Ok(())
+}
+
+fn outcome_text(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Confirmed => "confirmed",
+        Outcome::Relocated => "relocated",
+        Outcome::Rejected => "rejected",
+        Outcome::Cancelled => "cancelled",
+    }
+}
+
+fn parse_outcome(text: &str) -> Outcome {
+    match text {
+        "confirmed" => Outcome::Confirmed,
+        "relocated" => Outcome::Relocated,
+        "cancelled" => Outcome::Cancelled,
+        _ => Outcome::Rejected,
+    }
+}
+
+/// The capacity the batch may touch: every slot of the services concerned from the earliest
+/// asked date to the end of the horizon, the kiosk's leases, and the bookings being cancelled.
+fn load_capacity(
+    tx: &Transaction<'_>,
+    ctx: &Context,
+    kiosk: KioskId,
+    pending: &[Request],
+    now: Timestamp,
+) -> Result<Capacity, StoreError> {
+    let mut capacity = Capacity::default();
+    let services: BTreeSet<&ServiceId> = pending.iter().map(|r| &r.service).collect();
+    let today = ctx.today(now);
+    for service in services {
+        let Some(known) = ctx.services.iter().find(|s| &s.id == service) else {
+            continue;
+        };
+        let from = pending
+            .iter()
+            .filter(|r| &r.service == service)
+            .map(|r| r.date)
+            .min()
+            .unwrap_or(today)
+            .min(today);
+        let to = today.saturating_add((known.rules.horizon_days() as i32).days());
+        let mut stmt = tx.prepare_cached(
+            "SELECT slot_date, slot_time, places, taken, held FROM slot_capacity
+             WHERE service_id = ?1 AND slot_date BETWEEN ?2 AND ?3",
+        )?;
+        let rows = stmt.query_map(
+            params![service.as_str(), from.to_string(), to.to_string()],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                ))
+            },
+        )?;
+        for row in rows {
+            let (date, time, places, taken, held) = row?;
+            let key = SlotKey {
+                date: parse_date(&date)?,
+                start: parse_time(&time)?,
+            };
+            capacity.slots.insert(
+                (service.clone(), key),
+                SlotCounts {
+                    places,
+                    taken,
+                    held,
+                },
+            );
+        }
+    }
+    let kiosk_text = kiosk.to_string();
+    {
+        let mut stmt = tx.prepare(
+            "SELECT service_id, slot_date, slot_time, places, expires_at_ms FROM leases
+             WHERE kiosk_id = ?1 AND places > 0",
+        )?;
+        let rows = stmt.query_map([&kiosk_text], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get(3)?,
+                r.get(4)?,
+            ))
+        })?;
+        for row in rows {
+            let (service, date, time, places, expires_at_ms) = row?;
+            let service =
+                ServiceId::parse(&service).map_err(|e| StoreError::InvalidData(e.to_string()))?;
+            let key = SlotKey {
+                date: parse_date(&date)?,
+                start: parse_time(&time)?,
+            };
+            capacity.leases.insert(
+                (kiosk, service, key),
+                LeaseEntry {
+                    places,
+                    expires_at_ms,
+                },
+            );
+        }
+    }
+    for cancelled in pending.iter().filter_map(|r| r.cancels) {
+        let mut stmt = tx.prepare_cached(
+            "SELECT service_id, slot_date, slot_time FROM appointments
+             WHERE request_id = ?1 AND kiosk_id = ?2 AND status = 'booked'",
+        )?;
+        let mut rows = stmt.query(params![cancelled.to_string(), kiosk_text])?;
+        if let Some(row) = rows.next()? {
+            let service = ServiceId::parse(&row.get::<_, String>(0)?)
+                .map_err(|e| StoreError::InvalidData(e.to_string()))?;
+            let key = SlotKey {
+                date: parse_date(&row.get::<_, String>(1)?)?,
+                start: parse_time(&row.get::<_, String>(2)?)?,
+            };
+            capacity
+                .slots
+                .entry((service.clone(), key))
+                .or_insert(SlotCounts {
+                    places: 0,
+                    taken: 0,
+                    held: 0,
+                });
+            capacity.bookings.insert(
+                cancelled,
+                Booking {
+                    kiosk,
+                    service,
+                    slot: key,
+                },
+            );
+        }
+    }
+    Ok(capacity)
+}
+
+/// With the kiosk's outbox fully received: return its expired leases to the pool, extend the
+/// others, and top it up to its partner body's places per day on the next open days.
+fn settle_leases(
+    tx: &Transaction<'_>,
+    ctx: &Context,
+    kiosk: KioskId,
+    now: Timestamp,
+    config: SyncConfig,
+    clock_trusted: bool,
+    touched: &mut BTreeSet<DocName>,
+) -> Result<(), StoreError> {
+    let kiosk_text = kiosk.to_string();
+    let now_ms = now.as_millisecond();
+    // Everything this kiosk wrote before its leases expired has been decided: what is left of an
+    // expired lease (or of any lease, if its clock cannot be trusted) goes back to the pool.
+    let mut stmt = tx.prepare(
+        "SELECT service_id, slot_date, slot_time, places FROM leases
+         WHERE kiosk_id = ?1 AND (expires_at_ms < ?2 OR ?3)",
+    )?;
+    let expired: Vec<(String, String, String, u32)> = stmt
+        .query_map(params![kiosk_text, now_ms, !clock_trusted], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?
+        .collect::<Result<_, _>>()?;
+    for (service, date, time, places) in &expired {
+        tx.execute(
+            "UPDATE slot_capacity SET held = held - ?4 WHERE service_id = ?1 AND slot_date = ?2
+             AND slot_time = ?3",
+            params![service, date, time, places],
+        )?;
+        tx.execute(
+            "DELETE FROM leases WHERE kiosk_id = ?1 AND service_id = ?2 AND slot_date = ?3
+             AND slot_time = ?4",
+            params![kiosk_text, service, date, time],
+        )?;
+        if let Ok(service) = ServiceId::parse(service) {
+            touched.insert(DocName::agenda_for(&service, parse_date(date)?));
+        }
+    }
+    if !clock_trusted {
+        return Ok(());
+    }
+    let expires_at_ms = now_ms + config.lease_ttl_ms;
+    tx.execute(
+        "UPDATE leases SET expires_at_ms = ?2 WHERE kiosk_id = ?1",
+        params![kiosk_text, expires_at_ms],
+    )?;
+    let per_day: u32 = tx.query_row(
+        "SELECT p.lease_places_per_day FROM kiosks k JOIN partner_bodies p ON p.id = k.partner_body_id
+         WHERE k.id = ?1",
+        [&kiosk_text],
+        |r| r.get(0),
+    )?;
+    if per_day == 0 {
+        return Ok(());
+    }
+    for service in &ctx.services {
+        let agenda = Agenda::new(
+            &service.rules,
+            &ctx.questura.holidays,
+            &ctx.questura.time_zone,
+        );
+        let today = ctx.today(now);
+        let last = today.saturating_add((service.rules.horizon_days() as i32).days());
+        let taken = store::agenda::taken_between(tx, &service.id, today, last)?;
+        let mut days_done = 0;
+        let mut date = today;
+        while days_done < config.lease_days && date <= last {
+            let slots: Vec<_> = agenda
+                .free_slots(&taken, now, date.to_datetime(jiff::civil::Time::midnight()))
+                .take_while(|f| f.slot.date == date)
+                .collect();
+            date = date.saturating_add(1.day());
+            if slots.is_empty() {
+                continue;
+            }
+            days_done += 1;
+            let day_text = slots[0].slot.date.to_string();
+            let have: u32 = tx.query_row(
+                "SELECT coalesce(sum(places), 0) FROM leases WHERE kiosk_id = ?1 AND service_id = ?2
+                 AND slot_date = ?3",
+                params![kiosk_text, service.id.as_str(), day_text],
+                |r| r.get(0),
+            )?;
+            let mut missing = per_day.saturating_sub(have);
+            for free in slots {
+                if missing == 0 {
+                    break;
+                }
+                let time = hh_mm(free.slot.start);
+                tx.execute(
+                    "INSERT INTO slot_capacity (service_id, slot_date, slot_time, places)
+                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                    params![service.id.as_str(), day_text, time, free.slot.places],
+                )?;
+                // Hold one place if the pool still has one (the CHECK refuses otherwise).
+                let held = tx.execute(
+                    "UPDATE slot_capacity SET held = held + 1 WHERE service_id = ?1 AND slot_date = ?2
+                     AND slot_time = ?3 AND taken + held < places",
+                    params![service.id.as_str(), day_text, time],
+                )?;
+                if held == 0 {
+                    continue;
+                }
+                tx.execute(
+                    "INSERT INTO leases (kiosk_id, service_id, slot_date, slot_time, places, expires_at_ms)
+                     VALUES (?1, ?2, ?3, ?4, 1, ?5)
+                     ON CONFLICT DO UPDATE SET places = places + 1, expires_at_ms = excluded.expires_at_ms",
+                    params![kiosk_text, service.id.as_str(), day_text, time, expires_at_ms],
+                )?;
+                missing -= 1;
+                touched.insert(DocName::agenda_for(&service.id, free.slot.date));
+            }
+        }
+    }
+    // Every agenda holding one of this kiosk's leases shows the new expiry.
+    let mut stmt =
+        tx.prepare("SELECT DISTINCT service_id, slot_date FROM leases WHERE kiosk_id = ?1")?;
+    let rows: Vec<(String, String)> = stmt
+        .query_map([&kiosk_text], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (service, date) in rows {
+        if let Ok(service) = ServiceId::parse(&service) {
+            touched.insert(DocName::agenda_for(&service, parse_date(&date)?));
+        }
+    }
+    Ok(())
+}
+
+/// Write the directory from SQLite. Returns whether the document changed.
+fn write_directory(conn: &Connection, docs: &mut Documents) -> Result<bool, StoreError> {
+    let Some(ctx) = Context::load(conn)? else {
+        return Ok(false);
+    };
+    let doc = docs.get(conn, &DocName::Directory)?;
+    let mut changed = put_record(
+        doc,
+        collections::QUESTURA,
+        "questura",
+        &QuesturaInfo {
+            name: ctx.questura.name.clone(),
+            address: ctx.questura.address.clone(),
+            time_zone: ctx
+                .questura
+                .time_zone
+                .iana_name()
+                .unwrap_or("Europe/Rome")
+                .to_owned(),
+            holidays: ctx.questura.holidays.clone(),
+        },
+    );
+    for service in &ctx.services {
+        changed |= put_record(
+            doc,
+            collections::SERVICES,
+            service.id.as_str(),
+            &ServiceInfo {
+                name: service.name.clone(),
+                what_to_bring: service.what_to_bring.clone(),
+                rules: service.rules.to_draft(),
+            },
+        );
+    }
+    changed |= put_record(
+        doc,
+        collections::SETTINGS,
+        "sync",
+        &SyncSettings {
+            clock_skew_bound_ms: SyncConfig::default().clock_skew_bound_ms,
+        },
+    );
+    for partner in store::partners::active(conn)? {
+        changed |= put_record(
+            doc,
+            collections::PARTNERS,
+            &partner.id.to_string(),
+            &serde_json::json!({
+                "name": partner.name, "address": partner.address, "city": partner.city,
+                "phone": partner.phone, "opening_hours": partner.opening_hours,
+            }),
+        );
+    }
+    docs.persist(conn, &DocName::Directory)?;
+    Ok(changed)
+}
+
+/// Write one agenda document's counts and leases from SQLite. Returns whether it changed.
+fn write_agenda(
+    conn: &Connection,
+    docs: &mut Documents,
+    name: &DocName,
+) -> Result<bool, StoreError> {
+    let DocName::Agenda {
+        service,
+        year,
+        month,
+    } = name
+    else {
+        return Ok(false);
+    };
+    let first = Date::new(*year, *month, 1).map_err(|e| StoreError::InvalidData(e.to_string()))?;
+    let last = first.last_of_month();
+    let (from, to) = (first.to_string(), last.to_string());
+    let mut counts: Vec<(String, SlotCounts)> = Vec::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT slot_date, slot_time, places, taken, held FROM slot_capacity
+             WHERE service_id = ?1 AND slot_date BETWEEN ?2 AND ?3",
+        )?;
+        let rows = stmt.query_map(params![service.as_str(), from, to], |r| {
+            Ok((
+                format!("{} {}", r.get::<_, String>(0)?, r.get::<_, String>(1)?),
+                SlotCounts {
+                    places: r.get(2)?,
+                    taken: r.get(3)?,
+                    held: r.get(4)?,
+                },
+            ))
+        })?;
+        for row in rows {
+            counts.push(row?);
+        }
+    }
+    let mut leases: Vec<(String, LeaseEntry)> = Vec::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT kiosk_id, slot_date, slot_time, places, expires_at_ms FROM leases
+             WHERE service_id = ?1 AND slot_date BETWEEN ?2 AND ?3",
+        )?;
+        let rows = stmt.query_map(params![service.as_str(), from, to], |r| {
+            Ok((
+                format!(
+                    "{} {} {}",
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?
+                ),
+                LeaseEntry {
+                    places: r.get(3)?,
+                    expires_at_ms: r.get(4)?,
+                },
+            ))
+        })?;
+        for row in rows {
+            leases.push(row?);
+        }
+    }
+    let doc = docs.get(conn, name)?;
+    let mut changed = false;
+    for (key, value) in &counts {
+        changed |= put_record(doc, collections::SLOTS, key, value);
+    }
+    let live: BTreeSet<&String> = leases.iter().map(|(k, _)| k).collect();
+    for (key, value) in &leases {
+        changed |= put_record(doc, collections::LEASES, key, value);
+    }
+    for (key, _) in records::<LeaseEntry>(doc, collections::LEASES) {
+        if !live.contains(&key) {
+            changed |= coper_shared::documents::delete_record(doc, collections::LEASES, &key);
+        }
+    }
+    docs.persist(conn, name)?;
+    Ok(changed)
+}
+
+/// Write every verdict of `kiosk` from SQLite into its inbox. Returns whether it changed.
+fn write_inbox(
+    conn: &Connection,
+    docs: &mut Documents,
+    kiosk: KioskId,
+) -> Result<bool, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT request_id, outcome, service_id, slot_date, slot_time, appointment_id, reason,
+                decided_at
+         FROM sync_verdicts WHERE kiosk_id = ?1",
+    )?;
+    let rows = stmt.query_map([kiosk.to_string()], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, Option<String>>(5)?,
+            r.get::<_, Option<String>>(6)?,
+            r.get::<_, String>(7)?,
+        ))
+    })?;
+    let mut verdicts = Vec::new();
+    for row in rows {
+        let (request, outcome, service, date, time, appointment, reason, decided_at) = row?;
+        let invalid = |e: String| StoreError::InvalidData(e);
+        verdicts.push(Verdict {
+            request: request
+                .parse()
+                .map_err(|e: uuid::Error| invalid(e.to_string()))?,
+            outcome: parse_outcome(&outcome),
+            service: ServiceId::parse(&service).map_err(|e| invalid(e.to_string()))?,
+            date: parse_date(&date)?,
+            time: parse_time(&time)?,
+            appointment: appointment.and_then(|a| a.parse().ok()),
+            reason,
+            decided_at_ms: decided_at
+                .parse::<Timestamp>()
+                .map(|t| t.as_millisecond())
+                .unwrap_or_default(),
+        });
+    }
+    let doc = docs.get(conn, &DocName::Inbox(kiosk))?;
+    let mut changed = false;
+    for verdict in &verdicts {
+        changed |= put_record(
+            doc,
+            collections::VERDICTS,
+            &verdict.request.to_string(),
+            verdict,
+        );
+    }
+    docs.persist(conn, &DocName::Inbox(kiosk))?;
+    Ok(changed)
+}

@@ -1,0 +1,397 @@
+//! One WebSocket per kiosk at `GET /api/v1/sync`.
+//!
+//! The server speaks first with a challenge ([`Frame::Hello`]). A known kiosk answers with
+//! [`Frame::Auth`], signed with its enrolled key; a new one with [`Frame::Enrol`] and a one-time
+//! code. Unknown, revoked and mis-signing kiosks are refused before any document is exchanged.
+//! Then both sides exchange Automerge sync messages per document until one hangs up.
+//!
+//! Authorisation is by document: a kiosk receives only the documents [`DocName::readable_by`]
+//! allows, and may send changes only to its own outbox. A sync message that carries changes to a
+//! document the kiosk does not write is refused, logged with the kiosk's identity, not applied,
+//! and the connection closed.
+
+use std::{collections::HashMap, net::SocketAddr, time::Duration};
+
+use automerge::sync::{self, SyncDoc};
+use axum::{
+    extract::{
+        ConnectInfo, State,
+        ws::{Message, WebSocket, WebSocketUpgrade},
+    },
+    response::Response,
+};
+use coper_shared::{
+    documents::{DocName, KioskId, Writer},
+    protocol::{Frame, auth_payload},
+};
+use ed25519_dalek::{Signature, VerifyingKey};
+use rusqlite::{OptionalExtension, params};
+use uuid::Uuid;
+
+use super::{SyncHub, enrol};
+use crate::{AppState, store::StoreError};
+
+/// How long a kiosk has to answer the challenge.
+const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub async fn upgrade(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let hub = state.sync.clone();
+    ws.max_message_size(16 << 20)
+        .on_upgrade(move |socket| async move {
+            if let Err(e) = session(socket, hub, peer).await {
+                tracing::warn!(%peer, error = %e, "sync session ended with an error");
+            }
+        })
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SessionError {
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    #[error("socket: {0}")]
+    Socket(#[from] axum::Error),
+}
+
+async fn send(socket: &mut WebSocket, frame: &Frame) -> Result<(), SessionError> {
+    socket
+        .send(Message::Binary(frame.encode().into()))
+        .await
+        .map_err(SessionError::from)
+}
+
+async fn refuse(socket: &mut WebSocket, code: &str, message: &str) -> Result<(), SessionError> {
+    send(
+        socket,
+        &Frame::Refused {
+            code: code.into(),
+            message: message.into(),
+        },
+    )
+    .await?;
+    let _ = socket.send(Message::Close(None)).await;
+    Ok(())
+}
+
+/// The next binary frame, or `None` when the socket closed.
+async fn next_frame(socket: &mut WebSocket) -> Option<Result<Frame, String>> {
+    loop {
+        match socket.recv().await? {
+            Ok(Message::Binary(bytes)) => {
+                return Some(Frame::decode(&bytes).map_err(|e| e.to_string()));
+            }
+            Ok(Message::Close(_)) | Err(_) => return None,
+            Ok(_) => continue,
+        }
+    }
+}
+
+async fn session(
+    mut socket: WebSocket,
+    hub: SyncHub,
+    peer: SocketAddr,
+) -> Result<(), SessionError> {
+    let mut nonce = [0u8; 32];
+    getrandom::fill(&mut nonce).expect("the OS has randomness");
+    let server_time_ms = hub.now().as_millisecond();
+    send(
+        &mut socket,
+        &Frame::Hello {
+            nonce,
+            server_time_ms,
+        },
+    )
+    .await?;
+    let first = tokio::time::timeout(AUTH_TIMEOUT, next_frame(&mut socket)).await;
+    let (kiosk, client_time_ms) = match first {
+        Ok(Some(Ok(Frame::Auth {
+            kiosk_id,
+            client_time_ms,
+            signature,
+        }))) => match authenticate(&hub, kiosk_id, &nonce, client_time_ms, &signature).await? {
+            Ok(kiosk) => (kiosk, client_time_ms),
+            Err((code, message)) => {
+                tracing::warn!(%peer, kiosk = %kiosk_id, code, "kiosk refused");
+                return refuse(&mut socket, code, message).await;
+            }
+        },
+        Ok(Some(Ok(Frame::Enrol {
+            public_key,
+            client_time_ms,
+            signature,
+            code,
+        }))) => {
+            let verified = VerifyingKey::from_bytes(&public_key).ok().filter(|key| {
+                key.verify_strict(
+                    &auth_payload(&nonce, Uuid::nil(), client_time_ms),
+                    &Signature::from_bytes(&signature),
+                )
+                .is_ok()
+            });
+            if verified.is_none() {
+                tracing::warn!(%peer, "enrolment with a bad signature refused");
+                return refuse(&mut socket, "bad_signature", "firma non valida").await;
+            }
+            let now = hub.now();
+            return match hub
+                .db()
+                .call(move |conn| enrol::redeem(conn, &code, &public_key, now))
+                .await?
+            {
+                Ok((kiosk_id, partner_body_id)) => {
+                    tracing::info!(%peer, kiosk = %kiosk_id, "kiosk enrolled");
+                    send(
+                        &mut socket,
+                        &Frame::Enrolled {
+                            kiosk_id: kiosk_id.0,
+                            partner_body_id,
+                        },
+                    )
+                    .await
+                }
+                Err(refusal) => {
+                    tracing::warn!(%peer, code = refusal.code(), "enrolment refused");
+                    refuse(&mut socket, refusal.code(), &refusal.to_string()).await
+                }
+            };
+        }
+        _ => {
+            tracing::warn!(%peer, "no valid answer to the challenge");
+            return refuse(&mut socket, "no_auth", "autenticazione mancante").await;
+        }
+    };
+
+    let skew = (client_time_ms - hub.now().as_millisecond()).abs();
+    let clock_trusted = skew <= hub.config.clock_skew_bound_ms;
+    hub.reconcile(kiosk).await?;
+    let names = hub.documents_for(kiosk).await?;
+    send(
+        &mut socket,
+        &Frame::Welcome {
+            server_time_ms: hub.now().as_millisecond(),
+            clock_trusted,
+            documents: names.iter().map(ToString::to_string).collect(),
+        },
+    )
+    .await?;
+    tracing::info!(%peer, %kiosk, clock_trusted, "kiosk connected");
+
+    let mut states = load_states(&hub, kiosk, &names).await?;
+    let mut changes = hub.subscribe();
+    // Requests that arrived before a crash but were never decided are decided now.
+    hub.process_outbox(kiosk, false, clock_trusted).await?;
+    for name in &names {
+        send_sync(
+            &mut socket,
+            &hub,
+            name,
+            states.get_mut(name).expect("state per doc"),
+        )
+        .await?;
+    }
+
+    loop {
+        tokio::select! {
+            frame = next_frame(&mut socket) => {
+                let Some(frame) = frame else { break };
+                let (document, message) = match frame {
+                    Ok(Frame::Sync { document, message }) => (document, message),
+                    Ok(_) | Err(_) => {
+                        tracing::warn!(%peer, %kiosk, "unexpected frame");
+                        refuse(&mut socket, "protocol", "messaggio inatteso").await?;
+                        break;
+                    }
+                };
+                let Some(name) = DocName::parse(&document).filter(|n| names.contains(n)) else {
+                    tracing::warn!(%peer, %kiosk, document, "sync of a document the kiosk may not have");
+                    refuse(&mut socket, "forbidden_document", "documento non consentito").await?;
+                    break;
+                };
+                let Ok(message) = sync::Message::decode(&message) else {
+                    refuse(&mut socket, "protocol", "messaggio di sincronizzazione non valido").await?;
+                    break;
+                };
+                if name.writer() != Writer::Kiosk(kiosk) && !message.changes.is_empty() {
+                    tracing::warn!(%peer, %kiosk, document, "kiosk tried to write a document it does not own");
+                    refuse(&mut socket, "not_writer", "il chiosco non può modificare questo documento").await?;
+                    break;
+                }
+                let state = states.get_mut(&name).expect("state per doc");
+                let heads = message.heads.clone();
+                let moved = std::mem::take(state);
+                let (state_back, outcome) = hub
+                    .with_doc(name.clone(), move |doc| {
+                        let mut state = moved;
+                        let before = doc.get_heads();
+                        let result = doc.sync().receive_sync_message(&mut state, message);
+                        let in_sync = heads.iter().all(|h| doc.get_change_by_hash(h).is_some());
+                        (state, result.map(|()| (doc.get_heads() != before, in_sync)))
+                    })
+                    .await?;
+                *state = state_back;
+                let (changed, in_sync) = match outcome {
+                    Ok(v) => v,
+                    Err(e) => {
+                        tracing::warn!(%peer, %kiosk, document, error = %e, "bad sync message");
+                        refuse(&mut socket, "protocol", "messaggio di sincronizzazione non valido").await?;
+                        break;
+                    }
+                };
+                if matches!(name, DocName::Outbox(_)) && (changed || in_sync) {
+                    hub.process_outbox(kiosk, in_sync, clock_trusted).await?;
+                }
+                send_sync(&mut socket, &hub, &name, state).await?;
+                save_state(&hub, kiosk, &name, state).await?;
+            }
+            changed = changes.recv() => {
+                match changed {
+                    Ok(name) => {
+                        if let Some(state) = states.get_mut(&name) {
+                            send_sync(&mut socket, &hub, &name, state).await?;
+                        }
+                    }
+                    // Missed notifications: offer every document again.
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        for name in &names {
+                            send_sync(&mut socket, &hub, name, states.get_mut(name).expect("state")).await?;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        }
+    }
+    for (name, state) in &states {
+        save_state(&hub, kiosk, name, state).await?;
+    }
+    tracing::info!(%peer, %kiosk, "kiosk disconnected");
+    Ok(())
+}
+
+/// Check a kiosk's answer to the challenge. The outer error is the store's; the inner one is a
+/// refusal with its code and Italian message.
+async fn authenticate(
+    hub: &SyncHub,
+    kiosk_id: Uuid,
+    nonce: &[u8; 32],
+    client_time_ms: i64,
+    signature: &[u8; 64],
+) -> Result<Result<KioskId, (&'static str, &'static str)>, StoreError> {
+    let now = hub.now();
+    let row = hub
+        .db()
+        .call(move |conn| {
+            let row: Option<(Option<Vec<u8>>, Option<String>)> = conn
+                .query_row(
+                    "SELECT public_key, revoked_at FROM kiosks WHERE id = ?1",
+                    [kiosk_id.to_string()],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            if row.is_some() {
+                conn.execute(
+                    "UPDATE kiosks SET last_seen_at = ?2 WHERE id = ?1",
+                    params![kiosk_id.to_string(), crate::store::instant_text(now)],
+                )?;
+            }
+            Ok::<_, StoreError>(row)
+        })
+        .await?;
+    let Some((Some(key), revoked)) = row else {
+        return Ok(Err(("unknown_kiosk", "chiosco non registrato")));
+    };
+    if revoked.is_some() {
+        return Ok(Err(("revoked", "chiosco revocato")));
+    }
+    let valid = <[u8; 32]>::try_from(key.as_slice())
+        .ok()
+        .and_then(|k| VerifyingKey::from_bytes(&k).ok())
+        .is_some_and(|k| {
+            k.verify_strict(
+                &auth_payload(nonce, kiosk_id, client_time_ms),
+                &Signature::from_bytes(signature),
+            )
+            .is_ok()
+        });
+    if !valid {
+        return Ok(Err(("bad_signature", "firma non valida")));
+    }
+    Ok(Ok(KioskId(kiosk_id)))
+}
+
+async fn send_sync(
+    socket: &mut WebSocket,
+    hub: &SyncHub,
+    name: &DocName,
+    state: &mut sync::State,
+) -> Result<(), SessionError> {
+    let moved = std::mem::take(state);
+    let (back, message) = hub
+        .with_doc(name.clone(), move |doc| {
+            let mut state = moved;
+            let message = doc.sync().generate_sync_message(&mut state);
+            (state, message)
+        })
+        .await?;
+    *state = back;
+    if let Some(message) = message {
+        send(
+            socket,
+            &Frame::Sync {
+                document: name.to_string(),
+                message: message.encode(),
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn load_states(
+    hub: &SyncHub,
+    kiosk: KioskId,
+    names: &[DocName],
+) -> Result<HashMap<DocName, sync::State>, StoreError> {
+    let names = names.to_vec();
+    hub.db()
+        .call(move |conn| {
+            let mut out = HashMap::new();
+            for name in names {
+                let saved: Option<Vec<u8>> = conn
+                    .query_row(
+                        "SELECT state FROM sync_peer_states WHERE kiosk_id = ?1 AND name = ?2",
+                        params![kiosk.to_string(), name.to_string()],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                let state = saved
+                    .and_then(|bytes| sync::State::decode(&bytes).ok())
+                    .unwrap_or_default();
+                out.insert(name, state);
+            }
+            Ok(out)
+        })
+        .await
+}
+
+async fn save_state(
+    hub: &SyncHub,
+    kiosk: KioskId,
+    name: &DocName,
+    state: &sync::State,
+) -> Result<(), StoreError> {
+    let (name, bytes) = (name.to_string(), state.encode());
+    hub.db()
+        .call(move |conn| {
+            conn.execute(
+                "INSERT INTO sync_peer_states (kiosk_id, name, state) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (kiosk_id, name) DO UPDATE SET state = excluded.state",
+                params![kiosk.to_string(), name, bytes],
+            )?;
+            Ok(())
+        })
+        .await
+}

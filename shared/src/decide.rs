@@ -1,0 +1,190 @@
+//! The conflict rules: how the server decides a batch of kiosks' requests. Pure: the server loads
+//! the capacity of the slots concerned, calls [`decide`], and commits the decisions in one SQLite
+//! transaction before any verdict is written.
+//!
+//! The rules (SYNC.md):
+//! - a confirmed appointment is never moved or withdrawn by the system;
+//! - a booking inside a valid lease is confirmed in place, always;
+//! - any other booking is confirmed if its place is still free, otherwise relocated to the nearest
+//!   later free slot of the same service, otherwise rejected;
+//! - requests are taken in the order of their creation time, then id, so replaying the same
+//!   inputs gives the same outcome.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use uuid::Uuid;
+
+use crate::{
+    agenda::{Agenda, Occupancy, SlotKey},
+    documents::{KioskId, LeaseEntry, Outcome, Request, RequestKind, SlotCounts},
+    ids::ServiceId,
+};
+
+/// What the server knows of the slots and leases a batch may touch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Capacity {
+    pub slots: BTreeMap<(ServiceId, SlotKey), SlotCounts>,
+    pub leases: BTreeMap<(KioskId, ServiceId, SlotKey), LeaseEntry>,
+    /// Active bookings by the request that made them, for cancellations.
+    pub bookings: BTreeMap<Uuid, Booking>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Booking {
+    pub kiosk: KioskId,
+    pub service: ServiceId,
+    pub slot: SlotKey,
+}
+
+/// One request and the kiosk it came from (authenticated, not taken from the request).
+#[derive(Debug, Clone)]
+pub struct Incoming {
+    pub kiosk: KioskId,
+    pub request: Request,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub request: Uuid,
+    pub kiosk: KioskId,
+    pub outcome: Outcome,
+    pub service: ServiceId,
+    /// Where the booking ended (for `Relocated`, the new slot; for `Rejected`, the slot asked).
+    pub slot: SlotKey,
+    /// The booking consumed one of the kiosk's leased places.
+    pub used_lease: bool,
+    pub reason: Option<&'static str>,
+}
+
+/// The common pool's view of a service: places taken plus places held for leases.
+struct PoolOccupancy<'a> {
+    capacity: &'a Capacity,
+    service: &'a ServiceId,
+}
+
+impl Occupancy for PoolOccupancy<'_> {
+    fn taken(&self, key: SlotKey) -> u32 {
+        self.capacity
+            .slots
+            .get(&(self.service.clone(), key))
+            .map(|c| c.taken + c.held)
+            .unwrap_or(0)
+    }
+}
+
+/// Decide `incoming` in deterministic order, updating `capacity` as each decision takes effect.
+pub fn decide(
+    mut incoming: Vec<Incoming>,
+    capacity: &mut Capacity,
+    agendas: &BTreeMap<ServiceId, Agenda<'_>>,
+    now: Timestamp,
+) -> Vec<Decision> {
+    incoming.sort_by_key(|i| (i.request.created_at_ms, i.request.id));
+    incoming.dedup_by_key(|i| i.request.id);
+    incoming
+        .into_iter()
+        .map(|i| decide_one(i, capacity, agendas, now))
+        .collect()
+}
+
+fn decide_one(
+    Incoming { kiosk, request }: Incoming,
+    capacity: &mut Capacity,
+    agendas: &BTreeMap<ServiceId, Agenda<'_>>,
+    now: Timestamp,
+) -> Decision {
+    let asked = request.slot();
+    let mut decision = Decision {
+        request: request.id,
+        kiosk,
+        outcome: Outcome::Rejected,
+        service: request.service.clone(),
+        slot: asked,
+        used_lease: false,
+        reason: None,
+    };
+    if request.kind == RequestKind::Cancel {
+        let Some(target) = request.cancels else {
+            decision.reason = Some("nothing_to_cancel");
+            return decision;
+        };
+        match capacity.bookings.get(&target) {
+            Some(booking) if booking.kiosk == kiosk => {
+                let booking = capacity.bookings.remove(&target).expect("just found");
+                if let Some(counts) = capacity
+                    .slots
+                    .get_mut(&(booking.service.clone(), booking.slot))
+                {
+                    counts.taken = counts.taken.saturating_sub(1);
+                }
+                decision.outcome = Outcome::Cancelled;
+                decision.service = booking.service;
+                decision.slot = booking.slot;
+            }
+            _ => decision.reason = Some("unknown_booking"),
+        }
+        return decision;
+    }
+    let Some(agenda) = agendas.get(&request.service) else {
+        decision.reason = Some("unknown_service");
+        return decision;
+    };
+    // Inside a valid lease: confirmed in place, whatever the pool looks like.
+    let lease_key = (kiosk, request.service.clone(), asked);
+    if request.lease
+        && let Some(lease) = capacity.leases.get_mut(&lease_key)
+        && lease.places > 0
+        && request.created_at_ms <= lease.expires_at_ms
+    {
+        lease.places -= 1;
+        let counts = capacity
+            .slots
+            .get_mut(&(request.service.clone(), asked))
+            .expect("a leased slot has counts");
+        counts.held -= 1;
+        counts.taken += 1;
+        decision.outcome = Outcome::Confirmed;
+        decision.used_lease = true;
+        record_booking(capacity, &decision);
+        return decision;
+    }
+    let pool = PoolOccupancy {
+        capacity,
+        service: &request.service,
+    };
+    let Some(free) = agenda.first_free(&pool, now, asked.date.to_datetime(asked.start)) else {
+        decision.reason = Some("no_free_slot");
+        return decision;
+    };
+    let key = free.slot.key();
+    decision.outcome = if key == asked {
+        Outcome::Confirmed
+    } else {
+        Outcome::Relocated
+    };
+    decision.slot = key;
+    let counts = capacity
+        .slots
+        .entry((request.service.clone(), key))
+        .or_insert(SlotCounts {
+            places: u32::from(free.slot.places),
+            taken: 0,
+            held: 0,
+        });
+    counts.places = u32::from(free.slot.places);
+    counts.taken += 1;
+    record_booking(capacity, &decision);
+    decision
+}
+
+fn record_booking(capacity: &mut Capacity, decision: &Decision) {
+    capacity.bookings.insert(
+        decision.request,
+        Booking {
+            kiosk: decision.kiosk,
+            service: decision.service.clone(),
+            slot: decision.slot,
+        },
+    );
+}

@@ -1,0 +1,388 @@
+//! The synchronised documents: their names, who writes each, and what they hold.
+//!
+//! Every document has exactly one writer (see ARCHITECTURE.md): the server writes the directory,
+//! the agendas and each kiosk's inbox; kiosk K writes only its own outbox. That makes
+//! authorisation a property of the document name, checked on every incoming sync message.
+//!
+//! Each record is one entry of a top-level Automerge map, keyed by a stable id, whose value is the
+//! record as a JSON string: a single writer never produces conflicting entries, and readers on
+//! both sides share these serde types.
+
+use std::fmt;
+
+use automerge::{AutoCommit, ObjType, ROOT, ReadDoc, transaction::Transactable};
+use jiff::civil::{Date, Time};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use uuid::Uuid;
+
+use crate::{agenda::SlotKey, ids::ServiceId, rules::ServiceRulesDraft};
+
+/// A kiosk's identity, assigned by the server at enrolment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct KioskId(pub Uuid);
+
+impl fmt::Display for KioskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// The name of a synchronised document.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum DocName {
+    /// Services with their rules, the Questura, the partner bodies: public data.
+    Directory,
+    /// One service's counts for one month: places, taken, held by leases, and the leases.
+    Agenda {
+        service: ServiceId,
+        year: i16,
+        month: i8,
+    },
+    /// Kiosk K's booking and cancellation requests (with the people's names).
+    Outbox(KioskId),
+    /// The server's verdicts on kiosk K's requests.
+    Inbox(KioskId),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writer {
+    Server,
+    Kiosk(KioskId),
+}
+
+impl DocName {
+    pub fn agenda_for(service: &ServiceId, date: Date) -> Self {
+        DocName::Agenda {
+            service: service.clone(),
+            year: date.year(),
+            month: date.month(),
+        }
+    }
+
+    pub fn writer(&self) -> Writer {
+        match self {
+            DocName::Outbox(kiosk) => Writer::Kiosk(*kiosk),
+            _ => Writer::Server,
+        }
+    }
+
+    /// Whether kiosk `kiosk` may receive this document. Outboxes and inboxes carry names of
+    /// people and go only to their own kiosk.
+    pub fn readable_by(&self, kiosk: KioskId) -> bool {
+        match self {
+            DocName::Directory | DocName::Agenda { .. } => true,
+            DocName::Outbox(k) | DocName::Inbox(k) => *k == kiosk,
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        let mut parts = text.split('/');
+        let name = match (parts.next()?, parts.next(), parts.next()) {
+            ("directory", None, None) => DocName::Directory,
+            ("outbox", Some(id), None) => DocName::Outbox(KioskId(id.parse().ok()?)),
+            ("inbox", Some(id), None) => DocName::Inbox(KioskId(id.parse().ok()?)),
+            ("agenda", Some(service), Some(month)) => {
+                let (y, m) = month.split_once('-')?;
+                let (year, month) = (y.parse().ok()?, m.parse().ok()?);
+                if !(1..=12).contains(&month) || y.len() != 4 || m.len() != 2 {
+                    return None;
+                }
+                DocName::Agenda {
+                    service: ServiceId::parse(service).ok()?,
+                    year,
+                    month,
+                }
+            }
+            _ => return None,
+        };
+        (name.to_string() == text).then_some(name)
+    }
+}
+
+impl fmt::Display for DocName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DocName::Directory => f.write_str("directory"),
+            DocName::Agenda {
+                service,
+                year,
+                month,
+            } => write!(f, "agenda/{service}/{year:04}-{month:02}"),
+            DocName::Outbox(k) => write!(f, "outbox/{k}"),
+            DocName::Inbox(k) => write!(f, "inbox/{k}"),
+        }
+    }
+}
+
+// ----------------------------------------------------------------------------------------------
+// Records.
+
+/// The Questura and its calendar, as the kiosk needs them to run the agenda engine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuesturaInfo {
+    pub name: String,
+    pub address: String,
+    pub time_zone: String,
+    pub holidays: crate::holidays::HolidayCalendar,
+}
+
+/// A service with its rules, for the kiosk's engine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServiceInfo {
+    pub name: String,
+    pub what_to_bring: String,
+    pub rules: ServiceRulesDraft,
+}
+
+/// Settings a kiosk must follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncSettings {
+    /// A kiosk whose clock is further than this from the server's does not use leases, and a
+    /// kiosk stops using a lease this long before it expires.
+    pub clock_skew_bound_ms: i64,
+}
+
+/// Counts of one slot in an agenda document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotCounts {
+    pub places: u32,
+    pub taken: u32,
+    /// Places set aside for kiosks' leases, out of the common pool.
+    pub held: u32,
+}
+
+/// Places of one slot leased to one kiosk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseEntry {
+    pub places: u32,
+    pub expires_at_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestKind {
+    Book,
+    Cancel,
+}
+
+/// A request a kiosk writes into its outbox. It holds the person's name: outboxes never leave
+/// their kiosk and the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    pub id: Uuid,
+    pub kind: RequestKind,
+    pub service: ServiceId,
+    pub date: Date,
+    pub time: Time,
+    pub surname: String,
+    pub given_names: String,
+    pub phone: Option<String>,
+    pub booking_code: String,
+    /// When the kiosk made it, by the kiosk's clock.
+    pub created_at_ms: i64,
+    /// The kiosk booked into its own leased place and printed a confirmed reminder.
+    pub lease: bool,
+    /// For a cancellation: the booking request it cancels.
+    pub cancels: Option<Uuid>,
+}
+
+impl Request {
+    pub fn slot(&self) -> SlotKey {
+        SlotKey {
+            date: self.date,
+            start: self.time,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Booked in the slot asked for.
+    Confirmed,
+    /// Booked, but in another slot (`date`, `time` of the verdict).
+    Relocated,
+    /// Not booked: no free place before the horizon, or the request was invalid.
+    Rejected,
+    /// The booking it cancels is cancelled.
+    Cancelled,
+}
+
+/// The server's verdict on one request, written into the kiosk's inbox after the SQLite commit
+/// that it reports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Verdict {
+    pub request: Uuid,
+    pub outcome: Outcome,
+    pub service: ServiceId,
+    pub date: Date,
+    pub time: Time,
+    pub appointment: Option<Uuid>,
+    /// Why, when rejected: a stable code.
+    pub reason: Option<String>,
+    pub decided_at_ms: i64,
+}
+
+// ----------------------------------------------------------------------------------------------
+// Reading and writing records in a document.
+
+/// Put `value` under `collection[key]` as JSON, unless it is already there unchanged (so a
+/// rewrite of the same state adds nothing to the document's history). Returns whether it wrote.
+pub fn put_record<T: Serialize>(
+    doc: &mut AutoCommit,
+    collection: &str,
+    key: &str,
+    value: &T,
+) -> bool {
+    let json = serde_json::to_string(value).expect("records serialise");
+    let map = collection_map(doc, collection);
+    let current = doc
+        .get(&map, key)
+        .ok()
+        .flatten()
+        .and_then(|(v, _)| v.into_string().ok());
+    if current.as_deref() == Some(json.as_str()) {
+        return false;
+    }
+    doc.put(&map, key, json).expect("put into a map");
+    true
+}
+
+/// Remove `collection[key]`; returns whether it was there.
+pub fn delete_record(doc: &mut AutoCommit, collection: &str, key: &str) -> bool {
+    let map = collection_map(doc, collection);
+    if doc.get(&map, key).ok().flatten().is_none() {
+        return false;
+    }
+    doc.delete(&map, key).expect("delete from a map");
+    true
+}
+
+/// Every record of `collection` that parses as `T`, with its key. Entries that do not parse are
+/// skipped: a reader never fails on a document written by a newer version.
+pub fn records<T: DeserializeOwned>(doc: &AutoCommit, collection: &str) -> Vec<(String, T)> {
+    let Some((_, map)) = doc.get(ROOT, collection).ok().flatten() else {
+        return Vec::new();
+    };
+    doc.map_range(&map, ..)
+        .filter_map(|item| {
+            let text = automerge::Value::from(item.value).into_string().ok()?;
+            Some((item.key.to_string(), serde_json::from_str(&text).ok()?))
+        })
+        .collect()
+}
+
+/// One record of `collection`.
+pub fn record<T: DeserializeOwned>(doc: &AutoCommit, collection: &str, key: &str) -> Option<T> {
+    let (_, map) = doc.get(ROOT, collection).ok().flatten()?;
+    let (value, _) = doc.get(&map, key).ok().flatten()?;
+    serde_json::from_str(&value.into_string().ok()?).ok()
+}
+
+fn collection_map(doc: &mut AutoCommit, collection: &str) -> automerge::ObjId {
+    match doc.get(ROOT, collection).ok().flatten() {
+        Some((_, id)) => id,
+        None => doc
+            .put_object(ROOT, collection, ObjType::Map)
+            .expect("create a map"),
+    }
+}
+
+/// The key of a slot in an agenda document: `YYYY-MM-DD HH:MM`.
+pub fn slot_key_text(key: SlotKey) -> String {
+    format!("{} {}", key.date, crate::rules::hh_mm(key.start))
+}
+
+pub fn parse_slot_key(text: &str) -> Option<SlotKey> {
+    let (date, time) = text.split_once(' ')?;
+    Some(SlotKey {
+        date: date.parse().ok()?,
+        start: time.parse().ok()?,
+    })
+}
+
+/// Collections used in each document.
+pub mod collections {
+    pub const QUESTURA: &str = "questura";
+    pub const SERVICES: &str = "services";
+    pub const SETTINGS: &str = "settings";
+    pub const PARTNERS: &str = "partners";
+    pub const SLOTS: &str = "slots";
+    /// In an agenda: key `<kiosk id> <slot key>` → [`super::LeaseEntry`].
+    pub const LEASES: &str = "leases";
+    pub const REQUESTS: &str = "requests";
+    pub const VERDICTS: &str = "verdicts";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_junk_is_refused() {
+        let k = KioskId(Uuid::now_v7());
+        for name in [
+            DocName::Directory,
+            DocName::Outbox(k),
+            DocName::Inbox(k),
+            DocName::Agenda {
+                service: ServiceId::parse("consegna-pse").unwrap(),
+                year: 2026,
+                month: 3,
+            },
+        ] {
+            assert_eq!(DocName::parse(&name.to_string()), Some(name));
+        }
+        for junk in [
+            "",
+            "directory/x",
+            "outbox/not-a-uuid",
+            "agenda/consegna-pse/2026-13",
+            "agenda/Bad/2026-01",
+            "agenda/x/2026-1",
+        ] {
+            assert_eq!(DocName::parse(junk), None, "{junk}");
+        }
+    }
+
+    #[test]
+    fn only_a_kiosk_writes_its_outbox_and_reads_its_inbox() {
+        let (a, b) = (KioskId(Uuid::now_v7()), KioskId(Uuid::now_v7()));
+        assert_eq!(DocName::Outbox(a).writer(), Writer::Kiosk(a));
+        assert_eq!(DocName::Inbox(a).writer(), Writer::Server);
+        assert!(DocName::Inbox(a).readable_by(a));
+        assert!(!DocName::Inbox(a).readable_by(b));
+        assert!(!DocName::Outbox(a).readable_by(b));
+        assert!(DocName::Directory.readable_by(b));
+    }
+
+    #[test]
+    fn records_are_written_once_and_read_back() {
+        let mut doc = AutoCommit::new();
+        let counts = SlotCounts {
+            places: 3,
+            taken: 1,
+            held: 1,
+        };
+        assert!(put_record(
+            &mut doc,
+            collections::SLOTS,
+            "2026-12-01 09:00",
+            &counts
+        ));
+        assert!(!put_record(
+            &mut doc,
+            collections::SLOTS,
+            "2026-12-01 09:00",
+            &counts
+        ));
+        let back: Vec<(String, SlotCounts)> = records(&doc, collections::SLOTS);
+        assert_eq!(back, vec![("2026-12-01 09:00".to_owned(), counts)]);
+        assert!(delete_record(
+            &mut doc,
+            collections::SLOTS,
+            "2026-12-01 09:00"
+        ));
+        assert!(records::<SlotCounts>(&doc, collections::SLOTS).is_empty());
+    }
+}

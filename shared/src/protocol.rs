@@ -1,0 +1,292 @@
+//! The kiosk ↔ server sync protocol's envelope: small, versioned, binary frames carried as
+//! WebSocket binary messages. `docs/protocol.md` is the prose description; this is the code.
+//!
+//! ```text
+//! frame   = version:u8 (= 1) kind:u8 body
+//! Hello   0x01 S→K  nonce[32] server_time_ms:i64
+//! Auth    0x02 K→S  kiosk_id[16] client_time_ms:i64 signature[64]
+//! Welcome 0x03 S→K  server_time_ms:i64 clock_trusted:u8 count:u16 (len:u16 name)*
+//! Sync    0x04 both len:u16 document-name automerge-sync-message…
+//! Refused 0x05 S→K  len:u16 code message…
+//! Enrol   0x06 K→S  public_key[32] client_time_ms:i64 signature[64] code…
+//! Enrolled 0x07 S→K kiosk_id[16] partner_body_id:i64
+//! ```
+//! Integers are big-endian; strings UTF-8. A kiosk signs [`auth_payload`] with its Ed25519 key.
+
+use uuid::Uuid;
+
+pub const VERSION: u8 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Frame {
+    Hello {
+        nonce: [u8; 32],
+        server_time_ms: i64,
+    },
+    Auth {
+        kiosk_id: Uuid,
+        client_time_ms: i64,
+        signature: [u8; 64],
+    },
+    Welcome {
+        server_time_ms: i64,
+        /// False when the kiosk's clock is further from the server's than the allowed bound: the
+        /// kiosk must then not use its leases.
+        clock_trusted: bool,
+        documents: Vec<String>,
+    },
+    Sync {
+        document: String,
+        message: Vec<u8>,
+    },
+    Refused {
+        code: String,
+        message: String,
+    },
+    /// A new kiosk answers the challenge with its fresh public key, signed (with the nil kiosk
+    /// id in the payload), and the one-time code the Questura gave it.
+    Enrol {
+        public_key: [u8; 32],
+        client_time_ms: i64,
+        signature: [u8; 64],
+        code: String,
+    },
+    Enrolled {
+        kiosk_id: Uuid,
+        partner_body_id: i64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    #[error("frame too short")]
+    Truncated,
+    #[error("unsupported protocol version {0}")]
+    Version(u8),
+    #[error("unknown frame kind {0:#04x}")]
+    Kind(u8),
+    #[error("text is not UTF-8")]
+    Utf8,
+    #[error("trailing bytes after the frame")]
+    Trailing,
+}
+
+/// The bytes a kiosk signs to answer a challenge: a domain separator, the server's nonce, the
+/// kiosk's id and its clock, so a signature cannot be replayed in another session or context.
+pub fn auth_payload(nonce: &[u8; 32], kiosk_id: Uuid, client_time_ms: i64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(14 + 32 + 16 + 8);
+    out.extend_from_slice(b"coper-sync-v1\0");
+    out.extend_from_slice(nonce);
+    out.extend_from_slice(kiosk_id.as_bytes());
+    out.extend_from_slice(&client_time_ms.to_be_bytes());
+    out
+}
+
+impl Frame {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![VERSION];
+        match self {
+            Frame::Hello {
+                nonce,
+                server_time_ms,
+            } => {
+                out.push(0x01);
+                out.extend_from_slice(nonce);
+                out.extend_from_slice(&server_time_ms.to_be_bytes());
+            }
+            Frame::Auth {
+                kiosk_id,
+                client_time_ms,
+                signature,
+            } => {
+                out.push(0x02);
+                out.extend_from_slice(kiosk_id.as_bytes());
+                out.extend_from_slice(&client_time_ms.to_be_bytes());
+                out.extend_from_slice(signature);
+            }
+            Frame::Welcome {
+                server_time_ms,
+                clock_trusted,
+                documents,
+            } => {
+                out.push(0x03);
+                out.extend_from_slice(&server_time_ms.to_be_bytes());
+                out.push(u8::from(*clock_trusted));
+                out.extend_from_slice(&(documents.len() as u16).to_be_bytes());
+                for name in documents {
+                    put_str(&mut out, name);
+                }
+            }
+            Frame::Sync { document, message } => {
+                out.push(0x04);
+                put_str(&mut out, document);
+                out.extend_from_slice(message);
+            }
+            Frame::Refused { code, message } => {
+                out.push(0x05);
+                put_str(&mut out, code);
+                out.extend_from_slice(message.as_bytes());
+            }
+            Frame::Enrol {
+                public_key,
+                client_time_ms,
+                signature,
+                code,
+            } => {
+                out.push(0x06);
+                out.extend_from_slice(public_key);
+                out.extend_from_slice(&client_time_ms.to_be_bytes());
+                out.extend_from_slice(signature);
+                out.extend_from_slice(code.as_bytes());
+            }
+            Frame::Enrolled {
+                kiosk_id,
+                partner_body_id,
+            } => {
+                out.push(0x07);
+                out.extend_from_slice(kiosk_id.as_bytes());
+                out.extend_from_slice(&partner_body_id.to_be_bytes());
+            }
+        }
+        out
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, FrameError> {
+        let mut r = Reader(bytes);
+        let version = r.u8()?;
+        if version != VERSION {
+            return Err(FrameError::Version(version));
+        }
+        let frame = match r.u8()? {
+            0x01 => Frame::Hello {
+                nonce: r.array()?,
+                server_time_ms: r.i64()?,
+            },
+            0x02 => Frame::Auth {
+                kiosk_id: Uuid::from_bytes(r.array()?),
+                client_time_ms: r.i64()?,
+                signature: r.array()?,
+            },
+            0x03 => {
+                let server_time_ms = r.i64()?;
+                let clock_trusted = r.u8()? != 0;
+                let count = r.u16()?;
+                let documents = (0..count).map(|_| r.str()).collect::<Result<_, _>>()?;
+                Frame::Welcome {
+                    server_time_ms,
+                    clock_trusted,
+                    documents,
+                }
+            }
+            0x04 => Frame::Sync {
+                document: r.str()?,
+                message: r.rest().to_vec(),
+            },
+            0x05 => Frame::Refused {
+                code: r.str()?,
+                message: String::from_utf8(r.rest().to_vec()).map_err(|_| FrameError::Utf8)?,
+            },
+            0x06 => Frame::Enrol {
+                public_key: r.array()?,
+                client_time_ms: r.i64()?,
+                signature: r.array()?,
+                code: String::from_utf8(r.rest().to_vec()).map_err(|_| FrameError::Utf8)?,
+            },
+            0x07 => Frame::Enrolled {
+                kiosk_id: Uuid::from_bytes(r.array()?),
+                partner_body_id: r.i64()?,
+            },
+            kind => return Err(FrameError::Kind(kind)),
+        };
+        if !r.0.is_empty() {
+            return Err(FrameError::Trailing);
+        }
+        Ok(frame)
+    }
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    let bytes = &s.as_bytes()[..s.len().min(u16::MAX as usize)];
+    out.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
+    out.extend_from_slice(bytes);
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], FrameError> {
+        if self.0.len() < n {
+            return Err(FrameError::Truncated);
+        }
+        let (head, tail) = self.0.split_at(n);
+        self.0 = tail;
+        Ok(head)
+    }
+    fn u8(&mut self) -> Result<u8, FrameError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16, FrameError> {
+        Ok(u16::from_be_bytes(self.array()?))
+    }
+    fn i64(&mut self) -> Result<i64, FrameError> {
+        Ok(i64::from_be_bytes(self.array()?))
+    }
+    fn array<const N: usize>(&mut self) -> Result<[u8; N], FrameError> {
+        Ok(self.take(N)?.try_into().expect("length checked"))
+    }
+    fn str(&mut self) -> Result<String, FrameError> {
+        let len = self.u16()? as usize;
+        String::from_utf8(self.take(len)?.to_vec()).map_err(|_| FrameError::Utf8)
+    }
+    fn rest(&mut self) -> &'a [u8] {
+        std::mem::take(&mut self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn frames_round_trip(nonce in any::<[u8; 32]>(), t in any::<i64>(), name in "[a-z/0-9-]{0,40}",
+                             body in prop::collection::vec(any::<u8>(), 0..200), trusted in any::<bool>()) {
+            let frames = [
+                Frame::Hello { nonce, server_time_ms: t },
+                Frame::Auth { kiosk_id: Uuid::from_bytes(nonce[..16].try_into().unwrap()), client_time_ms: t, signature: [7; 64] },
+                Frame::Welcome { server_time_ms: t, clock_trusted: trusted, documents: vec![name.clone(), "directory".into()] },
+                Frame::Sync { document: name.clone(), message: body.clone() },
+                Frame::Refused { code: name.clone(), message: "no".into() },
+                Frame::Enrol { public_key: nonce, client_time_ms: t, signature: [9; 64], code: name.clone() },
+                Frame::Enrolled { kiosk_id: Uuid::from_bytes(nonce[..16].try_into().unwrap()), partner_body_id: t },
+            ];
+            for frame in frames {
+                prop_assert_eq!(Frame::decode(&frame.encode()), Ok(frame));
+            }
+        }
+
+        /// Garbage never panics the decoder.
+        #[test]
+        fn arbitrary_bytes_decode_or_fail_cleanly(bytes in prop::collection::vec(any::<u8>(), 0..120)) {
+            let _ = Frame::decode(&bytes);
+        }
+    }
+
+    #[test]
+    fn other_versions_and_truncations_are_refused() {
+        let mut hello = Frame::Hello {
+            nonce: [1; 32],
+            server_time_ms: 5,
+        }
+        .encode();
+        hello[0] = 2;
+        assert_eq!(Frame::decode(&hello), Err(FrameError::Version(2)));
+        let hello = Frame::Hello {
+            nonce: [1; 32],
+            server_time_ms: 5,
+        }
+        .encode();
+        assert_eq!(Frame::decode(&hello[..10]), Err(FrameError::Truncated));
+    }
+}
