@@ -138,6 +138,9 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
             }
         }
     }
+    // Handlers first: a SIGTERM that arrives as soon as the address is printed must already
+    // mean a graceful shutdown.
+    let shutdown = shutdown_signal()?;
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -146,30 +149,22 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
     println!("coper-server listening on http://{local}");
     tracing::info!(%local, data_dir = %config.data_dir.display(), "serving");
     let state = AppState::new(db, config.clock);
-    serve(listener, state, shutdown_signal()).await?;
+    serve(listener, state, shutdown).await?;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Completes on SIGINT (Ctrl-C) or SIGTERM (systemd, container runtimes).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// A future that completes on SIGINT (Ctrl-C) or SIGTERM (systemd, container runtimes). The
+/// handlers are installed when this is called, not when the future is first polled.
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutdown requested: finishing requests in flight");
+        tracing::info!("shutdown requested: finishing requests in flight");
+    })
 }

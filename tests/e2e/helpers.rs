@@ -362,16 +362,16 @@ impl TestKiosk {
             config,
             _dir: dir,
         };
-        kiosk.wait_online().await;
-        eventually(10, "the directory and agendas", || {
-            !kiosk.core.services().is_empty()
-        })
-        .await;
+        kiosk.wait_up_to_date().await;
         kiosk
     }
 
-    pub async fn wait_online(&self) {
-        eventually(15, "the kiosk to come online", || self.core.status().online).await;
+    /// Wait until the kiosk is online with every document in step with the server.
+    pub async fn wait_up_to_date(&self) {
+        eventually(15, "the kiosk to be up to date", || {
+            self.core.status().up_to_date
+        })
+        .await;
     }
 
     /// Stop the kiosk (as a power cut would) and start it again from its local store.

@@ -164,6 +164,7 @@ async fn session(shared: &Arc<Shared>) -> Result<(), CoreError> {
         inner.clock_trusted = trusted;
         inner.last_sync_ms = Some(now_ms);
         inner.store.save_session(now_ms, trusted, &documents)?;
+        inner.session_docs = names.iter().map(|n| (n.clone(), false)).collect();
         for name in &names {
             let state = inner.store.load_state(name)?;
             inner.docs.entry(name.clone()).or_default();
@@ -207,10 +208,15 @@ fn receive(
     let inner = &mut *inner;
     let doc = inner.docs.entry(name.clone()).or_default();
     let before = doc.get_heads();
+    let their_heads = message.heads.clone();
     doc.sync()
         .receive_sync_message(state, message)
         .map_err(|e| CoreError::Protocol(e.to_string()))?;
     let changed = doc.get_heads() != before;
+    let complete = their_heads
+        .iter()
+        .all(|h| doc.get_change_by_hash(h).is_some());
+    inner.session_docs.insert(name.clone(), complete);
     if changed {
         inner.store.save_document(name, doc)?;
     }

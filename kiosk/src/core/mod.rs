@@ -150,6 +150,8 @@ pub struct SyncStatus {
     pub lease_places_today: u32,
     /// Set when the server refused this kiosk (revoked, unknown): a person must act.
     pub refused: Option<String>,
+    /// Online, and every document holds everything the server last said it has.
+    pub up_to_date: bool,
 }
 
 struct Inner {
@@ -160,6 +162,8 @@ struct Inner {
     clock_trusted: bool,
     last_sync_ms: Option<i64>,
     refused: Option<String>,
+    /// Documents of this session, and whether each holds all the server's changes it announced.
+    session_docs: HashMap<DocName, bool>,
 }
 
 struct Shared {
@@ -236,6 +240,7 @@ impl KioskCore {
                 clock_trusted,
                 last_sync_ms,
                 refused: None,
+                session_docs: HashMap::new(),
             }),
             outbox_changed: Notify::new(),
             inbox_version,
@@ -443,6 +448,9 @@ impl KioskCore {
             clock_trusted: inner.clock_trusted,
             lease_places_today,
             refused: inner.refused.clone(),
+            up_to_date: inner.online
+                && !inner.session_docs.is_empty()
+                && inner.session_docs.values().all(|synced| *synced),
         }
     }
 

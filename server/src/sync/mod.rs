@@ -251,14 +251,16 @@ impl SyncHub {
                 }
                 tx.commit()?;
                 // Only now, after the commit, do the documents learn the verdicts and counts.
+                // Counts go out before verdicts, so a kiosk never sees its request decided while
+                // its replica still shows the place free (it may briefly count it twice instead).
                 let mut changed = Vec::new();
-                if write_inbox(conn, &mut docs, kiosk)? {
-                    changed.push(DocName::Inbox(kiosk));
-                }
                 for name in touched {
                     if write_agenda(conn, &mut docs, &name)? {
                         changed.push(name);
                     }
+                }
+                if write_inbox(conn, &mut docs, kiosk)? {
+                    changed.push(DocName::Inbox(kiosk));
                 }
                 Ok::<_, StoreError>(changed)
             })
