@@ -51,13 +51,18 @@ CREATE TABLE sync_verdicts (
 );
 CREATE INDEX sync_verdicts_by_kiosk ON sync_verdicts(kiosk_id);
 
--- Places of a slot leased to a kiosk. The same places are counted in slot_capacity.held.
+-- Places of a slot leased to a kiosk. The places not yet used (granted - used) are counted in
+-- slot_capacity.held. A lease only grows while it lives; it is deleted only once expired and the
+-- kiosk has synced everything it wrote before.
 CREATE TABLE leases (
     kiosk_id       TEXT NOT NULL REFERENCES kiosks(id),
     service_id     TEXT NOT NULL REFERENCES services(id),
     slot_date      TEXT NOT NULL,
     slot_time      TEXT NOT NULL,
-    places         INTEGER NOT NULL CHECK (places >= 0),
+    lease_id       TEXT NOT NULL UNIQUE,
+    granted        INTEGER NOT NULL CHECK (granted >= 0),
+    used           INTEGER NOT NULL DEFAULT 0,
     expires_at_ms  INTEGER NOT NULL,
-    PRIMARY KEY (kiosk_id, service_id, slot_date, slot_time)
+    PRIMARY KEY (kiosk_id, service_id, slot_date, slot_time),
+    CHECK (used BETWEEN 0 AND granted)
 );

@@ -132,12 +132,12 @@ fn decide_one(
     };
     // Inside a valid lease: confirmed in place, whatever the pool looks like.
     let lease_key = (kiosk, request.service.clone(), asked);
-    if request.lease
-        && let Some(lease) = capacity.leases.get_mut(&lease_key)
-        && lease.places > 0
+    if let Some(lease) = capacity.leases.get_mut(&lease_key)
+        && request.lease == Some(lease.id)
+        && lease.remaining() > 0
         && request.created_at_ms <= lease.expires_at_ms
     {
-        lease.places -= 1;
+        lease.used += 1;
         let counts = capacity
             .slots
             .get_mut(&(request.service.clone(), asked))

@@ -151,11 +151,23 @@ pub struct SlotCounts {
     pub held: u32,
 }
 
-/// Places of one slot leased to one kiosk.
+/// Places of one slot leased to one kiosk. The server only ever adds to `granted` while the
+/// lease lives, and removes a lease only after it has expired and the kiosk has synced since, so a
+/// kiosk that counts its own bookings against `id` never believes it has more than it has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaseEntry {
-    pub places: u32,
+    pub id: Uuid,
+    /// Places granted under this lease so far.
+    pub granted: u32,
+    /// Places the server has seen used.
+    pub used: u32,
     pub expires_at_ms: i64,
+}
+
+impl LeaseEntry {
+    pub fn remaining(&self) -> u32 {
+        self.granted.saturating_sub(self.used)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,8 +192,8 @@ pub struct Request {
     pub booking_code: String,
     /// When the kiosk made it, by the kiosk's clock.
     pub created_at_ms: i64,
-    /// The kiosk booked into its own leased place and printed a confirmed reminder.
-    pub lease: bool,
+    /// The lease whose place the kiosk booked into (and printed a confirmed reminder for).
+    pub lease: Option<Uuid>,
     /// For a cancellation: the booking request it cancels.
     pub cancels: Option<Uuid>,
 }

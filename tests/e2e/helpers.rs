@@ -382,3 +382,17 @@ impl TestKiosk {
         Self { core, config, _dir }
     }
 }
+
+impl TestKiosk {
+    /// Point this kiosk at another URL (a proxy), keeping its store: restart with the new URL.
+    pub fn reconnect_via(self, url: &str) -> Self {
+        let Self { core, config, _dir } = self;
+        drop(core);
+        let conn = rusqlite::Connection::open(config.data_dir.join("kiosk.sqlite3")).unwrap();
+        conn.execute("UPDATE identity SET server_url = ?1", [url])
+            .unwrap();
+        drop(conn);
+        let core = coper_kiosk::core::KioskCore::start(config.clone()).expect("restart");
+        Self { core, config, _dir }
+    }
+}

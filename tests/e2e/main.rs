@@ -3,6 +3,7 @@
 
 mod agenda;
 mod auth;
+mod faults;
 mod helpers;
 mod server;
 mod sync;

@@ -230,14 +230,19 @@ async fn offline_bookings_inside_leases_are_all_confirmed_in_place() {
                 .first_free(&delivery())
                 .ok()
                 .flatten()
-                .is_some_and(|p| p.lease)
+                .is_some_and(|p| p.lease.is_some())
         }
     })
     .await;
     proxy.cut();
     eventually(10, "A offline", || !a.core.status().online).await;
     let mut leased = vec![];
-    while let Some(p) = a.core.first_free(&delivery()).unwrap().filter(|p| p.lease) {
+    while let Some(p) = a
+        .core
+        .first_free(&delivery())
+        .unwrap()
+        .filter(|p| p.lease.is_some())
+    {
         let booking = a
             .core
             .book(&delivery(), p.slot.key(), "Nguyễn", "Thi Lan", None)

@@ -25,7 +25,11 @@ type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// How long to wait for the server's answer during the handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// A session that has heard nothing for this long while something is still unsettled (a request
+/// without verdict, a document not in step) is presumed stuck and reopened: a lost message leaves
+/// Automerge's sync waiting for an answer that will not come, and a fresh session starts over.
+const STALL_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Reconnect forever, with exponential backoff and jitter.
 pub(super) async fn run(shared: Arc<Shared>) {
@@ -174,9 +178,17 @@ async fn session(shared: &Arc<Shared>) -> Result<(), CoreError> {
     for (name, state) in &mut states {
         send_sync(shared, &mut socket, name, state).await?;
     }
+    let mut last_heard = tokio::time::Instant::now();
     loop {
         tokio::select! {
+            () = tokio::time::sleep_until(last_heard + STALL_TIMEOUT) => {
+                if unsettled(shared) {
+                    return Err(CoreError::Network("sync stalled".into()));
+                }
+                last_heard = tokio::time::Instant::now();
+            }
             frame = next_frame(&mut socket) => {
+                last_heard = tokio::time::Instant::now();
                 let Frame::Sync { document, message } = frame? else {
                     return Err(CoreError::Protocol("unexpected frame".into()));
                 };
@@ -195,6 +207,13 @@ async fn session(shared: &Arc<Shared>) -> Result<(), CoreError> {
             }
         }
     }
+}
+
+/// Whether something still waits on the server: a request without verdict, or a document not
+/// yet in step.
+fn unsettled(shared: &Shared) -> bool {
+    let inner = shared.lock();
+    !inner.session_docs.values().all(|synced| *synced) || super::replica::has_pending(&inner)
 }
 
 /// Apply one message from the server and save the result before anything else happens.

@@ -282,11 +282,11 @@ impl KioskCore {
             .free_slots(&view, now, from)
             .map(|f| view.proposal(f));
         let first = free.next();
-        if !inner.online && first.as_ref().is_some_and(|p| !p.lease) {
+        if !inner.online && first.as_ref().is_some_and(|p| p.lease.is_none()) {
             let with_lease = agenda
                 .free_slots(&view, now, from)
                 .map(|f| view.proposal(f))
-                .find(|p| p.lease);
+                .find(|p| p.lease.is_some());
             if with_lease.is_some() {
                 return Ok(with_lease);
             }
@@ -361,7 +361,9 @@ impl KioskCore {
             time: request.time,
             surname: request.surname,
             given_names: request.given_names,
-            status: BookingStatus::Pending { lease },
+            status: BookingStatus::Pending {
+                lease: lease.is_some(),
+            },
         })
     }
 
@@ -381,7 +383,7 @@ impl KioskCore {
             kind: RequestKind::Cancel,
             cancels: Some(booking),
             created_at_ms: now.as_millisecond(),
-            lease: false,
+            lease: None,
             ..original
         };
         write_request(&mut inner, &request)?;

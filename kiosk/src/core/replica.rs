@@ -16,6 +16,7 @@ use coper_shared::{
     rules::ServiceRules,
 };
 use jiff::{Timestamp, civil::Date, tz::TimeZone};
+use uuid::Uuid;
 
 use super::{BookingStatus, CoreError, Inner, LocalBooking, rules_of, status_of};
 
@@ -24,8 +25,8 @@ use super::{BookingStatus, CoreError, Inner, LocalBooking, rules_of, status_of};
 pub struct Proposal {
     pub slot: coper_shared::agenda::Slot,
     pub free: u16,
-    /// This kiosk can confirm it by itself, from its lease.
-    pub lease: bool,
+    /// The lease with a place left here: this kiosk can confirm the booking by itself.
+    pub lease: Option<Uuid>,
 }
 
 pub fn services(docs: &HashMap<DocName, AutoCommit>) -> Vec<(ServiceId, ServiceInfo)> {
@@ -44,9 +45,10 @@ pub struct View {
     holidays: HolidayCalendar,
     pub tz: TimeZone,
     /// Per slot: what the common pool has used (taken + held + own pending provisional bookings)
-    /// and the places of this kiosk's valid leases not yet used by its pending bookings.
+    /// less what this kiosk may still use of its own valid lease there.
     occupied: BTreeMap<SlotKey, u32>,
-    usable_lease: BTreeMap<SlotKey, u32>,
+    /// Per slot: this kiosk's valid lease and how many of its places it has not booked yet.
+    usable_lease: BTreeMap<SlotKey, (Uuid, u32)>,
 }
 
 impl View {
@@ -68,8 +70,18 @@ impl View {
         let lease_valid = |lease: &LeaseEntry| {
             inner.clock_trusted && now.as_millisecond() < lease.expires_at_ms - margin
         };
+        let own = requests(inner);
+        // Places of each lease this kiosk has booked into, decided or not: counted here rather
+        // than read from the server's `used`, which may reach the kiosk later than the verdicts.
+        let mut own_use: HashMap<Uuid, u32> = HashMap::new();
+        for request in own.iter().filter(|r| r.kind == RequestKind::Book) {
+            if let Some(lease) = request.lease {
+                *own_use.entry(lease).or_default() += 1;
+            }
+        }
         let mut occupied: BTreeMap<SlotKey, u32> = BTreeMap::new();
-        let mut usable_lease: BTreeMap<SlotKey, u32> = BTreeMap::new();
+        let mut usable_lease: BTreeMap<SlotKey, (Uuid, u32)> = BTreeMap::new();
+        let mut my_leases: BTreeMap<SlotKey, Uuid> = BTreeMap::new();
         for (name, doc) in &inner.docs {
             if !matches!(name, DocName::Agenda { service: s, .. } if s == service) {
                 continue;
@@ -83,26 +95,33 @@ impl View {
                 let Some((kiosk, slot)) = key.split_once(' ') else {
                     continue;
                 };
-                if kiosk == me
-                    && lease_valid(&lease)
-                    && let Some(slot) = parse_slot_key(slot)
-                {
-                    *usable_lease.entry(slot).or_default() += lease.places;
+                let Some(slot) = parse_slot_key(slot).filter(|_| kiosk == me) else {
+                    continue;
+                };
+                my_leases.insert(slot, lease.id);
+                if lease_valid(&lease) {
+                    let used = own_use.get(&lease.id).copied().unwrap_or(0);
+                    usable_lease.insert(slot, (lease.id, lease.granted.saturating_sub(used)));
                 }
             }
         }
-        for request in pending_requests(inner) {
+        let verdicts = verdicts(inner);
+        for request in own
+            .iter()
+            .filter(|r| !verdicts.contains_key(&r.id.to_string()))
+        {
             if request.kind != RequestKind::Book || &request.service != service {
                 continue;
             }
+            // A pending booking inside a lease the server still holds is already counted in
+            // `held`; any other pending booking takes a place from the pool.
             let slot = request.slot();
-            match usable_lease.get_mut(&slot) {
-                Some(n) if request.lease && *n > 0 => *n -= 1,
-                _ => *occupied.entry(slot).or_default() += 1,
+            if request.lease.is_none() || my_leases.get(&slot) != request.lease.as_ref() {
+                *occupied.entry(slot).or_default() += 1;
             }
         }
         // Places leased to this kiosk are out of the pool for others but free for it.
-        for (slot, places) in &usable_lease {
+        for (slot, (_, places)) in &usable_lease {
             let entry = occupied.entry(*slot).or_default();
             *entry = entry.saturating_sub(*places);
         }
@@ -126,9 +145,8 @@ impl View {
             lease: self
                 .usable_lease
                 .get(&free.slot.key())
-                .copied()
-                .unwrap_or(0)
-                > 0,
+                .filter(|(_, left)| *left > 0)
+                .map(|(id, _)| *id),
         }
     }
 
@@ -136,7 +154,7 @@ impl View {
         self.usable_lease
             .iter()
             .filter(|(k, _)| k.date == date)
-            .map(|(_, n)| n)
+            .map(|(_, (_, n))| n)
             .sum()
     }
 }
@@ -172,6 +190,11 @@ fn requests(inner: &Inner) -> Vec<Request> {
         .unwrap_or_default()
 }
 
+/// Whether any request still waits for the server's verdict.
+pub fn has_pending(inner: &Inner) -> bool {
+    !pending_requests(inner).is_empty()
+}
+
 /// Requests the server has not decided yet.
 fn pending_requests(inner: &Inner) -> Vec<Request> {
     let verdicts = verdicts(inner);
@@ -190,7 +213,9 @@ pub fn bookings(inner: &Inner) -> Vec<LocalBooking> {
         .map(|r| {
             let mut status = match verdicts.get(&r.id.to_string()) {
                 Some(v) => status_of(v),
-                None => BookingStatus::Pending { lease: r.lease },
+                None => BookingStatus::Pending {
+                    lease: r.lease.is_some(),
+                },
             };
             for cancel in all.iter().filter(|c| c.cancels == Some(r.id)) {
                 status = match verdicts.get(&cancel.id.to_string()).map(status_of) {

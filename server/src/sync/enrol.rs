@@ -177,7 +177,7 @@ pub fn revoke(
     }
     tx.execute(
         "UPDATE slot_capacity SET held = held - (
-             SELECT coalesce(sum(l.places), 0) FROM leases l WHERE l.kiosk_id = ?1
+             SELECT coalesce(sum(l.granted - l.used), 0) FROM leases l WHERE l.kiosk_id = ?1
                AND l.service_id = slot_capacity.service_id AND l.slot_date = slot_capacity.slot_date
                AND l.slot_time = slot_capacity.slot_time)
          WHERE EXISTS (SELECT 1 FROM leases l WHERE l.kiosk_id = ?1

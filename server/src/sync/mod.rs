@@ -318,9 +318,14 @@ fn decide_requests(
                     .expect("decide only books known services");
                 if decision.used_lease {
                     tx.execute(
-                        "UPDATE leases SET places = places - 1 WHERE kiosk_id = ?1 AND service_id = ?2
+                        "UPDATE leases SET used = used + 1 WHERE kiosk_id = ?1 AND service_id = ?2
                          AND slot_date = ?3 AND slot_time = ?4",
-                        params![kiosk_text, service.id.as_str(), decision.slot.date.to_string(), hh_mm(decision.slot.start)],
+                        params![
+                            kiosk_text,
+                            service.id.as_str(),
+                            decision.slot.date.to_string(),
+                            hh_mm(decision.slot.start)
+                        ],
                     )?;
                     tx.execute(
                         "UPDATE slot_capacity SET held = held - 1 WHERE service_id = ?1
@@ -416,6 +421,19 @@ fn decide_requests(
     Ok(())
 }
 
+/// A lease from the columns `lease_id, granted, used, expires_at_ms` starting at `first`.
+fn lease_row(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<LeaseEntry> {
+    let id: String = r.get(first)?;
+    Ok(LeaseEntry {
+        id: id.parse().map_err(|e: uuid::Error| {
+            rusqlite::Error::FromSqlConversionFailure(first, rusqlite::types::Type::Text, e.into())
+        })?,
+        granted: r.get(first + 1)?,
+        used: r.get(first + 2)?,
+        expires_at_ms: r.get(first + 3)?,
+    })
+}
+
 fn outcome_text(outcome: Outcome) -> &'static str {
     match outcome {
         Outcome::Confirmed => "confirmed",
@@ -493,33 +511,26 @@ fn load_capacity(
     let kiosk_text = kiosk.to_string();
     {
         let mut stmt = tx.prepare(
-            "SELECT service_id, slot_date, slot_time, places, expires_at_ms FROM leases
-             WHERE kiosk_id = ?1 AND places > 0",
+            "SELECT service_id, slot_date, slot_time, lease_id, granted, used, expires_at_ms
+             FROM leases WHERE kiosk_id = ?1",
         )?;
         let rows = stmt.query_map([&kiosk_text], |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
                 r.get::<_, String>(2)?,
-                r.get(3)?,
-                r.get(4)?,
+                lease_row(r, 3)?,
             ))
         })?;
         for row in rows {
-            let (service, date, time, places, expires_at_ms) = row?;
+            let (service, date, time, lease) = row?;
             let service =
                 ServiceId::parse(&service).map_err(|e| StoreError::InvalidData(e.to_string()))?;
             let key = SlotKey {
                 date: parse_date(&date)?,
                 start: parse_time(&time)?,
             };
-            capacity.leases.insert(
-                (kiosk, service, key),
-                LeaseEntry {
-                    places,
-                    expires_at_ms,
-                },
-            );
+            capacity.leases.insert((kiosk, service, key), lease);
         }
     }
     for cancelled in pending.iter().filter_map(|r| r.cancels) {
@@ -569,16 +580,19 @@ fn settle_leases(
 ) -> Result<(), StoreError> {
     let kiosk_text = kiosk.to_string();
     let now_ms = now.as_millisecond();
-    // Everything this kiosk wrote before its leases expired has been decided: what is left of an
-    // expired lease (or of any lease, if its clock cannot be trusted) goes back to the pool.
+    // Everything this kiosk wrote before its leases expired has been decided (it is in sync), and
+    // its clock is within the bound: what is left of a lease expired by more than the bound goes
+    // back to the pool. A lease is never withdrawn before that, whatever the kiosk's clock, so a
+    // kiosk can never hold a lease the server has taken back.
     let mut stmt = tx.prepare(
-        "SELECT service_id, slot_date, slot_time, places FROM leases
-         WHERE kiosk_id = ?1 AND (expires_at_ms < ?2 OR ?3)",
+        "SELECT service_id, slot_date, slot_time, granted - used FROM leases
+         WHERE kiosk_id = ?1 AND expires_at_ms + ?3 < ?2",
     )?;
     let expired: Vec<(String, String, String, u32)> = stmt
-        .query_map(params![kiosk_text, now_ms, !clock_trusted], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })?
+        .query_map(
+            params![kiosk_text, now_ms, config.clock_skew_bound_ms],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )?
         .collect::<Result<_, _>>()?;
     for (service, date, time, places) in &expired {
         tx.execute(
@@ -635,7 +649,7 @@ fn settle_leases(
             days_done += 1;
             let day_text = slots[0].slot.date.to_string();
             let have: u32 = tx.query_row(
-                "SELECT coalesce(sum(places), 0) FROM leases WHERE kiosk_id = ?1 AND service_id = ?2
+                "SELECT coalesce(sum(granted - used), 0) FROM leases WHERE kiosk_id = ?1 AND service_id = ?2
                  AND slot_date = ?3",
                 params![kiosk_text, service.id.as_str(), day_text],
                 |r| r.get(0),
@@ -661,10 +675,19 @@ fn settle_leases(
                     continue;
                 }
                 tx.execute(
-                    "INSERT INTO leases (kiosk_id, service_id, slot_date, slot_time, places, expires_at_ms)
-                     VALUES (?1, ?2, ?3, ?4, 1, ?5)
-                     ON CONFLICT DO UPDATE SET places = places + 1, expires_at_ms = excluded.expires_at_ms",
-                    params![kiosk_text, service.id.as_str(), day_text, time, expires_at_ms],
+                    "INSERT INTO leases (kiosk_id, service_id, slot_date, slot_time, lease_id,
+                         granted, expires_at_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6)
+                     ON CONFLICT (kiosk_id, service_id, slot_date, slot_time)
+                     DO UPDATE SET granted = granted + 1, expires_at_ms = excluded.expires_at_ms",
+                    params![
+                        kiosk_text,
+                        service.id.as_str(),
+                        day_text,
+                        time,
+                        Uuid::now_v7().to_string(),
+                        expires_at_ms
+                    ],
                 )?;
                 missing -= 1;
                 touched.insert(DocName::agenda_for(&service.id, free.slot.date));
@@ -782,8 +805,8 @@ fn write_agenda(
     let mut leases: Vec<(String, LeaseEntry)> = Vec::new();
     {
         let mut stmt = conn.prepare_cached(
-            "SELECT kiosk_id, slot_date, slot_time, places, expires_at_ms FROM leases
-             WHERE service_id = ?1 AND slot_date BETWEEN ?2 AND ?3",
+            "SELECT kiosk_id, slot_date, slot_time, lease_id, granted, used, expires_at_ms
+             FROM leases WHERE service_id = ?1 AND slot_date BETWEEN ?2 AND ?3",
         )?;
         let rows = stmt.query_map(params![service.as_str(), from, to], |r| {
             Ok((
@@ -793,10 +816,7 @@ fn write_agenda(
                     r.get::<_, String>(1)?,
                     r.get::<_, String>(2)?
                 ),
-                LeaseEntry {
-                    places: r.get(3)?,
-                    expires_at_ms: r.get(4)?,
-                },
+                lease_row(r, 3)?,
             ))
         })?;
         for row in rows {
