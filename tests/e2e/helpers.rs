@@ -375,9 +375,9 @@ impl TestKiosk {
     }
 
     /// Stop the kiosk (as a power cut would) and start it again from its local store.
-    pub fn restart(self) -> Self {
+    pub async fn restart(self) -> Self {
         let Self { core, config, _dir } = self;
-        drop(core);
+        core.shutdown().await;
         let core = coper_kiosk::core::KioskCore::start(config.clone()).expect("restart");
         Self { core, config, _dir }
     }
@@ -385,9 +385,9 @@ impl TestKiosk {
 
 impl TestKiosk {
     /// Point this kiosk at another URL (a proxy), keeping its store: restart with the new URL.
-    pub fn reconnect_via(self, url: &str) -> Self {
+    pub async fn reconnect_via(self, url: &str) -> Self {
         let Self { core, config, _dir } = self;
-        drop(core);
+        core.shutdown().await;
         let conn = rusqlite::Connection::open(config.data_dir.join("kiosk.sqlite3")).unwrap();
         conn.execute("UPDATE identity SET server_url = ?1", [url])
             .unwrap();

@@ -328,7 +328,7 @@ async fn a_kiosk_restarted_offline_keeps_and_later_syncs_its_pending_requests() 
             Some("333 0000000"),
         )
         .unwrap();
-    let kiosk = kiosk.restart();
+    let kiosk = kiosk.restart().await;
     let after = kiosk.core.bookings();
     assert_eq!(after.len(), 1);
     assert_eq!(after[0].request, booking.request);

@@ -26,10 +26,14 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// How long to wait for the server's answer during the handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
-/// A session that has heard nothing for this long while something is still unsettled (a request
+/// A session that makes no progress for this long while something is still unsettled (a request
 /// without verdict, a document not in step) is presumed stuck and reopened: a lost message leaves
-/// Automerge's sync waiting for an answer that will not come, and a fresh session starts over.
-const STALL_TIMEOUT: Duration = Duration::from_secs(2);
+/// Automerge's sync waiting for changes it believes were sent, and a fresh session starts over.
+/// Progress is a document that changed or came into step, not mere traffic, since two peers can
+/// keep exchanging messages that carry nothing new.
+const STALL_TIMEOUT: Duration = Duration::from_secs(4);
+/// How often a session checks for a stall.
+const STALL_CHECK: Duration = Duration::from_millis(500);
 
 /// Reconnect forever, with exponential backoff and jitter.
 pub(super) async fn run(shared: Arc<Shared>) {
@@ -178,17 +182,20 @@ async fn session(shared: &Arc<Shared>) -> Result<(), CoreError> {
     for (name, state) in &mut states {
         send_sync(shared, &mut socket, name, state).await?;
     }
-    let mut last_heard = tokio::time::Instant::now();
+    shared.lock().last_progress = std::time::Instant::now();
+    let mut stall_check = tokio::time::interval(STALL_CHECK);
     loop {
         tokio::select! {
-            () = tokio::time::sleep_until(last_heard + STALL_TIMEOUT) => {
-                if unsettled(shared) {
+            _ = stall_check.tick() => {
+                let stalled = {
+                    let inner = shared.lock();
+                    inner.last_progress.elapsed() > STALL_TIMEOUT
+                };
+                if stalled && unsettled(shared) {
                     return Err(CoreError::Network("sync stalled".into()));
                 }
-                last_heard = tokio::time::Instant::now();
             }
             frame = next_frame(&mut socket) => {
-                last_heard = tokio::time::Instant::now();
                 let Frame::Sync { document, message } = frame? else {
                     return Err(CoreError::Protocol("unexpected frame".into()));
                 };
@@ -200,6 +207,8 @@ async fn session(shared: &Arc<Shared>) -> Result<(), CoreError> {
                 send_sync(shared, &mut socket, name, state).await?;
             }
             () = shared.outbox_changed.notified() => {
+                // A new request starts its own wait for the server.
+                shared.lock().last_progress = std::time::Instant::now();
                 let outbox = DocName::Outbox(kiosk);
                 if let Some((name, state)) = states.iter_mut().find(|(n, _)| *n == outbox) {
                     send_sync(shared, &mut socket, name, state).await?;
@@ -235,7 +244,10 @@ fn receive(
     let complete = their_heads
         .iter()
         .all(|h| doc.get_change_by_hash(h).is_some());
-    inner.session_docs.insert(name.clone(), complete);
+    let was_complete = inner.session_docs.insert(name.clone(), complete) == Some(true);
+    if changed || (complete && !was_complete) {
+        inner.last_progress = std::time::Instant::now();
+    }
     if changed {
         inner.store.save_document(name, doc)?;
     }

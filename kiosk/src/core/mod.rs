@@ -164,6 +164,8 @@ struct Inner {
     refused: Option<String>,
     /// Documents of this session, and whether each holds all the server's changes it announced.
     session_docs: HashMap<DocName, bool>,
+    /// When a document last changed or came into step: the sync client's stall detector.
+    last_progress: std::time::Instant,
 }
 
 struct Shared {
@@ -186,12 +188,14 @@ impl Shared {
 /// A running kiosk core. Dropping it stops its sync client.
 pub struct KioskCore {
     shared: Arc<Shared>,
-    client: tokio::task::JoinHandle<()>,
+    client: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for KioskCore {
     fn drop(&mut self) {
-        self.client.abort();
+        if let Some(client) = self.client.take() {
+            client.abort();
+        }
     }
 }
 
@@ -241,12 +245,22 @@ impl KioskCore {
                 last_sync_ms,
                 refused: None,
                 session_docs: HashMap::new(),
+                last_progress: std::time::Instant::now(),
             }),
             outbox_changed: Notify::new(),
             inbox_version,
         });
-        let client = tokio::spawn(client::run(shared.clone()));
+        let client = Some(tokio::spawn(client::run(shared.clone())));
         Ok(Self { shared, client })
+    }
+
+    /// Stop syncing, and return once the sync client has let go of the network and the store
+    /// (so another core may open the same store).
+    pub async fn shutdown(mut self) {
+        if let Some(client) = self.client.take() {
+            client.abort();
+            let _ = client.await;
+        }
     }
 
     pub fn kiosk_id(&self) -> KioskId {
@@ -479,6 +493,19 @@ impl KioskCore {
             .get(name)
             .map(|d| records(d, collection))
             .unwrap_or_default()
+    }
+
+    /// Documents of the current session not yet in step with the server: for diagnostics.
+    pub fn unsettled_documents(&self) -> Vec<DocName> {
+        let inner = self.shared.lock();
+        let mut names: Vec<DocName> = inner
+            .session_docs
+            .iter()
+            .filter(|(_, synced)| !**synced)
+            .map(|(name, _)| name.clone())
+            .collect();
+        names.sort();
+        names
     }
 
     /// Names of the documents held locally.

@@ -15,7 +15,7 @@ pub mod enrol;
 pub mod ws;
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::{BTreeMap, BTreeSet, HashMap},
     sync::{Arc, Mutex},
 };
 
@@ -32,7 +32,7 @@ use coper_shared::{
 };
 use jiff::{Timestamp, ToSpan, civil::Date};
 use rusqlite::{Connection, Transaction, params};
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
 use uuid::Uuid;
 
 use crate::{
@@ -76,6 +76,8 @@ pub struct SyncHub {
     pub config: SyncConfig,
     docs: Arc<Mutex<Documents>>,
     changed: broadcast::Sender<DocName>,
+    /// The live session of each kiosk: a new one replaces the old (one WebSocket per kiosk).
+    sessions: Arc<Mutex<HashMap<KioskId, Arc<Notify>>>>,
 }
 
 /// What the hub needs from the store to run the engine for every service.
@@ -121,6 +123,33 @@ impl SyncHub {
             config,
             docs: Arc::new(Mutex::new(Documents::default())),
             changed,
+            sessions: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// Register a new session of `kiosk`, ending the one it replaces. The returned notifier fires
+    /// when this session is replaced in turn.
+    pub fn open_session(&self, kiosk: KioskId) -> Arc<Notify> {
+        let fresh = Arc::new(Notify::new());
+        let old = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(kiosk, fresh.clone());
+        if let Some(old) = old {
+            old.notify_one();
+        }
+        fresh
+    }
+
+    /// Forget `kiosk`'s session if it is still `session`.
+    pub fn close_session(&self, kiosk: KioskId, session: &Arc<Notify>) {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        if sessions
+            .get(&kiosk)
+            .is_some_and(|s| Arc::ptr_eq(s, session))
+        {
+            sessions.remove(&kiosk);
         }
     }
 

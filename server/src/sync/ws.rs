@@ -33,6 +33,9 @@ use crate::{AppState, store::StoreError};
 
 /// How long a kiosk has to answer the challenge.
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a kiosk has to acknowledge changes sent to it before the session is presumed broken.
+const ACK_TIMEOUT: Duration = Duration::from_secs(4);
+const ACK_CHECK: Duration = Duration::from_millis(500);
 
 pub async fn upgrade(
     State(state): State<AppState>,
@@ -179,45 +182,96 @@ async fn session(
     .await?;
     tracing::info!(%peer, %kiosk, clock_trusted, "kiosk connected");
 
+    let replaced = hub.open_session(kiosk);
+    let result = sync_loop(
+        &mut socket,
+        &hub,
+        kiosk,
+        peer,
+        clock_trusted,
+        &names,
+        &replaced,
+    )
+    .await;
+    hub.close_session(kiosk, &replaced);
+    tracing::info!(%peer, %kiosk, "kiosk disconnected");
+    result
+}
+
+/// Exchange sync messages until the kiosk hangs up, misbehaves, or opens a newer session.
+async fn sync_loop(
+    socket: &mut WebSocket,
+    hub: &SyncHub,
+    kiosk: KioskId,
+    peer: SocketAddr,
+    clock_trusted: bool,
+    names: &[DocName],
+    replaced: &tokio::sync::Notify,
+) -> Result<(), SessionError> {
+    let (hub, names) = (hub.clone(), names.to_vec());
     let mut states = load_states(&hub, kiosk, &names).await?;
     let mut changes = hub.subscribe();
     // Requests that arrived before a crash but were never decided are decided now.
     hub.process_outbox(kiosk, false, clock_trusted).await?;
+    // Documents to which we sent changes that the kiosk has not answered yet. A lost message
+    // would leave Automerge's sync waiting forever; an unanswered one ends the session, and the
+    // kiosk's reconnection starts the exchange afresh.
+    let mut awaiting: HashMap<DocName, tokio::time::Instant> = HashMap::new();
+    let mut ack_check = tokio::time::interval(ACK_CHECK);
     for name in &names {
-        send_sync(
-            &mut socket,
-            &hub,
-            name,
-            states.get_mut(name).expect("state per doc"),
-        )
-        .await?;
+        let state = states.get_mut(name).expect("state per doc");
+        if send_sync(socket, &hub, name, state).await? {
+            awaiting
+                .entry(name.clone())
+                .or_insert_with(tokio::time::Instant::now);
+        }
     }
 
     loop {
         tokio::select! {
-            frame = next_frame(&mut socket) => {
+            _ = ack_check.tick() => {
+                if awaiting.values().any(|since| since.elapsed() > ACK_TIMEOUT) {
+                    tracing::info!(%peer, %kiosk, "kiosk did not acknowledge changes: closing");
+                    break;
+                }
+            }
+            () = replaced.notified() => {
+                tracing::info!(%peer, %kiosk, "session replaced by a newer one");
+                break;
+            }
+            frame = next_frame(socket) => {
                 let Some(frame) = frame else { break };
                 let (document, message) = match frame {
                     Ok(Frame::Sync { document, message }) => (document, message),
                     Ok(_) | Err(_) => {
                         tracing::warn!(%peer, %kiosk, "unexpected frame");
-                        refuse(&mut socket, "protocol", "messaggio inatteso").await?;
+                        refuse(socket, "protocol", "messaggio inatteso").await?;
                         break;
                     }
                 };
                 let Some(name) = DocName::parse(&document).filter(|n| names.contains(n)) else {
                     tracing::warn!(%peer, %kiosk, document, "sync of a document the kiosk may not have");
-                    refuse(&mut socket, "forbidden_document", "documento non consentito").await?;
+                    refuse(socket, "forbidden_document", "documento non consentito").await?;
                     break;
                 };
                 let Ok(message) = sync::Message::decode(&message) else {
-                    refuse(&mut socket, "protocol", "messaggio di sincronizzazione non valido").await?;
+                    refuse(socket, "protocol", "messaggio di sincronizzazione non valido").await?;
                     break;
                 };
                 if name.writer() != Writer::Kiosk(kiosk) && !message.changes.is_empty() {
-                    tracing::warn!(%peer, %kiosk, document, "kiosk tried to write a document it does not own");
-                    refuse(&mut socket, "not_writer", "il chiosco non può modificare questo documento").await?;
-                    break;
+                    // Automerge may send back changes it believes we lack (after a lost or
+                    // reordered message); only a change we have never had is a forgery.
+                    let chunks: Vec<Vec<u8>> = message.changes.iter().map(<[u8]>::to_vec).collect();
+                    let forged = hub
+                        .with_doc(name.clone(), move |doc| {
+                            chunks.iter().any(|chunk| !already_known(doc, chunk))
+                        })
+                        .await?;
+                    if forged {
+                        tracing::warn!(%peer, %kiosk, document, "kiosk tried to write a document it does not own");
+                        refuse(socket, "not_writer", "il chiosco non può modificare questo documento").await?;
+                        break;
+                    }
                 }
                 let state = states.get_mut(&name).expect("state per doc");
                 let heads = message.heads.clone();
@@ -236,27 +290,35 @@ async fn session(
                     Ok(v) => v,
                     Err(e) => {
                         tracing::warn!(%peer, %kiosk, document, error = %e, "bad sync message");
-                        refuse(&mut socket, "protocol", "messaggio di sincronizzazione non valido").await?;
+                        refuse(socket, "protocol", "messaggio di sincronizzazione non valido").await?;
                         break;
                     }
                 };
+                awaiting.remove(&name);
                 if matches!(name, DocName::Outbox(_)) && (changed || in_sync) {
                     hub.process_outbox(kiosk, in_sync, clock_trusted).await?;
                 }
-                send_sync(&mut socket, &hub, &name, state).await?;
+                if send_sync(socket, &hub, &name, state).await? {
+                    awaiting.entry(name.clone()).or_insert_with(tokio::time::Instant::now);
+                }
                 save_state(&hub, kiosk, &name, state).await?;
             }
             changed = changes.recv() => {
                 match changed {
                     Ok(name) => {
-                        if let Some(state) = states.get_mut(&name) {
-                            send_sync(&mut socket, &hub, &name, state).await?;
+                        if let Some(state) = states.get_mut(&name)
+                            && send_sync(socket, &hub, &name, state).await?
+                        {
+                            awaiting.entry(name).or_insert_with(tokio::time::Instant::now);
                         }
                     }
                     // Missed notifications: offer every document again.
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                         for name in &names {
-                            send_sync(&mut socket, &hub, name, states.get_mut(name).expect("state")).await?;
+                            let state = states.get_mut(name).expect("state");
+                            if send_sync(socket, &hub, name, state).await? {
+                                awaiting.entry(name.clone()).or_insert_with(tokio::time::Instant::now);
+                            }
                         }
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
@@ -267,8 +329,21 @@ async fn session(
     for (name, state) in &states {
         save_state(&hub, kiosk, name, state).await?;
     }
-    tracing::info!(%peer, %kiosk, "kiosk disconnected");
     Ok(())
+}
+
+/// Whether every change in `chunk` (one change, or a compressed document) is already in `doc`.
+fn already_known(doc: &mut automerge::AutoCommit, chunk: &[u8]) -> bool {
+    if let Ok(change) = automerge::Change::from_bytes(chunk.to_vec()) {
+        return doc.get_change_by_hash(&change.hash()).is_some();
+    }
+    match automerge::AutoCommit::load(chunk) {
+        Ok(mut other) => other
+            .get_heads()
+            .iter()
+            .all(|h| doc.get_change_by_hash(h).is_some()),
+        Err(_) => false,
+    }
 }
 
 /// Check a kiosk's answer to the challenge. The outer error is the store's; the inner one is a
@@ -322,12 +397,14 @@ async fn authenticate(
     Ok(Ok(KioskId(kiosk_id)))
 }
 
+/// Send the next sync message of `name`, if any; whether it carried changes (which the kiosk
+/// must acknowledge).
 async fn send_sync(
     socket: &mut WebSocket,
     hub: &SyncHub,
     name: &DocName,
     state: &mut sync::State,
-) -> Result<(), SessionError> {
+) -> Result<bool, SessionError> {
     let moved = std::mem::take(state);
     let (back, message) = hub
         .with_doc(name.clone(), move |doc| {
@@ -337,17 +414,19 @@ async fn send_sync(
         })
         .await?;
     *state = back;
-    if let Some(message) = message {
-        send(
-            socket,
-            &Frame::Sync {
-                document: name.to_string(),
-                message: message.encode(),
-            },
-        )
-        .await?;
-    }
-    Ok(())
+    let Some(message) = message else {
+        return Ok(false);
+    };
+    let carries_changes = !message.changes.is_empty();
+    send(
+        socket,
+        &Frame::Sync {
+            document: name.to_string(),
+            message: message.encode(),
+        },
+    )
+    .await?;
+    Ok(carries_changes)
 }
 
 async fn load_states(
