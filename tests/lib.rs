@@ -1,2 +1,8 @@
-//! End-to-end tests of coper live in `e2e/`: they start the real `coper-server` binary on a free
-//! port with a temporary database and talk to it as other tools do. This library is empty.
+//! `coper-e2e`: end-to-end tests and load generation against the real `coper-server` binary.
+//!
+//! - [`harness`]: start a server on a free port with a temporary database, talk to it, enrol
+//!   kiosks, cut their network. Used by the tests in `e2e/` and by `coper-loadgen`.
+//! - `e2e/`: the end-to-end tests, one module per area.
+//! - `loadgen/`: the `coper-loadgen` binary, whose figures go to `docs/BENCHMARKS.md`.
+
+pub mod harness;

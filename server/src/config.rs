@@ -32,7 +32,8 @@ pub enum Command {
     Serve(ServeArgs),
     /// Issue a one-time enrolment code for a new kiosk of a partner body; prints the code.
     KioskCode(KioskCodeArgs),
-    /// Revoke a kiosk: it is refused from its next connection on, and its leases are returned.
+    /// Revoke a kiosk (by id): it is refused from its next connection on, and its leases are
+    /// returned. Given an enrolment code instead, withdraw that code.
     KioskRevoke(KioskRevokeArgs),
 }
 
@@ -47,6 +48,9 @@ pub struct KioskCodeArgs {
     /// Days the code stays valid.
     #[arg(long, default_value_t = 7)]
     pub valid_days: i64,
+    /// How many codes to issue (one per line), e.g. to set up a room of kiosks.
+    #[arg(long, default_value_t = 1)]
+    pub count: u32,
     /// The server's data folder.
     #[arg(long, env = "COPER_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
@@ -54,7 +58,7 @@ pub struct KioskCodeArgs {
 
 #[derive(Debug, Args)]
 pub struct KioskRevokeArgs {
-    /// The kiosk's id.
+    /// The kiosk's id, or an enrolment code not used yet.
     pub kiosk: String,
     /// The server's data folder.
     #[arg(long, env = "COPER_DATA_DIR", default_value = DEFAULT_DATA_DIR)]

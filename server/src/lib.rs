@@ -81,25 +81,32 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::KioskCode(args) => {
             let db = open_db(&args.data_dir)?;
-            let code = db.call_blocking(|conn| {
-                sync::enrol::issue_code(
-                    conn,
-                    args.partner,
-                    &args.label,
-                    args.valid_days,
-                    jiff::Timestamp::now(),
-                    "cli",
-                )
-            })??;
-            println!("{code}");
+            for _ in 0..args.count.max(1) {
+                let code = db.call_blocking(|conn| {
+                    sync::enrol::issue_code(
+                        conn,
+                        args.partner,
+                        &args.label,
+                        args.valid_days,
+                        jiff::Timestamp::now(),
+                        "cli",
+                    )
+                })??;
+                println!("{code}");
+            }
             Ok(())
         }
         Command::KioskRevoke(args) => {
             let db = open_db(&args.data_dir)?;
-            db.call_blocking(|conn| {
-                sync::enrol::revoke(conn, &args.kiosk, jiff::Timestamp::now(), "cli")
-            })??;
-            println!("revoked {}", args.kiosk);
+            let now = jiff::Timestamp::now();
+            // A kiosk id is a UUID; anything else is taken for an unused enrolment code.
+            if args.kiosk.parse::<uuid::Uuid>().is_ok() {
+                db.call_blocking(|conn| sync::enrol::revoke(conn, &args.kiosk, now, "cli"))??;
+                println!("kiosk {} revoked", args.kiosk);
+            } else {
+                db.call_blocking(|conn| sync::enrol::revoke_code(conn, &args.kiosk, now, "cli"))??;
+                println!("enrolment code withdrawn");
+            }
             Ok(())
         }
     }

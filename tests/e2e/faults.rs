@@ -282,7 +282,7 @@ async fn campaign(seed: u64, steps: usize) {
             s.up_to_date && s.pending == 0
         })
     };
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
     while !settled() {
         if std::time::Instant::now() > deadline {
             for k in &kiosks {

@@ -474,3 +474,61 @@ async fn a_kiosk_never_receives_another_partner_bodys_names() {
         }
     }
 }
+
+/// A kiosk never books into a lease that has expired by its own clock, even offline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_lease_is_never_used() {
+    let app = demo().await;
+    let proxy = Proxy::start(app.addr()).await;
+    let kiosk = TestKiosk::enrol(&app, 1, &proxy.url()).await;
+    eventually(10, "leases granted", || lease_expiries(&app, &kiosk).0 > 0).await;
+    proxy.cut();
+    // Offline, a day and a half later by the kiosk's clock: every lease (24 h) has expired.
+    let kiosk = kiosk.restart_with_clock(36 * 3600 * 1000).await;
+    let p = kiosk.core.first_free(&delivery()).unwrap().expect("a slot");
+    assert_eq!(p.lease, None);
+    let booking = kiosk
+        .core
+        .book(&delivery(), p.slot.key(), "Çela", "Gjergj", None)
+        .unwrap();
+    assert_eq!(booking.status, BookingStatus::Pending { lease: false });
+    assert!(!booking.is_confirmed(), "the reminder must say provisional");
+    assert_eq!(kiosk.core.status().lease_places_today, 0);
+}
+
+/// A kiosk whose clock is off by more than the bound gets no leases, and uses none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kiosk_with_a_wrong_clock_gets_and_uses_no_lease() {
+    let app = demo().await;
+    let proxy = Proxy::start(app.addr()).await;
+    let kiosk = TestKiosk::enrol(&app, 2, &proxy.url()).await;
+    eventually(10, "leases granted", || lease_expiries(&app, &kiosk).0 > 0).await;
+    let before = lease_expiries(&app, &kiosk);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let kiosk = kiosk.restart_with_clock(10 * 60 * 1000).await;
+    kiosk.wait_up_to_date().await;
+    assert!(!kiosk.core.status().clock_trusted);
+    proxy.cut();
+    eventually(10, "offline", || !kiosk.core.status().online).await;
+    let p = kiosk.core.first_free(&delivery()).unwrap().expect("a slot");
+    assert_eq!(
+        p.lease, None,
+        "no lease may be used with an untrusted clock"
+    );
+    assert_eq!(
+        lease_expiries(&app, &kiosk),
+        before,
+        "no lease granted or extended while the clock is wrong"
+    );
+}
+
+/// How many leases a kiosk holds on the server, and the latest expiry among them.
+fn lease_expiries(app: &crate::helpers::TestApp, kiosk: &TestKiosk) -> (i64, Option<i64>) {
+    app.database()
+        .query_row(
+            "SELECT count(*), max(expires_at_ms) FROM leases WHERE kiosk_id = ?1",
+            [kiosk.core.kiosk_id().to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+}

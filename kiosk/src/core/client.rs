@@ -39,7 +39,14 @@ const STALL_CHECK: Duration = Duration::from_millis(500);
 pub(super) async fn run(shared: Arc<Shared>) {
     let mut backoff = FIRST_BACKOFF;
     loop {
-        match session(&shared).await {
+        let result = session(&shared).await;
+        // A session that got through the handshake proves the way is open: after it ends, try
+        // again soon. Backoff grows only while connecting keeps failing.
+        let was_online = std::mem::replace(&mut shared.lock().online, false);
+        if was_online {
+            backoff = FIRST_BACKOFF;
+        }
+        match result {
             Ok(()) => backoff = FIRST_BACKOFF,
             Err(CoreError::Refused { code, message }) => {
                 tracing::warn!(code, message, "server refused this kiosk");
@@ -48,7 +55,6 @@ pub(super) async fn run(shared: Arc<Shared>) {
             }
             Err(e) => tracing::debug!(error = %e, "sync session ended"),
         }
-        shared.lock().online = false;
         let jitter = Duration::from_millis(u64::from(random_u16() % 200));
         tokio::time::sleep(backoff + jitter).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);

@@ -158,6 +158,31 @@ pub fn redeem(
     Ok(Ok((kiosk, partner)))
 }
 
+/// Withdraw an enrolment code that has not been used yet (given to the wrong person, say).
+pub fn revoke_code(
+    conn: &Connection,
+    code: &str,
+    now: Timestamp,
+    actor: &str,
+) -> Result<Result<(), EnrolError>, StoreError> {
+    let updated = conn.execute(
+        "UPDATE enrolment_codes SET used_at = ?2 WHERE code_hash = ?1 AND used_at IS NULL",
+        params![hash(code), instant_text(now)],
+    )?;
+    if updated == 0 {
+        return Ok(Err(EnrolError::UnknownCode));
+    }
+    store::audit(
+        conn,
+        now,
+        actor,
+        "kiosk.code_revoked",
+        "",
+        &serde_json::json!({}),
+    )?;
+    Ok(Ok(()))
+}
+
 /// Revoke a kiosk: it is refused from its next connection on. Its leases go back to the pool.
 pub fn revoke(
     conn: &mut Connection,

@@ -258,13 +258,15 @@ async fn sync_loop(
                     refuse(socket, "protocol", "messaggio di sincronizzazione non valido").await?;
                     break;
                 };
-                if name.writer() != Writer::Kiosk(kiosk) && !message.changes.is_empty() {
-                    // Automerge may send back changes it believes we lack (after a lost or
-                    // reordered message); only a change we have never had is a forgery.
-                    let chunks: Vec<Vec<u8>> = message.changes.iter().map(<[u8]>::to_vec).collect();
+                if name.writer() != Writer::Kiosk(kiosk) {
+                    // The sync state of a document the kiosk does not write is read-only: its
+                    // changes are never applied. A kiosk whose heads include a change we never
+                    // had is offering a forgery. (Automerge may resend changes we already have
+                    // after a lost or reordered message; those are harmless.)
+                    let heads = message.heads.clone();
                     let forged = hub
                         .with_doc(name.clone(), move |doc| {
-                            chunks.iter().any(|chunk| !already_known(doc, chunk))
+                            heads.iter().any(|h| doc.get_change_by_hash(h).is_none())
                         })
                         .await?;
                     if forged {
@@ -330,20 +332,6 @@ async fn sync_loop(
         save_state(&hub, kiosk, name, state).await?;
     }
     Ok(())
-}
-
-/// Whether every change in `chunk` (one change, or a compressed document) is already in `doc`.
-fn already_known(doc: &mut automerge::AutoCommit, chunk: &[u8]) -> bool {
-    if let Ok(change) = automerge::Change::from_bytes(chunk.to_vec()) {
-        return doc.get_change_by_hash(&change.hash()).is_some();
-    }
-    match automerge::AutoCommit::load(chunk) {
-        Ok(mut other) => other
-            .get_heads()
-            .iter()
-            .all(|h| doc.get_change_by_hash(h).is_some()),
-        Err(_) => false,
-    }
 }
 
 /// Check a kiosk's answer to the challenge. The outer error is the store's; the inner one is a
@@ -446,9 +434,11 @@ async fn load_states(
                         |r| r.get(0),
                     )
                     .optional()?;
-                let state = saved
+                let mut state = saved
                     .and_then(|bytes| sync::State::decode(&bytes).ok())
                     .unwrap_or_default();
+                // What the kiosk does not write, it cannot change: never apply its changes.
+                state.set_read_only(name.writer() != Writer::Kiosk(kiosk));
                 out.insert(name, state);
             }
             Ok(out)

@@ -1,0 +1,422 @@
+//! Starting a server for one test (or one load run) and talking to it.
+//!
+//! Each [`TestApp`] is a `coper-server serve` process with its own data folder and port (it binds
+//! port 0 and prints the address it got). Dropping the handle kills the process.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::{Path, PathBuf},
+    process::{Child, Command, ExitStatus, Stdio},
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+/// The `coper-server` binary Cargo built next to this binary: beside it for `coper-loadgen`
+/// (target/<profile>/), one folder up for a test binary (target/<profile>/deps/).
+pub fn server_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("own binary path");
+    let name = format!("coper-server{}", std::env::consts::EXE_SUFFIX);
+    let beside = exe.parent().expect("binary folder");
+    [
+        beside.join(&name),
+        beside.parent().unwrap_or(beside).join(&name),
+    ]
+    .into_iter()
+    .find(|bin| bin.exists())
+    .unwrap_or_else(|| {
+        panic!(
+            "coper-server is missing next to {}: build the workspace (`cargo test --workspace` \
+                 or `cargo build --workspace --release`)",
+            exe.display()
+        )
+    })
+}
+
+/// How to start a server.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Seed the demonstration Questura.
+    pub demo: bool,
+    /// Freeze the server's clock (RFC 3339).
+    pub fixed_now: Option<&'static str>,
+    /// Extra command-line arguments after `serve`.
+    pub args: Vec<String>,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+    /// Listen here instead of a free port (to restart a server where kiosks expect it).
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub data_dir: PathBuf,
+    pub client: reqwest::Client,
+    child: Child,
+    // Keeps the temporary folder alive as long as the server runs, unless the test owns it.
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// A demo server whose clock is frozen at `now`.
+pub async fn spawn_demo_at(now: &'static str) -> TestApp {
+    spawn(Options {
+        demo: true,
+        fixed_now: Some(now),
+        ..Options::default()
+    })
+    .await
+}
+
+pub async fn spawn(options: Options) -> TestApp {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let data_dir = dir.path().join("data");
+    spawn_in(&data_dir, options, Some(dir)).await
+}
+
+/// Start a server on an existing data folder (to test restarts).
+pub async fn spawn_in(
+    data_dir: &Path,
+    options: Options,
+    dir: Option<tempfile::TempDir>,
+) -> TestApp {
+    let mut cmd = Command::new(server_binary());
+    cmd.arg("serve")
+        .arg("--listen")
+        .arg(
+            options
+                .listen
+                .map_or_else(|| "127.0.0.1:0".to_owned(), |a| a.to_string()),
+        )
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(&options.args)
+        .env("COPER_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    if options.demo {
+        cmd.arg("--demo");
+    }
+    if let Some(now) = options.fixed_now {
+        cmd.arg("--fixed-now").arg(now);
+    }
+    for (k, v) in &options.env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("start coper-server");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let base = tokio::task::spawn_blocking(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        for line in lines.by_ref() {
+            let line = line.expect("read server output");
+            if let Some(addr) = line.strip_prefix("coper-server listening on ") {
+                // Keep draining stdout so the server never blocks on a full pipe.
+                std::thread::spawn(move || for _ in lines {});
+                return Some(addr.to_owned());
+            }
+        }
+        None
+    })
+    .await
+    .unwrap()
+    .expect("coper-server exited before listening (see its stderr above)");
+    TestApp {
+        base,
+        data_dir: data_dir.to_owned(),
+        client: reqwest::Client::new(),
+        child,
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// GET `path`, returning the status and the JSON body.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: {e}"));
+        let status = response.status().as_u16();
+        let body = response
+            .json::<Value>()
+            .await
+            .unwrap_or_else(|e| panic!("GET {path}: body is not JSON: {e}"));
+        (status, body)
+    }
+
+    /// GET `path` and insist on 200.
+    pub async fn get_ok(&self, path: &str) -> Value {
+        let (status, body) = self.get(path).await;
+        assert_eq!(status, 200, "GET {path}: {body}");
+        body
+    }
+
+    /// GET `path` and insist on an error with this status and code.
+    pub async fn get_error(&self, path: &str, status: u16, code: &str) -> String {
+        let (got, body) = self.get(path).await;
+        assert_eq!(got, status, "GET {path}: {body}");
+        assert_eq!(body["error"]["code"], code, "GET {path}: {body}");
+        let message = body["error"]["message"]
+            .as_str()
+            .expect("a message")
+            .to_owned();
+        assert!(!message.is_empty());
+        message
+    }
+
+    pub fn database(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open_with_flags(
+            self.data_dir.join("coper.sqlite3"),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .expect("open the server's database")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Send a signal (`TERM`, `INT`, `KILL`) and wait for the process to end.
+    pub fn signal_and_wait(&mut self, signal: &str) -> ExitStatus {
+        let status = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("run kill");
+        assert!(status.success());
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "server did not stop after {signal}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Take ownership of the temporary folder, so the data outlives this server.
+    pub fn keep_data(&mut self) -> Option<tempfile::TempDir> {
+        self._dir.take()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl TestApp {
+    /// The kiosks' WebSocket URL on this server.
+    pub fn ws_url(&self) -> String {
+        format!("{}/api/v1/sync", self.base.replacen("http://", "ws://", 1))
+    }
+
+    pub fn addr(&self) -> std::net::SocketAddr {
+        self.base
+            .trim_start_matches("http://")
+            .parse()
+            .expect("the server prints ip:port")
+    }
+
+    /// The database, writable: for arranging what the admin pages will set one day.
+    pub fn database_rw(&self) -> rusqlite::Connection {
+        let conn = rusqlite::Connection::open(self.data_dir.join("coper.sqlite3"))
+            .expect("open the server's database");
+        conn.busy_timeout(Duration::from_secs(5)).unwrap();
+        conn
+    }
+
+    /// Run a `coper-server` subcommand on this server's data folder; its standard output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = Command::new(server_binary())
+            .args(args)
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .output()
+            .expect("run coper-server");
+        assert!(
+            out.status.success(),
+            "coper-server {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    /// A one-time enrolment code for a kiosk of `partner`.
+    pub fn kiosk_code(&self, partner: i64) -> String {
+        self.cli(&[
+            "kiosk-code",
+            "--partner",
+            &partner.to_string(),
+            "--label",
+            "Test",
+        ])
+    }
+}
+
+/// Poll `condition` until it holds, or fail after `seconds`.
+pub async fn eventually(seconds: u64, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A TCP forwarder on loopback between kiosks and the server: `cut` takes the office offline
+/// (live connections are dropped and new ones refused), `restore` brings it back, `retarget`
+/// points it at a restarted server.
+pub struct Proxy {
+    pub addr: std::net::SocketAddr,
+    state: std::sync::Arc<std::sync::Mutex<ProxyState>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+struct ProxyState {
+    target: std::net::SocketAddr,
+    online: bool,
+    /// Bumped on every cut, so connections of an earlier epoch close.
+    epoch: tokio::sync::watch::Sender<u64>,
+}
+
+impl Proxy {
+    pub async fn start(target: std::net::SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (epoch, _) = tokio::sync::watch::channel(0);
+        let state = std::sync::Arc::new(std::sync::Mutex::new(ProxyState {
+            target,
+            online: true,
+            epoch,
+        }));
+        let shared = state.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                let (online, target, mut epoch) = {
+                    let s = shared.lock().unwrap();
+                    (s.online, s.target, s.epoch.subscribe())
+                };
+                if !online {
+                    drop(inbound);
+                    continue;
+                }
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = epoch.changed() => {}
+                    }
+                });
+            }
+        });
+        Self { addr, state, task }
+    }
+
+    pub fn url(&self) -> String {
+        format!("ws://{}/api/v1/sync", self.addr)
+    }
+
+    pub fn cut(&self) {
+        let mut s = self.state.lock().unwrap();
+        s.online = false;
+        s.epoch.send_modify(|e| *e += 1);
+    }
+
+    pub fn restore(&self) {
+        self.state.lock().unwrap().online = true;
+    }
+
+    pub fn retarget(&self, target: std::net::SocketAddr) {
+        let mut s = self.state.lock().unwrap();
+        s.target = target;
+        s.epoch.send_modify(|e| *e += 1);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A kiosk enrolled with `app` for `partner`, syncing through `url`, with its own data folder.
+pub struct TestKiosk {
+    pub core: coper_kiosk::core::KioskCore,
+    pub config: coper_kiosk::core::KioskConfig,
+    _dir: tempfile::TempDir,
+}
+
+impl TestKiosk {
+    pub async fn enrol(app: &TestApp, partner: i64, url: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let config = coper_kiosk::core::KioskConfig::new(dir.path().join("kiosk"));
+        let code = app.kiosk_code(partner);
+        coper_kiosk::core::enrol(&config, url, &code)
+            .await
+            .expect("enrolment");
+        let core = coper_kiosk::core::KioskCore::start(config.clone()).expect("start kiosk");
+        let kiosk = Self {
+            core,
+            config,
+            _dir: dir,
+        };
+        kiosk.wait_up_to_date().await;
+        kiosk
+    }
+
+    /// Wait until the kiosk is online with every document in step with the server.
+    pub async fn wait_up_to_date(&self) {
+        eventually(15, "the kiosk to be up to date", || {
+            self.core.status().up_to_date
+        })
+        .await;
+    }
+
+    /// Stop the kiosk (as a power cut would) and start it again from its local store.
+    pub async fn restart(self) -> Self {
+        let offset = self.config.clock_offset_ms;
+        self.restart_with_clock(offset).await
+    }
+
+    /// Restart with the kiosk's clock off by `offset_ms` from the true time.
+    pub async fn restart_with_clock(self, offset_ms: i64) -> Self {
+        let Self {
+            core,
+            mut config,
+            _dir,
+        } = self;
+        config.clock_offset_ms = offset_ms;
+        core.shutdown().await;
+        let core = coper_kiosk::core::KioskCore::start(config.clone()).expect("restart");
+        Self { core, config, _dir }
+    }
+}
+
+impl TestKiosk {
+    /// Point this kiosk at another URL (a proxy), keeping its store: restart with the new URL.
+    pub async fn reconnect_via(self, url: &str) -> Self {
+        let Self { core, config, _dir } = self;
+        core.shutdown().await;
+        let conn = rusqlite::Connection::open(config.data_dir.join("kiosk.sqlite3")).unwrap();
+        conn.execute("UPDATE identity SET server_url = ?1", [url])
+            .unwrap();
+        drop(conn);
+        let core = coper_kiosk::core::KioskCore::start(config.clone()).expect("restart");
+        Self { core, config, _dir }
+    }
+}

@@ -1,0 +1,445 @@
+//! `coper-loadgen`: load against a real `coper-server` over real WebSockets on loopback, with
+//! real kiosk cores. Each scenario starts its own server (the binary built next to this one) on a
+//! temporary database seeded with the demo Questura, prints its figures, and stops.
+//!
+//! ```sh
+//! cargo build --workspace --release
+//! target/release/coper-loadgen round-trip --kiosks 200 --bookings 2000
+//! target/release/coper-loadgen storm --kiosks 500 --per-kiosk 20
+//! target/release/coper-loadgen batch --requests 20
+//! target/release/coper-loadgen doc-size --bookings-per-year 40000
+//! ```
+//!
+//! Figures, with the machine and the command, go to `docs/BENCHMARKS.md`.
+
+use std::{
+    path::Path,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use clap::{Parser, Subcommand};
+use coper_e2e::harness::{Options, TestApp, TestKiosk, spawn, spawn_in};
+use coper_kiosk::core::{CoreError, KioskConfig, KioskCore};
+use coper_shared::{
+    agenda::SlotKey,
+    documents::{LeaseEntry, SlotCounts, collections, put_record, slot_key_text},
+    ids::ServiceId,
+};
+
+#[derive(Parser)]
+#[command(about = "Load generator for coper: simulated kiosks against a real server")]
+struct Cli {
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// Connected kiosks book online; latency from booking to verdict, and throughput.
+    RoundTrip {
+        #[arg(long, default_value_t = 200)]
+        kiosks: usize,
+        #[arg(long, default_value_t = 2000)]
+        bookings: usize,
+        /// Bookings in flight at once.
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
+    /// Every kiosk books offline while the server is down; then the server comes back and all
+    /// reconnect at once. Time until every verdict is back; the server's peak memory.
+    Storm {
+        #[arg(long, default_value_t = 500)]
+        kiosks: usize,
+        #[arg(long, default_value_t = 20)]
+        per_kiosk: usize,
+    },
+    /// One kiosk's outbox batch of N requests: the server's time to apply and decide it, against
+    /// bare Automerge applying the same sync message in process.
+    Batch {
+        #[arg(long, default_value_t = 20)]
+        requests: usize,
+        #[arg(long, default_value_t = 50)]
+        rounds: usize,
+    },
+    /// Size of one month's agenda document for a Questura with this many bookings a year, and
+    /// the time a kiosk takes to load it at start.
+    DocSize {
+        #[arg(long, default_value_t = 40_000)]
+        bookings_per_year: usize,
+    },
+}
+
+fn delivery() -> ServiceId {
+    ServiceId::parse("consegna-pse").unwrap()
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Peak resident memory of a process, from /proc.
+fn peak_rss_mib(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map(|kib| kib / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+/// Enrol `n` kiosks (partner bodies in turn) and wait until each is up to date.
+async fn enrol_many(app: &TestApp, n: usize, url: &str, dir: &Path) -> Vec<KioskCore> {
+    let codes: Vec<Vec<String>> = (1..=5)
+        .map(|partner| {
+            app.cli(&[
+                "kiosk-code",
+                "--partner",
+                &partner.to_string(),
+                "--label",
+                "load",
+                "--count",
+                &n.div_ceil(5).to_string(),
+            ])
+            .lines()
+            .map(str::to_owned)
+            .collect()
+        })
+        .collect();
+    let mut cores = Vec::with_capacity(n);
+    for i in 0..n {
+        let config = KioskConfig::new(dir.join(format!("kiosk-{i}")));
+        coper_kiosk::core::enrol(&config, url, &codes[i % 5][i / 5])
+            .await
+            .expect("enrol");
+        cores.push(KioskCore::start(config).expect("start"));
+    }
+    wait_until(Duration::from_secs(600), "every kiosk up to date", || {
+        cores.iter().all(|c| c.status().up_to_date)
+    })
+    .await;
+    cores
+}
+
+async fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Book the first free slot at `core`, asking again if the replica was stale.
+fn book_first_free(core: &KioskCore, i: usize) -> Option<uuid::Uuid> {
+    for _ in 0..20 {
+        let proposal = core.first_free(&delivery()).ok()??;
+        match core.book(
+            &delivery(),
+            proposal.slot.key(),
+            &format!("Carico {i}"),
+            "Prova",
+            None,
+        ) {
+            Ok(b) => return Some(b.request),
+            Err(CoreError::SlotNotFree) => continue,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    None
+}
+
+async fn round_trip(kiosks: usize, bookings: usize, concurrency: usize) {
+    let app = spawn(Options {
+        demo: true,
+        ..Options::default()
+    })
+    .await;
+    app.database_rw()
+        .execute("UPDATE partner_bodies SET lease_places_per_day = 0", [])
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let cores = Arc::new(enrol_many(&app, kiosks, &app.ws_url(), dir.path()).await);
+    println!(
+        "{kiosks} kiosks enrolled and up to date in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(concurrency));
+    let started = Instant::now();
+    let mut tasks = Vec::with_capacity(bookings);
+    for i in 0..bookings {
+        let permit = semaphore.clone().acquire_owned().await.unwrap();
+        let cores = cores.clone();
+        tasks.push(tokio::spawn(async move {
+            let core = &cores[i % cores.len()];
+            let t0 = Instant::now();
+            let request = book_first_free(core, i)?;
+            let verdict = core
+                .wait_for_verdict(request, Duration::from_secs(60))
+                .await;
+            drop(permit);
+            verdict.map(|_| t0.elapsed())
+        }));
+    }
+    let mut latencies = Vec::with_capacity(bookings);
+    for task in tasks {
+        if let Some(latency) = task.await.unwrap() {
+            latencies.push(latency);
+        }
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    println!(
+        "round trip, {kiosks} kiosks connected, {} bookings ({concurrency} in flight): \
+         p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms; {:.0} bookings/s sustained; server peak RSS {:.0} MiB",
+        latencies.len(),
+        percentile(&latencies, 0.50).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+        latencies.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        latencies.len() as f64 / elapsed.as_secs_f64(),
+        peak_rss_mib(app.pid()),
+    );
+}
+
+async fn storm(kiosks: usize, per_kiosk: usize) {
+    let mut app = spawn(Options {
+        demo: true,
+        ..Options::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let addr = app.addr();
+    let cores = enrol_many(&app, kiosks, &app.ws_url(), dir.path()).await;
+    // The server goes away; every office keeps booking.
+    app.signal_and_wait("TERM");
+    wait_until(Duration::from_secs(60), "every kiosk offline", || {
+        cores.iter().all(|c| !c.status().online)
+    })
+    .await;
+    let mut requests = Vec::new();
+    for (k, core) in cores.iter().enumerate() {
+        for j in 0..per_kiosk {
+            if let Some(r) = book_first_free(core, k * per_kiosk + j) {
+                requests.push((k, r));
+            }
+        }
+    }
+    let data_dir = app.data_dir.clone();
+    let keep = app.keep_data();
+    drop(app);
+    let started = Instant::now();
+    let app = spawn_in(
+        &data_dir,
+        Options {
+            args: vec!["--listen".into(), addr.to_string()],
+            ..Options::default()
+        },
+        keep,
+    )
+    .await;
+    wait_until(Duration::from_secs(1800), "every verdict back", || {
+        requests
+            .iter()
+            .all(|(k, r)| cores[*k].verdict(*r).is_some())
+    })
+    .await;
+    let elapsed = started.elapsed();
+    println!(
+        "reconnect storm: {kiosks} kiosks × {per_kiosk} offline bookings ({} requests): every verdict \
+         back {:.1} s after the server restarted; server peak RSS {:.0} MiB",
+        requests.len(),
+        elapsed.as_secs_f64(),
+        peak_rss_mib(app.pid()),
+    );
+}
+
+async fn batch(requests: usize, rounds: usize) {
+    use automerge::sync::SyncDoc;
+    let app = spawn(Options {
+        demo: true,
+        ..Options::default()
+    })
+    .await;
+    app.database_rw()
+        .execute("UPDATE partner_bodies SET lease_places_per_day = 0", [])
+        .unwrap();
+    let kiosk = TestKiosk::enrol(&app, 1, &app.ws_url()).await;
+    let mut server_times = Vec::new();
+    let mut bare_times = Vec::new();
+    for round in 0..rounds {
+        // Server: from the first request written to the last verdict received, all in one batch.
+        let proposals = kiosk
+            .core
+            .options(
+                &delivery(),
+                kiosk
+                    .core
+                    .now()
+                    .to_zoned(jiff::tz::TimeZone::get("Europe/Rome").unwrap())
+                    .datetime(),
+                requests,
+            )
+            .unwrap();
+        let t0 = Instant::now();
+        let ids: Vec<_> = proposals
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| {
+                kiosk
+                    .core
+                    .book(
+                        &delivery(),
+                        p.slot.key(),
+                        &format!("Lotto {round}-{i}"),
+                        "",
+                        None,
+                    )
+                    .ok()
+            })
+            .map(|b| b.request)
+            .collect();
+        for id in &ids {
+            kiosk
+                .core
+                .wait_for_verdict(*id, Duration::from_secs(30))
+                .await
+                .expect("verdict");
+        }
+        server_times.push(t0.elapsed());
+        // Bare Automerge: the same kind of outbox change, applied in process from a sync message.
+        let mut source = automerge::AutoCommit::new();
+        for (i, p) in proposals.iter().enumerate() {
+            put_record(
+                &mut source,
+                collections::REQUESTS,
+                &format!("r{round}-{i}"),
+                &serde_json::json!({
+                    "service": "consegna-pse", "date": p.slot.date, "time": p.slot.start,
+                    "surname": format!("Lotto {round}-{i}"), "given_names": "", "booking_code": "0000-0000",
+                }),
+            );
+        }
+        let mut target = automerge::AutoCommit::new();
+        let (mut s1, mut s2) = (automerge::sync::State::new(), automerge::sync::State::new());
+        let t0 = Instant::now();
+        loop {
+            let mut progressed = false;
+            if let Some(m) = source.sync().generate_sync_message(&mut s1) {
+                target.sync().receive_sync_message(&mut s2, m).unwrap();
+                progressed = true;
+            }
+            if let Some(m) = target.sync().generate_sync_message(&mut s2) {
+                source.sync().receive_sync_message(&mut s1, m).unwrap();
+                progressed = true;
+            }
+            if !progressed {
+                break;
+            }
+        }
+        bare_times.push(t0.elapsed());
+    }
+    server_times.sort();
+    bare_times.sort();
+    let (server, bare) = (percentile(&server_times, 0.5), percentile(&bare_times, 0.5));
+    println!(
+        "sync batch of {requests} requests (median of {rounds}): server, from write to last verdict \
+         at the kiosk, {:.2} ms; bare Automerge sync of the same records in process {:.3} ms; ratio {:.0}×",
+        server.as_secs_f64() * 1e3,
+        bare.as_secs_f64() * 1e3,
+        server.as_secs_f64() / bare.as_secs_f64().max(1e-9),
+    );
+}
+
+fn doc_size(bookings_per_year: usize) {
+    // A month of a large Questura: its bookings land one by one on ~22 days × 21 slots × 3 places,
+    // each changing its slot's counts, and each of 20 kiosks holds and uses leases.
+    let per_month = bookings_per_year / 12;
+    let mut doc = automerge::AutoCommit::new();
+    let days: Vec<jiff::civil::Date> = (1..=31)
+        .filter_map(|d| jiff::civil::Date::new(2026, 12, d).ok())
+        .filter(|d| d.weekday().to_monday_one_offset() <= 5)
+        .collect();
+    let slots: Vec<SlotKey> = days
+        .iter()
+        .flat_map(|d| {
+            (0..21).map(move |i| SlotKey {
+                date: *d,
+                start: jiff::civil::time(9, 0, 0, 0)
+                    .checked_add(jiff::Span::new().minutes(10 * i))
+                    .unwrap(),
+            })
+        })
+        .collect();
+    let mut taken = vec![0u32; slots.len()];
+    let mut rng = fastrand::Rng::with_seed(7);
+    for i in 0..per_month {
+        let s = rng.usize(..slots.len());
+        taken[s] = (taken[s] + 1).min(3);
+        put_record(
+            &mut doc,
+            collections::SLOTS,
+            &slot_key_text(slots[s]),
+            &SlotCounts {
+                places: 3,
+                taken: taken[s],
+                held: 0,
+            },
+        );
+        if i % 25 == 0 {
+            let kiosk = uuid::Uuid::from_u128(rng.u128(..20));
+            let slot = slots[rng.usize(..slots.len())];
+            put_record(
+                &mut doc,
+                collections::LEASES,
+                &format!("{kiosk} {}", slot_key_text(slot)),
+                &LeaseEntry {
+                    id: uuid::Uuid::now_v7(),
+                    granted: 2,
+                    used: rng.u32(0..3).min(2),
+                    expires_at_ms: 0,
+                },
+            );
+        }
+        doc.commit();
+    }
+    let bytes = doc.save();
+    let t0 = Instant::now();
+    let loads = 20;
+    for _ in 0..loads {
+        let loaded = automerge::AutoCommit::load(&bytes).unwrap();
+        let records: Vec<(String, SlotCounts)> =
+            coper_shared::documents::records(&loaded, collections::SLOTS);
+        assert!(!records.is_empty());
+    }
+    let load = t0.elapsed() / loads;
+    println!(
+        "one month's agenda document at {bookings_per_year} bookings a year ({per_month} changes): \
+         {:.1} KiB saved; a kiosk loads and reads it in {:.1} ms",
+        bytes.len() as f64 / 1024.0,
+        load.as_secs_f64() * 1e3,
+    );
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    match cli.scenario {
+        Scenario::RoundTrip {
+            kiosks,
+            bookings,
+            concurrency,
+        } => runtime.block_on(round_trip(kiosks, bookings, concurrency)),
+        Scenario::Storm { kiosks, per_kiosk } => runtime.block_on(storm(kiosks, per_kiosk)),
+        Scenario::Batch { requests, rounds } => runtime.block_on(batch(requests, rounds)),
+        Scenario::DocSize { bookings_per_year } => doc_size(bookings_per_year),
+    }
+}
