@@ -67,6 +67,15 @@ pub async fn spawn_demo_at(now: &'static str) -> TestApp {
     .await
 }
 
+/// A server seeded with the demo Questura, on the real clock.
+pub async fn spawn_demo() -> TestApp {
+    spawn(Options {
+        demo: true,
+        ..Options::default()
+    })
+    .await
+}
+
 pub async fn spawn(options: Options) -> TestApp {
     let dir = tempfile::tempdir().expect("temporary folder");
     let data_dir = dir.path().join("data");
@@ -250,6 +259,16 @@ impl TestApp {
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    }
+
+    /// Set every partner body's leased places per day (0: kiosks get no leases).
+    pub fn set_lease_places(&self, places: u32) {
+        self.database_rw()
+            .execute(
+                "UPDATE partner_bodies SET lease_places_per_day = ?1",
+                [places],
+            )
+            .expect("set lease places");
     }
 
     /// A one-time enrolment code for a kiosk of `partner`.

@@ -16,7 +16,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::{connect_async, tungstenite::Message};
 use uuid::Uuid;
 
-use crate::helpers::{Options, TestApp, spawn};
+use crate::helpers::{TestApp, spawn_demo};
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -50,8 +50,8 @@ fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
 
-/// Enrol `key` with a fresh code; the kiosk's id.
-async fn enrol(app: &TestApp, key: &SigningKey) -> Uuid {
+/// Present `code` with a fresh enrolment signed by `key`; the server's answer.
+async fn present_code(app: &TestApp, key: &SigningKey, code: &str) -> Option<Frame> {
     let (mut socket, _) = connect_async(app.ws_url()).await.unwrap();
     let Some(Frame::Hello { nonce, .. }) = recv(&mut socket).await else {
         panic!("no challenge")
@@ -63,18 +63,20 @@ async fn enrol(app: &TestApp, key: &SigningKey) -> Uuid {
             public_key: key.verifying_key().to_bytes(),
             client_time_ms: t,
             signature: key.sign(&auth_payload(&nonce, Uuid::nil(), t)).to_bytes(),
-            code: app.kiosk_code(1),
+            code: code.to_owned(),
         },
     )
     .await;
-    match recv(&mut socket).await {
+    recv(&mut socket).await
+}
+
+/// Enrol `key` with a fresh code for partner body 1; the kiosk's id.
+async fn enrol(app: &TestApp, key: &SigningKey) -> Uuid {
+    match present_code(app, key, &app.kiosk_code(1)).await {
         Some(Frame::Enrolled {
             kiosk_id,
-            partner_body_id,
-        }) => {
-            assert_eq!(partner_body_id, 1);
-            kiosk_id
-        }
+            partner_body_id: 1,
+        }) => kiosk_id,
         other => panic!("enrolment failed: {other:?}"),
     }
 }
@@ -106,6 +108,16 @@ fn refused_with(frame: Option<Frame>) -> String {
     }
 }
 
+/// The code of the first refusal among the frames still to come (sync frames may precede it).
+async fn first_refusal(socket: &mut Socket) -> Option<String> {
+    while let Some(frame) = recv(socket).await {
+        if let Frame::Refused { code, .. } = frame {
+            return Some(code);
+        }
+    }
+    None
+}
+
 /// After a refusal the server sends nothing more: no document flows.
 async fn nothing_more(mut socket: Socket) {
     assert_eq!(recv(&mut socket).await, None);
@@ -113,11 +125,7 @@ async fn nothing_more(mut socket: Socket) {
 
 #[tokio::test]
 async fn unknown_mis_signing_and_revoked_kiosks_are_refused_before_any_document() {
-    let app = spawn(Options {
-        demo: true,
-        ..Options::default()
-    })
-    .await;
+    let app = spawn_demo().await;
     let (socket, answer) = authenticate(&app, Uuid::now_v7(), &key()).await;
     assert_eq!(refused_with(answer), "unknown_kiosk");
     nothing_more(socket).await;
@@ -140,58 +148,21 @@ async fn unknown_mis_signing_and_revoked_kiosks_are_refused_before_any_document(
 /// A code withdrawn before use enrols nobody.
 #[tokio::test]
 async fn a_withdrawn_code_is_refused() {
-    let app = spawn(Options {
-        demo: true,
-        ..Options::default()
-    })
-    .await;
+    let app = spawn_demo().await;
     let code = app.kiosk_code(3);
     app.cli(&["kiosk-revoke", &code]);
-    let k = key();
-    let (mut socket, _) = connect_async(app.ws_url()).await.unwrap();
-    let Some(Frame::Hello { nonce, .. }) = recv(&mut socket).await else {
-        panic!()
-    };
-    let t = now_ms();
-    send(
-        &mut socket,
-        Frame::Enrol {
-            public_key: k.verifying_key().to_bytes(),
-            client_time_ms: t,
-            signature: k.sign(&auth_payload(&nonce, Uuid::nil(), t)).to_bytes(),
-            code,
-        },
-    )
-    .await;
-    assert_eq!(refused_with(recv(&mut socket).await), "used_code");
+    assert_eq!(
+        refused_with(present_code(&app, &key(), &code).await),
+        "used_code"
+    );
 }
 
 #[tokio::test]
 async fn enrolment_codes_work_once() {
-    let app = spawn(Options {
-        demo: true,
-        ..Options::default()
-    })
-    .await;
+    let app = spawn_demo().await;
     let code = app.kiosk_code(2);
     for (attempt, expected) in [(0, None), (1, Some("used_code"))] {
-        let k = key();
-        let (mut socket, _) = connect_async(app.ws_url()).await.unwrap();
-        let Some(Frame::Hello { nonce, .. }) = recv(&mut socket).await else {
-            panic!()
-        };
-        let t = now_ms();
-        send(
-            &mut socket,
-            Frame::Enrol {
-                public_key: k.verifying_key().to_bytes(),
-                client_time_ms: t,
-                signature: k.sign(&auth_payload(&nonce, Uuid::nil(), t)).to_bytes(),
-                code: code.clone(),
-            },
-        )
-        .await;
-        let answer = recv(&mut socket).await;
+        let answer = present_code(&app, &key(), &code).await;
         match expected {
             None => assert!(
                 matches!(
@@ -212,11 +183,7 @@ async fn enrolment_codes_work_once() {
 /// outbox, is refused and disconnected; the server's document is unchanged.
 #[tokio::test]
 async fn a_kiosk_writing_a_document_it_does_not_own_is_refused_and_nothing_is_applied() {
-    let app = spawn(Options {
-        demo: true,
-        ..Options::default()
-    })
-    .await;
+    let app = spawn_demo().await;
     let real = key();
     let kiosk = enrol(&app, &real).await;
 
@@ -255,14 +222,10 @@ async fn a_kiosk_writing_a_document_it_does_not_own_is_refused_and_nothing_is_ap
         },
     )
     .await;
-    let mut refusal = None;
-    while let Some(frame) = recv(&mut socket).await {
-        if let Frame::Refused { code, .. } = frame {
-            refusal = Some(code);
-            break;
-        }
-    }
-    assert_eq!(refusal.as_deref(), Some("not_writer"));
+    assert_eq!(
+        first_refusal(&mut socket).await.as_deref(),
+        Some("not_writer")
+    );
 
     let (mut socket, _) = authenticate(&app, kiosk, &real).await;
     let other = DocName::Outbox(coper_shared::documents::KioskId(Uuid::now_v7()));
@@ -278,14 +241,10 @@ async fn a_kiosk_writing_a_document_it_does_not_own_is_refused_and_nothing_is_ap
         },
     )
     .await;
-    let mut refusal = None;
-    while let Some(frame) = recv(&mut socket).await {
-        if let Frame::Refused { code, .. } = frame {
-            refusal = Some(code);
-            break;
-        }
-    }
-    assert_eq!(refusal.as_deref(), Some("forbidden_document"));
+    assert_eq!(
+        first_refusal(&mut socket).await.as_deref(),
+        Some("forbidden_document")
+    );
 
     // The directory a fresh, honest kiosk receives has no trace of the forged change.
     let honest = crate::helpers::TestKiosk::enrol(&app, 1, &app.ws_url()).await;

@@ -23,7 +23,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpListener;
 use tokio_tungstenite::{accept_async, connect_async, tungstenite::Message};
 
-use crate::helpers::{Options, TestApp, TestKiosk, spawn, spawn_in};
+use crate::helpers::{Options, TestApp, TestKiosk, spawn_demo, spawn_in};
 
 /// Probabilities, in percent, of what happens to each WebSocket message crossing the proxy.
 #[derive(Debug, Clone, Copy)]
@@ -192,14 +192,8 @@ fn server_heads(app: &TestApp, name: &DocName) -> Vec<ChangeHash> {
 
 async fn campaign(seed: u64, steps: usize) {
     let mut rng = fastrand::Rng::with_seed(seed);
-    let mut app = spawn(Options {
-        demo: true,
-        ..Options::default()
-    })
-    .await;
-    app.database_rw()
-        .execute("UPDATE partner_bodies SET lease_places_per_day = 1", [])
-        .unwrap();
+    let mut app = spawn_demo().await;
+    app.set_lease_places(1);
     let mut proxies = Vec::new();
     let mut kiosks = Vec::new();
     for partner in 1..=3 {

@@ -10,18 +10,10 @@ use coper_shared::{
     ids::ServiceId,
 };
 
-use crate::helpers::{Options, Proxy, TestKiosk, eventually, spawn, spawn_in};
+use crate::helpers::{Options, Proxy, TestKiosk, eventually, spawn_demo, spawn_in};
 
 fn delivery() -> ServiceId {
     ServiceId::parse("consegna-pse").unwrap()
-}
-
-async fn demo() -> crate::helpers::TestApp {
-    spawn(Options {
-        demo: true,
-        ..Options::default()
-    })
-    .await
 }
 
 fn appointments_for(
@@ -44,7 +36,7 @@ fn appointments_for(
 /// with the code the kiosk printed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn online_booking_is_confirmed_and_stored() {
-    let app = demo().await;
+    let app = spawn_demo().await;
     let kiosk = TestKiosk::enrol(&app, 1, &app.ws_url()).await;
     let proposal = kiosk
         .core
@@ -97,10 +89,8 @@ async fn online_booking_is_confirmed_and_stored() {
 /// confirmed, the other relocated to the next slot, and both learn it after reconnecting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_offline_kiosks_taking_the_last_place_get_one_confirmed_one_relocated() {
-    let app = demo().await;
-    app.database_rw()
-        .execute("UPDATE partner_bodies SET lease_places_per_day = 0", [])
-        .unwrap();
+    let app = spawn_demo().await;
+    app.set_lease_places(0);
     let (proxy_a, proxy_b) = (
         Proxy::start(app.addr()).await,
         Proxy::start(app.addr()).await,
@@ -219,7 +209,7 @@ async fn two_offline_kiosks_taking_the_last_place_get_one_confirmed_one_relocate
 /// another office fills every other place of those slots meanwhile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_bookings_inside_leases_are_all_confirmed_in_place() {
-    let app = demo().await;
+    let app = spawn_demo().await;
     let proxy = Proxy::start(app.addr()).await;
     let a = TestKiosk::enrol(&app, 1, &proxy.url()).await;
     let b = TestKiosk::enrol(&app, 2, &app.ws_url()).await;
@@ -309,10 +299,8 @@ async fn offline_bookings_inside_leases_are_all_confirmed_in_place() {
 /// the network is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kiosk_restarted_offline_keeps_and_later_syncs_its_pending_requests() {
-    let app = demo().await;
-    app.database_rw()
-        .execute("UPDATE partner_bodies SET lease_places_per_day = 0", [])
-        .unwrap();
+    let app = spawn_demo().await;
+    app.set_lease_places(0);
     let proxy = Proxy::start(app.addr()).await;
     let kiosk = TestKiosk::enrol(&app, 3, &proxy.url()).await;
     proxy.cut();
@@ -349,7 +337,7 @@ async fn a_kiosk_restarted_offline_keeps_and_later_syncs_its_pending_requests() 
 /// and no request made two appointments.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_killed_mid_sync_loses_no_seen_verdict_and_duplicates_nothing() {
-    let mut app = demo().await;
+    let mut app = spawn_demo().await;
     let proxy = Proxy::start(app.addr()).await;
     let kiosk = TestKiosk::enrol(&app, 1, &proxy.url()).await;
     let mut requests = vec![];
@@ -429,7 +417,7 @@ async fn a_server_killed_mid_sync_loses_no_seen_verdict_and_duplicates_nothing()
 /// Invariant 7. No document that reaches a kiosk carries a name booked at another partner body.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kiosk_never_receives_another_partner_bodys_names() {
-    let app = demo().await;
+    let app = spawn_demo().await;
     let a = TestKiosk::enrol(&app, 1, &app.ws_url()).await;
     let b = TestKiosk::enrol(&app, 2, &app.ws_url()).await;
     let p = a.core.first_free(&delivery()).unwrap().unwrap();
@@ -478,7 +466,7 @@ async fn a_kiosk_never_receives_another_partner_bodys_names() {
 /// A kiosk never books into a lease that has expired by its own clock, even offline.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_lease_is_never_used() {
-    let app = demo().await;
+    let app = spawn_demo().await;
     let proxy = Proxy::start(app.addr()).await;
     let kiosk = TestKiosk::enrol(&app, 1, &proxy.url()).await;
     eventually(10, "leases granted", || lease_expiries(&app, &kiosk).0 > 0).await;
@@ -499,7 +487,7 @@ async fn an_expired_lease_is_never_used() {
 /// A kiosk whose clock is off by more than the bound gets no leases, and uses none.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kiosk_with_a_wrong_clock_gets_and_uses_no_lease() {
-    let app = demo().await;
+    let app = spawn_demo().await;
     let proxy = Proxy::start(app.addr()).await;
     let kiosk = TestKiosk::enrol(&app, 2, &proxy.url()).await;
     eventually(10, "leases granted", || lease_expiries(&app, &kiosk).0 > 0).await;

@@ -19,7 +19,7 @@ use std::{
 };
 
 use clap::{Parser, Subcommand};
-use coper_e2e::harness::{Options, TestApp, TestKiosk, spawn, spawn_in};
+use coper_e2e::harness::{Options, TestApp, TestKiosk, spawn_demo, spawn_in};
 use coper_kiosk::core::{CoreError, KioskConfig, KioskCore};
 use coper_shared::{
     agenda::SlotKey,
@@ -155,14 +155,8 @@ fn book_first_free(core: &KioskCore, i: usize) -> Option<uuid::Uuid> {
 }
 
 async fn round_trip(kiosks: usize, bookings: usize, concurrency: usize) {
-    let app = spawn(Options {
-        demo: true,
-        ..Options::default()
-    })
-    .await;
-    app.database_rw()
-        .execute("UPDATE partner_bodies SET lease_places_per_day = 0", [])
-        .unwrap();
+    let app = spawn_demo().await;
+    app.set_lease_places(0);
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
     let cores = Arc::new(enrol_many(&app, kiosks, &app.ws_url(), dir.path()).await);
@@ -208,11 +202,7 @@ async fn round_trip(kiosks: usize, bookings: usize, concurrency: usize) {
 }
 
 async fn storm(kiosks: usize, per_kiosk: usize) {
-    let mut app = spawn(Options {
-        demo: true,
-        ..Options::default()
-    })
-    .await;
+    let mut app = spawn_demo().await;
     let dir = tempfile::tempdir().unwrap();
     let addr = app.addr();
     let cores = enrol_many(&app, kiosks, &app.ws_url(), dir.path()).await;
@@ -261,14 +251,8 @@ async fn storm(kiosks: usize, per_kiosk: usize) {
 
 async fn batch(requests: usize, rounds: usize) {
     use automerge::sync::SyncDoc;
-    let app = spawn(Options {
-        demo: true,
-        ..Options::default()
-    })
-    .await;
-    app.database_rw()
-        .execute("UPDATE partner_bodies SET lease_places_per_day = 0", [])
-        .unwrap();
+    let app = spawn_demo().await;
+    app.set_lease_places(0);
     let kiosk = TestKiosk::enrol(&app, 1, &app.ws_url()).await;
     let mut server_times = Vec::new();
     let mut bare_times = Vec::new();

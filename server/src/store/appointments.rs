@@ -143,6 +143,21 @@ mod tests {
         }
     }
 
+    /// A booking made at the counter for a synthetic person.
+    fn walk_in(service: &ServiceId, slot: Slot) -> NewAppointment<'_> {
+        NewAppointment {
+            service,
+            slot,
+            surname: "Rossi",
+            given_names: "Ana",
+            phone: None,
+            ready_permit_id: None,
+            partner_body_id: None,
+            kiosk: None,
+            created_by: "test",
+        }
+    }
+
     /// The schema itself refuses a booking beyond a slot's places, whatever the code above it does.
     #[test]
     fn the_schema_refuses_more_bookings_than_places() {
@@ -150,17 +165,7 @@ mod tests {
         let service = ServiceId::parse("consegna-pse").unwrap();
         db.call_blocking(|conn| {
             let tx = conn.transaction().unwrap();
-            let new = NewAppointment {
-                service: &service,
-                slot: slot(2),
-                surname: "Rossi",
-                given_names: "Ana",
-                phone: None,
-                ready_permit_id: None,
-                partner_body_id: None,
-                kiosk: None,
-                created_by: "test",
-            };
+            let new = walk_in(&service, slot(2));
             book(&tx, &new, Timestamp::UNIX_EPOCH).unwrap();
             book(&tx, &new, Timestamp::UNIX_EPOCH).unwrap();
             assert!(matches!(
@@ -183,24 +188,14 @@ mod tests {
         });
     }
 
-    /// Cancelling gives the place back; moving takes one in the new slot; the lifecycle is enforced.
+    /// Cancelling gives the place back, and the lifecycle is enforced.
     #[test]
     fn cancelling_frees_the_place_and_the_lifecycle_is_enforced() {
         let (_dir, db) = setup();
         let service = ServiceId::parse("consegna-pse").unwrap();
         db.call_blocking(|conn| {
             let tx = conn.transaction().unwrap();
-            let new = NewAppointment {
-                service: &service,
-                slot: slot(1),
-                surname: "Rossi",
-                given_names: "Ana",
-                phone: None,
-                ready_permit_id: None,
-                partner_body_id: None,
-                kiosk: None,
-                created_by: "test",
-            };
+            let new = walk_in(&service, slot(1));
             let first = book(&tx, &new, Timestamp::UNIX_EPOCH).unwrap();
             tx.execute(
                 "UPDATE appointments SET status = 'cancelled', cancelled_at = 'now' WHERE id = ?1",
