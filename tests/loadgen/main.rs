@@ -19,7 +19,7 @@ use std::{
 };
 
 use clap::{Parser, Subcommand};
-use coper_e2e::harness::{Options, TestApp, TestKiosk, spawn_demo, spawn_in};
+use coper_e2e::harness::{Options, TestApp, spawn_demo, spawn_in};
 use coper_kiosk::core::{CoreError, KioskConfig, KioskCore};
 use coper_shared::{
     agenda::SlotKey,
@@ -54,8 +54,8 @@ enum Scenario {
         #[arg(long, default_value_t = 20)]
         per_kiosk: usize,
     },
-    /// One kiosk's outbox batch of N requests: the server's time to apply and decide it, against
-    /// bare Automerge applying the same sync message in process.
+    /// One kiosk's outbox batch of N requests: the server's time to apply, decide, commit and
+    /// project it, against bare Automerge applying the same sync message (both in process).
     Batch {
         #[arg(long, default_value_t = 20)]
         requests: usize,
@@ -114,7 +114,10 @@ async fn enrol_many(app: &TestApp, n: usize, url: &str, dir: &Path) -> Vec<Kiosk
         .collect();
     let mut cores = Vec::with_capacity(n);
     for i in 0..n {
-        let config = KioskConfig::new(dir.join(format!("kiosk-{i}")));
+        // Hundreds of simulated kiosks share one disk here: no flush per commit (see
+        // docs/BENCHMARKS.md). Each real kiosk flushes its own.
+        let mut config = KioskConfig::new(dir.join(format!("kiosk-{i}")));
+        config.power_loss_safe = false;
         coper_kiosk::core::enrol(&config, url, &codes[i % 5][i / 5])
             .await
             .expect("enrol");
@@ -249,95 +252,150 @@ async fn storm(kiosks: usize, per_kiosk: usize) {
     );
 }
 
+/// The server's own work on one sync batch, measured in process with the server's library: apply
+/// a kiosk's sync message carrying `requests` new requests to its outbox, decide them, commit in
+/// SQLite, write verdicts and counts into the documents. Against: bare Automerge applying the
+/// same sync message to a copy of the outbox.
 async fn batch(requests: usize, rounds: usize) {
     use automerge::sync::SyncDoc;
-    let app = spawn_demo().await;
-    app.set_lease_places(0);
-    let kiosk = TestKiosk::enrol(&app, 1, &app.ws_url()).await;
-    let mut server_times = Vec::new();
-    let mut bare_times = Vec::new();
+    use coper_server::{
+        clock::Clock,
+        store::Db,
+        sync::{SyncConfig, SyncHub},
+    };
+    use coper_shared::documents::{DocName, KioskId, Request, RequestKind};
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::open(&dir.path().join("coper.sqlite3")).unwrap();
+    let now = jiff::Timestamp::now();
+    db.call_blocking(|conn| coper_server::demo::seed(conn, now))
+        .unwrap();
+    let kiosk = KioskId(uuid::Uuid::now_v7());
+    db.call_blocking(|conn| {
+        conn.execute(
+            "INSERT INTO kiosks (id, partner_body_id, label, public_key, created_at, enrolled_at)
+             VALUES (?1, 1, 'bench', zeroblob(32), '', '')",
+            [kiosk.to_string()],
+        )
+    })
+    .unwrap();
+    db.call_blocking(|conn| conn.execute("UPDATE partner_bodies SET lease_places_per_day = 0", []))
+        .unwrap();
+    let hub = SyncHub::new(db.clone(), Clock::System, SyncConfig::default());
+    let outbox = DocName::Outbox(kiosk);
+    let mut kiosk_doc = automerge::AutoCommit::new();
+    let mut kiosk_state = automerge::sync::State::new();
+    let mut bare_copy = automerge::AutoCommit::new();
+    let mut bare_state = automerge::sync::State::new();
+    // Bring everyone in step once, so each round's message carries just that round's requests.
+    sync_pair(
+        &mut kiosk_doc,
+        &mut kiosk_state,
+        &mut bare_copy,
+        &mut bare_state,
+    );
+    let tomorrow = now
+        .to_zoned(jiff::tz::TimeZone::get("Europe/Rome").unwrap())
+        .date()
+        .tomorrow()
+        .unwrap();
+    let (mut server_times, mut bare_times) = (Vec::new(), Vec::new());
     for round in 0..rounds {
-        // Server: from the first request written to the last verdict received, all in one batch.
-        let proposals = kiosk
-            .core
-            .options(
-                &delivery(),
-                kiosk
-                    .core
-                    .now()
-                    .to_zoned(jiff::tz::TimeZone::get("Europe/Rome").unwrap())
-                    .datetime(),
-                requests,
-            )
-            .unwrap();
-        let t0 = Instant::now();
-        let ids: Vec<_> = proposals
-            .iter()
-            .enumerate()
-            .filter_map(|(i, p)| {
-                kiosk
-                    .core
-                    .book(
-                        &delivery(),
-                        p.slot.key(),
-                        &format!("Lotto {round}-{i}"),
-                        "",
-                        None,
-                    )
-                    .ok()
-            })
-            .map(|b| b.request)
-            .collect();
-        for id in &ids {
-            kiosk
-                .core
-                .wait_for_verdict(*id, Duration::from_secs(30))
-                .await
-                .expect("verdict");
-        }
-        server_times.push(t0.elapsed());
-        // Bare Automerge: the same kind of outbox change, applied in process from a sync message.
-        let mut source = automerge::AutoCommit::new();
-        for (i, p) in proposals.iter().enumerate() {
+        for i in 0..requests {
+            let request = Request {
+                id: uuid::Uuid::now_v7(),
+                kind: RequestKind::Book,
+                service: delivery(),
+                date: tomorrow,
+                time: jiff::civil::time(9, 0, 0, 0),
+                surname: format!("Lotto {round}-{i}"),
+                given_names: String::new(),
+                phone: None,
+                booking_code: coper_shared::booking_code::booking_code(fastrand::u128(..)),
+                created_at_ms: now.as_millisecond(),
+                lease: None,
+                cancels: None,
+            };
             put_record(
-                &mut source,
+                &mut kiosk_doc,
                 collections::REQUESTS,
-                &format!("r{round}-{i}"),
-                &serde_json::json!({
-                    "service": "consegna-pse", "date": p.slot.date, "time": p.slot.start,
-                    "surname": format!("Lotto {round}-{i}"), "given_names": "", "booking_code": "0000-0000",
-                }),
+                &request.id.to_string(),
+                &request,
             );
         }
-        let mut target = automerge::AutoCommit::new();
-        let (mut s1, mut s2) = (automerge::sync::State::new(), automerge::sync::State::new());
+        // The server's state for this kiosk learns the kiosk's heads as the bare copy's did.
+        let message = kiosk_doc
+            .sync()
+            .generate_sync_message(&mut kiosk_state)
+            .expect("changes to send");
+        let encoded = message.encode();
+
+        // The server's sync state for this kiosk is the bare copy's: both hold the same outbox.
+        let state = automerge::sync::State::decode(&bare_state.encode()).unwrap();
         let t0 = Instant::now();
-        loop {
-            let mut progressed = false;
-            if let Some(m) = source.sync().generate_sync_message(&mut s1) {
-                target.sync().receive_sync_message(&mut s2, m).unwrap();
-                progressed = true;
-            }
-            if let Some(m) = target.sync().generate_sync_message(&mut s2) {
-                source.sync().receive_sync_message(&mut s1, m).unwrap();
-                progressed = true;
-            }
-            if !progressed {
-                break;
-            }
-        }
+        let for_server = automerge::sync::Message::decode(&encoded).unwrap();
+        hub.with_doc(outbox.clone(), move |doc| {
+            let mut state = state;
+            doc.sync()
+                .receive_sync_message(&mut state, for_server)
+                .unwrap();
+        })
+        .await
+        .unwrap();
+        hub.process_outbox(kiosk, true, true).await.unwrap();
+        server_times.push(t0.elapsed());
+
+        let t0 = Instant::now();
+        bare_copy
+            .sync()
+            .receive_sync_message(
+                &mut bare_state,
+                automerge::sync::Message::decode(&encoded).unwrap(),
+            )
+            .unwrap();
         bare_times.push(t0.elapsed());
+        // Let both sides answer, so the next round starts in step.
+        sync_pair(
+            &mut kiosk_doc,
+            &mut kiosk_state,
+            &mut bare_copy,
+            &mut bare_state,
+        );
     }
     server_times.sort();
     bare_times.sort();
     let (server, bare) = (percentile(&server_times, 0.5), percentile(&bare_times, 0.5));
     println!(
-        "sync batch of {requests} requests (median of {rounds}): server, from write to last verdict \
-         at the kiosk, {:.2} ms; bare Automerge sync of the same records in process {:.3} ms; ratio {:.0}×",
+        "sync batch of {requests} requests (median of {rounds}): server applies, decides, commits \
+         and projects it in {:.2} ms; bare Automerge applies the same message in {:.3} ms; ratio {:.0}×",
         server.as_secs_f64() * 1e3,
         bare.as_secs_f64() * 1e3,
         server.as_secs_f64() / bare.as_secs_f64().max(1e-9),
     );
+}
+
+/// Exchange sync messages between two documents until neither has anything to say.
+fn sync_pair(
+    a: &mut automerge::AutoCommit,
+    sa: &mut automerge::sync::State,
+    b: &mut automerge::AutoCommit,
+    sb: &mut automerge::sync::State,
+) {
+    use automerge::sync::SyncDoc;
+    loop {
+        let mut progressed = false;
+        if let Some(m) = a.sync().generate_sync_message(sa) {
+            b.sync().receive_sync_message(sb, m).unwrap();
+            progressed = true;
+        }
+        if let Some(m) = b.sync().generate_sync_message(sb) {
+            a.sync().receive_sync_message(sa, m).unwrap();
+            progressed = true;
+        }
+        if !progressed {
+            break;
+        }
+    }
 }
 
 fn doc_size(bookings_per_year: usize) {

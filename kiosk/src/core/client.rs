@@ -5,7 +5,7 @@
 //! and sync state received is saved before the next message is handled, so a restart resumes
 //! where the last session stopped.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::HashSet, sync::Arc, time::Duration};
 
 use automerge::sync::{self, SyncDoc};
 use coper_shared::{
@@ -34,6 +34,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 const STALL_TIMEOUT: Duration = Duration::from_secs(4);
 /// How often a session checks for a stall.
 const STALL_CHECK: Duration = Duration::from_millis(500);
+/// How often what arrived from the server is saved.
+const FLUSH_EVERY: Duration = Duration::from_millis(500);
 
 /// Reconnect forever, with exponential backoff and jitter.
 pub(super) async fn run(shared: Arc<Shared>) {
@@ -172,7 +174,8 @@ async fn session(shared: &Arc<Shared>) -> Result<(), CoreError> {
         let mut inner = shared.lock();
         let now_ms = shared.config.now().as_millisecond();
         // Trust our clock only if the server does and it agrees with us now.
-        let trusted = clock_trusted && (server_time_ms - now_ms).abs() < 120_000;
+        let bound = super::replica::clock_skew_bound_ms(&inner.docs);
+        let trusted = clock_trusted && (server_time_ms - now_ms).abs() < bound;
         inner.online = true;
         inner.refused = None;
         inner.clock_trusted = trusted;
@@ -185,13 +188,32 @@ async fn session(shared: &Arc<Shared>) -> Result<(), CoreError> {
             states.push((name.clone(), state));
         }
     }
-    for (name, state) in &mut states {
-        send_sync(shared, &mut socket, name, state).await?;
+    let mut dirty: HashSet<DocName> = HashSet::new();
+    let result = exchange(shared, &mut socket, kiosk, &mut states, &mut dirty).await;
+    flush(shared, &states, &mut dirty)?;
+    result
+}
+
+/// Run the sync exchange until the connection fails or stalls. What arrives is applied in memory
+/// at once and saved every [`FLUSH_EVERY`] (documents and their sync states together, so a saved
+/// state never claims more than the saved documents hold); a crash loses at most that much, which
+/// the next session fetches again. The outbox is different: a request is saved when it is made.
+async fn exchange(
+    shared: &Arc<Shared>,
+    socket: &mut Socket,
+    kiosk: KioskId,
+    states: &mut [(DocName, sync::State)],
+    dirty: &mut HashSet<DocName>,
+) -> Result<(), CoreError> {
+    for (name, state) in states.iter_mut() {
+        send_sync(shared, socket, name, state).await?;
     }
     shared.lock().last_progress = std::time::Instant::now();
     let mut stall_check = tokio::time::interval(STALL_CHECK);
+    let mut flush_tick = tokio::time::interval(FLUSH_EVERY);
     loop {
         tokio::select! {
+            _ = flush_tick.tick() => flush(shared, states, dirty)?,
             _ = stall_check.tick() => {
                 let stalled = {
                     let inner = shared.lock();
@@ -201,7 +223,7 @@ async fn session(shared: &Arc<Shared>) -> Result<(), CoreError> {
                     return Err(CoreError::Network("sync stalled".into()));
                 }
             }
-            frame = next_frame(&mut socket) => {
+            frame = next_frame(socket) => {
                 let Frame::Sync { document, message } = frame? else {
                     return Err(CoreError::Protocol("unexpected frame".into()));
                 };
@@ -209,19 +231,44 @@ async fn session(shared: &Arc<Shared>) -> Result<(), CoreError> {
                     return Err(CoreError::Protocol(format!("unknown document {document}")));
                 };
                 let message = sync::Message::decode(&message).map_err(|e| CoreError::Protocol(e.to_string()))?;
-                receive(shared, name, state, message)?;
-                send_sync(shared, &mut socket, name, state).await?;
+                receive(shared, name, state, message);
+                dirty.insert(name.clone());
+                send_sync(shared, socket, name, state).await?;
             }
             () = shared.outbox_changed.notified() => {
                 // A new request starts its own wait for the server.
                 shared.lock().last_progress = std::time::Instant::now();
                 let outbox = DocName::Outbox(kiosk);
                 if let Some((name, state)) = states.iter_mut().find(|(n, _)| *n == outbox) {
-                    send_sync(shared, &mut socket, name, state).await?;
+                    send_sync(shared, socket, name, state).await?;
+                    dirty.insert(name.clone());
                 }
             }
         }
     }
+}
+
+/// Save the documents and sync states changed since the last flush, in one transaction.
+fn flush(
+    shared: &Shared,
+    states: &[(DocName, sync::State)],
+    dirty: &mut HashSet<DocName>,
+) -> Result<(), CoreError> {
+    if dirty.is_empty() {
+        return Ok(());
+    }
+    let mut inner = shared.lock();
+    let inner = &mut *inner;
+    let items: Vec<(DocName, Vec<u8>, Vec<u8>)> = dirty
+        .drain()
+        .filter_map(|name| {
+            let state = states.iter().find(|(n, _)| *n == name)?.1.encode();
+            let snapshot = inner.docs.get_mut(&name)?.save();
+            Some((name, snapshot, state))
+        })
+        .collect();
+    let at_ms = inner.last_sync_ms.unwrap_or_default();
+    inner.store.save_received(&items, at_ms)
 }
 
 /// Whether something still waits on the server: a request without verdict, or a document not
@@ -231,21 +278,17 @@ fn unsettled(shared: &Shared) -> bool {
     !inner.session_docs.values().all(|synced| *synced) || super::replica::has_pending(&inner)
 }
 
-/// Apply one message from the server and save the result before anything else happens.
-fn receive(
-    shared: &Shared,
-    name: &DocName,
-    state: &mut sync::State,
-    message: sync::Message,
-) -> Result<(), CoreError> {
+/// Apply one message from the server, in memory; [`flush`] saves it.
+fn receive(shared: &Shared, name: &DocName, state: &mut sync::State, message: sync::Message) {
     let mut inner = shared.lock();
     let inner = &mut *inner;
     let doc = inner.docs.entry(name.clone()).or_default();
     let before = doc.get_heads();
     let their_heads = message.heads.clone();
-    doc.sync()
-        .receive_sync_message(state, message)
-        .map_err(|e| CoreError::Protocol(e.to_string()))?;
+    if let Err(e) = doc.sync().receive_sync_message(state, message) {
+        tracing::warn!(document = %name, error = %e, "sync message not applied");
+        return;
+    }
     let changed = doc.get_heads() != before;
     let complete = their_heads
         .iter()
@@ -254,17 +297,10 @@ fn receive(
     if changed || (complete && !was_complete) {
         inner.last_progress = std::time::Instant::now();
     }
-    if changed {
-        inner.store.save_document(name, doc)?;
-    }
-    inner.store.save_state(name, state)?;
-    let now_ms = shared.config.now().as_millisecond();
-    inner.last_sync_ms = Some(now_ms);
-    inner.store.touch_sync(now_ms)?;
+    inner.last_sync_ms = Some(shared.config.now().as_millisecond());
     if changed && matches!(name, DocName::Inbox(_)) {
         shared.inbox_version.send_modify(|v| *v += 1);
     }
-    Ok(())
 }
 
 async fn send_sync(

@@ -71,6 +71,9 @@ pub struct KioskConfig {
     pub data_dir: PathBuf,
     /// Added to the system clock: for tests of a kiosk whose clock is wrong.
     pub clock_offset_ms: i64,
+    /// Flush every commit to disk (true for a real kiosk). `coper-loadgen` turns it off to
+    /// simulate hundreds of kiosks on one disk; a commit still survives a crash of the program.
+    pub power_loss_safe: bool,
 }
 
 impl KioskConfig {
@@ -78,6 +81,7 @@ impl KioskConfig {
         Self {
             data_dir: data_dir.into(),
             clock_offset_ms: 0,
+            power_loss_safe: true,
         }
     }
 
@@ -208,7 +212,7 @@ pub async fn enrol(
 ) -> Result<KioskId, CoreError> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| CoreError::Corrupt(format!("{}: {e}", config.data_dir.display())))?;
-    let store = Store::open(&config.database())?;
+    let store = Store::open(&config.database(), config.power_loss_safe)?;
     let secret_key = match store.identity()? {
         Some(identity) => identity.secret_key,
         None => {
@@ -226,7 +230,7 @@ pub async fn enrol(
 impl KioskCore {
     /// Open an enrolled kiosk's store and start syncing on the current tokio runtime.
     pub fn start(config: KioskConfig) -> Result<Self, CoreError> {
-        let store = Store::open(&config.database())?;
+        let store = Store::open(&config.database(), config.power_loss_safe)?;
         let identity = store.identity()?.ok_or(CoreError::NotEnrolled)?;
         let (kiosk, _partner) = identity.kiosk.ok_or(CoreError::NotEnrolled)?;
         let docs: HashMap<DocName, AutoCommit> = store.load_documents()?.into_iter().collect();

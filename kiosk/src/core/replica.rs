@@ -39,6 +39,17 @@ pub fn services(docs: &HashMap<DocName, AutoCommit>) -> Vec<(ServiceId, ServiceI
         .collect()
 }
 
+/// The clock bound the server set (its default until the directory arrives): a kiosk further off
+/// does not use leases, and stops using a lease this long before it expires.
+pub fn clock_skew_bound_ms(docs: &HashMap<DocName, AutoCommit>) -> i64 {
+    docs.get(&DocName::Directory)
+        .and_then(|d| record::<SyncSettings>(d, collections::SETTINGS, "sync"))
+        .map_or(DEFAULT_CLOCK_SKEW_BOUND_MS, |s| s.clock_skew_bound_ms)
+}
+
+/// Two minutes, as the server's default.
+const DEFAULT_CLOCK_SKEW_BOUND_MS: i64 = 120_000;
+
 /// One service as this kiosk sees it now.
 pub struct View {
     rules: ServiceRules,
@@ -63,8 +74,7 @@ impl View {
             .ok_or_else(|| CoreError::UnknownService(service.to_string()))?;
         let rules =
             rules_of(&info).ok_or_else(|| CoreError::Corrupt(format!("rules of {service}")))?;
-        let settings: Option<SyncSettings> = record(directory, collections::SETTINGS, "sync");
-        let margin = settings.map(|s| s.clock_skew_bound_ms).unwrap_or(120_000);
+        let margin = clock_skew_bound_ms(&inner.docs);
         let tz = TimeZone::get(&questura.time_zone).unwrap_or(TimeZone::UTC);
         let me = inner.kiosk.to_string();
         let lease_valid = |lease: &LeaseEntry| {

@@ -221,13 +221,14 @@ impl SyncHub {
     /// Idempotent; records that are already right add nothing to the documents.
     pub async fn reconcile(&self, kiosk: KioskId) -> Result<(), StoreError> {
         let docs = self.docs.clone();
+        let config = self.config;
         let names = self.documents_for(kiosk).await?;
         let changed = self
             .db
             .call(move |conn| {
                 let mut docs = docs.lock().unwrap_or_else(|p| p.into_inner());
                 let mut changed = Vec::new();
-                if write_directory(conn, &mut docs)? {
+                if write_directory(conn, &mut docs, config.clock_skew_bound_ms)? {
                     changed.push(DocName::Directory);
                 }
                 for name in &names {
@@ -738,7 +739,11 @@ fn settle_leases(
 }
 
 /// Write the directory from SQLite. Returns whether the document changed.
-fn write_directory(conn: &Connection, docs: &mut Documents) -> Result<bool, StoreError> {
+fn write_directory(
+    conn: &Connection,
+    docs: &mut Documents,
+    clock_skew_bound_ms: i64,
+) -> Result<bool, StoreError> {
     let Some(ctx) = Context::load(conn)? else {
         return Ok(false);
     };
@@ -776,7 +781,7 @@ fn write_directory(conn: &Connection, docs: &mut Documents) -> Result<bool, Stor
         collections::SETTINGS,
         "sync",
         &SyncSettings {
-            clock_skew_bound_ms: SyncConfig::default().clock_skew_bound_ms,
+            clock_skew_bound_ms,
         },
     );
     for partner in store::partners::active(conn)? {

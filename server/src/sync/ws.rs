@@ -10,7 +10,11 @@
 //! document the kiosk does not write is refused, logged with the kiosk's identity, not applied,
 //! and the connection closed.
 
-use std::{collections::HashMap, net::SocketAddr, time::Duration};
+use std::{
+    collections::{HashMap, HashSet},
+    net::SocketAddr,
+    time::Duration,
+};
 
 use automerge::sync::{self, SyncDoc};
 use axum::{
@@ -218,6 +222,10 @@ async fn sync_loop(
     // kiosk's reconnection starts the exchange afresh.
     let mut awaiting: HashMap<DocName, tokio::time::Instant> = HashMap::new();
     let mut ack_check = tokio::time::interval(ACK_CHECK);
+    // Sync states are saved in batches (a stale one only costs a larger resend on reconnect),
+    // not after every message: with hundreds of kiosks that would be a disk flush per kiosk per
+    // booking.
+    let mut dirty: HashSet<DocName> = HashSet::new();
     for name in &names {
         let state = states.get_mut(name).expect("state per doc");
         if send_sync(socket, &hub, name, state).await? {
@@ -230,6 +238,7 @@ async fn sync_loop(
     loop {
         tokio::select! {
             _ = ack_check.tick() => {
+                save_states(&hub, kiosk, &states, &mut dirty).await?;
                 if awaiting.values().any(|since| since.elapsed() > ACK_TIMEOUT) {
                     tracing::info!(%peer, %kiosk, "kiosk did not acknowledge changes: closing");
                     break;
@@ -303,34 +312,48 @@ async fn sync_loop(
                 if send_sync(socket, &hub, &name, state).await? {
                     awaiting.entry(name.clone()).or_insert_with(tokio::time::Instant::now);
                 }
-                save_state(&hub, kiosk, &name, state).await?;
+                dirty.insert(name.clone());
             }
             changed = changes.recv() => {
-                match changed {
-                    Ok(name) => {
-                        if let Some(state) = states.get_mut(&name)
-                            && send_sync(socket, &hub, &name, state).await?
-                        {
-                            awaiting.entry(name).or_insert_with(tokio::time::Instant::now);
+                use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+                // Take every notification already queued, so a burst of bookings costs one
+                // message per document, not one per booking.
+                let mut due: HashSet<DocName> = HashSet::new();
+                let mut hub_closed = false;
+                let mut next = changed;
+                loop {
+                    match next {
+                        Ok(name) if states.contains_key(&name) => {
+                            due.insert(name);
+                        }
+                        Ok(_) => {}
+                        // Missed notifications: offer every document again.
+                        Err(RecvError::Lagged(_)) => due.extend(names.iter().cloned()),
+                        Err(RecvError::Closed) => {
+                            hub_closed = true;
+                            break;
                         }
                     }
-                    // Missed notifications: offer every document again.
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                        for name in &names {
-                            let state = states.get_mut(name).expect("state");
-                            if send_sync(socket, &hub, name, state).await? {
-                                awaiting.entry(name.clone()).or_insert_with(tokio::time::Instant::now);
-                            }
-                        }
+                    next = match changes.try_recv() {
+                        Ok(name) => Ok(name),
+                        Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+                        Err(TryRecvError::Empty) => break,
+                        Err(TryRecvError::Closed) => Err(RecvError::Closed),
+                    };
+                }
+                if hub_closed {
+                    break;
+                }
+                for name in due {
+                    let state = states.get_mut(&name).expect("state per doc");
+                    if send_sync(socket, &hub, &name, state).await? {
+                        awaiting.entry(name).or_insert_with(tokio::time::Instant::now);
                     }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                 }
             }
         }
     }
-    for (name, state) in &states {
-        save_state(&hub, kiosk, name, state).await?;
-    }
+    save_states(&hub, kiosk, &states, &mut dirty).await?;
     Ok(())
 }
 
@@ -446,20 +469,31 @@ async fn load_states(
         .await
 }
 
-async fn save_state(
+/// Save the sync states changed since the last save, in one transaction.
+async fn save_states(
     hub: &SyncHub,
     kiosk: KioskId,
-    name: &DocName,
-    state: &sync::State,
+    states: &HashMap<DocName, sync::State>,
+    dirty: &mut HashSet<DocName>,
 ) -> Result<(), StoreError> {
-    let (name, bytes) = (name.to_string(), state.encode());
+    if dirty.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<(String, Vec<u8>)> = dirty
+        .drain()
+        .filter_map(|name| Some((name.to_string(), states.get(&name)?.encode())))
+        .collect();
     hub.db()
         .call(move |conn| {
-            conn.execute(
-                "INSERT INTO sync_peer_states (kiosk_id, name, state) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (kiosk_id, name) DO UPDATE SET state = excluded.state",
-                params![kiosk.to_string(), name, bytes],
-            )?;
+            let tx = conn.transaction()?;
+            for (name, bytes) in rows {
+                tx.execute(
+                    "INSERT INTO sync_peer_states (kiosk_id, name, state) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (kiosk_id, name) DO UPDATE SET state = excluded.state",
+                    params![kiosk.to_string(), name, bytes],
+                )?;
+            }
+            tx.commit()?;
             Ok(())
         })
         .await
