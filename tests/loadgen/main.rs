@@ -230,7 +230,7 @@ async fn storm(kiosks: usize, per_kiosk: usize) {
     let app = spawn_in(
         &data_dir,
         Options {
-            args: vec!["--listen".into(), addr.to_string()],
+            listen: Some(addr),
             ..Options::default()
         },
         keep,
