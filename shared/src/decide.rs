@@ -81,7 +81,9 @@ pub fn decide(
     now: Timestamp,
 ) -> Vec<Decision> {
     incoming.sort_by_key(|i| (i.request.created_at_ms, i.request.id));
-    incoming.dedup_by_key(|i| i.request.id);
+    // The same request delivered twice (even with different clocks) is decided once.
+    let mut seen = std::collections::BTreeSet::new();
+    incoming.retain(|i| seen.insert(i.request.id));
     incoming
         .into_iter()
         .map(|i| decide_one(i, capacity, agendas, now))
@@ -136,12 +138,12 @@ fn decide_one(
         && request.lease == Some(lease.id)
         && lease.remaining() > 0
         && request.created_at_ms <= lease.expires_at_ms
-    {
-        lease.used += 1;
-        let counts = capacity
+        && let Some(counts) = capacity
             .slots
             .get_mut(&(request.service.clone(), asked))
-            .expect("a leased slot has counts");
+            .filter(|c| c.held > 0)
+    {
+        lease.used += 1;
         counts.held -= 1;
         counts.taken += 1;
         decision.outcome = Outcome::Confirmed;

@@ -233,6 +233,10 @@ pub struct Verdict {
     /// Why, when rejected: a stable code.
     pub reason: Option<String>,
     pub decided_at_ms: i64,
+    /// The booking code as stored: the kiosk's own, unless it was already taken and the server
+    /// drew another, which the kiosk then shows and reprints.
+    #[serde(default)]
+    pub booking_code: Option<String>,
 }
 
 // ----------------------------------------------------------------------------------------------

@@ -226,9 +226,12 @@ proptest! {
             rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             shuffled.swap(i, (rng >> 33) as usize % (i + 1));
         }
-        // Invariant 5: a request delivered twice is decided once.
+        // Invariant 5: a request delivered twice is decided once, even with another clock.
         if let Some(first) = shuffled.first().cloned() {
+            let mut late = first.clone();
+            late.request.created_at_ms += 1_000_000;
             shuffled.push(first);
+            shuffled.push(late);
         }
         let (mut b, _) = run(&case, shuffled);
         a.sort_by_key(|d| d.request);

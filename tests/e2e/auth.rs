@@ -145,6 +145,32 @@ async fn unknown_mis_signing_and_revoked_kiosks_are_refused_before_any_document(
     nothing_more(socket).await;
 }
 
+/// A kiosk whose "enrolled" answer was lost asks again with the same key and code, and is told
+/// the same identity; another key with that code is refused.
+#[tokio::test]
+async fn a_lost_enrolment_answer_can_be_asked_for_again() {
+    let app = spawn_demo().await;
+    let code = app.kiosk_code(4);
+    let k = key();
+    let first = present_code(&app, &k, &code).await;
+    let again = present_code(&app, &k, &code).await;
+    assert!(
+        matches!(
+            first,
+            Some(Frame::Enrolled {
+                partner_body_id: 4,
+                ..
+            })
+        ),
+        "{first:?}"
+    );
+    assert_eq!(first, again);
+    assert_eq!(
+        refused_with(present_code(&app, &key(), &code).await),
+        "used_code"
+    );
+}
+
 /// A code withdrawn before use enrols nobody.
 #[tokio::test]
 async fn a_withdrawn_code_is_refused() {

@@ -520,3 +520,32 @@ fn lease_expiries(app: &crate::helpers::TestApp, kiosk: &TestKiosk) -> (i64, Opt
         )
         .unwrap()
 }
+
+/// A kiosk revoked while connected is cut off within seconds and told why; its leases go back to
+/// the pool and it gets no new ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kiosk_revoked_during_its_session_is_cut_off() {
+    let app = spawn_demo().await;
+    let kiosk = TestKiosk::enrol(&app, 5, &app.ws_url()).await;
+    eventually(10, "leases granted", || lease_expiries(&app, &kiosk).0 > 0).await;
+    app.cli(&["kiosk-revoke", &kiosk.core.kiosk_id().to_string()]);
+    eventually(15, "the kiosk to learn it is revoked", || {
+        kiosk.core.status().refused.as_deref() == Some("revoked")
+    })
+    .await;
+    assert!(!kiosk.core.status().online);
+    assert_eq!(
+        lease_expiries(&app, &kiosk).0,
+        0,
+        "its leases were returned"
+    );
+    let held: i64 = app
+        .database()
+        .query_row(
+            "SELECT coalesce(sum(held), 0) FROM slot_capacity",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(held, 0, "no place is still held for it");
+}

@@ -41,7 +41,14 @@ const FLUSH_EVERY: Duration = Duration::from_millis(500);
 pub(super) async fn run(shared: Arc<Shared>) {
     let mut backoff = FIRST_BACKOFF;
     loop {
+        if shared.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
         let result = session(&shared).await;
+        if shared.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            shared.lock().online = false;
+            return;
+        }
         // A session that got through the handshake proves the way is open: after it ends, try
         // again soon. Backoff grows only while connecting keeps failing.
         let was_online = std::mem::replace(&mut shared.lock().online, false);
@@ -58,7 +65,10 @@ pub(super) async fn run(shared: Arc<Shared>) {
             Err(e) => tracing::debug!(error = %e, "sync session ended"),
         }
         let jitter = Duration::from_millis(u64::from(random_u16() % 200));
-        tokio::time::sleep(backoff + jitter).await;
+        tokio::select! {
+            () = tokio::time::sleep(backoff + jitter) => {}
+            () = shared.stop.notified() => return,
+        }
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }
@@ -213,6 +223,8 @@ async fn exchange(
     let mut flush_tick = tokio::time::interval(FLUSH_EVERY);
     loop {
         tokio::select! {
+            // Stopping: the caller saves what arrived.
+            () = shared.stop.notified() => return Ok(()),
             _ = flush_tick.tick() => flush(shared, states, dirty)?,
             _ = stall_check.tick() => {
                 let stalled = {
@@ -224,8 +236,10 @@ async fn exchange(
                 }
             }
             frame = next_frame(socket) => {
-                let Frame::Sync { document, message } = frame? else {
-                    return Err(CoreError::Protocol("unexpected frame".into()));
+                let (document, message) = match frame? {
+                    Frame::Sync { document, message } => (document, message),
+                    Frame::Refused { code, message } => return Err(CoreError::Refused { code, message }),
+                    _ => return Err(CoreError::Protocol("unexpected frame".into())),
                 };
                 let Some((name, state)) = states.iter_mut().find(|(n, _)| n.to_string() == document) else {
                     return Err(CoreError::Protocol(format!("unknown document {document}")));

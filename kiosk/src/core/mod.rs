@@ -181,6 +181,9 @@ struct Shared {
     outbox_changed: Notify,
     /// Bumped whenever the inbox changes, for [`KioskCore::wait_for_verdict`].
     inbox_version: watch::Sender<u64>,
+    /// Set by [`KioskCore::shutdown`]: the sync client saves what it holds and stops.
+    stopping: std::sync::atomic::AtomicBool,
+    stop: Notify,
 }
 
 impl Shared {
@@ -253,15 +256,27 @@ impl KioskCore {
             }),
             outbox_changed: Notify::new(),
             inbox_version,
+            stopping: std::sync::atomic::AtomicBool::new(false),
+            stop: Notify::new(),
         });
         let client = Some(tokio::spawn(client::run(shared.clone())));
         Ok(Self { shared, client })
     }
 
-    /// Stop syncing, and return once the sync client has let go of the network and the store
-    /// (so another core may open the same store).
+    /// Stop syncing, saving what has arrived, and return once the sync client has let go of the
+    /// network and the store (so another core may open the same store).
     pub async fn shutdown(mut self) {
-        if let Some(client) = self.client.take() {
+        let Some(mut client) = self.client.take() else {
+            return;
+        };
+        self.shared
+            .stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.shared.stop.notify_one();
+        if tokio::time::timeout(Duration::from_secs(5), &mut client)
+            .await
+            .is_err()
+        {
             client.abort();
             let _ = client.await;
         }
@@ -521,11 +536,19 @@ impl KioskCore {
     }
 }
 
+/// Add a request to the outbox and commit it to the local store. If the store refuses, the
+/// outbox goes back to what the store holds, so a request the operator was told failed is never
+/// sent.
 fn write_request(inner: &mut Inner, request: &Request) -> Result<(), CoreError> {
     let outbox = DocName::Outbox(inner.kiosk);
     let doc = inner.docs.entry(outbox.clone()).or_default();
     put_record(doc, collections::REQUESTS, &request.id.to_string(), request);
-    inner.store.save_document(&outbox, doc)
+    let saved = inner.store.save_document(&outbox, doc);
+    if saved.is_err() {
+        let restored = inner.store.load_document(&outbox).ok().flatten();
+        inner.docs.insert(outbox, restored.unwrap_or_default());
+    }
+    saved
 }
 
 fn random_bits() -> u128 {

@@ -236,7 +236,10 @@ pub fn bookings(inner: &Inner) -> Vec<LocalBooking> {
             }
             LocalBooking {
                 request: r.id,
-                booking_code: r.booking_code.clone(),
+                booking_code: verdicts
+                    .get(&r.id.to_string())
+                    .and_then(|v| v.booking_code.clone())
+                    .unwrap_or_else(|| r.booking_code.clone()),
                 service: r.service.clone(),
                 date: r.date,
                 time: r.time,

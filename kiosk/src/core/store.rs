@@ -150,6 +150,21 @@ impl Store {
         Ok(())
     }
 
+    /// One document as last saved, if it was ever saved.
+    pub fn load_document(&self, name: &DocName) -> Result<Option<AutoCommit>, CoreError> {
+        let bytes: Option<Vec<u8>> = self
+            .conn
+            .query_row(
+                "SELECT snapshot FROM documents WHERE name = ?1",
+                [name.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        bytes
+            .map(|b| AutoCommit::load(&b).map_err(|e| CoreError::Corrupt(e.to_string())))
+            .transpose()
+    }
+
     /// Save a document whole. Returns once SQLite has committed it.
     pub fn save_document(&self, name: &DocName, doc: &mut AutoCommit) -> Result<(), CoreError> {
         self.conn.execute(

@@ -41,6 +41,8 @@ pub enum BookingError {
     SlotFull,
     #[error("the slot is not open")]
     SlotNotOpen,
+    #[error("the booking code is already taken")]
+    CodeTaken,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -108,6 +110,8 @@ fn classify(err: rusqlite::Error) -> BookingError {
         BookingError::SlotFull
     } else if text.contains("slot_not_open") {
         BookingError::SlotNotOpen
+    } else if text.contains("appointments.booking_code") {
+        BookingError::CodeTaken
     } else {
         BookingError::Store(err.into())
     }

@@ -3,9 +3,10 @@
 //! Each document is kept in memory and saved as a snapshot plus incremental changes
 //! (`sync_documents`, `sync_document_changes`); after [`COMPACT_AFTER`] increments the snapshot is
 //! rewritten and the increments dropped. A change is saved before any peer is told of it, so no
-//! kiosk ever holds a server change the server could lose.
+//! kiosk ever holds a server change the server could lose; a save that fails is retried as a whole
+//! snapshot at the next one.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use automerge::{ActorId, AutoCommit};
 use coper_shared::documents::DocName;
@@ -16,15 +17,25 @@ use crate::store::StoreError;
 /// Increments kept before the snapshot is rewritten.
 pub const COMPACT_AFTER: i64 = 64;
 
-/// The actor id of every change the server makes.
-pub fn server_actor() -> ActorId {
-    ActorId::from(b"coper-server".as_slice())
-}
-
 /// In-memory documents, loaded on first use.
-#[derive(Default)]
 pub struct Documents {
     docs: HashMap<DocName, AutoCommit>,
+    /// A fresh actor per server process: a change lost in a crash before it was saved can then
+    /// never share its (actor, sequence number) with a different change made after the restart.
+    actor: ActorId,
+    /// Documents whose last save failed: the next save writes a whole snapshot, since the
+    /// increment that failed is gone from Automerge's bookkeeping.
+    needs_snapshot: HashSet<DocName>,
+}
+
+impl Default for Documents {
+    fn default() -> Self {
+        Self {
+            docs: HashMap::new(),
+            actor: ActorId::random(),
+            needs_snapshot: HashSet::new(),
+        }
+    }
 }
 
 impl Documents {
@@ -35,7 +46,8 @@ impl Documents {
         name: &DocName,
     ) -> Result<&mut AutoCommit, StoreError> {
         if !self.docs.contains_key(name) {
-            let doc = load(conn, name)?;
+            let mut doc = load(conn, name)?;
+            doc.set_actor(self.actor.clone());
             self.docs.insert(name.clone(), doc);
         }
         Ok(self.docs.get_mut(name).expect("just inserted"))
@@ -46,7 +58,17 @@ impl Documents {
         let Some(doc) = self.docs.get_mut(name) else {
             return Ok(());
         };
-        save(conn, name, doc)
+        let whole = self.needs_snapshot.contains(name);
+        match save(conn, name, doc, whole) {
+            Ok(()) => {
+                self.needs_snapshot.remove(name);
+                Ok(())
+            }
+            Err(e) => {
+                self.needs_snapshot.insert(name.clone());
+                Err(e)
+            }
+        }
     }
 }
 
@@ -71,16 +93,20 @@ fn load(conn: &Connection, name: &DocName) -> Result<AutoCommit, StoreError> {
         doc.load_incremental(&bytes?)
             .map_err(|e| StoreError::InvalidData(format!("document {key}: {e}")))?;
     }
-    doc.set_actor(server_actor());
     // Everything loaded is already saved: start incremental saves from here.
     let _ = doc.save_incremental();
     Ok(doc)
 }
 
-fn save(conn: &Connection, name: &DocName, doc: &mut AutoCommit) -> Result<(), StoreError> {
+fn save(
+    conn: &Connection,
+    name: &DocName,
+    doc: &mut AutoCommit,
+    whole: bool,
+) -> Result<(), StoreError> {
     let key = name.to_string();
     let increment = doc.save_incremental();
-    if increment.is_empty() {
+    if increment.is_empty() && !whole {
         return Ok(());
     }
     let exists: bool = conn
@@ -97,7 +123,7 @@ fn save(conn: &Connection, name: &DocName, doc: &mut AutoCommit) -> Result<(), S
         |r| r.get(0),
     )?;
     let now = crate::store::instant_text(jiff::Timestamp::now());
-    if !exists || increments >= COMPACT_AFTER {
+    if whole || !exists || increments >= COMPACT_AFTER {
         conn.execute(
             "INSERT INTO sync_documents (name, snapshot, updated_at) VALUES (?1, ?2, ?3)
              ON CONFLICT (name) DO UPDATE SET snapshot = excluded.snapshot,

@@ -120,7 +120,19 @@ pub fn redeem(
         return Ok(Err(EnrolError::UnknownCode));
     };
     if used_at.is_some() {
-        return Ok(Err(EnrolError::UsedCode));
+        // The same kiosk asking again (its answer was lost on the way): tell it again.
+        let same: Option<String> = tx
+            .query_row(
+                "SELECT k.id FROM enrolment_codes c JOIN kiosks k ON k.id = c.kiosk_id
+                 WHERE c.code_hash = ?1 AND k.public_key = ?2 AND k.revoked_at IS NULL",
+                params![hash(code), public_key.as_slice()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        return Ok(match same.and_then(|id| id.parse().ok()) {
+            Some(id) => Ok((KioskId(id), partner)),
+            None => Err(EnrolError::UsedCode),
+        });
     }
     if expires_at.as_str() < instant_text(now).as_str() {
         return Ok(Err(EnrolError::ExpiredCode));

@@ -31,7 +31,7 @@ use coper_shared::{
     rules::hh_mm,
 };
 use jiff::{Timestamp, ToSpan, civil::Date};
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use tokio::sync::{Notify, broadcast};
 use uuid::Uuid;
 
@@ -40,7 +40,7 @@ use crate::{
     store::{
         self, Db, StoreError,
         agenda::{Questura, Service, parse_date, parse_time},
-        appointments::{BookingError, NewAppointment, book_with_code},
+        appointments::{BookingError, NewAppointment, book, book_with_code},
         instant_text,
     },
 };
@@ -248,8 +248,25 @@ impl SyncHub {
         Ok(())
     }
 
+    /// Whether `kiosk` has been revoked (from the command line or, later, the admin pages).
+    pub async fn is_revoked(&self, kiosk: KioskId) -> Result<bool, StoreError> {
+        self.db
+            .call(move |conn| {
+                let revoked: Option<Option<String>> = conn
+                    .query_row(
+                        "SELECT revoked_at FROM kiosks WHERE id = ?1",
+                        [kiosk.to_string()],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                Ok(!matches!(revoked, Some(None)))
+            })
+            .await
+    }
+
     /// Decide every request in `kiosk`'s outbox that has no verdict yet; when `in_sync` (the
-    /// server holds everything the kiosk has written), also settle and top up its leases.
+    /// server holds everything the kiosk has written), also settle and top up its leases. A
+    /// revoked kiosk gets neither: its requests stay undecided and it gets no new lease.
     pub async fn process_outbox(
         &self,
         kiosk: KioskId,
@@ -273,6 +290,14 @@ impl SyncHub {
                 let Some(ctx) = Context::load(conn)? else {
                     return Ok(Vec::new());
                 };
+                let revoked: Option<String> = conn.query_row(
+                    "SELECT revoked_at FROM kiosks WHERE id = ?1",
+                    [kiosk.to_string()],
+                    |r| r.get(0),
+                )?;
+                if revoked.is_some() {
+                    return Ok(Vec::new());
+                }
                 let mut touched: BTreeSet<DocName> = BTreeSet::new();
                 let tx = conn.transaction()?;
                 decide_requests(&tx, &ctx, kiosk, requests, now, &mut touched)?;
@@ -281,8 +306,9 @@ impl SyncHub {
                 }
                 tx.commit()?;
                 // Only now, after the commit, do the documents learn the verdicts and counts.
-                // Counts go out before verdicts, so a kiosk never sees its request decided while
-                // its replica still shows the place free (it may briefly count it twice instead).
+                // (Each document syncs on its own, so a kiosk may learn a verdict before the new
+                // counts: its replica counts its own lease bookings itself, and a provisional
+                // booking proposed from a count a moment old is at worst relocated.)
                 let mut changed = Vec::new();
                 for name in touched {
                     if write_agenda(conn, &mut docs, &name)? {
@@ -336,88 +362,21 @@ fn decide_requests(
     )?;
     for decision in decide(incoming, &mut capacity, &agendas, now) {
         let request = &by_id[&decision.request];
-        let mut appointment: Option<String> = None;
-        let mut outcome = decision.outcome;
-        let mut reason = decision.reason.map(str::to_owned);
-        match decision.outcome {
-            Outcome::Confirmed | Outcome::Relocated => {
-                let service = ctx
-                    .services
-                    .iter()
-                    .find(|s| s.id == decision.service)
-                    .expect("decide only books known services");
-                if decision.used_lease {
-                    tx.execute(
-                        "UPDATE leases SET used = used + 1 WHERE kiosk_id = ?1 AND service_id = ?2
-                         AND slot_date = ?3 AND slot_time = ?4",
-                        params![
-                            kiosk_text,
-                            service.id.as_str(),
-                            decision.slot.date.to_string(),
-                            hh_mm(decision.slot.start)
-                        ],
-                    )?;
-                    tx.execute(
-                        "UPDATE slot_capacity SET held = held - 1 WHERE service_id = ?1
-                         AND slot_date = ?2 AND slot_time = ?3",
-                        params![
-                            service.id.as_str(),
-                            decision.slot.date.to_string(),
-                            hh_mm(decision.slot.start)
-                        ],
-                    )?;
-                }
-                let agenda = Agenda::new(
-                    &service.rules,
-                    &ctx.questura.holidays,
-                    &ctx.questura.time_zone,
-                );
-                let slot = match agenda.day(decision.slot.date) {
-                    coper_shared::agenda::DayPlan::Open(slots) => {
-                        slots.into_iter().find(|s| s.start == decision.slot.start)
-                    }
-                    coper_shared::agenda::DayPlan::Closed(_) => None,
-                };
-                let booked = match slot {
-                    Some(slot) => book_with_code(
-                        tx,
-                        &NewAppointment {
-                            service: &service.id,
-                            slot,
-                            surname: &request.surname,
-                            given_names: &request.given_names,
-                            phone: request.phone.as_deref(),
-                            ready_permit_id: None,
-                            partner_body_id: Some(partner),
-                            kiosk: Some((&kiosk_text, &request.id.to_string())),
-                            created_by: &format!("kiosk:{kiosk_text}"),
-                        },
-                        &request.booking_code,
-                        now,
-                    ),
-                    None => Err(BookingError::SlotNotOpen),
-                };
-                match booked {
-                    Ok(b) => appointment = Some(b.id.to_string()),
-                    // The schema disagreed with the decision (it never should): reject, loudly.
-                    Err(BookingError::SlotFull | BookingError::SlotNotOpen) => {
-                        tracing::error!(request = %request.id, "store refused a decided booking");
-                        outcome = Outcome::Rejected;
-                        reason = Some("store_refused".into());
-                    }
-                    Err(BookingError::Store(e)) => return Err(e),
-                }
+        // Each decision in its own savepoint: a request the store cannot take is rejected on its
+        // own, and never blocks the verdicts of the others.
+        tx.execute_batch("SAVEPOINT decision")?;
+        let written = write_decision(tx, ctx, kiosk, partner, request, &decision, now);
+        let written = match written {
+            Ok(written) => {
+                tx.execute_batch("RELEASE decision")?;
+                written
             }
-            Outcome::Cancelled => {
-                tx.execute(
-                    "UPDATE appointments SET status = 'cancelled', cancelled_at = ?2,
-                         cancel_reason = 'cancelled at the kiosk'
-                     WHERE request_id = ?1 AND status = 'booked'",
-                    params![request.cancels.map(|c| c.to_string()), instant_text(now)],
-                )?;
+            Err(e) => {
+                tracing::error!(request = %request.id, error = %e, "decision not written: rejected");
+                tx.execute_batch("ROLLBACK TO decision; RELEASE decision")?;
+                Written::rejected("store_refused")
             }
-            Outcome::Rejected => {}
-        }
+        };
         tx.execute(
             "INSERT INTO sync_verdicts (request_id, kiosk_id, outcome, service_id, slot_date,
                  slot_time, appointment_id, reason, used_lease, decided_at)
@@ -425,13 +384,13 @@ fn decide_requests(
             params![
                 request.id.to_string(),
                 kiosk_text,
-                outcome_text(outcome),
+                outcome_text(written.outcome),
                 decision.service.as_str(),
                 decision.slot.date.to_string(),
                 hh_mm(decision.slot.start),
-                appointment,
-                reason,
-                decision.used_lease,
+                written.appointment,
+                written.reason,
+                decision.used_lease && written.outcome == Outcome::Confirmed,
                 instant_text(now),
             ],
         )?;
@@ -441,7 +400,10 @@ fn decide_requests(
             &format!("kiosk:{kiosk_text}"),
             "sync.decided",
             &request.id.to_string(),
-            &serde_json::json!({ "outcome": outcome_text(outcome), "lease": decision.used_lease }),
+            &serde_json::json!({
+                "outcome": outcome_text(written.outcome),
+                "lease": decision.used_lease,
+            }),
         )?;
         touched.insert(DocName::agenda_for(&decision.service, decision.slot.date));
         if decision.slot != request.slot() {
@@ -449,6 +411,139 @@ fn decide_requests(
         }
     }
     Ok(())
+}
+
+/// What a decision left in the store.
+struct Written {
+    outcome: Outcome,
+    appointment: Option<String>,
+    reason: Option<String>,
+}
+
+impl Written {
+    fn rejected(reason: &str) -> Self {
+        Self {
+            outcome: Outcome::Rejected,
+            appointment: None,
+            reason: Some(reason.to_owned()),
+        }
+    }
+}
+
+/// Write one decision: the appointment (or the cancellation) and the lease's use.
+fn write_decision(
+    tx: &Transaction<'_>,
+    ctx: &Context,
+    kiosk: KioskId,
+    partner: i64,
+    request: &Request,
+    decision: &coper_shared::decide::Decision,
+    now: Timestamp,
+) -> Result<Written, StoreError> {
+    let kiosk_text = kiosk.to_string();
+    let (date, time) = (decision.slot.date.to_string(), hh_mm(decision.slot.start));
+    match decision.outcome {
+        Outcome::Rejected => Ok(Written {
+            outcome: Outcome::Rejected,
+            appointment: None,
+            reason: decision.reason.map(str::to_owned),
+        }),
+        Outcome::Cancelled => {
+            tx.execute(
+                "UPDATE appointments SET status = 'cancelled', cancelled_at = ?2,
+                     cancel_reason = 'cancelled at the kiosk'
+                 WHERE request_id = ?1 AND status = 'booked'",
+                params![request.cancels.map(|c| c.to_string()), instant_text(now)],
+            )?;
+            Ok(Written {
+                outcome: Outcome::Cancelled,
+                appointment: None,
+                reason: None,
+            })
+        }
+        Outcome::Confirmed | Outcome::Relocated => {
+            let Some(service) = ctx.services.iter().find(|s| s.id == decision.service) else {
+                return Ok(Written::rejected("unknown_service"));
+            };
+            let slot = if decision.used_lease {
+                tx.execute(
+                    "UPDATE leases SET used = used + 1 WHERE kiosk_id = ?1 AND service_id = ?2
+                     AND slot_date = ?3 AND slot_time = ?4",
+                    params![kiosk_text, service.id.as_str(), date, time],
+                )?;
+                tx.execute(
+                    "UPDATE slot_capacity SET held = held - 1 WHERE service_id = ?1
+                     AND slot_date = ?2 AND slot_time = ?3",
+                    params![service.id.as_str(), date, time],
+                )?;
+                // The place was set aside when the lease was granted: book it as it was then,
+                // even if the rules have changed since.
+                let places: Option<u16> = tx
+                    .query_row(
+                        "SELECT places FROM slot_capacity WHERE service_id = ?1 AND slot_date = ?2
+                         AND slot_time = ?3",
+                        params![service.id.as_str(), date, time],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                places.map(|places| coper_shared::agenda::Slot {
+                    date: decision.slot.date,
+                    start: decision.slot.start,
+                    end: decision.slot.start,
+                    places,
+                })
+            } else {
+                let agenda = Agenda::new(
+                    &service.rules,
+                    &ctx.questura.holidays,
+                    &ctx.questura.time_zone,
+                );
+                match agenda.day(decision.slot.date) {
+                    coper_shared::agenda::DayPlan::Open(slots) => {
+                        slots.into_iter().find(|s| s.start == decision.slot.start)
+                    }
+                    coper_shared::agenda::DayPlan::Closed(_) => None,
+                }
+            };
+            let Some(slot) = slot else {
+                return Ok(Written::rejected("slot_not_open"));
+            };
+            let request_id = request.id.to_string();
+            let created_by = format!("kiosk:{kiosk_text}");
+            let new = NewAppointment {
+                service: &service.id,
+                slot,
+                surname: &request.surname,
+                given_names: &request.given_names,
+                phone: request.phone.as_deref(),
+                ready_permit_id: None,
+                partner_body_id: Some(partner),
+                kiosk: Some((&kiosk_text, &request_id)),
+                created_by: &created_by,
+            };
+            // A code the kiosk drew offline may already be taken: the server then draws another,
+            // and the verdict carries it back.
+            let mut booked = book_with_code(tx, &new, &request.booking_code, now);
+            if matches!(booked, Err(BookingError::CodeTaken)) {
+                booked = book(tx, &new, now);
+            }
+            match booked {
+                Ok(b) => Ok(Written {
+                    outcome: decision.outcome,
+                    appointment: Some(b.id.to_string()),
+                    reason: None,
+                }),
+                // The schema disagreed with the decision (it never should): reject, loudly.
+                Err(
+                    BookingError::SlotFull | BookingError::SlotNotOpen | BookingError::CodeTaken,
+                ) => {
+                    tracing::error!(request = %request.id, "store refused a decided booking");
+                    Ok(Written::rejected("store_refused"))
+                }
+                Err(BookingError::Store(e)) => Err(e),
+            }
+        }
+    }
 }
 
 /// A lease from the columns `lease_id, granted, used, expires_at_ms` starting at `first`.
@@ -505,7 +600,17 @@ fn load_capacity(
             .min()
             .unwrap_or(today)
             .min(today);
-        let to = today.saturating_add((known.rules.horizon_days() as i32).days());
+        // Through the horizon, and through any date asked (a leased slot may lie beyond a horizon
+        // shortened since the lease was granted).
+        let asked_last = pending
+            .iter()
+            .filter(|r| &r.service == service)
+            .map(|r| r.date)
+            .max()
+            .unwrap_or(today);
+        let to = today
+            .saturating_add((known.rules.horizon_days() as i32).days())
+            .max(asked_last);
         let mut stmt = tx.prepare_cached(
             "SELECT slot_date, slot_time, places, taken, held FROM slot_capacity
              WHERE service_id = ?1 AND slot_date BETWEEN ?2 AND ?3",
@@ -882,9 +987,10 @@ fn write_inbox(
     kiosk: KioskId,
 ) -> Result<bool, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT request_id, outcome, service_id, slot_date, slot_time, appointment_id, reason,
-                decided_at
-         FROM sync_verdicts WHERE kiosk_id = ?1",
+        "SELECT v.request_id, v.outcome, v.service_id, v.slot_date, v.slot_time,
+                v.appointment_id, v.reason, v.decided_at, a.booking_code
+         FROM sync_verdicts v LEFT JOIN appointments a ON a.id = v.appointment_id
+         WHERE v.kiosk_id = ?1",
     )?;
     let rows = stmt.query_map([kiosk.to_string()], |r| {
         Ok((
@@ -896,11 +1002,12 @@ fn write_inbox(
             r.get::<_, Option<String>>(5)?,
             r.get::<_, Option<String>>(6)?,
             r.get::<_, String>(7)?,
+            r.get::<_, Option<String>>(8)?,
         ))
     })?;
     let mut verdicts = Vec::new();
     for row in rows {
-        let (request, outcome, service, date, time, appointment, reason, decided_at) = row?;
+        let (request, outcome, service, date, time, appointment, reason, decided_at, code) = row?;
         let invalid = |e: String| StoreError::InvalidData(e);
         verdicts.push(Verdict {
             request: request
@@ -916,6 +1023,7 @@ fn write_inbox(
                 .parse::<Timestamp>()
                 .map(|t| t.as_millisecond())
                 .unwrap_or_default(),
+            booking_code: code,
         });
     }
     let doc = docs.get(conn, &DocName::Inbox(kiosk))?;

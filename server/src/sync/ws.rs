@@ -40,6 +40,8 @@ const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a kiosk has to acknowledge changes sent to it before the session is presumed broken.
 const ACK_TIMEOUT: Duration = Duration::from_secs(4);
 const ACK_CHECK: Duration = Duration::from_millis(500);
+/// How often a session checks that its kiosk is still enrolled and its documents unchanged.
+const REVIEW_EVERY: Duration = Duration::from_secs(5);
 
 pub async fn upgrade(
     State(state): State<AppState>,
@@ -226,6 +228,7 @@ async fn sync_loop(
     // not after every message: with hundreds of kiosks that would be a disk flush per kiosk per
     // booking.
     let mut dirty: HashSet<DocName> = HashSet::new();
+    let mut last_review = tokio::time::Instant::now();
     for name in &names {
         let state = states.get_mut(name).expect("state per doc");
         if send_sync(socket, &hub, name, state).await? {
@@ -239,6 +242,20 @@ async fn sync_loop(
         tokio::select! {
             _ = ack_check.tick() => {
                 save_states(&hub, kiosk, &states, &mut dirty).await?;
+                if last_review.elapsed() > REVIEW_EVERY {
+                    last_review = tokio::time::Instant::now();
+                    if hub.is_revoked(kiosk).await? {
+                        tracing::warn!(%peer, %kiosk, "kiosk revoked during its session");
+                        refuse(socket, "revoked", "chiosco revocato").await?;
+                        break;
+                    }
+                    // A new month in the horizon means a new agenda document: the kiosk's next
+                    // session will list it.
+                    if hub.documents_for(kiosk).await? != names {
+                        tracing::info!(%peer, %kiosk, "documents changed: ending session");
+                        break;
+                    }
+                }
                 if awaiting.values().any(|since| since.elapsed() > ACK_TIMEOUT) {
                     tracing::info!(%peer, %kiosk, "kiosk did not acknowledge changes: closing");
                     break;
@@ -366,7 +383,6 @@ async fn authenticate(
     client_time_ms: i64,
     signature: &[u8; 64],
 ) -> Result<Result<KioskId, (&'static str, &'static str)>, StoreError> {
-    let now = hub.now();
     let row = hub
         .db()
         .call(move |conn| {
@@ -377,12 +393,6 @@ async fn authenticate(
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()?;
-            if row.is_some() {
-                conn.execute(
-                    "UPDATE kiosks SET last_seen_at = ?2 WHERE id = ?1",
-                    params![kiosk_id.to_string(), crate::store::instant_text(now)],
-                )?;
-            }
             Ok::<_, StoreError>(row)
         })
         .await?;
@@ -405,6 +415,17 @@ async fn authenticate(
     if !valid {
         return Ok(Err(("bad_signature", "firma non valida")));
     }
+    // Only a kiosk that proved who it is counts as seen.
+    let now = hub.now();
+    hub.db()
+        .call(move |conn| {
+            conn.execute(
+                "UPDATE kiosks SET last_seen_at = ?2 WHERE id = ?1",
+                params![kiosk_id.to_string(), crate::store::instant_text(now)],
+            )?;
+            Ok::<_, StoreError>(())
+        })
+        .await?;
     Ok(Ok(KioskId(kiosk_id)))
 }
 
