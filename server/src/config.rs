@@ -35,6 +35,18 @@ pub enum Command {
     /// Revoke a kiosk (by id): it is refused from its next connection on, and its leases are
     /// returned. Given an enrolment code instead, withdraw that code.
     KioskRevoke(KioskRevokeArgs),
+    /// Import the list of ready permits (CSV from the national system). Nothing is imported if
+    /// any row is wrong; each error is printed with its line number.
+    ImportReady(ImportReadyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportReadyArgs {
+    /// The CSV file: `;` or `,`, UTF-8 with or without BOM, dates gg/mm/aaaa.
+    pub file: PathBuf,
+    /// The server's data folder.
+    #[arg(long, env = "COPER_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ pub mod api;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod import;
 pub mod store;
 pub mod sync;
 
@@ -94,6 +95,31 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 })??;
                 println!("{code}");
             }
+            Ok(())
+        }
+        Command::ImportReady(args) => {
+            let bytes = std::fs::read(&args.file)
+                .with_context(|| format!("cannot read {}", args.file.display()))?;
+            let rows = match import::parse(&bytes) {
+                Ok(rows) => rows,
+                Err(errors) => {
+                    for error in &errors {
+                        eprintln!("{error}");
+                    }
+                    anyhow::bail!(
+                        "{} righe non valide: nulla è stato importato ({} invalid rows: nothing imported)",
+                        errors.len(),
+                        errors.len()
+                    );
+                }
+            };
+            let db = open_db(&args.data_dir)?;
+            let report =
+                db.call_blocking(|conn| import::apply(conn, &rows, jiff::Timestamp::now(), "cli"))?;
+            println!(
+                "aggiunti {}, aggiornati {}, invariati {} (added, updated, unchanged)",
+                report.added, report.updated, report.unchanged
+            );
             Ok(())
         }
         Command::KioskRevoke(args) => {

@@ -243,3 +243,68 @@ async fn partners_are_listed_with_address_phone_and_hours() {
         }
     }
 }
+
+/// `coper-server import-ready` adds the ready permits of a CSV export; importing it again changes
+/// nothing; a file with a bad row is refused whole, with the row's line number, and exits non-zero.
+#[tokio::test]
+async fn the_ready_list_imports_once_and_a_bad_file_imports_nothing() {
+    let app = spawn_demo_at(MONDAY_NINE_ROME).await;
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("pronti.csv");
+    std::fs::write(
+        &good,
+        "\u{feff}Cognome;Nome;Data di nascita;Data impronte;Assicurata\n\
+         Da Silva Pereira;José Luis;12/04/1988;20/10/2026;990000000001\n\
+         Ben Saïd;Aïcha;00/00/1979;21/10/2026;990000000002\n",
+    )
+    .unwrap();
+    let count = || -> i64 {
+        app.database()
+            .query_row("SELECT count(*) FROM ready_permits", [], |r| r.get(0))
+            .unwrap()
+    };
+    let before = count();
+    let first = app.cli(&["import-ready", good.to_str().unwrap()]);
+    assert!(
+        first.starts_with("aggiunti 2, aggiornati 0, invariati 0"),
+        "{first}"
+    );
+    assert_eq!(count(), before + 2);
+    let again = app.cli(&["import-ready", good.to_str().unwrap()]);
+    assert!(
+        again.starts_with("aggiunti 0, aggiornati 0, invariati 2"),
+        "{again}"
+    );
+    // The same receipt with the card now in another drawer is an update.
+    let moved = dir.path().join("spostati.csv");
+    std::fs::write(
+        &moved,
+        "cognome;nome;data di nascita;data impronte;assicurata;cassetto\n\
+         Da Silva Pereira;José Luis;12/04/1988;20/10/2026;990000000001;C9\n",
+    )
+    .unwrap();
+    let update = app.cli(&["import-ready", moved.to_str().unwrap()]);
+    assert!(
+        update.starts_with("aggiunti 0, aggiornati 1, invariati 0"),
+        "{update}"
+    );
+
+    let bad = dir.path().join("errati.csv");
+    std::fs::write(
+        &bad,
+        "cognome,nome,data di nascita,data impronte\nHoxha,Gjergj,01/01/1990,22/10/2026\nWang,Xiaoming,31/02/1990,22/10/2026\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(crate::helpers::server_binary())
+        .args(["import-ready", bad.to_str().unwrap(), "--data-dir"])
+        .arg(&app.data_dir)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("riga 3: data di nascita non valida"),
+        "{stderr}"
+    );
+    assert_eq!(count(), before + 2, "nothing of the bad file was imported");
+}

@@ -1,0 +1,427 @@
+//! Importing the list of ready permits exported from the national system.
+//!
+//! The file is CSV as Italian spreadsheets write it: `;` or `,` (detected from the header), UTF-8
+//! with or without a byte-order mark, dates as `gg/mm/aaaa`. A birth date may be only partly
+//! known (`00/00/1980`, `05/1980`, `1980`). Columns are found by their header, in Italian or
+//! English. Every row is checked first; if any is wrong, nothing is imported and each error names
+//! its line. Importing the same file again changes nothing.
+
+use jiff::civil::Date;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::store::{self, StoreError, instant_text};
+
+/// One valid row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadyRow {
+    pub line: u64,
+    pub surname: String,
+    pub given_names: String,
+    /// `YYYY`, `YYYY-MM` or `YYYY-MM-DD`.
+    pub birth_date: String,
+    pub fingerprint_date: Date,
+    pub receipt_number: Option<String>,
+    pub pratica_number: Option<String>,
+    pub drawer: String,
+}
+
+/// A problem with the file, in Italian, with the line it is on (1 is the header).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowError {
+    pub line: u64,
+    pub message: String,
+}
+
+impl std::fmt::Display for RowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "riga {}: {}", self.line, self.message)
+    }
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    pub added: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Column {
+    Surname,
+    GivenNames,
+    BirthDate,
+    FingerprintDate,
+    Receipt,
+    Pratica,
+    Drawer,
+}
+
+fn column_of(header: &str) -> Option<Column> {
+    let key: String = header
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .flat_map(char::to_lowercase)
+        .collect();
+    Some(match key.as_str() {
+        "cognome" | "cognomi" | "surname" | "surnames" | "lastname" => Column::Surname,
+        "nome" | "nomi" | "name" | "givenname" | "givennames" | "firstname" => Column::GivenNames,
+        "datadinascita" | "datanascita" | "nascita" | "birthdate" | "dateofbirth" => {
+            Column::BirthDate
+        }
+        "dataimpronte"
+        | "datarilievoimpronte"
+        | "datarilievi"
+        | "impronte"
+        | "fingerprintdate"
+        | "fingerprintingdate" => Column::FingerprintDate,
+        "assicurata" | "numeroassicurata" | "ricevuta" | "receipt" | "receiptnumber" => {
+            Column::Receipt
+        }
+        "pratica" | "numeropratica" | "praticanumber" => Column::Pratica,
+        "cassetto" | "collocazione" | "drawer" => Column::Drawer,
+        _ => return None,
+    })
+}
+
+/// Parse a whole file: every valid row, or every error.
+pub fn parse(bytes: &[u8]) -> Result<Vec<ReadyRow>, Vec<RowError>> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let first_line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+    let semicolons = first_line.iter().filter(|b| **b == b';').count();
+    let commas = first_line.iter().filter(|b| **b == b',').count();
+    let delimiter = if semicolons >= commas { b';' } else { b',' };
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(bytes);
+    let header_error = |message: String| vec![RowError { line: 1, message }];
+    let headers = reader
+        .headers()
+        .map_err(|e| header_error(format!("intestazione illeggibile: {e}")))?
+        .clone();
+    let columns: Vec<Option<Column>> = headers.iter().map(column_of).collect();
+    for required in [Column::Surname, Column::BirthDate, Column::FingerprintDate] {
+        if !columns.contains(&Some(required)) {
+            return Err(header_error(format!(
+                "manca la colonna «{}» (intestazioni trovate: {})",
+                match required {
+                    Column::Surname => "cognome",
+                    Column::BirthDate => "data di nascita",
+                    _ => "data impronte",
+                },
+                headers.iter().collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    let mut seen_receipts = std::collections::HashMap::new();
+    for record in reader.records() {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                errors.push(RowError {
+                    line,
+                    message: format!("riga illeggibile: {e}"),
+                });
+                continue;
+            }
+        };
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        let get = |wanted: Column| -> String {
+            columns
+                .iter()
+                .position(|c| *c == Some(wanted))
+                .and_then(|i| record.get(i))
+                .unwrap_or("")
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let mut fail = |message: String| errors.push(RowError { line, message });
+        let surname = get(Column::Surname);
+        if surname.is_empty() {
+            fail("cognome mancante".into());
+            continue;
+        }
+        let birth_text = get(Column::BirthDate);
+        let Some(birth_date) = parse_partial_date(&birth_text) else {
+            fail(format!(
+                "data di nascita non valida «{birth_text}»: usare gg/mm/aaaa (00 per le parti ignote)"
+            ));
+            continue;
+        };
+        let fingerprint_text = get(Column::FingerprintDate);
+        let Some(fingerprint_date) = parse_date(&fingerprint_text) else {
+            fail(format!(
+                "data del rilievo impronte non valida «{fingerprint_text}»: usare gg/mm/aaaa"
+            ));
+            continue;
+        };
+        let receipt = Some(get(Column::Receipt)).filter(|r| !r.is_empty());
+        if let Some(r) = &receipt
+            && r.chars().count() != 12
+        {
+            fail(format!(
+                "il numero di assicurata «{r}» deve avere 12 caratteri"
+            ));
+            continue;
+        }
+        let pratica = Some(get(Column::Pratica)).filter(|p| !p.is_empty());
+        if let Some(p) = &pratica
+            && p.chars().count() != 10
+        {
+            fail(format!(
+                "il numero di pratica «{p}» deve avere 10 caratteri"
+            ));
+            continue;
+        }
+        if let Some(r) = &receipt
+            && let Some(first) = seen_receipts.insert(r.clone(), line)
+        {
+            fail(format!("assicurata «{r}» già presente alla riga {first}"));
+            continue;
+        }
+        rows.push(ReadyRow {
+            line,
+            surname,
+            given_names: get(Column::GivenNames),
+            birth_date,
+            fingerprint_date,
+            receipt_number: receipt,
+            pratica_number: pratica,
+            drawer: get(Column::Drawer),
+        });
+    }
+    if errors.is_empty() {
+        Ok(rows)
+    } else {
+        Err(errors)
+    }
+}
+
+/// `gg/mm/aaaa` (also with `-` or `.`).
+fn parse_date(text: &str) -> Option<Date> {
+    let parts: Vec<&str> = text.split(['/', '-', '.']).collect();
+    let [d, m, y] = parts.as_slice() else {
+        return None;
+    };
+    Date::new(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?).ok()
+}
+
+/// A birth date that may be only partly known: `gg/mm/aaaa`, `00/mm/aaaa`, `00/00/aaaa`,
+/// `mm/aaaa` or `aaaa`. Returns `YYYY[-MM[-DD]]`.
+fn parse_partial_date(text: &str) -> Option<String> {
+    let parts: Vec<&str> = text.split(['/', '-', '.']).collect();
+    let (day, month, year): (u8, u8, i16) = match parts.as_slice() {
+        [d, m, y] => (d.parse().ok()?, m.parse().ok()?, y.parse().ok()?),
+        [m, y] => (0, m.parse().ok()?, y.parse().ok()?),
+        [y] => (0, 0, y.parse().ok()?),
+        _ => return None,
+    };
+    if !(1900..=2100).contains(&year) {
+        return None;
+    }
+    match (day, month) {
+        (0, 0) => Some(format!("{year:04}")),
+        (0, m) if (1..=12).contains(&m) => Some(format!("{year:04}-{m:02}")),
+        (d, m) => Date::new(year, m as i8, d as i8)
+            .ok()
+            .map(|date| date.to_string()),
+    }
+}
+
+/// The stored fields of a ready permit, to tell an update from a repeat.
+#[derive(Debug, PartialEq, Eq)]
+struct PermitFields {
+    surname: String,
+    given_names: String,
+    birth_date: String,
+    fingerprint_date: String,
+    receipt_number: Option<String>,
+    pratica_number: Option<String>,
+    drawer: String,
+}
+
+impl PermitFields {
+    fn of(row: &ReadyRow) -> Self {
+        Self {
+            surname: row.surname.clone(),
+            given_names: row.given_names.clone(),
+            birth_date: row.birth_date.clone(),
+            fingerprint_date: row.fingerprint_date.to_string(),
+            receipt_number: row.receipt_number.clone(),
+            pratica_number: row.pratica_number.clone(),
+            drawer: row.drawer.clone(),
+        }
+    }
+}
+
+/// Import `rows` in one transaction: new permits are added, known ones (same receipt, else same
+/// pratica, else same person and dates) updated where they differ.
+pub fn apply(
+    conn: &mut Connection,
+    rows: &[ReadyRow],
+    now: jiff::Timestamp,
+    actor: &str,
+) -> Result<ImportReport, StoreError> {
+    let tx = conn.transaction()?;
+    let mut report = ImportReport::default();
+    for row in rows {
+        let fingerprint = row.fingerprint_date.to_string();
+        let incoming = PermitFields::of(row);
+        let existing: Option<(i64, PermitFields)> = tx
+            .query_row(
+                "SELECT id, surname, given_names, birth_date, fingerprint_date, receipt_number,
+                        pratica_number, drawer
+                 FROM ready_permits
+                 WHERE (?1 IS NOT NULL AND receipt_number = ?1)
+                    OR (?1 IS NULL AND ?2 IS NOT NULL AND pratica_number = ?2)
+                    OR (?1 IS NULL AND ?2 IS NULL AND surname = ?3 AND given_names = ?4
+                        AND birth_date = ?5 AND fingerprint_date = ?6)
+                 ORDER BY id LIMIT 1",
+                params![
+                    row.receipt_number,
+                    row.pratica_number,
+                    row.surname,
+                    row.given_names,
+                    row.birth_date,
+                    fingerprint
+                ],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        PermitFields {
+                            surname: r.get(1)?,
+                            given_names: r.get(2)?,
+                            birth_date: r.get(3)?,
+                            fingerprint_date: r.get(4)?,
+                            receipt_number: r.get(5)?,
+                            pratica_number: r.get(6)?,
+                            drawer: r.get(7)?,
+                        },
+                    ))
+                },
+            )
+            .optional()?;
+        match existing {
+            None => {
+                tx.execute(
+                    "INSERT INTO ready_permits (surname, given_names, birth_date, fingerprint_date,
+                         receipt_number, pratica_number, drawer, imported_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![
+                        row.surname,
+                        row.given_names,
+                        row.birth_date,
+                        fingerprint,
+                        row.receipt_number,
+                        row.pratica_number,
+                        row.drawer,
+                        instant_text(now)
+                    ],
+                )?;
+                report.added += 1;
+            }
+            Some((id, stored)) => {
+                let same = stored == incoming;
+                if same {
+                    report.unchanged += 1;
+                } else {
+                    tx.execute(
+                        "UPDATE ready_permits SET surname = ?2, given_names = ?3, birth_date = ?4,
+                             fingerprint_date = ?5, receipt_number = ?6, pratica_number = ?7,
+                             drawer = ?8, imported_at = ?9
+                         WHERE id = ?1",
+                        params![
+                            id,
+                            row.surname,
+                            row.given_names,
+                            row.birth_date,
+                            fingerprint,
+                            row.receipt_number,
+                            row.pratica_number,
+                            row.drawer,
+                            instant_text(now)
+                        ],
+                    )?;
+                    report.updated += 1;
+                }
+            }
+        }
+    }
+    store::audit(
+        &tx,
+        now,
+        actor,
+        "ready_permits.imported",
+        "",
+        &serde_json::json!({
+            "added": report.added, "updated": report.updated, "unchanged": report.unchanged,
+        }),
+    )?;
+    tx.commit()?;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_semicolon_file_with_a_bom_and_italian_headers_parses() {
+        let file = "\u{feff}Cognome;Nome;Data di nascita;Data impronte;Assicurata;Pratica;Cassetto\n\
+                    D'Souza;Ana-Maria;07/03/1990;15/09/2026;991234567890;9912345678;C3\n\
+                    El Amrani;Mohamed  Amine;00/00/1985;01/10/2026;;;\n\
+                    Nguyễn;Thi Lan;05/1979;02/10/2026;;;\n";
+        let rows = parse(file.as_bytes()).unwrap();
+        assert_eq!(rows.len(), 3);
+        assert_eq!(rows[0].birth_date, "1990-03-07");
+        assert_eq!(rows[0].receipt_number.as_deref(), Some("991234567890"));
+        assert_eq!(rows[1].given_names, "Mohamed Amine");
+        assert_eq!(rows[1].birth_date, "1985");
+        assert_eq!(rows[2].birth_date, "1979-05");
+        assert_eq!(rows[2].line, 4);
+    }
+
+    #[test]
+    fn a_comma_file_with_english_headers_parses() {
+        let file =
+            "surname,name,birth date,fingerprint date\nPopescu,Ioana,31/12/2000,03/11/2026\n";
+        let rows = parse(file.as_bytes()).unwrap();
+        assert_eq!(rows[0].fingerprint_date, jiff::civil::date(2026, 11, 3));
+    }
+
+    #[test]
+    fn every_bad_row_is_reported_with_its_line() {
+        let file = "cognome;nome;data di nascita;data impronte;assicurata\n\
+                    Rossi;Ana;31/02/1990;01/10/2026;\n\
+                    ;Ana;01/02/1990;01/10/2026;\n\
+                    Bianchi;Luca;01/02/1990;2026-10-01x;\n\
+                    Verdi;Gio;01/02/1990;01/10/2026;123\n\
+                    Neri;Ada;01/02/1990;01/10/2026;991234567890\n\
+                    Blu;Ada;01/02/1990;01/10/2026;991234567890\n";
+        let errors = parse(file.as_bytes()).unwrap_err();
+        let lines: Vec<u64> = errors.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![2, 3, 4, 5, 7], "{errors:?}");
+        assert!(
+            errors[0]
+                .to_string()
+                .starts_with("riga 2: data di nascita non valida")
+        );
+        assert!(errors[4].message.contains("riga 6"));
+    }
+
+    #[test]
+    fn a_missing_column_is_named() {
+        let errors = parse(b"cognome;nome\nRossi;Ana\n").unwrap_err();
+        assert_eq!(errors[0].line, 1);
+        assert!(errors[0].message.contains("data di nascita"), "{errors:?}");
+    }
+}
