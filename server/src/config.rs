@@ -35,9 +35,26 @@ pub enum Command {
     /// Revoke a kiosk (by id): it is refused from its next connection on, and its leases are
     /// returned. Given an enrolment code instead, withdraw that code.
     KioskRevoke(KioskRevokeArgs),
+    /// Create an administrator account, so a fresh install can start without a browser. The
+    /// password comes from COPER_ADMIN_PASSWORD or, if that is unset, the first line of
+    /// standard input.
+    CreateAdmin(CreateAdminArgs),
     /// Import the list of ready permits (CSV from the national system). Nothing is imported if
     /// any row is wrong; each error is printed with its line number.
     ImportReady(ImportReadyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateAdminArgs {
+    /// Login name: 3 to 64 letters, digits, dots, hyphens or underscores.
+    #[arg(long)]
+    pub username: String,
+    /// Name shown in the audit log and the pages.
+    #[arg(long, default_value = "")]
+    pub display_name: String,
+    /// The server's data folder.
+    #[arg(long, env = "COPER_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]

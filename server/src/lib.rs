@@ -4,6 +4,7 @@
 //! `main.rs` only parses the command line and calls [`run`]. Tests call [`app`] and [`serve`] with a
 //! listener bound to port 0, so they run exactly the code production runs.
 
+pub mod accounts;
 pub mod api;
 pub mod clock;
 pub mod config;
@@ -95,6 +96,30 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 })??;
                 println!("{code}");
             }
+            Ok(())
+        }
+        Command::CreateAdmin(args) => {
+            let password = match std::env::var("COPER_ADMIN_PASSWORD") {
+                Ok(password) => password,
+                Err(_) => {
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .context("cannot read the password from standard input")?;
+                    line.trim_end_matches(['\r', '\n']).to_owned()
+                }
+            };
+            let db = open_db(&args.data_dir)?;
+            let id = db.call_blocking(|conn| {
+                accounts::create_admin(
+                    conn,
+                    &args.username,
+                    &args.display_name,
+                    &password,
+                    jiff::Timestamp::now(),
+                )
+            })??;
+            println!("amministratore «{}» creato (id {id})", args.username.trim());
             Ok(())
         }
         Command::ImportReady(args) => {

@@ -167,6 +167,29 @@ fn delivery() -> ServiceId {
     ServiceId::parse("consegna-pse").unwrap()
 }
 
+/// Whether the server's saved copy of `name` holds every one of `heads`.
+fn server_has(app: &TestApp, name: &DocName, heads: &[ChangeHash]) -> bool {
+    let db = app.database();
+    let Ok(snapshot) = db.query_row(
+        "SELECT snapshot FROM sync_documents WHERE name = ?1",
+        [name.to_string()],
+        |r| r.get::<_, Vec<u8>>(0),
+    ) else {
+        return false;
+    };
+    let mut doc = AutoCommit::load(&snapshot).unwrap();
+    let mut stmt = db
+        .prepare("SELECT bytes FROM sync_document_changes WHERE name = ?1 ORDER BY seq")
+        .unwrap();
+    for bytes in stmt
+        .query_map([name.to_string()], |r| r.get::<_, Vec<u8>>(0))
+        .unwrap()
+    {
+        doc.load_incremental(&bytes.unwrap()).unwrap();
+    }
+    heads.iter().all(|h| doc.get_change_by_hash(h).is_some())
+}
+
 /// The server's copy of a document, loaded from its SQLite file as the server would.
 fn server_heads(app: &TestApp, name: &DocName) -> Vec<ChangeHash> {
     let db = app.database();
@@ -370,10 +393,17 @@ async fn campaign(seed: u64, steps: usize) {
             if diverged.is_empty() {
                 break;
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "seed {seed}: diverged (document, kiosk heads, server heads): {diverged:?}"
-            );
+            if std::time::Instant::now() > deadline {
+                let behind: Vec<bool> = diverged
+                    .iter()
+                    .map(|(name, local, _)| server_has(&app, name, local))
+                    .collect();
+                panic!(
+                    "seed {seed}: diverged (document, kiosk heads, server heads): {diverged:?}; \
+                     kiosk behind the server: {behind:?}; kiosk status {:?}",
+                    kiosk.core.status()
+                );
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         // 7. Privacy: only its own outbox and inbox, and no other partner body's names.

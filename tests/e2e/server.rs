@@ -308,3 +308,48 @@ async fn the_ready_list_imports_once_and_a_bad_file_imports_nothing() {
     );
     assert_eq!(count(), before + 2, "nothing of the bad file was imported");
 }
+
+/// `coper-server create-admin` makes the first administrator with an Argon2id hash; a taken name
+/// or a short password is refused with a clear message and a non-zero exit.
+#[tokio::test]
+async fn create_admin_makes_an_administrator_and_refuses_bad_input() {
+    let app = spawn(Options::default()).await;
+    let run = |username: &str, password: &str| {
+        let mut child = std::process::Command::new(crate::helpers::server_binary())
+            .args(["create-admin", "--username", username, "--data-dir"])
+            .arg(&app.data_dir)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let ok = run("questura.admin", "una frase lunga e segreta");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let (role, hash): (String, String) = app
+        .database()
+        .query_row(
+            "SELECT role, password_hash FROM users WHERE username = 'questura.admin'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(role, "admin");
+    assert!(coper_server::accounts::verify_password(
+        "una frase lunga e segreta",
+        &hash
+    ));
+    let taken = run("Questura.Admin", "un'altra frase lunga");
+    assert!(!taken.status.success());
+    assert!(String::from_utf8_lossy(&taken.stderr).contains("esiste già"));
+    let short = run("altro", "breve");
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("almeno 12 caratteri"));
+}

@@ -40,6 +40,8 @@ const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a kiosk has to acknowledge changes sent to it before the session is presumed broken.
 const ACK_TIMEOUT: Duration = Duration::from_secs(4);
 const ACK_CHECK: Duration = Duration::from_millis(500);
+/// How long a document may wait for the kiosk's answer before the server offers it again.
+const NUDGE_AFTER: Duration = Duration::from_secs(2);
 /// How often a session checks that its kiosk is still enrolled and its documents unchanged.
 const REVIEW_EVERY: Duration = Duration::from_secs(5);
 
@@ -229,6 +231,7 @@ async fn sync_loop(
     // booking.
     let mut dirty: HashSet<DocName> = HashSet::new();
     let mut last_review = tokio::time::Instant::now();
+    let mut last_heard: HashMap<DocName, tokio::time::Instant> = HashMap::new();
     for name in &names {
         let state = states.get_mut(name).expect("state per doc");
         if send_sync(socket, &hub, name, state).await? {
@@ -259,6 +262,20 @@ async fn sync_loop(
                 if awaiting.values().any(|since| since.elapsed() > ACK_TIMEOUT) {
                     tracing::info!(%peer, %kiosk, "kiosk did not acknowledge changes: closing");
                     break;
+                }
+                // A message of ours the kiosk never answered (lost on the way) leaves Automerge
+                // waiting, and later changes would never be offered: after a quiet spell, forget
+                // what we believe is in flight and offer again.
+                for (name, state) in states.iter_mut() {
+                    let quiet = last_heard.get(name).is_none_or(|t| t.elapsed() > NUDGE_AFTER);
+                    if state.in_flight && quiet {
+                        state.in_flight = false;
+                        state.sent_hashes.clear();
+                        last_heard.insert(name.clone(), tokio::time::Instant::now());
+                        if send_sync(socket, &hub, name, state).await? {
+                            awaiting.entry(name.clone()).or_insert_with(tokio::time::Instant::now);
+                        }
+                    }
                 }
             }
             () = replaced.notified() => {
@@ -323,6 +340,7 @@ async fn sync_loop(
                     }
                 };
                 awaiting.remove(&name);
+                last_heard.insert(name.clone(), tokio::time::Instant::now());
                 if matches!(name, DocName::Outbox(_)) && (changed || in_sync) {
                     hub.process_outbox(kiosk, in_sync, clock_trusted).await?;
                 }
