@@ -248,6 +248,24 @@ impl SyncHub {
         Ok(())
     }
 
+    /// The current heads of `names`, in one call.
+    pub async fn heads_of(
+        &self,
+        names: Vec<DocName>,
+    ) -> Result<HashMap<DocName, Vec<automerge::ChangeHash>>, StoreError> {
+        let docs = self.docs.clone();
+        self.db
+            .call(move |conn| {
+                let mut docs = docs.lock().unwrap_or_else(|p| p.into_inner());
+                let mut out = HashMap::new();
+                for name in names {
+                    out.insert(name.clone(), docs.get(conn, &name)?.get_heads());
+                }
+                Ok(out)
+            })
+            .await
+    }
+
     /// Whether `kiosk` has been revoked (from the command line or, later, the admin pages).
     pub async fn is_revoked(&self, kiosk: KioskId) -> Result<bool, StoreError> {
         self.db

@@ -232,6 +232,7 @@ async fn sync_loop(
     let mut dirty: HashSet<DocName> = HashSet::new();
     let mut last_review = tokio::time::Instant::now();
     let mut last_heard: HashMap<DocName, tokio::time::Instant> = HashMap::new();
+    let mut last_offer = tokio::time::Instant::now();
     for name in &names {
         let state = states.get_mut(name).expect("state per doc");
         if send_sync(socket, &hub, name, state).await? {
@@ -263,17 +264,22 @@ async fn sync_loop(
                     tracing::info!(%peer, %kiosk, "kiosk did not acknowledge changes: closing");
                     break;
                 }
-                // A message of ours the kiosk never answered (lost on the way) leaves Automerge
-                // waiting, and later changes would never be offered: after a quiet spell, forget
-                // what we believe is in flight and offer again.
-                for (name, state) in states.iter_mut() {
-                    let quiet = last_heard.get(name).is_none_or(|t| t.elapsed() > NUDGE_AFTER);
-                    if state.in_flight && quiet {
-                        state.in_flight = false;
-                        state.sent_hashes.clear();
-                        last_heard.insert(name.clone(), tokio::time::Instant::now());
-                        if send_sync(socket, &hub, name, state).await? {
-                            awaiting.entry(name.clone()).or_insert_with(tokio::time::Instant::now);
+                // A message of ours lost on the way leaves Automerge waiting for an answer, or
+                // believing it sent what never arrived, so later changes may never be offered.
+                // Every few seconds, a quiet document whose kiosk (by its last word) lacks our
+                // heads is offered afresh.
+                if last_offer.elapsed() > NUDGE_AFTER {
+                    last_offer = tokio::time::Instant::now();
+                    let heads = hub.heads_of(names.clone()).await?;
+                    for (name, state) in states.iter_mut() {
+                        let quiet = last_heard.get(name).is_none_or(|t| t.elapsed() > NUDGE_AFTER);
+                        let behind = state.their_heads.as_ref() != heads.get(name);
+                        if quiet && (state.in_flight || behind) {
+                            state.in_flight = false;
+                            state.sent_hashes.clear();
+                            if send_sync(socket, &hub, name, state).await? {
+                                awaiting.entry(name.clone()).or_insert_with(tokio::time::Instant::now);
+                            }
                         }
                     }
                 }
