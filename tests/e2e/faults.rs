@@ -167,16 +167,16 @@ fn delivery() -> ServiceId {
     ServiceId::parse("consegna-pse").unwrap()
 }
 
-/// Whether the server's saved copy of `name` holds every one of `heads`.
-fn server_has(app: &TestApp, name: &DocName, heads: &[ChangeHash]) -> bool {
+/// The server's saved copy of a document, loaded from its SQLite file as the server would.
+fn server_doc(app: &TestApp, name: &DocName) -> Option<AutoCommit> {
     let db = app.database();
-    let Ok(snapshot) = db.query_row(
-        "SELECT snapshot FROM sync_documents WHERE name = ?1",
-        [name.to_string()],
-        |r| r.get::<_, Vec<u8>>(0),
-    ) else {
-        return false;
-    };
+    let snapshot: Vec<u8> = db
+        .query_row(
+            "SELECT snapshot FROM sync_documents WHERE name = ?1",
+            [name.to_string()],
+            |r| r.get(0),
+        )
+        .ok()?;
     let mut doc = AutoCommit::load(&snapshot).unwrap();
     let mut stmt = db
         .prepare("SELECT bytes FROM sync_document_changes WHERE name = ?1 ORDER BY seq")
@@ -187,30 +187,19 @@ fn server_has(app: &TestApp, name: &DocName, heads: &[ChangeHash]) -> bool {
     {
         doc.load_incremental(&bytes.unwrap()).unwrap();
     }
-    heads.iter().all(|h| doc.get_change_by_hash(h).is_some())
+    Some(doc)
 }
 
-/// The server's copy of a document, loaded from its SQLite file as the server would.
 fn server_heads(app: &TestApp, name: &DocName) -> Vec<ChangeHash> {
-    let db = app.database();
-    let Ok(snapshot) = db.query_row(
-        "SELECT snapshot FROM sync_documents WHERE name = ?1",
-        [name.to_string()],
-        |r| r.get::<_, Vec<u8>>(0),
-    ) else {
-        return Vec::new();
-    };
-    let mut doc = AutoCommit::load(&snapshot).unwrap();
-    let mut stmt = db
-        .prepare("SELECT bytes FROM sync_document_changes WHERE name = ?1 ORDER BY seq")
-        .unwrap();
-    for bytes in stmt
-        .query_map([name.to_string()], |r| r.get::<_, Vec<u8>>(0))
-        .unwrap()
-    {
-        doc.load_incremental(&bytes.unwrap()).unwrap();
-    }
-    doc.get_heads()
+    server_doc(app, name)
+        .map(|mut d| d.get_heads())
+        .unwrap_or_default()
+}
+
+/// Whether the server's saved copy of `name` holds every one of `heads`.
+fn server_has(app: &TestApp, name: &DocName, heads: &[ChangeHash]) -> bool {
+    server_doc(app, name)
+        .is_some_and(|mut d| heads.iter().all(|h| d.get_change_by_hash(h).is_some()))
 }
 
 async fn campaign(seed: u64, steps: usize) {
