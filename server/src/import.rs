@@ -164,24 +164,20 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<ReadyRow>, Vec<RowError>> {
             ));
             continue;
         };
-        let receipt = Some(get(Column::Receipt)).filter(|r| !r.is_empty());
-        if let Some(r) = &receipt
-            && r.chars().count() != 12
-        {
-            fail(format!(
-                "il numero di assicurata «{r}» deve avere 12 caratteri"
-            ));
-            continue;
-        }
-        let pratica = Some(get(Column::Pratica)).filter(|p| !p.is_empty());
-        if let Some(p) = &pratica
-            && p.chars().count() != 10
-        {
-            fail(format!(
-                "il numero di pratica «{p}» deve avere 10 caratteri"
-            ));
-            continue;
-        }
+        let receipt = match identifier(get(Column::Receipt), 12, "numero di assicurata") {
+            Ok(receipt) => receipt,
+            Err(message) => {
+                fail(message);
+                continue;
+            }
+        };
+        let pratica = match identifier(get(Column::Pratica), 10, "numero di pratica") {
+            Ok(pratica) => pratica,
+            Err(message) => {
+                fail(message);
+                continue;
+            }
+        };
         if let Some(r) = &receipt
             && let Some(first) = seen_receipts.insert(r.clone(), line)
         {
@@ -203,6 +199,15 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<ReadyRow>, Vec<RowError>> {
         Ok(rows)
     } else {
         Err(errors)
+    }
+}
+
+/// An optional identifier of a fixed length: `None` when empty, an Italian message when wrong.
+fn identifier(text: String, length: usize, what: &str) -> Result<Option<String>, String> {
+    match text.chars().count() {
+        0 => Ok(None),
+        n if n == length => Ok(Some(text)),
+        _ => Err(format!("il {what} «{text}» deve avere {length} caratteri")),
     }
 }
 

@@ -231,16 +231,11 @@ impl SyncHub {
                 if write_directory(conn, &mut docs, config.clock_skew_bound_ms)? {
                     changed.push(DocName::Directory);
                 }
-                for name in &names {
-                    if let DocName::Agenda { .. } = name
-                        && write_agenda(conn, &mut docs, name)?
-                    {
-                        changed.push(name.clone());
-                    }
-                }
-                if write_inbox(conn, &mut docs, kiosk)? {
-                    changed.push(DocName::Inbox(kiosk));
-                }
+                let agendas = names
+                    .iter()
+                    .filter(|n| matches!(n, DocName::Agenda { .. }))
+                    .cloned();
+                changed.extend(project(conn, &mut docs, kiosk, agendas)?);
                 Ok::<_, StoreError>(changed)
             })
             .await?;
@@ -327,16 +322,7 @@ impl SyncHub {
                 // (Each document syncs on its own, so a kiosk may learn a verdict before the new
                 // counts: its replica counts its own lease bookings itself, and a provisional
                 // booking proposed from a count a moment old is at worst relocated.)
-                let mut changed = Vec::new();
-                for name in touched {
-                    if write_agenda(conn, &mut docs, &name)? {
-                        changed.push(name);
-                    }
-                }
-                if write_inbox(conn, &mut docs, kiosk)? {
-                    changed.push(DocName::Inbox(kiosk));
-                }
-                Ok::<_, StoreError>(changed)
+                project(conn, &mut docs, kiosk, touched)
             })
             .await?;
         self.notify(changed);
@@ -859,6 +845,26 @@ fn settle_leases(
         }
     }
     Ok(())
+}
+
+/// Write `agendas`, then `kiosk`'s inbox, from SQLite; the documents that changed, in that order
+/// (counts before verdicts).
+fn project(
+    conn: &Connection,
+    docs: &mut Documents,
+    kiosk: KioskId,
+    agendas: impl IntoIterator<Item = DocName>,
+) -> Result<Vec<DocName>, StoreError> {
+    let mut changed = Vec::new();
+    for name in agendas {
+        if write_agenda(conn, docs, &name)? {
+            changed.push(name);
+        }
+    }
+    if write_inbox(conn, docs, kiosk)? {
+        changed.push(DocName::Inbox(kiosk));
+    }
+    Ok(changed)
 }
 
 /// Write the directory from SQLite. Returns whether the document changed.
