@@ -439,3 +439,78 @@ impl TestKiosk {
         Self { core, config, _dir }
     }
 }
+
+/// A staff member logged in through the login form, for HTTP tests of the pages.
+pub struct StaffSession {
+    pub cookie: String,
+    pub csrf: String,
+}
+
+impl TestApp {
+    /// A client that does not follow redirects, so tests see them.
+    pub fn page_client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    /// Log in through `/staff/login` as a browser would: the login form's CSRF cookie and field,
+    /// then the session cookie. The status and page when the login is refused.
+    pub async fn log_in(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<StaffSession, (u16, String)> {
+        let client = self.page_client();
+        let form = client.get(self.url("/staff/login")).send().await.unwrap();
+        let login_cookie = set_cookie(&form, "coper_login_csrf").expect("a login CSRF cookie");
+        let page = form.text().await.unwrap();
+        let csrf = hidden_field(&page, "csrf").expect("a CSRF field");
+        let answer = client
+            .post(self.url("/staff/login"))
+            .header("cookie", format!("coper_login_csrf={login_cookie}"))
+            .form(&[
+                ("username", username),
+                ("password", password),
+                ("csrf", &csrf),
+                ("next", "/counter"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        let Some(cookie) = set_cookie(&answer, "coper_session") else {
+            return Err((answer.status().as_u16(), answer.text().await.unwrap()));
+        };
+        let cookie = format!("coper_session={cookie}");
+        let counter = client
+            .get(self.url("/counter"))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let csrf = hidden_field(&counter, "csrf").expect("the session's CSRF token");
+        Ok(StaffSession { cookie, csrf })
+    }
+}
+
+fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next()?.split_once('='))
+        .find(|(k, v)| *k == name && !v.is_empty())
+        .map(|(_, v)| v.to_owned())
+}
+
+/// The value of the first hidden field `name` in an HTML page.
+pub fn hidden_field(page: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = page.find(&marker)? + marker.len();
+    Some(page[start..].split('"').next()?.to_owned())
+}

@@ -2,7 +2,9 @@
 //!
 //! - [`harness`]: start a server on a free port with a temporary database, talk to it, enrol
 //!   kiosks, cut their network. Used by the tests in `e2e/` and by `coper-loadgen`.
+//! - [`browser`]: headless Chromium through WebDriver, for the web pages.
 //! - `e2e/`: the end-to-end tests, one module per area.
 //! - `loadgen/`: the `coper-loadgen` binary, whose figures go to `docs/BENCHMARKS.md`.
 
+pub mod browser;
 pub mod harness;

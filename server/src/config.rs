@@ -39,6 +39,9 @@ pub enum Command {
     /// password comes from COPER_ADMIN_PASSWORD or, if that is unset, the first line of
     /// standard input.
     CreateAdmin(CreateAdminArgs),
+    /// Create a staff account with a role (`admin` or `counter`); the password as for
+    /// `create-admin`.
+    CreateUser(CreateUserArgs),
     /// Import the list of ready permits (CSV from the national system). Nothing is imported if
     /// any row is wrong; each error is printed with its line number.
     ImportReady(ImportReadyArgs),
@@ -55,6 +58,15 @@ pub struct CreateAdminArgs {
     /// The server's data folder.
     #[arg(long, env = "COPER_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CreateUserArgs {
+    #[command(flatten)]
+    pub account: CreateAdminArgs,
+    /// `admin` (sets up the Questura) or `counter` (works the counter).
+    #[arg(long, value_parser = ["admin", "counter"])]
+    pub role: String,
 }
 
 #[derive(Debug, Args)]

@@ -40,6 +40,22 @@ pub enum Seeded {
 }
 
 /// Seed the demonstration data unless the database already has a Questura.
+/// The demo's staff accounts, all with [`DEMO_PASSWORD`]: synthetic, for trying the pages.
+pub const DEMO_ACCOUNTS: [(&str, &str, crate::accounts::Role); 2] = [
+    (
+        "admin",
+        "Amministratore (demo)",
+        crate::accounts::Role::Admin,
+    ),
+    (
+        "sportello",
+        "Sportello 1 (demo)",
+        crate::accounts::Role::Counter,
+    ),
+];
+/// Printed in the README: the demo is for trying out, never for real data.
+pub const DEMO_PASSWORD: &str = "demo-password";
+
 pub fn seed(conn: &mut Connection, now: Timestamp) -> Result<Seeded, StoreError> {
     if questura(conn)?.is_some() {
         return Ok(Seeded::AlreadySetUp);
@@ -58,6 +74,19 @@ pub fn seed(conn: &mut Connection, now: Timestamp) -> Result<Seeded, StoreError>
     let mut rng = fastrand::Rng::with_seed(0x00c0_ffee);
     let permits = insert_ready_permits(&tx, &mut rng, now)?;
     let appointments = book_a_realistic_week(&tx, &mut rng, now, &permits)?;
+    for (username, display_name, role) in DEMO_ACCOUNTS {
+        crate::accounts::create_user(
+            &tx,
+            username,
+            display_name,
+            DEMO_PASSWORD,
+            role,
+            None,
+            now,
+            "system",
+        )?
+        .map_err(|e| StoreError::InvalidData(e.to_string()))?;
+    }
     store::audit(
         &tx,
         now,

@@ -1,5 +1,5 @@
 //! `coper-server`: the Questura's central server. It owns the truth (SQLite), answers the agenda's
-//! queries over HTTP, and (in later versions) syncs with kiosks and serves the staff's pages.
+//! queries over HTTP, syncs with kiosks, and serves the staff's pages.
 //!
 //! `main.rs` only parses the command line and calls [`run`]. Tests call [`app`] and [`serve`] with a
 //! listener bound to port 0, so they run exactly the code production runs.
@@ -8,10 +8,12 @@ pub mod accounts;
 pub mod api;
 pub mod clock;
 pub mod config;
+pub mod counter;
 pub mod demo;
 pub mod import;
 pub mod store;
 pub mod sync;
+pub mod web;
 
 use std::future::Future;
 
@@ -32,12 +34,24 @@ pub struct AppState {
     pub db: Db,
     pub clock: Clock,
     pub sync: sync::SyncHub,
+    /// Bumped when the counter changes an appointment's status: the live day view listens.
+    pub counter_changes: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl AppState {
     pub fn new(db: Db, clock: Clock) -> Self {
         let sync = sync::SyncHub::new(db.clone(), clock, sync::SyncConfig::default());
-        Self { db, clock, sync }
+        Self {
+            db,
+            clock,
+            sync,
+            counter_changes: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
+        }
+    }
+
+    /// Tell the live views that the counter changed an appointment.
+    pub fn counter_changed(&self) {
+        self.counter_changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 }
 
@@ -47,6 +61,8 @@ pub fn app(state: AppState) -> Router {
         .route("/healthz", get(api::health))
         .route("/api/v1/sync", get(sync::ws::upgrade))
         .nest("/api/v1", api::router())
+        .merge(web::pages().into_router())
+        .layer(axum::Extension(state.clone()))
         .layer(
             // Log method and path only: query strings may one day carry what a person typed.
             TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
@@ -98,30 +114,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::CreateAdmin(args) => {
-            let password = match std::env::var("COPER_ADMIN_PASSWORD") {
-                Ok(password) => password,
-                Err(_) => {
-                    let mut line = String::new();
-                    std::io::stdin()
-                        .read_line(&mut line)
-                        .context("cannot read the password from standard input")?;
-                    line.trim_end_matches(['\r', '\n']).to_owned()
-                }
-            };
-            let db = open_db(&args.data_dir)?;
-            let id = db.call_blocking(|conn| {
-                accounts::create_admin(
-                    conn,
-                    &args.username,
-                    &args.display_name,
-                    &password,
-                    jiff::Timestamp::now(),
-                )
-            })??;
-            println!("amministratore «{}» creato (id {id})", args.username.trim());
-            Ok(())
-        }
+        Command::CreateAdmin(args) => create_account(&args, accounts::Role::Admin),
+        Command::CreateUser(args) => create_account(
+            &args.account,
+            accounts::Role::parse(&args.role).context("unknown role")?,
+        ),
         Command::ImportReady(args) => {
             let bytes = std::fs::read(&args.file)
                 .with_context(|| format!("cannot read {}", args.file.display()))?;
@@ -161,6 +158,39 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `create-admin` and `create-user`: the password from `COPER_ADMIN_PASSWORD` or standard input.
+fn create_account(args: &config::CreateAdminArgs, role: accounts::Role) -> anyhow::Result<()> {
+    let password = match std::env::var("COPER_ADMIN_PASSWORD") {
+        Ok(password) => password,
+        Err(_) => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("cannot read the password from standard input")?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    let db = open_db(&args.data_dir)?;
+    let id = db.call_blocking(|conn| {
+        accounts::create_user(
+            conn,
+            &args.username,
+            &args.display_name,
+            &password,
+            role,
+            None,
+            jiff::Timestamp::now(),
+            "cli",
+        )
+    })??;
+    let what = match role {
+        accounts::Role::Admin => "amministratore",
+        _ => "utente",
+    };
+    println!("{what} «{}» creato (id {id})", args.username.trim());
+    Ok(())
 }
 
 fn open_db(data_dir: &std::path::Path) -> anyhow::Result<Db> {

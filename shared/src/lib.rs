@@ -16,6 +16,7 @@
 //! - [`documents`]: the synchronised Automerge documents, who writes each, and their records.
 //! - [`protocol`]: the binary envelope of the kiosk ↔ server WebSocket protocol.
 //! - [`decide`]: the conflict rules by which the server decides kiosks' requests.
+//! - [`ticket`]: the signed code in a reminder's QR, read back at the counter.
 
 pub mod agenda;
 pub mod booking_code;
@@ -25,6 +26,7 @@ pub mod holidays;
 pub mod ids;
 pub mod protocol;
 pub mod rules;
+pub mod ticket;
 
 pub use automerge;
 pub use jiff;

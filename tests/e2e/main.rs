@@ -3,6 +3,7 @@
 
 mod agenda;
 mod auth;
+mod counter;
 mod faults;
 mod helpers;
 mod server;

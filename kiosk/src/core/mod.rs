@@ -290,6 +290,25 @@ impl KioskCore {
         &self.shared.config.data_dir
     }
 
+    /// The signed text for the QR code of `booking`'s reminder, at the slot it holds now (after a
+    /// relocation, the new one). Signed with this kiosk's enrolment key.
+    pub fn ticket(&self, booking: &LocalBooking) -> String {
+        let (date, time) = match booking.status {
+            BookingStatus::Relocated { date, time } => (date, time),
+            _ => (booking.date, booking.time),
+        };
+        coper_shared::ticket::Ticket {
+            issuer: coper_shared::ticket::Issuer::Kiosk(self.kiosk_id().0),
+            booking: booking.request,
+            service: booking.service.clone(),
+            date,
+            time,
+        }
+        .sign(&ed25519_dalek::SigningKey::from_bytes(
+            &self.shared.secret_key,
+        ))
+    }
+
     pub fn now(&self) -> Timestamp {
         self.shared.config.now()
     }

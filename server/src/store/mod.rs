@@ -12,6 +12,7 @@
 
 pub mod agenda;
 pub mod appointments;
+pub mod counter;
 pub mod partners;
 
 use std::{
@@ -41,6 +42,7 @@ pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("../../../migrations/0001_initial.sql")),
         M::up(include_str!("../../../migrations/0002_sync.sql")),
+        M::up(include_str!("../../../migrations/0003_staff.sql")),
     ])
 }
 
@@ -113,9 +115,30 @@ pub fn audit(
     subject: &str,
     detail: &serde_json::Value,
 ) -> Result<(), rusqlite::Error> {
+    audit_from(conn, at, actor, action, subject, detail, "")
+}
+
+/// As [`audit`], saying where the action came from (the browser's address, for staff pages).
+pub fn audit_from(
+    conn: &Connection,
+    at: jiff::Timestamp,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    detail: &serde_json::Value,
+    source: &str,
+) -> Result<(), rusqlite::Error> {
     conn.execute(
-        "INSERT INTO audit_log (at, actor, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
-        (instant_text(at), actor, action, subject, detail.to_string()),
+        "INSERT INTO audit_log (at, actor, action, subject, detail, source)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        (
+            instant_text(at),
+            actor,
+            action,
+            subject,
+            detail.to_string(),
+            source,
+        ),
     )?;
     Ok(())
 }

@@ -1,0 +1,299 @@
+//! Logging staff in and out, and the guard every page route passes through.
+//!
+//! The session cookie is `__Host-`-less on purpose (plain `coper_session`) so the demo works on
+//! `http://127.0.0.1`, but it is `Secure`, `HttpOnly` and `SameSite=Strict`: browsers treat
+//! loopback as a secure origin, and in production the server sits behind TLS. On top of SameSite,
+//! every state-changing request must carry the session's CSRF token (a hidden `csrf` field, or
+//! the `x-csrf-token` header), and a cross-site `Origin` is refused outright. The login form, which
+//! has no session yet, uses a double-submit cookie.
+
+use std::net::SocketAddr;
+
+use axum::{
+    extract::{ConnectInfo, Form, Query, Request, State},
+    http::{HeaderMap, Method, StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Redirect, Response},
+};
+use serde::Deserialize;
+
+use super::{Access, internal_error, message};
+use crate::{
+    AppState,
+    accounts::{self, Staff},
+};
+
+pub const SESSION_COOKIE: &str = "coper_session";
+const LOGIN_CSRF_COOKIE: &str = "coper_login_csrf";
+/// Form bodies are small; the guard reads at most this much to find the CSRF token.
+const MAX_FORM_BYTES: usize = 4 * 1024 * 1024;
+
+/// The value of cookie `name` in the request's headers.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// Where a request came from, for the audit log.
+pub fn source(req_extensions: &axum::http::Extensions) -> String {
+    req_extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default()
+}
+
+fn session_cookie(token: &str, max_age_secs: i64) -> String {
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={max_age_secs}"
+    )
+}
+
+/// Whether the request's `Origin` (when a browser sent one) is this server.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
+        return true;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    origin
+        .split_once("://")
+        .is_some_and(|(_, authority)| authority == host)
+}
+
+/// The guard in front of every page: loads the session, enforces `access`, and checks the CSRF
+/// token of every state-changing request made in a session. On success the handler finds the
+/// [`Staff`] (when logged in) in the request's extensions.
+pub async fn guard(access: Access, req: Request, next: Next) -> Response {
+    let Some(state) = req.extensions().get::<AppState>().cloned() else {
+        return internal_error("the application state is missing from the request");
+    };
+    let staff = match cookie(req.headers(), SESSION_COOKIE) {
+        Some(token) => {
+            let now = state.clock.now();
+            match state
+                .db
+                .call(move |conn| accounts::session(conn, &token, now))
+                .await
+            {
+                Ok(staff) => staff,
+                Err(e) => return internal_error(e),
+            }
+        }
+        None => None,
+    };
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD);
+    if !safe && !same_origin(req.headers()) {
+        return message(
+            StatusCode::FORBIDDEN,
+            "Richiesta rifiutata",
+            "La richiesta non proviene da questo sito.",
+        );
+    }
+    if access != Access::Public {
+        let Some(staff) = &staff else {
+            if safe {
+                let next_path = req.uri().path().to_owned();
+                return Redirect::to(&format!("/staff/login?next={}", encode(&next_path)))
+                    .into_response();
+            }
+            return message(
+                StatusCode::UNAUTHORIZED,
+                "Accesso richiesto",
+                "La sessione è scaduta: accedere di nuovo.",
+            );
+        };
+        if !access.admits(staff.role) {
+            return message(
+                StatusCode::FORBIDDEN,
+                "Accesso non consentito",
+                "Il vostro ruolo non permette di aprire questa pagina.",
+            );
+        }
+    }
+    let mut req = req;
+    if let Some(staff) = &staff
+        && !safe
+        && access != Access::Public
+    {
+        let (parts, body) = req.into_parts();
+        let bytes = match axum::body::to_bytes(body, MAX_FORM_BYTES).await {
+            Ok(bytes) => bytes,
+            Err(_) => {
+                return message(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "Richiesta troppo grande",
+                    "I dati inviati sono troppo grandi.",
+                );
+            }
+        };
+        let from_header = parts
+            .headers
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let from_form = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
+            .ok()
+            .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "csrf").map(|(_, v)| v));
+        let presented = from_header.or(from_form).unwrap_or_default();
+        if !constant_time_eq(presented.as_bytes(), staff.csrf_token.as_bytes()) {
+            return message(
+                StatusCode::FORBIDDEN,
+                "Richiesta rifiutata",
+                "Il modulo è scaduto o non proviene da questo sito: ricaricare la pagina e riprovare.",
+            );
+        }
+        req = Request::from_parts(parts, axum::body::Body::from(bytes));
+    }
+    if let Some(staff) = staff {
+        req.extensions_mut().insert(staff);
+    }
+    next.run(req).await
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Percent-encode a path for a query string.
+pub fn encode(text: &str) -> String {
+    serde_urlencoded::to_string([("", text)])
+        .map(|s| s.trim_start_matches('=').to_owned())
+        .unwrap_or_default()
+}
+
+#[derive(askama::Template, askama_web::WebTemplate)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub csrf: String,
+    pub next: String,
+    pub username: String,
+    pub error: Option<String>,
+    pub staff: Option<Staff>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginQuery {
+    #[serde(default)]
+    next: String,
+}
+
+/// Only local paths are followed after login, never another site.
+fn safe_next(next: &str) -> String {
+    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+        next.to_owned()
+    } else {
+        "/counter".to_owned()
+    }
+}
+
+fn random_hex() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the OS has randomness");
+    hex::encode(bytes)
+}
+
+fn login_form(
+    next: String,
+    username: String,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let csrf = random_hex();
+    (
+        status,
+        [(
+            header::SET_COOKIE,
+            format!("{LOGIN_CSRF_COOKIE}={csrf}; Path=/staff; HttpOnly; Secure; SameSite=Strict"),
+        )],
+        LoginPage {
+            csrf,
+            next,
+            username,
+            error,
+            staff: None,
+        },
+    )
+        .into_response()
+}
+
+pub async fn login_page(Query(query): Query<LoginQuery>) -> Response {
+    login_form(safe_next(&query.next), String::new(), None, StatusCode::OK)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    next: String,
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let next = safe_next(&form.next);
+    let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !constant_time_eq(expected.as_bytes(), form.csrf.as_bytes()) {
+        return login_form(
+            next,
+            form.username,
+            Some("Il modulo è scaduto: riprovare.".into()),
+            StatusCode::FORBIDDEN,
+        );
+    }
+    let now = state.clock.now();
+    let username = form.username.clone();
+    let source = peer.ip().to_string();
+    let outcome = state
+        .db
+        .call(move |conn| accounts::login(conn, &form.username, &form.password, now, &source))
+        .await;
+    match outcome {
+        Ok(Ok(session)) => (
+            [(
+                header::SET_COOKIE,
+                session_cookie(&session.token, accounts::SESSION_LIFETIME.as_secs()),
+            )],
+            Redirect::to(&next),
+        )
+            .into_response(),
+        Ok(Err(refusal)) => login_form(
+            next,
+            username,
+            Some(refusal.to_string()),
+            StatusCode::UNAUTHORIZED,
+        ),
+        Err(e) => internal_error(e),
+    }
+}
+
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Some(token) = cookie(&headers, SESSION_COOKIE)
+        && let Err(e) = state
+            .db
+            .call(move |conn| accounts::logout(conn, &token))
+            .await
+    {
+        return internal_error(e);
+    }
+    (
+        [(header::SET_COOKIE, session_cookie("", 0))],
+        Redirect::to("/staff/login"),
+    )
+        .into_response()
+}

@@ -1,0 +1,344 @@
+//! The server-rendered web pages: the staff's (login, counter) and, later, the public site's.
+//!
+//! Pages are askama templates in `server/templates/` (compile-time checked, HTML auto-escaped),
+//! styled with Bootstrap Italia, which is vendored and served from the binary under `/static/`:
+//! nothing is fetched at run time. Forms post back to the server; a little JavaScript adds the
+//! live day view and keeps the scanner's field focused, and every page works without it.
+//!
+//! Access is decided per route group, never per handler: [`Pages`] records every route with the
+//! roles it admits and wraps it in [`auth::guard`], so no handler can forget to check, and a test
+//! walks [`Pages::routes`] to prove each refuses anonymous and wrong-role requests.
+
+pub mod auth;
+pub mod counter;
+pub mod daylist;
+
+use axum::{
+    Router,
+    http::{HeaderValue, Method, StatusCode, header},
+    response::{IntoResponse, Response},
+    routing::{MethodRouter, get},
+};
+use coper_shared::jiff::civil::Date;
+
+use crate::{AppState, accounts::Role};
+
+/// Who may use a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, logged in or not.
+    Public,
+    /// Any logged-in staff member.
+    Staff,
+    /// Counter staff and administrators.
+    Counter,
+    /// Administrators only.
+    Admin,
+}
+
+impl Access {
+    pub fn admits(self, role: Role) -> bool {
+        match self {
+            Self::Public => true,
+            Self::Staff => matches!(role, Role::Counter | Role::Admin),
+            Self::Counter => matches!(role, Role::Counter | Role::Admin),
+            Self::Admin => role == Role::Admin,
+        }
+    }
+}
+
+/// One route of the pages, as recorded for the access test.
+#[derive(Debug, Clone)]
+pub struct RouteInfo {
+    pub method: Method,
+    pub path: &'static str,
+    pub access: Access,
+}
+
+/// The pages' router, built route by route so that each carries its access rule.
+pub struct Pages {
+    router: Router<AppState>,
+    routes: Vec<RouteInfo>,
+}
+
+impl Pages {
+    fn new() -> Self {
+        Self {
+            router: Router::new(),
+            routes: Vec::new(),
+        }
+    }
+
+    /// Add `path` for `methods` (the methods the route answers, for the record), admitting `access`.
+    fn add(
+        mut self,
+        path: &'static str,
+        methods: &[Method],
+        access: Access,
+        route: MethodRouter<AppState>,
+    ) -> Self {
+        for method in methods {
+            self.routes.push(RouteInfo {
+                method: method.clone(),
+                path,
+                access,
+            });
+        }
+        let guarded = route.route_layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                auth::guard(access, req, next)
+            },
+        ));
+        self.router = self.router.route(path, guarded);
+        self
+    }
+
+    /// Every route of the pages, with its access rule.
+    pub fn routes(&self) -> &[RouteInfo] {
+        &self.routes
+    }
+
+    pub fn into_router(self) -> Router<AppState> {
+        self.router
+    }
+}
+
+/// All pages.
+pub fn pages() -> Pages {
+    use Method as M;
+    use axum::routing::post;
+    Pages::new()
+        .add(
+            "/static/{*file}",
+            &[M::GET],
+            Access::Public,
+            get(static_file),
+        )
+        .add(
+            "/staff/login",
+            &[M::GET, M::POST],
+            Access::Public,
+            get(auth::login_page).post(auth::login),
+        )
+        .add(
+            "/staff/logout",
+            &[M::POST],
+            Access::Staff,
+            post(auth::logout),
+        )
+        .add(
+            "/counter",
+            &[M::GET],
+            Access::Counter,
+            get(counter::checkin_page),
+        )
+        .add(
+            "/counter/scan",
+            &[M::POST],
+            Access::Counter,
+            post(counter::scan),
+        )
+        .add(
+            "/counter/lookup",
+            &[M::GET],
+            Access::Counter,
+            get(counter::lookup),
+        )
+        .add(
+            "/counter/appointments/{id}",
+            &[M::GET],
+            Access::Counter,
+            get(counter::appointment_page),
+        )
+        .add(
+            "/counter/appointments/{id}/{step}",
+            &[M::POST],
+            Access::Counter,
+            post(counter::take_step),
+        )
+        .add(
+            "/counter/day",
+            &[M::GET],
+            Access::Counter,
+            get(counter::day_page),
+        )
+        .add(
+            "/counter/day/rows",
+            &[M::GET],
+            Access::Counter,
+            get(counter::day_rows),
+        )
+        .add(
+            "/counter/day/events",
+            &[M::GET],
+            Access::Counter,
+            get(counter::day_events),
+        )
+        .add(
+            "/counter/day/no-shows",
+            &[M::POST],
+            Access::Counter,
+            post(counter::mark_no_shows),
+        )
+        .add(
+            "/counter/day-list",
+            &[M::GET],
+            Access::Counter,
+            get(counter::day_list),
+        )
+        .add(
+            "/counter/day-list.pdf",
+            &[M::GET],
+            Access::Counter,
+            get(counter::day_list_pdf),
+        )
+}
+
+/// Files served under `/static/`, compiled into the binary.
+const STATIC_FILES: &[(&str, &str, &[u8])] = &[
+    (
+        "bootstrap-italia.min.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../assets/vendor/bootstrap-italia/bootstrap-italia.min.css"),
+    ),
+    (
+        "fonts/titillium-web-regular.woff2",
+        "font/woff2",
+        include_bytes!(
+            "../../assets/vendor/bootstrap-italia/fonts/titillium-web-v10-latin-ext_latin-regular.woff2"
+        ),
+    ),
+    (
+        "fonts/titillium-web-600.woff2",
+        "font/woff2",
+        include_bytes!(
+            "../../assets/vendor/bootstrap-italia/fonts/titillium-web-v10-latin-ext_latin-600.woff2"
+        ),
+    ),
+    (
+        "fonts/titillium-web-700.woff2",
+        "font/woff2",
+        include_bytes!(
+            "../../assets/vendor/bootstrap-italia/fonts/titillium-web-v10-latin-ext_latin-700.woff2"
+        ),
+    ),
+    (
+        "coper.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../assets/coper.css"),
+    ),
+    (
+        "counter.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/counter.js"),
+    ),
+];
+
+async fn static_file(axum::extract::Path(file): axum::extract::Path<String>) -> Response {
+    match STATIC_FILES.iter().find(|(name, _, _)| *name == file) {
+        Some((_, content_type, bytes)) => (
+            [
+                (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+                (
+                    header::CACHE_CONTROL,
+                    HeaderValue::from_static("public, max-age=3600"),
+                ),
+            ],
+            *bytes,
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
+}
+
+const MONTHS: [&str; 12] = [
+    "gennaio",
+    "febbraio",
+    "marzo",
+    "aprile",
+    "maggio",
+    "giugno",
+    "luglio",
+    "agosto",
+    "settembre",
+    "ottobre",
+    "novembre",
+    "dicembre",
+];
+const WEEKDAYS: [&str; 7] = [
+    "lunedì",
+    "martedì",
+    "mercoledì",
+    "giovedì",
+    "venerdì",
+    "sabato",
+    "domenica",
+];
+
+/// A date as Italian staff read it: "martedì 24 novembre 2026".
+pub fn italian_date(date: Date) -> String {
+    format!(
+        "{} {} {} {}",
+        WEEKDAYS[date.weekday().to_monday_zero_offset() as usize],
+        date.day(),
+        MONTHS[date.month() as usize - 1],
+        date.year()
+    )
+}
+
+/// A plain page with a message, for refusals and errors.
+#[derive(askama::Template, askama_web::WebTemplate)]
+#[template(path = "message.html")]
+pub struct MessagePage {
+    pub title: String,
+    pub message: String,
+    pub staff: Option<crate::accounts::Staff>,
+}
+
+/// Answer with `status` and a page saying `message`.
+pub fn message(status: StatusCode, title: &str, message: &str) -> Response {
+    (
+        status,
+        MessagePage {
+            title: title.into(),
+            message: message.into(),
+            staff: None,
+        },
+    )
+        .into_response()
+}
+
+/// The database failed: say so plainly, log the details.
+pub fn internal_error(error: impl std::fmt::Display) -> Response {
+    tracing::error!(%error, "page failed");
+    message(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Errore del server",
+        "Si è verificato un errore interno. Riprovare; se continua, avvisare l'amministratore.",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn italian_dates_read_naturally() {
+        assert_eq!(
+            italian_date(Date::constant(2026, 11, 24)),
+            "martedì 24 novembre 2026"
+        );
+    }
+
+    #[test]
+    fn every_path_is_registered_once_per_method() {
+        let pages = pages();
+        let mut seen = std::collections::BTreeSet::new();
+        for route in pages.routes() {
+            assert!(
+                seen.insert((route.method.to_string(), route.path)),
+                "{route:?} twice"
+            );
+        }
+    }
+}

@@ -1,0 +1,361 @@
+//! The Questura's counter end to end: a real server, real kiosk cores, and real headless Chromium
+//! driving the staff pages as a clerk would — log in, scan with a keyboard-wedge scanner, check in,
+//! deliver, watch the day fill up live, print the day's list.
+
+use std::time::Duration;
+
+use coper_e2e::browser::{Browser, ENTER};
+use coper_server::{demo::DEMO_PASSWORD, web::Access};
+use coper_shared::{
+    ids::ServiceId,
+    jiff::{Timestamp, civil},
+    ticket::{Issuer, Ticket},
+};
+
+use crate::helpers::{TestApp, TestKiosk, spawn_demo_at};
+
+/// Monday 23 November 2026, 09:00 in Rome: the counter has just opened.
+const MONDAY_NINE_ROME: &str = "2026-11-23T08:00:00Z";
+
+fn delivery() -> ServiceId {
+    ServiceId::parse("consegna-pse").unwrap()
+}
+
+/// A kiosk of partner body 1 whose clock agrees with the server's frozen one.
+async fn kiosk_at_server_time(app: &TestApp) -> TestKiosk {
+    let kiosk = TestKiosk::enrol(app, 1, &app.ws_url()).await;
+    let offset = MONDAY_NINE_ROME
+        .parse::<Timestamp>()
+        .unwrap()
+        .duration_since(Timestamp::now())
+        .as_millis() as i64;
+    let kiosk = kiosk.restart_with_clock(offset).await;
+    kiosk.wait_up_to_date().await;
+    kiosk
+}
+
+/// Book the first free delivery slot at `kiosk` and wait for the server to confirm it.
+async fn book_confirmed(
+    kiosk: &TestKiosk,
+    surname: &str,
+    given: &str,
+) -> coper_kiosk::core::LocalBooking {
+    let proposal = kiosk
+        .core
+        .first_free(&delivery())
+        .unwrap()
+        .expect("a free slot");
+    let booking = kiosk
+        .core
+        .book(&delivery(), proposal.slot.key(), surname, given, None)
+        .unwrap();
+    kiosk
+        .core
+        .wait_for_verdict(booking.request, Duration::from_secs(15))
+        .await
+        .expect("a verdict");
+    booking
+}
+
+fn set_window(app: &TestApp, early: i64, late: i64) {
+    app.database_rw()
+        .execute(
+            "UPDATE settings SET checkin_early_minutes = ?1, checkin_late_minutes = ?2",
+            [early, late],
+        )
+        .unwrap();
+}
+
+/// The server's ticket key, set by the test so it can sign tickets the way the server does.
+fn server_key(app: &TestApp) -> ed25519_dalek::SigningKey {
+    let secret = [42u8; 32];
+    app.database_rw()
+        .execute(
+            "INSERT OR REPLACE INTO server_identity (id, secret_key, created_at)
+             VALUES (1, ?1, '2026-01-01T00:00:00Z')",
+            [secret.to_vec()],
+        )
+        .unwrap();
+    ed25519_dalek::SigningKey::from_bytes(&secret)
+}
+
+/// A demo appointment (server-issued) of `date`, still booked: id, time.
+fn demo_appointment(app: &TestApp, date: &str) -> (String, String) {
+    app.database()
+        .query_row(
+            "SELECT id, slot_time FROM appointments
+             WHERE slot_date = ?1 AND status = 'booked' AND kiosk_id IS NULL
+             ORDER BY slot_time LIMIT 1",
+            [date],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+}
+
+fn server_ticket(key: &ed25519_dalek::SigningKey, id: &str, date: &str, time: &str) -> String {
+    Ticket {
+        issuer: Issuer::Server,
+        booking: id.parse().unwrap(),
+        service: delivery(),
+        date: date.parse().unwrap(),
+        time: civil::Time::strptime("%H:%M", time).unwrap(),
+    }
+    .sign(key)
+}
+
+/// Scan `text` as a USB scanner does: keystrokes into the focused field, then Enter. Returns the
+/// headline the page shows.
+async fn scan(browser: &Browser, base: &str, text: &str) -> String {
+    browser.goto(&format!("{base}/counter")).await;
+    browser.find("#scan").await;
+    browser.type_into_focus(&format!("{text}{ENTER}")).await;
+    browser.text("#outcome-headline").await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clerk_scans_checks_in_delivers_and_watches_the_day_fill_up() {
+    let app = spawn_demo_at(MONDAY_NINE_ROME).await;
+    let kiosk = kiosk_at_server_time(&app).await;
+    // Nobody may check in early without the clerk's say-so.
+    set_window(&app, 0, 90);
+    let booking = book_confirmed(&kiosk, "Haddad", "Amira").await;
+    let ticket = kiosk.core.ticket(&booking);
+
+    let clerk = Browser::start().await;
+    clerk.log_in(&app.base, "sportello", DEMO_PASSWORD).await;
+    assert!(clerk.current_url().await.ends_with("/counter"));
+
+    // The kiosk's booking is later today: the page says so and lets the clerk decide.
+    assert_eq!(scan(&clerk, &app.base, &ticket).await, "In anticipo");
+    assert!(clerk.text("#outcome-name").await.contains("HADDAD Amira"));
+    clerk.click("#check-in-anyway").await;
+    clerk
+        .wait_for_text("#outcome-headline", "Presenza registrata", 10)
+        .await;
+    // A second scan of the same reminder: already checked in, at the server's 09:00.
+    assert_eq!(scan(&clerk, &app.base, &ticket).await, "Già presente");
+    assert!(
+        clerk
+            .text("#outcome-detail")
+            .await
+            .contains("già registrata alle 09:00")
+    );
+    clerk.click("#deliver").await;
+    clerk
+        .wait_for_text("#outcome-headline", "Permesso consegnato", 10)
+        .await;
+    let status: String = app
+        .database()
+        .query_row(
+            "SELECT status FROM appointments WHERE request_id = ?1",
+            [booking.request.to_string()],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(status, "delivered");
+
+    // A forged reminder: one character of the signature changed.
+    let mut forged = ticket.clone().into_bytes();
+    let at = forged.len() - 20;
+    forged[at] = if forged[at] == b'A' { b'B' } else { b'A' };
+    let forged = String::from_utf8(forged).unwrap();
+    assert_eq!(
+        scan(&clerk, &app.base, &forged).await,
+        "Codice contraffatto"
+    );
+
+    // Server-issued reminders: tomorrow's is the wrong day; today's checks in at once.
+    let key = server_key(&app);
+    let (tomorrow_id, tomorrow_time) = demo_appointment(&app, "2026-11-24");
+    let tomorrow = server_ticket(&key, &tomorrow_id, "2026-11-24", &tomorrow_time);
+    assert_eq!(scan(&clerk, &app.base, &tomorrow).await, "Giorno sbagliato");
+    set_window(&app, 720, 720);
+    let (today_id, today_time) = demo_appointment(&app, "2026-11-23");
+    let today = server_ticket(&key, &today_id, "2026-11-23", &today_time);
+    assert_eq!(scan(&clerk, &app.base, &today).await, "Presenza registrata");
+    // Audited with who and when.
+    let audited: i64 = app
+        .database()
+        .query_row(
+            "SELECT count(*) FROM audit_log WHERE action IN ('appointment.checked_in',
+                 'appointment.delivered') AND actor LIKE 'user:%' AND source = '127.0.0.1'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(audited, 3);
+
+    // A second clerk watches the day of the kiosk's bookings; a new booking appears by itself.
+    let watcher = Browser::start().await;
+    watcher.log_in(&app.base, "sportello", DEMO_PASSWORD).await;
+    watcher
+        .goto(&format!("{}/counter/day?date={}", app.base, booking.date))
+        .await;
+    let before = watcher.text("#day-table").await;
+    assert!(before.contains("HADDAD Amira"), "{before}");
+    // Give the page a moment to open its event stream before the booking lands.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let next = book_confirmed(&kiosk, "Okonkwo", "Chidi").await;
+    assert_eq!(
+        next.date, booking.date,
+        "the next free slot is the same day"
+    );
+    watcher
+        .wait_for_text("#day-table", "OKONKWO Chidi", 5)
+        .await;
+    watcher.quit().await;
+    clerk.quit().await;
+}
+
+/// The day list PDF has the day's names in time order, one service per page set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_printed_day_list_has_the_names_in_time_order() {
+    let app = spawn_demo_at(MONDAY_NINE_ROME).await;
+    let staff = app.log_in("sportello", DEMO_PASSWORD).await.unwrap();
+    let response = app
+        .page_client()
+        .get(app.url("/counter/day-list.pdf?date=2026-11-24&service=consegna-pse"))
+        .header("cookie", &staff.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/pdf");
+    let pdf = response.bytes().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("day.pdf");
+    std::fs::write(&file, &pdf).unwrap();
+    let out = std::process::Command::new("pdftotext")
+        .args(["-layout"])
+        .arg(&file)
+        .arg("-")
+        .output()
+        .expect("pdftotext is installed (poppler-utils: scripts/install-deps)");
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("Questura di Pavia (dimostrazione)"), "{text}");
+    assert!(text.contains("martedì 24 novembre 2026"), "{text}");
+    assert!(text.contains("Consegna permesso elettronico"), "{text}");
+    let expected: Vec<(String, String)> = {
+        let db = app.database();
+        let mut stmt = db
+            .prepare(
+                "SELECT slot_time, surname, given_names FROM appointments
+                 WHERE slot_date = '2026-11-24' AND service_id = 'consegna-pse'
+                   AND status <> 'cancelled'
+                 ORDER BY slot_time, surname COLLATE NOCASE, given_names",
+            )
+            .unwrap();
+        stmt.query_map([], |r| {
+            let surname: String = r.get(1)?;
+            let given: String = r.get(2)?;
+            Ok((r.get(0)?, format!("{} {given}", surname.to_uppercase())))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+    };
+    assert!(expected.len() >= 3, "the demo books Tuesday");
+    // Each name is found after the one before it: the list is in time order.
+    let mut from = 0;
+    for (time, name) in &expected {
+        let at = text[from..]
+            .find(name.as_str())
+            .unwrap_or_else(|| panic!("{name} ({time}) missing or out of order:\n{text}"));
+        from += at + name.len();
+    }
+}
+
+/// Every page route refuses anonymous visitors, the wrong role, and forms without the session's
+/// CSRF token — walked from the router's own list, so a new route cannot be forgotten.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_staff_route_refuses_anonymous_wrong_role_and_forged_requests() {
+    let app = spawn_demo_at(MONDAY_NINE_ROME).await;
+    let counter = app.log_in("sportello", DEMO_PASSWORD).await.unwrap();
+    let client = app.page_client();
+    let pages = coper_server::web::pages();
+    let mut checked = 0;
+    // Logging out ends the session the walk uses: do it last.
+    let mut routes = pages.routes().to_vec();
+    routes.sort_by_key(|r| r.path == "/staff/logout");
+    for route in &routes {
+        let path = route
+            .path
+            .replace("{id}", "0190f000-0000-7000-8000-000000000000")
+            .replace("{step}", "check-in")
+            .replace("{*file}", "coper.css");
+        let request = |cookie: Option<&str>, csrf: Option<&str>| {
+            let mut request = client.request(route.method.clone(), app.url(&path));
+            if let Some(cookie) = cookie {
+                request = request.header("cookie", cookie);
+            }
+            if let Some(csrf) = csrf {
+                request = request.form(&[("csrf", csrf)]);
+            }
+            request
+        };
+        if route.access == Access::Public {
+            continue;
+        }
+        checked += 1;
+        let anonymous = request(None, None).send().await.unwrap();
+        let status = anonymous.status().as_u16();
+        if route.method == reqwest::Method::GET {
+            assert_eq!(status, 303, "anonymous GET {path}");
+            assert!(
+                anonymous.headers()["location"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("/staff/login"),
+                "{path}"
+            );
+        } else {
+            assert_eq!(status, 401, "anonymous {} {path}", route.method);
+            // A logged-in clerk without the CSRF token is refused too.
+            let forged = request(Some(&counter.cookie), Some("not-the-token"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(forged.status(), 403, "forged {} {path}", route.method);
+        }
+        let as_counter = request(Some(&counter.cookie), Some(&counter.csrf))
+            .send()
+            .await
+            .unwrap();
+        if route.access == Access::Admin {
+            assert_eq!(as_counter.status(), 403, "counter on admin {path}");
+        } else {
+            assert_ne!(as_counter.status().as_u16(), 401, "{path}");
+            assert_ne!(as_counter.status().as_u16(), 403, "{path}");
+        }
+    }
+    assert!(checked >= 10, "only {checked} staff routes");
+}
+
+/// Five wrong passwords lock the account for a quarter of an hour, even against the right one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_wrong_passwords_lock_the_account() {
+    let app = spawn_demo_at(MONDAY_NINE_ROME).await;
+    for attempt in 1..=4 {
+        let (status, page) = app
+            .log_in("sportello", "wrong password!")
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(status, 401, "attempt {attempt}");
+        assert!(page.contains("nome utente o password non corretti"));
+    }
+    let (_, page) = app
+        .log_in("sportello", "wrong password!")
+        .await
+        .err()
+        .unwrap();
+    assert!(page.contains("bloccato fino alle 09:15"), "{page}");
+    let (_, page) = app.log_in("sportello", DEMO_PASSWORD).await.err().unwrap();
+    assert!(page.contains("bloccato"), "{page}");
+    // An unknown user gets the same words as a wrong password.
+    let (_, page) = app.log_in("nessuno", "whatever it is").await.err().unwrap();
+    assert!(page.contains("nome utente o password non corretti"));
+    // The administrator is not locked out by the clerk's failures.
+    assert!(app.log_in("admin", DEMO_PASSWORD).await.is_ok());
+}
