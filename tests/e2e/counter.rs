@@ -12,7 +12,7 @@ use coper_shared::{
     ticket::{Issuer, Ticket},
 };
 
-use crate::helpers::{TestApp, TestKiosk, spawn_demo_at};
+use crate::helpers::{Proxy, StaffSession, TestApp, TestKiosk, spawn_demo_at};
 
 /// Monday 23 November 2026, 09:00 in Rome: the counter has just opened.
 const MONDAY_NINE_ROME: &str = "2026-11-23T08:00:00Z";
@@ -21,9 +21,10 @@ fn delivery() -> ServiceId {
     ServiceId::parse("consegna-pse").unwrap()
 }
 
-/// A kiosk of partner body 1 whose clock agrees with the server's frozen one.
-async fn kiosk_at_server_time(app: &TestApp) -> TestKiosk {
-    let kiosk = TestKiosk::enrol(app, 1, &app.ws_url()).await;
+/// A kiosk of partner body 1, reaching the server at `url`, whose clock agrees with the
+/// server's frozen one.
+async fn kiosk_at_server_time(app: &TestApp, url: &str) -> TestKiosk {
+    let kiosk = TestKiosk::enrol(app, 1, url).await;
     let offset = MONDAY_NINE_ROME
         .parse::<Timestamp>()
         .unwrap()
@@ -115,7 +116,7 @@ async fn scan(browser: &Browser, base: &str, text: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clerk_scans_checks_in_delivers_and_watches_the_day_fill_up() {
     let app = spawn_demo_at(MONDAY_NINE_ROME).await;
-    let kiosk = kiosk_at_server_time(&app).await;
+    let kiosk = kiosk_at_server_time(&app, &app.ws_url()).await;
     // Nobody may check in early without the clerk's say-so.
     set_window(&app, 0, 90);
     let booking = book_confirmed(&kiosk, "Haddad", "Amira").await;
@@ -358,4 +359,123 @@ async fn repeated_wrong_passwords_lock_the_account() {
     assert!(page.contains("nome utente o password non corretti"));
     // The administrator is not locked out by the clerk's failures.
     assert!(app.log_in("admin", DEMO_PASSWORD).await.is_ok());
+}
+
+/// Post what a scanner typed to the check-in page; the headline and the whole page.
+async fn post_scan(app: &TestApp, staff: &StaffSession, text: &str) -> (String, String) {
+    let page = app
+        .page_client()
+        .post(app.url("/counter/scan"))
+        .header("cookie", &staff.cookie)
+        .form(&[("csrf", staff.csrf.as_str()), ("scan", text)])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let headline = page
+        .split("id=\"outcome-headline\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .unwrap_or_else(|| panic!("no outcome in {page}"))
+        .to_owned();
+    (headline, page)
+}
+
+/// What the counter says of a ticket from an office that is offline, of a typed booking code, of
+/// a ticket read with Caps Lock on, and of a ticket from a revoked kiosk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_counter_explains_offline_typed_and_revoked_codes() {
+    let app = spawn_demo_at(MONDAY_NINE_ROME).await;
+    let proxy = Proxy::start(app.addr()).await;
+    let kiosk = kiosk_at_server_time(&app, &proxy.url()).await;
+    let staff = app.log_in("sportello", DEMO_PASSWORD).await.unwrap();
+    set_window(&app, 720, 720);
+
+    // The office is offline: the reminder is genuine but the booking has not arrived yet.
+    proxy.cut();
+    let proposal = kiosk.core.first_free(&delivery()).unwrap().unwrap();
+    let booking = kiosk
+        .core
+        .book(&delivery(), proposal.slot.key(), "Kovalenko", "Olena", None)
+        .unwrap();
+    let ticket = kiosk.core.ticket(&booking);
+    let (headline, page) = post_scan(&app, &staff, &ticket).await;
+    assert_eq!(headline, "Prenotazione non ancora arrivata", "{page}");
+    proxy.restore();
+    kiosk
+        .core
+        .wait_for_verdict(booking.request, Duration::from_secs(20))
+        .await
+        .expect("a verdict once back online");
+
+    // Caps Lock on the scanner: the same ticket in lower case checks in.
+    let (headline, page) = post_scan(&app, &staff, &ticket.to_lowercase()).await;
+    assert_eq!(headline, "Presenza registrata", "{page}");
+    assert!(page.contains("KOVALENKO Olena"));
+
+    // A booking code typed by hand, sloppily, finds the booking (already checked in now).
+    let sloppy = booking.booking_code.to_lowercase().replace('-', " ");
+    let (headline, _) = post_scan(&app, &staff, &sloppy).await;
+    assert_eq!(headline, "Già presente");
+    let (headline, _) = post_scan(&app, &staff, "ZZZZ-ZZZZ").await;
+    assert_eq!(headline, "Prenotazione sconosciuta");
+    let (headline, _) = post_scan(&app, &staff, "hello").await;
+    assert_eq!(headline, "Codice non riconosciuto");
+    let (headline, _) = post_scan(&app, &staff, &ticket[..ticket.len() - 30]).await;
+    assert_eq!(headline, "Codice illeggibile");
+
+    // The kiosk is revoked (stolen, say): its tickets are no longer trusted.
+    app.cli(&["kiosk-revoke", &kiosk.core.kiosk_id().to_string()]);
+    let (headline, _) = post_scan(&app, &staff, &ticket).await;
+    assert_eq!(headline, "Codice non valido: chiosco revocato");
+}
+
+/// At the end of the day, whoever is still only booked and past the window becomes a no-show;
+/// later slots stay booked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_of_day_marks_no_shows_only_for_slots_past_the_window() {
+    let app = spawn_demo_at("2026-11-23T11:00:00Z"); // 12:00 in Rome
+    let app = app.await;
+    set_window(&app, 60, 90);
+    let staff = app.log_in("sportello", DEMO_PASSWORD).await.unwrap();
+    let count = |status: &str, before: &str| -> i64 {
+        app.database()
+            .query_row(
+                "SELECT count(*) FROM appointments WHERE slot_date = '2026-11-23'
+                   AND status = ?1 AND slot_time < ?2",
+                [status, before],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    let booked_early = count("booked", "10:30");
+    let booked_late = count("booked", "24:00") - booked_early;
+    assert!(booked_early > 0 && booked_late > 0, "the demo books Monday");
+    let answer = app
+        .page_client()
+        .post(app.url("/counter/day/no-shows"))
+        .header("cookie", &staff.cookie)
+        .form(&[("csrf", staff.csrf.as_str()), ("date", "2026-11-23")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 303);
+    assert_eq!(count("no_show", "10:30"), booked_early);
+    assert_eq!(count("booked", "10:30"), 0);
+    assert_eq!(
+        count("booked", "24:00"),
+        booked_late,
+        "slots from 10:30 on are not over yet"
+    );
+    let audited: i64 = app
+        .database()
+        .query_row(
+            "SELECT count(*) FROM audit_log WHERE action = 'appointment.no_show'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(audited, booked_early);
 }
