@@ -157,7 +157,45 @@ impl Browser {
 
     pub async fn click(&self, css: &str) {
         let id = self.find(css).await;
-        self.post(&format!("/element/{id}/click"), json!({})).await;
+        let answer = self.post(&format!("/element/{id}/click"), json!({})).await;
+        assert!(
+            answer.is_null() || answer.get("error").is_none(),
+            "clicking {css}: {answer}"
+        );
+    }
+
+    /// Click the element matching `css` (a submit button, a link) and wait until the next page
+    /// has replaced this one.
+    pub async fn click_and_wait_for_page(&self, css: &str) {
+        self.script("document.documentElement.dataset.coperOld = '1';")
+            .await;
+        self.click(css).await;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let replaced = self
+                .script(
+                    "return document.readyState === 'complete' \
+                     && document.documentElement.dataset.coperOld === undefined;",
+                )
+                .await;
+            if replaced == Value::Bool(true) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no new page after clicking {css}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Save what the window shows as a PNG.
+    pub async fn screenshot(&self, path: &std::path::Path) {
+        let png = self
+            .command(reqwest::Method::GET, "/screenshot", None)
+            .await;
+        let bytes = base64_decode::decode(png.as_str().unwrap_or_default());
+        std::fs::write(path, bytes).expect("write the screenshot");
     }
 
     /// The visible text of the element matching `css`.
@@ -213,5 +251,30 @@ impl Drop for Browser {
     fn drop(&mut self) {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+    }
+}
+
+/// Standard base 64 (WebDriver's screenshots), decoded; tiny, so no crate for it.
+mod base64_decode {
+    pub fn decode(text: &str) -> Vec<u8> {
+        let value = |c: u8| match c {
+            b'A'..=b'Z' => Some(c - b'A'),
+            b'a'..=b'z' => Some(c - b'a' + 26),
+            b'0'..=b'9' => Some(c - b'0' + 52),
+            b'+' => Some(62),
+            b'/' => Some(63),
+            _ => None,
+        };
+        let mut out = Vec::with_capacity(text.len() * 3 / 4);
+        let (mut buffer, mut bits) = (0u32, 0u32);
+        for v in text.bytes().filter_map(value) {
+            buffer = (buffer << 6) | v as u32;
+            bits += 6;
+            if bits >= 8 {
+                bits -= 8;
+                out.push((buffer >> bits) as u8);
+            }
+        }
+        out
     }
 }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod counter;
 pub mod demo;
 pub mod import;
+pub mod status;
 pub mod store;
 pub mod sync;
 pub mod web;
@@ -36,6 +37,8 @@ pub struct AppState {
     pub sync: sync::SyncHub,
     /// Bumped when the counter changes an appointment's status: the live day view listens.
     pub counter_changes: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+    /// The public status check's rate limits.
+    pub status_limits: std::sync::Arc<status::Limits>,
 }
 
 impl AppState {
@@ -46,6 +49,7 @@ impl AppState {
             clock,
             sync,
             counter_changes: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
+            status_limits: std::sync::Arc::default(),
         }
     }
 

@@ -12,6 +12,7 @@
 //! - [`agenda`]: the engine: which slots a day has, the first free slot, the next options on other
 //!   days, and free places per day for calendars.
 //! - [`ids`]: identifiers that parse instead of validate.
+//! - [`names`]: matching typed names against the ready list, tolerant of spelling habits.
 //! - [`booking_code`]: the short code printed on a reminder, for typing when a scan fails.
 //! - [`documents`]: the synchronised Automerge documents, who writes each, and their records.
 //! - [`protocol`]: the binary envelope of the kiosk ↔ server WebSocket protocol.
@@ -24,6 +25,7 @@ pub mod decide;
 pub mod documents;
 pub mod holidays;
 pub mod ids;
+pub mod names;
 pub mod protocol;
 pub mod rules;
 pub mod ticket;

@@ -6,5 +6,6 @@ mod auth;
 mod counter;
 mod faults;
 mod helpers;
+mod public;
 mod server;
 mod sync;

@@ -7,7 +7,7 @@
 
 use axum::{
     Json,
-    extract::rejection::{PathRejection, QueryRejection},
+    extract::rejection::{JsonRejection, PathRejection, QueryRejection},
     http::StatusCode,
     response::{IntoResponse, Response},
 };
@@ -27,6 +27,9 @@ pub enum ApiError {
     /// 400: a parameter the client sent is wrong; `code` says which rule it broke.
     #[error("{message}")]
     BadRequest { code: &'static str, message: String },
+    /// 429: too many attempts; retry after this many seconds.
+    #[error("troppi tentativi: riprovare tra {0} secondi")]
+    TooManyRequests(u64),
     /// 503: the server has not been set up yet (no Questura in the database).
     #[error("il sistema non è ancora configurato")]
     NotConfigured,
@@ -48,6 +51,7 @@ impl ApiError {
             Self::UnknownService(_) => (StatusCode::NOT_FOUND, "unknown_service"),
             Self::NotFound => (StatusCode::NOT_FOUND, "not_found"),
             Self::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
+            Self::TooManyRequests(_) => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             Self::NotConfigured => (StatusCode::SERVICE_UNAVAILABLE, "not_configured"),
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -65,6 +69,15 @@ impl From<QueryRejection> for ApiError {
         Self::bad_request(
             "invalid_query",
             format!("parametri non validi: {}", rejection.body_text()),
+        )
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        Self::bad_request(
+            "invalid_body",
+            format!("dati non validi: {}", rejection.body_text()),
         )
     }
 }
@@ -105,6 +118,13 @@ impl IntoResponse for ApiError {
                 message: self.to_string(),
             },
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Self::TooManyRequests(seconds) = self {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(seconds),
+            );
+        }
+        response
     }
 }

@@ -24,6 +24,11 @@ use error::{ApiError, ErrorBody, ErrorDetail};
 #[from_request(via(axum::extract::Query), rejection(ApiError))]
 pub struct ApiQuery<T>(pub T);
 
+/// Axum's `Json` body, with its rejections turned into [`ApiError`]'s JSON.
+#[derive(axum::extract::FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
 /// Axum's `Path`, with its rejections turned into [`ApiError`]'s JSON.
 #[derive(FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
@@ -43,6 +48,7 @@ pub struct ApiPath<T>(pub T);
         agenda::options,
         agenda::days,
         list_partners,
+        status_check,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     tags((name = "agenda", description = "Free slots and days"),
@@ -59,6 +65,7 @@ pub fn router() -> Router<AppState> {
         .route("/services/{id}/options", get(agenda::options))
         .route("/services/{id}/days", get(agenda::days))
         .route("/partners", get(list_partners))
+        .route("/status-check", axum::routing::post(status_check))
         .fallback(|| async { ApiError::NotFound })
 }
 
@@ -124,4 +131,25 @@ pub async fn list_partners(
             })
             .collect(),
     ))
+}
+
+/// Is a permit ready for delivery? By surname, name, birth date and fingerprinting date, or by
+/// receipt or pratica number with the birth date. The same answer shape and time whether or not
+/// the person is known; rate-limited per address and per identity.
+#[utoipa::path(post, path = "/api/v1/status-check", tag = "public",
+    request_body = crate::status::Asked,
+    responses((status = 200, body = crate::status::Answer),
+              (status = 400, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn status_check(
+    State(state): State<AppState>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
+    ApiJson(asked): ApiJson<crate::status::Asked>,
+) -> Result<Json<crate::status::Answer>, ApiError> {
+    use crate::status::Refusal;
+    match crate::status::check(&state, peer.ip(), &asked).await {
+        Ok(answer) => Ok(Json(answer)),
+        Err(Refusal::Invalid(e)) => Err(ApiError::bad_request(e.code(), e.to_string())),
+        Err(Refusal::Wait(wait)) => Err(ApiError::TooManyRequests(wait.as_secs().max(1))),
+        Err(Refusal::Store(e)) => Err(e.into()),
+    }
 }

@@ -1,4 +1,5 @@
-//! The server-rendered web pages: the staff's (login, counter) and, later, the public site's.
+//! The server-rendered web pages: the public site (home, status check) and the staff's (login,
+//! counter).
 //!
 //! Pages are askama templates in `server/templates/` (compile-time checked, HTML auto-escaped),
 //! styled with Bootstrap Italia, which is vendored and served from the binary under `/static/`:
@@ -12,6 +13,8 @@
 pub mod auth;
 pub mod counter;
 pub mod daylist;
+pub mod i18n;
+pub mod public;
 
 use axum::{
     Router,
@@ -113,6 +116,13 @@ pub fn pages() -> Pages {
             &[M::GET],
             Access::Public,
             get(static_file),
+        )
+        .add("/", &[M::GET], Access::Public, get(public::home))
+        .add(
+            "/status-check",
+            &[M::GET, M::POST],
+            Access::Public,
+            get(public::status_form).post(public::status_check),
         )
         .add(
             "/staff/login",

@@ -1,0 +1,408 @@
+//! "Is my permit ready?": the public status check behind both the web page and
+//! `POST /api/v1/status-check`.
+//!
+//! A person identifies themselves by surname, given names, birth date and fingerprinting date, or
+//! by the receipt (12 characters) or pratica (10 characters) number with the birth date. The
+//! answer is only "ready" or "not ready": an unknown person, a permit not ready, and a permit
+//! already delivered all read "not ready", and every answer takes the same time
+//! ([`ANSWER_TIME`]), so the check reveals nothing else. Attempts are limited per address and per
+//! identity (the identity without the field a guesser would vary), so the dates cannot be
+//! guessed by trying.
+
+use std::{net::IpAddr, num::NonZeroU32, sync::Mutex, time::Duration};
+
+use coper_shared::{
+    jiff::civil::Date,
+    names::{birth_date_matches, names_match},
+};
+use governor::{Quota, RateLimiter, clock::DefaultClock, state::keyed::HashMapStateStore};
+use rusqlite::{Connection, params};
+use sha2::{Digest, Sha256};
+
+use crate::store::StoreError;
+
+/// Every answer, found or not, is sent this long after the request arrived.
+pub const ANSWER_TIME: Duration = Duration::from_millis(300);
+
+/// What a person asked, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Query {
+    ByName {
+        surname: String,
+        given_names: String,
+        birth_date: Date,
+        fingerprint_date: Date,
+    },
+    ByReceipt {
+        number: String,
+        birth_date: Date,
+    },
+    ByPratica {
+        number: String,
+        birth_date: Date,
+    },
+}
+
+/// Why a question cannot be asked. `code()` is stable (API and translations); the Italian text is
+/// for the API's `message`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum QueryError {
+    #[error(
+        "indicare cognome, nome, data di nascita e data dei rilievi, oppure il numero di ricevuta o di pratica con la data di nascita"
+    )]
+    Incomplete,
+    #[error("la data di nascita non è valida (AAAA-MM-GG)")]
+    BadBirthDate,
+    #[error("la data dei rilievi non è valida (AAAA-MM-GG)")]
+    BadFingerprintDate,
+    #[error("il numero di ricevuta (assicurata) ha 12 caratteri")]
+    BadReceipt,
+    #[error("il numero di pratica ha 10 caratteri")]
+    BadPratica,
+}
+
+impl QueryError {
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Incomplete => "incomplete",
+            Self::BadBirthDate => "invalid_birth_date",
+            Self::BadFingerprintDate => "invalid_fingerprint_date",
+            Self::BadReceipt => "invalid_receipt_number",
+            Self::BadPratica => "invalid_pratica_number",
+        }
+    }
+}
+
+/// The fields as they arrive from a form or JSON; all optional, all text.
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+pub struct Asked {
+    pub surname: Option<String>,
+    pub name: Option<String>,
+    /// `YYYY-MM-DD`.
+    pub birth_date: Option<String>,
+    /// `YYYY-MM-DD`: the day the fingerprints were taken for the permit.
+    pub fingerprint_date: Option<String>,
+    /// The 12-character number of the postal receipt (assicurata).
+    pub receipt_number: Option<String>,
+    /// The 10-character pratica number.
+    pub pratica_number: Option<String>,
+}
+
+fn present(field: &Option<String>) -> Option<&str> {
+    field.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+fn date(field: &Option<String>, error: QueryError) -> Result<Date, QueryError> {
+    present(field)
+        .ok_or(QueryError::Incomplete)?
+        .parse::<Date>()
+        .map_err(|_| error)
+}
+
+/// A receipt or pratica number as printed: capitals, no spaces.
+fn number(field: &str, len: usize, error: QueryError) -> Result<String, QueryError> {
+    let cleaned: String = field
+        .chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    if cleaned.chars().count() == len && cleaned.chars().all(|c| c.is_ascii_alphanumeric()) {
+        Ok(cleaned)
+    } else {
+        Err(error)
+    }
+}
+
+impl Asked {
+    /// The question, or what is missing or wrong in it.
+    pub fn query(&self) -> Result<Query, QueryError> {
+        if let Some(receipt) = present(&self.receipt_number) {
+            return Ok(Query::ByReceipt {
+                number: number(receipt, 12, QueryError::BadReceipt)?,
+                birth_date: date(&self.birth_date, QueryError::BadBirthDate)?,
+            });
+        }
+        if let Some(pratica) = present(&self.pratica_number) {
+            return Ok(Query::ByPratica {
+                number: number(pratica, 10, QueryError::BadPratica)?,
+                birth_date: date(&self.birth_date, QueryError::BadBirthDate)?,
+            });
+        }
+        let (Some(surname), Some(given)) = (present(&self.surname), present(&self.name)) else {
+            return Err(QueryError::Incomplete);
+        };
+        Ok(Query::ByName {
+            surname: surname.to_owned(),
+            given_names: given.to_owned(),
+            birth_date: date(&self.birth_date, QueryError::BadBirthDate)?,
+            fingerprint_date: date(&self.fingerprint_date, QueryError::BadFingerprintDate)?,
+        })
+    }
+}
+
+impl Query {
+    /// Who is being asked about, without the field a guesser would vary: the key of the
+    /// per-identity limit. Hashed, so the limiter holds no names.
+    pub fn identity(&self) -> String {
+        let text = match self {
+            Self::ByName {
+                surname,
+                given_names,
+                birth_date,
+                ..
+            } => {
+                let mut words = coper_shared::names::words(&format!("{surname} {given_names}"));
+                words.sort();
+                format!("n:{}:{birth_date}", words.join(" "))
+            }
+            Self::ByReceipt { number, .. } => format!("r:{number}"),
+            Self::ByPratica { number, .. } => format!("p:{number}"),
+        };
+        hex::encode(Sha256::digest(text.as_bytes()))
+    }
+}
+
+/// Whether the permit asked about is ready for delivery (imported, not yet delivered).
+pub fn is_ready(conn: &Connection, query: &Query) -> Result<bool, StoreError> {
+    let candidates: Vec<(String, String, String)> = match query {
+        Query::ByName {
+            fingerprint_date, ..
+        } => {
+            let mut stmt = conn.prepare_cached(
+                "SELECT surname, given_names, birth_date FROM ready_permits
+                 WHERE delivered_at IS NULL AND fingerprint_date = ?1",
+            )?;
+            stmt.query_map([fingerprint_date.to_string()], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })?
+            .collect::<Result<_, _>>()?
+        }
+        Query::ByReceipt { number, .. } | Query::ByPratica { number, .. } => {
+            let column = if matches!(query, Query::ByReceipt { .. }) {
+                "receipt_number"
+            } else {
+                "pratica_number"
+            };
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT surname, given_names, birth_date FROM ready_permits
+                 WHERE delivered_at IS NULL AND upper({column}) = ?1"
+            ))?;
+            stmt.query_map(params![number], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<_, _>>()?
+        }
+    };
+    Ok(candidates.iter().any(|(surname, given, born)| match query {
+        Query::ByName {
+            surname: typed_surname,
+            given_names,
+            birth_date,
+            ..
+        } => {
+            birth_date_matches(born, *birth_date)
+                && names_match(typed_surname, given_names, surname, given)
+        }
+        Query::ByReceipt { birth_date, .. } | Query::ByPratica { birth_date, .. } => {
+            birth_date_matches(born, *birth_date)
+        }
+    }))
+}
+
+type Limiter<K> = RateLimiter<K, HashMapStateStore<K>, DefaultClock>;
+
+/// The status check's rate limits, kept in memory (a restart forgets them, which is harmless).
+pub struct Limits {
+    per_address: Limiter<IpAddr>,
+    per_identity: Limiter<String>,
+    checks: Mutex<u32>,
+}
+
+/// How often one address may ask: a family at home asks a few times, a script asks thousands.
+pub const PER_ADDRESS_PER_MINUTE: u32 = 10;
+/// How often one identity may be asked about, from anywhere.
+pub const PER_IDENTITY_PER_HOUR: u32 = 6;
+
+impl Default for Limits {
+    fn default() -> Self {
+        let n = |n: u32| NonZeroU32::new(n).expect("limits are positive");
+        Self {
+            per_address: RateLimiter::hashmap(Quota::per_minute(n(PER_ADDRESS_PER_MINUTE))),
+            per_identity: RateLimiter::hashmap(Quota::per_hour(n(PER_IDENTITY_PER_HOUR))),
+            checks: Mutex::new(0),
+        }
+    }
+}
+
+impl Limits {
+    /// Count an attempt from `address` (and, once the question is readable, about `identity`);
+    /// `Err` with how long to wait when over a limit.
+    pub fn allow(&self, address: IpAddr, identity: Option<&str>) -> Result<(), Duration> {
+        {
+            // Forget idle keys now and then, so memory stays bounded.
+            let mut checks = self.checks.lock().unwrap_or_else(|p| p.into_inner());
+            *checks = checks.wrapping_add(1);
+            if checks.is_multiple_of(1024) {
+                self.per_address.retain_recent();
+                self.per_identity.retain_recent();
+            }
+        }
+        let wait = |not_until: governor::NotUntil<_>| {
+            not_until
+                .wait_time_from(governor::clock::Clock::now(&DefaultClock::default()))
+                .max(Duration::from_secs(1))
+        };
+        self.per_address.check_key(&address).map_err(wait)?;
+        if let Some(identity) = identity {
+            self.per_identity
+                .check_key(&identity.to_owned())
+                .map_err(wait)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn asked(pairs: &[(&str, &str)]) -> Asked {
+        let get = |k: &str| {
+            pairs
+                .iter()
+                .find(|(key, _)| *key == k)
+                .map(|(_, v)| v.to_string())
+        };
+        Asked {
+            surname: get("surname"),
+            name: get("name"),
+            birth_date: get("birth_date"),
+            fingerprint_date: get("fingerprint_date"),
+            receipt_number: get("receipt_number"),
+            pratica_number: get("pratica_number"),
+        }
+    }
+
+    #[test]
+    fn questions_are_read_and_mistakes_named() {
+        assert_eq!(asked(&[]).query(), Err(QueryError::Incomplete));
+        assert_eq!(
+            asked(&[
+                ("surname", "Rossi"),
+                ("name", "Ana"),
+                ("birth_date", "1990-02-30"),
+                ("fingerprint_date", "2026-01-10")
+            ])
+            .query(),
+            Err(QueryError::BadBirthDate)
+        );
+        assert_eq!(
+            asked(&[("receipt_number", "12345"), ("birth_date", "1990-02-03")]).query(),
+            Err(QueryError::BadReceipt)
+        );
+        assert_eq!(
+            asked(&[
+                ("receipt_number", " 0512 3456 789a "),
+                ("birth_date", "1990-02-03")
+            ])
+            .query(),
+            Ok(Query::ByReceipt {
+                number: "05123456789A".into(),
+                birth_date: jiff::civil::date(1990, 2, 3)
+            })
+        );
+    }
+
+    #[test]
+    fn the_identity_ignores_the_guessable_field_and_spelling() {
+        let a = asked(&[
+            ("surname", "Nguyễn"),
+            ("name", "Lan"),
+            ("birth_date", "1990-02-03"),
+            ("fingerprint_date", "2026-01-10"),
+        ]);
+        let b = asked(&[
+            ("surname", "lan"),
+            ("name", "NGUYEN"),
+            ("birth_date", "1990-02-03"),
+            ("fingerprint_date", "2026-03-11"),
+        ]);
+        assert_eq!(a.query().unwrap().identity(), b.query().unwrap().identity());
+    }
+
+    #[test]
+    fn an_address_over_its_limit_is_told_to_wait() {
+        let limits = Limits::default();
+        let address: IpAddr = "192.0.2.7".parse().unwrap();
+        for _ in 0..PER_ADDRESS_PER_MINUTE {
+            assert!(limits.allow(address, None).is_ok());
+        }
+        let wait = limits.allow(address, None).unwrap_err();
+        assert!(wait >= Duration::from_secs(1));
+        assert!(limits.allow("192.0.2.8".parse().unwrap(), None).is_ok());
+        for _ in 0..PER_IDENTITY_PER_HOUR {
+            assert!(
+                limits
+                    .allow("198.51.100.1".parse().unwrap(), Some("x"))
+                    .is_ok()
+            );
+        }
+        assert!(
+            limits
+                .allow("203.0.113.9".parse().unwrap(), Some("x"))
+                .is_err()
+        );
+    }
+}
+
+/// The answer: the same shape, found or not.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Answer {
+    /// `ready`: the permit can be collected, booking at a partner office; `not_ready`: not yet
+    /// (or not known, or already delivered: the check does not say which).
+    #[schema(example = "ready")]
+    pub status: &'static str,
+}
+
+/// Why no answer was given.
+#[derive(Debug)]
+pub enum Refusal {
+    Invalid(QueryError),
+    /// Over a rate limit: wait this long.
+    Wait(Duration),
+    Store(StoreError),
+}
+
+/// Check, within the limits, and answer after exactly [`ANSWER_TIME`].
+pub async fn check(
+    state: &crate::AppState,
+    address: IpAddr,
+    asked: &Asked,
+) -> Result<Answer, Refusal> {
+    let started = tokio::time::Instant::now();
+    let outcome = async {
+        let query = match asked.query() {
+            Ok(query) => query,
+            Err(e) => {
+                state
+                    .status_limits
+                    .allow(address, None)
+                    .map_err(Refusal::Wait)?;
+                return Err(Refusal::Invalid(e));
+            }
+        };
+        state
+            .status_limits
+            .allow(address, Some(&query.identity()))
+            .map_err(Refusal::Wait)?;
+        let ready = state
+            .db
+            .call(move |conn| is_ready(conn, &query))
+            .await
+            .map_err(Refusal::Store)?;
+        Ok(Answer {
+            status: if ready { "ready" } else { "not_ready" },
+        })
+    }
+    .await;
+    tokio::time::sleep_until(started + ANSWER_TIME).await;
+    outcome
+}
