@@ -133,7 +133,18 @@ impl Browser {
             if let Some(id) = found[ELEMENT].as_str() {
                 return id.to_owned();
             }
-            assert!(Instant::now() < deadline, "no element {css}: {found}");
+            if Instant::now() >= deadline {
+                let page = self
+                    .post(
+                        "/execute/sync",
+                        json!({ "script": "return location.href + '\\n' + document.body.innerText.slice(0, 1500);", "args": [] }),
+                    )
+                    .await;
+                panic!(
+                    "no element {css} on the page:\n{}",
+                    page.as_str().unwrap_or_default()
+                );
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

@@ -398,6 +398,19 @@ impl TestKiosk {
         kiosk
     }
 
+    /// Enrol a kiosk whose clock agrees with a server frozen at `server_now` (RFC 3339).
+    pub async fn enrol_at(app: &TestApp, partner: i64, url: &str, server_now: &str) -> Self {
+        let kiosk = Self::enrol(app, partner, url).await;
+        let offset = server_now
+            .parse::<jiff::Timestamp>()
+            .expect("an RFC 3339 instant")
+            .duration_since(jiff::Timestamp::now())
+            .as_millis() as i64;
+        let kiosk = kiosk.restart_with_clock(offset).await;
+        kiosk.wait_up_to_date().await;
+        kiosk
+    }
+
     /// Wait until the kiosk is online with every document in step with the server.
     pub async fn wait_up_to_date(&self) {
         eventually(15, "the kiosk to be up to date", || {
@@ -513,4 +526,41 @@ pub fn hidden_field(page: &str, name: &str) -> Option<String> {
     let marker = format!("name=\"{name}\" value=\"");
     let start = page.find(&marker)? + marker.len();
     Some(page[start..].split('"').next()?.to_owned())
+}
+
+impl TestApp {
+    /// Post a form as `staff` (with the session's CSRF token); the status and the page.
+    pub async fn submit(
+        &self,
+        staff: &StaffSession,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> (u16, String) {
+        let mut form: Vec<(&str, &str)> = vec![("csrf", staff.csrf.as_str())];
+        form.extend_from_slice(fields);
+        let response = self
+            .page_client()
+            .post(self.url(path))
+            .header("cookie", &staff.cookie)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    /// GET a page as `staff`; the status and the body's bytes.
+    pub async fn fetch(&self, staff: &StaffSession, path: &str) -> (u16, Vec<u8>) {
+        let response = self
+            .page_client()
+            .get(self.url(path))
+            .header("cookie", &staff.cookie)
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.bytes().await.unwrap().to_vec(),
+        )
+    }
 }

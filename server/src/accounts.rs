@@ -61,6 +61,10 @@ pub struct Staff {
 }
 
 impl Staff {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
     /// How the audit log names this person.
     pub fn actor(&self) -> String {
         format!("user:{}", self.user_id)

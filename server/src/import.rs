@@ -87,6 +87,25 @@ fn column_of(header: &str) -> Option<Column> {
 /// Parse a whole file: every valid row, or every error.
 pub fn parse(bytes: &[u8]) -> Result<Vec<ReadyRow>, Vec<RowError>> {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    // Windows line ends (Excel, and every browser's form post) would shift the csv crate's line
+    // numbers by one: read them as plain newlines.
+    let unix: Vec<u8>;
+    let bytes = if bytes.contains(&b'\r') {
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut iter = bytes.iter().peekable();
+        while let Some(&b) = iter.next() {
+            if b == b'\r' {
+                iter.next_if_eq(&&b'\n');
+                out.push(b'\n');
+            } else {
+                out.push(b);
+            }
+        }
+        unix = out;
+        &unix[..]
+    } else {
+        bytes
+    };
     let first_line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
     let semicolons = first_line.iter().filter(|b| **b == b';').count();
     let commas = first_line.iter().filter(|b| **b == b',').count();
@@ -277,6 +296,29 @@ pub fn apply(
     actor: &str,
 ) -> Result<ImportReport, StoreError> {
     let tx = conn.transaction()?;
+    let report = apply_in(&tx, rows, now, actor)?;
+    tx.commit()?;
+    Ok(report)
+}
+
+/// What [`apply`] would do, without doing it: for the import page's preview.
+pub fn dry_run(
+    conn: &mut Connection,
+    rows: &[ReadyRow],
+    now: jiff::Timestamp,
+) -> Result<ImportReport, StoreError> {
+    let tx = conn.transaction()?;
+    let report = apply_in(&tx, rows, now, "preview")?;
+    tx.rollback()?;
+    Ok(report)
+}
+
+fn apply_in(
+    tx: &rusqlite::Transaction<'_>,
+    rows: &[ReadyRow],
+    now: jiff::Timestamp,
+    actor: &str,
+) -> Result<ImportReport, StoreError> {
     let mut report = ImportReport::default();
     for row in rows {
         let fingerprint = row.fingerprint_date.to_string();
@@ -362,7 +404,7 @@ pub fn apply(
         }
     }
     store::audit(
-        &tx,
+        tx,
         now,
         actor,
         "ready_permits.imported",
@@ -371,7 +413,6 @@ pub fn apply(
             "added": report.added, "updated": report.updated, "unchanged": report.unchanged,
         }),
     )?;
-    tx.commit()?;
     Ok(report)
 }
 
@@ -401,6 +442,15 @@ mod tests {
             "surname,name,birth date,fingerprint date\nPopescu,Ioana,31/12/2000,03/11/2026\n";
         let rows = parse(file.as_bytes()).unwrap();
         assert_eq!(rows[0].fingerprint_date, jiff::civil::date(2026, 11, 3));
+    }
+
+    #[test]
+    fn windows_line_ends_keep_the_line_numbers() {
+        let file = "Cognome;Nome;Data di nascita;Data impronte\r\n\
+                    Rossi;Ana;01/02/1990;10/11/2026\r\n\
+                    Bianchi;Eva;31/02/1990;10/11/2026\r\n";
+        let errors = parse(file.as_bytes()).unwrap_err();
+        assert_eq!(errors.iter().map(|e| e.line).collect::<Vec<_>>(), vec![3]);
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! listener bound to port 0, so they run exactly the code production runs.
 
 pub mod accounts;
+pub mod agenda_change;
 pub mod api;
 pub mod clock;
 pub mod config;

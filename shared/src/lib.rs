@@ -17,6 +17,7 @@
 //! - [`documents`]: the synchronised Automerge documents, who writes each, and their records.
 //! - [`protocol`]: the binary envelope of the kiosk ↔ server WebSocket protocol.
 //! - [`decide`]: the conflict rules by which the server decides kiosks' requests.
+//! - [`relocate`]: which bookings a change of hours displaces, and where each goes.
 //! - [`ticket`]: the signed code in a reminder's QR, read back at the counter.
 
 pub mod agenda;
@@ -27,6 +28,7 @@ pub mod holidays;
 pub mod ids;
 pub mod names;
 pub mod protocol;
+pub mod relocate;
 pub mod rules;
 pub mod ticket;
 

@@ -8,7 +8,7 @@ use coper_e2e::browser::{Browser, ENTER};
 use coper_server::{demo::DEMO_PASSWORD, web::Access};
 use coper_shared::{
     ids::ServiceId,
-    jiff::{Timestamp, civil},
+    jiff::civil,
     ticket::{Issuer, Ticket},
 };
 
@@ -24,15 +24,7 @@ fn delivery() -> ServiceId {
 /// A kiosk of partner body 1, reaching the server at `url`, whose clock agrees with the
 /// server's frozen one.
 async fn kiosk_at_server_time(app: &TestApp, url: &str) -> TestKiosk {
-    let kiosk = TestKiosk::enrol(app, 1, url).await;
-    let offset = MONDAY_NINE_ROME
-        .parse::<Timestamp>()
-        .unwrap()
-        .duration_since(Timestamp::now())
-        .as_millis() as i64;
-    let kiosk = kiosk.restart_with_clock(offset).await;
-    kiosk.wait_up_to_date().await;
-    kiosk
+    TestKiosk::enrol_at(app, 1, url, MONDAY_NINE_ROME).await
 }
 
 /// Book the first free delivery slot at `kiosk` and wait for the server to confirm it.
@@ -213,16 +205,14 @@ async fn a_clerk_scans_checks_in_delivers_and_watches_the_day_fill_up() {
 async fn the_printed_day_list_has_the_names_in_time_order() {
     let app = spawn_demo_at(MONDAY_NINE_ROME).await;
     let staff = app.log_in("sportello", DEMO_PASSWORD).await.unwrap();
-    let response = app
-        .page_client()
-        .get(app.url("/counter/day-list.pdf?date=2026-11-24&service=consegna-pse"))
-        .header("cookie", &staff.cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-type"], "application/pdf");
-    let pdf = response.bytes().await.unwrap();
+    let (status, pdf) = app
+        .fetch(
+            &staff,
+            "/counter/day-list.pdf?date=2026-11-24&service=consegna-pse",
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(pdf.starts_with(b"%PDF"), "a PDF");
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("day.pdf");
     std::fs::write(&file, &pdf).unwrap();
@@ -363,17 +353,7 @@ async fn repeated_wrong_passwords_lock_the_account() {
 
 /// Post what a scanner typed to the check-in page; the headline and the whole page.
 async fn post_scan(app: &TestApp, staff: &StaffSession, text: &str) -> (String, String) {
-    let page = app
-        .page_client()
-        .post(app.url("/counter/scan"))
-        .header("cookie", &staff.cookie)
-        .form(&[("csrf", staff.csrf.as_str()), ("scan", text)])
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let (_, page) = app.submit(staff, "/counter/scan", &[("scan", text)]).await;
     let headline = page
         .split("id=\"outcome-headline\">")
         .nth(1)
@@ -453,15 +433,10 @@ async fn end_of_day_marks_no_shows_only_for_slots_past_the_window() {
     let booked_early = count("booked", "10:30");
     let booked_late = count("booked", "24:00") - booked_early;
     assert!(booked_early > 0 && booked_late > 0, "the demo books Monday");
-    let answer = app
-        .page_client()
-        .post(app.url("/counter/day/no-shows"))
-        .header("cookie", &staff.cookie)
-        .form(&[("csrf", staff.csrf.as_str()), ("date", "2026-11-23")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 303);
+    let (status, _) = app
+        .submit(&staff, "/counter/day/no-shows", &[("date", "2026-11-23")])
+        .await;
+    assert_eq!(status, 303);
     assert_eq!(count("no_show", "10:30"), booked_early);
     assert_eq!(count("booked", "10:30"), 0);
     assert_eq!(

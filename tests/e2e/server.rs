@@ -222,7 +222,10 @@ async fn the_openapi_document_lists_the_contract_and_each_path_answers() {
         );
     }
     // Every GET answers (the status check is a POST, tested in `public.rs`).
-    for path in paths.iter().filter(|p| doc["paths"][p.as_str()]["get"].is_object()) {
+    for path in paths
+        .iter()
+        .filter(|p| doc["paths"][p.as_str()]["get"].is_object())
+    {
         let concrete = path.replace("{id}", "consegna-pse");
         let (status, body) = app.get(&concrete).await;
         assert_eq!(status, 200, "{concrete}: {body}");

@@ -10,6 +10,7 @@
 //!
 //! Submodules map rows to domain values and back; none of them knows about HTTP.
 
+pub mod admin;
 pub mod agenda;
 pub mod appointments;
 pub mod counter;

@@ -171,6 +171,41 @@ impl SyncHub {
         }
     }
 
+    /// After an administrator changed SQLite (rules, relocations, cancellations, settings):
+    /// rewrite the directory, the `agendas` named and the inboxes of `kiosks`, and tell the
+    /// sessions, so every kiosk shows the change.
+    pub async fn republish(
+        &self,
+        agendas: Vec<DocName>,
+        kiosks: Vec<KioskId>,
+    ) -> Result<(), StoreError> {
+        let docs = self.docs.clone();
+        let config = self.config;
+        let changed = self
+            .db
+            .call(move |conn| {
+                let mut docs = docs.lock().unwrap_or_else(|p| p.into_inner());
+                let mut changed = Vec::new();
+                if write_directory(conn, &mut docs, config.clock_skew_bound_ms)? {
+                    changed.push(DocName::Directory);
+                }
+                for name in agendas {
+                    if write_agenda(conn, &mut docs, &name)? {
+                        changed.push(name);
+                    }
+                }
+                for kiosk in kiosks {
+                    if write_inbox(conn, &mut docs, kiosk)? {
+                        changed.push(DocName::Inbox(kiosk));
+                    }
+                }
+                Ok::<_, StoreError>(changed)
+            })
+            .await?;
+        self.notify(changed);
+        Ok(())
+    }
+
     /// Run `f` on one document, under the documents' lock, with the database connection.
     pub async fn with_doc<T: Send + 'static>(
         &self,

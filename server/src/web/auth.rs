@@ -73,7 +73,9 @@ fn same_origin(headers: &HeaderMap) -> bool {
 /// [`Staff`] (when logged in) in the request's extensions.
 pub async fn guard(access: Access, req: Request, next: Next) -> Response {
     let Some(state) = req.extensions().get::<AppState>().cloned() else {
-        return internal_error("the application state is missing from the request");
+        return internal_error(anyhow::anyhow!(
+            "the application state is missing from the request"
+        ));
     };
     let staff = match cookie(req.headers(), SESSION_COOKIE) {
         Some(token) => {

@@ -1,5 +1,5 @@
 //! The server-rendered web pages: the public site (home, status check) and the staff's (login,
-//! counter).
+//! counter, administration).
 //!
 //! Pages are askama templates in `server/templates/` (compile-time checked, HTML auto-escaped),
 //! styled with Bootstrap Italia, which is vendored and served from the binary under `/static/`:
@@ -10,6 +10,8 @@
 //! roles it admits and wraps it in [`auth::guard`], so no handler can forget to check, and a test
 //! walks [`Pages::routes`] to prove each refuses anonymous and wrong-role requests.
 
+pub mod admin;
+pub mod admin_agenda;
 pub mod auth;
 pub mod counter;
 pub mod daylist;
@@ -136,6 +138,122 @@ pub fn pages() -> Pages {
             Access::Staff,
             post(auth::logout),
         )
+        .add("/admin", &[M::GET], Access::Admin, get(admin::home))
+        .add(
+            "/admin/settings",
+            &[M::GET, M::POST],
+            Access::Admin,
+            get(admin::settings_page).post(admin::settings_save),
+        )
+        .add(
+            "/admin/services",
+            &[M::POST],
+            Access::Admin,
+            post(admin_agenda::service_create),
+        )
+        .add(
+            "/admin/services/{id}",
+            &[M::GET, M::POST],
+            Access::Admin,
+            get(admin_agenda::service_editor).post(admin_agenda::service_save),
+        )
+        .add(
+            "/admin/services/{id}/preview",
+            &[M::POST],
+            Access::Admin,
+            post(admin_agenda::service_preview),
+        )
+        .add(
+            "/admin/close-day",
+            &[M::GET, M::POST],
+            Access::Admin,
+            get(admin_agenda::close_day_form).post(admin_agenda::close_day),
+        )
+        .add(
+            "/admin/close-day/preview",
+            &[M::POST],
+            Access::Admin,
+            post(admin_agenda::close_day_preview),
+        )
+        .add(
+            "/admin/partners",
+            &[M::GET, M::POST],
+            Access::Admin,
+            get(admin::partners).post(admin::partner_create),
+        )
+        .add(
+            "/admin/partners/{id}",
+            &[M::GET, M::POST],
+            Access::Admin,
+            get(admin::partner).post(admin::partner_update),
+        )
+        .add(
+            "/admin/partners/{id}/operators",
+            &[M::POST],
+            Access::Admin,
+            post(admin::operator_create),
+        )
+        .add(
+            "/admin/partners/{id}/kiosk-codes",
+            &[M::POST],
+            Access::Admin,
+            post(admin::kiosk_code),
+        )
+        .add(
+            "/admin/users/{id}/password",
+            &[M::POST],
+            Access::Admin,
+            post(admin::user_password),
+        )
+        .add(
+            "/admin/users/{id}/active",
+            &[M::POST],
+            Access::Admin,
+            post(admin::user_active),
+        )
+        .add(
+            "/admin/kiosks/{id}/revoke",
+            &[M::POST],
+            Access::Admin,
+            post(admin::kiosk_revoke),
+        )
+        .add(
+            "/admin/permits",
+            &[M::GET],
+            Access::Admin,
+            get(admin::permits),
+        )
+        .add(
+            "/admin/permits/preview",
+            &[M::POST],
+            Access::Admin,
+            post(admin::permits_preview),
+        )
+        .add(
+            "/admin/permits/import",
+            &[M::POST],
+            Access::Admin,
+            post(admin::permits_import),
+        )
+        .add(
+            "/admin/appointments",
+            &[M::GET],
+            Access::Admin,
+            get(admin::appointments),
+        )
+        .add(
+            "/admin/appointments.csv",
+            &[M::GET],
+            Access::Admin,
+            get(admin::appointments_csv),
+        )
+        .add(
+            "/admin/appointments/{id}/cancel",
+            &[M::POST],
+            Access::Admin,
+            post(admin::appointment_cancel),
+        )
+        .add("/admin/audit", &[M::GET], Access::Admin, get(admin::audit))
         .add(
             "/counter",
             &[M::GET],
@@ -238,6 +356,11 @@ const STATIC_FILES: &[(&str, &str, &[u8])] = &[
         include_bytes!("../../assets/coper.css"),
     ),
     (
+        "admin.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/admin.js"),
+    ),
+    (
         "counter.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../assets/counter.js"),
@@ -319,7 +442,8 @@ pub fn message(status: StatusCode, title: &str, message: &str) -> Response {
 }
 
 /// The database failed: say so plainly, log the details.
-pub fn internal_error(error: impl std::fmt::Display) -> Response {
+pub fn internal_error(error: impl Into<anyhow::Error>) -> Response {
+    let error = format!("{:#}", error.into());
     tracing::error!(%error, "page failed");
     message(
         StatusCode::INTERNAL_SERVER_ERROR,

@@ -1,0 +1,414 @@
+//! The administration end to end: in a real browser, the ready-list import with bad rows, editing
+//! a service's hours with the preview, closing a day that has bookings (a kiosk sees its booking
+//! moved); over HTTP, partner bodies with kiosks and operators, appointments' export and
+//! cancellation, and the audit log.
+
+use std::time::Duration;
+
+use coper_e2e::browser::Browser;
+use coper_kiosk::core::BookingStatus;
+use coper_server::demo::DEMO_PASSWORD;
+use coper_shared::{ids::ServiceId, jiff::civil};
+
+use crate::helpers::{TestApp, TestKiosk, eventually, spawn_demo_at};
+
+/// Monday 23 November 2026, 09:00 in Rome.
+const MONDAY_NINE_ROME: &str = "2026-11-23T08:00:00Z";
+
+fn delivery() -> ServiceId {
+    ServiceId::parse("consegna-pse").unwrap()
+}
+
+fn count(app: &TestApp, sql: &str) -> i64 {
+    app.database().query_row(sql, [], |r| r.get(0)).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_imports_the_ready_list_after_fixing_its_bad_rows() {
+    let app = spawn_demo_at(MONDAY_NINE_ROME).await;
+    let before = count(&app, "SELECT count(*) FROM ready_permits");
+    let browser = Browser::start().await;
+    browser.log_in(&app.base, "admin", DEMO_PASSWORD).await;
+    browser.goto(&format!("{}/admin/permits", app.base)).await;
+    let bad = "Cognome;Nome;Data di nascita;Data impronte;Assicurata\n\
+               Nuovo;Persona;01/02/1990;10/11/2026;050000000001\n\
+               Sbagliato;Data;31/02/1990;10/11/2026;050000000002\n\
+               ;SenzaCognome;01/02/1991;10/11/2026;050000000003\n";
+    browser.type_into("#csv", bad).await;
+    browser.click_and_wait_for_page("#import-check").await;
+    let errors = browser.text("#import-errors").await;
+    assert!(errors.contains("riga 3"), "{errors}");
+    assert!(errors.contains("riga 4"), "{errors}");
+    assert!(!errors.contains("riga 2"), "{errors}");
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM ready_permits"),
+        before,
+        "nothing imported"
+    );
+
+    // Fixed: the preview says what will happen, the import does it, a second import changes
+    // nothing.
+    let good = "Cognome;Nome;Data di nascita;Data impronte;Assicurata\n\
+                Nuovo;Persona;01/02/1990;10/11/2026;050000000001\n\
+                Sbagliato;Data;28/02/1990;10/11/2026;050000000002\n";
+    browser
+        .script("document.getElementById('csv').value = '';")
+        .await;
+    browser.type_into("#csv", good).await;
+    browser.click_and_wait_for_page("#import-check").await;
+    let preview = browser.text("#import-preview").await;
+    assert!(preview.contains("2 aggiunti"), "{preview}");
+    assert_eq!(count(&app, "SELECT count(*) FROM ready_permits"), before);
+    browser.click_and_wait_for_page("#import-confirm").await;
+    let done = browser.text("#import-done").await;
+    assert!(
+        done.contains("2 aggiunti, 0 aggiornati, 0 invariati"),
+        "{done}"
+    );
+    assert_eq!(
+        count(&app, "SELECT count(*) FROM ready_permits"),
+        before + 2
+    );
+    browser.type_into("#csv", good).await;
+    browser.click_and_wait_for_page("#import-check").await;
+    browser.click_and_wait_for_page("#import-confirm").await;
+    let again = browser.text("#import-done").await;
+    assert!(
+        again.contains("0 aggiunti, 0 aggiornati, 2 invariati"),
+        "{again}"
+    );
+    browser.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_edits_hours_sees_the_preview_and_saves() {
+    let app = spawn_demo_at(MONDAY_NINE_ROME).await;
+    let browser = Browser::start().await;
+    browser.log_in(&app.base, "admin", DEMO_PASSWORD).await;
+    browser
+        .goto(&format!("{}/admin/services/consegna-pse", app.base))
+        .await;
+
+    // A mistake: zero places. The server says so in words and keeps what was typed.
+    let blank_day = "#exceptions tbody tr:last-child";
+    browser
+        .script(&format!(
+            "const row = document.querySelector('{blank_day}');
+             row.querySelector('[name=x_date]').value = '2026-11-29';
+             row.querySelector('[name=x_kind]').value = 'open';
+             row.querySelector('[name=x_start]').value = '09:00';
+             row.querySelector('[name=x_end]').value = '11:00';
+             row.querySelector('[name=x_slot]').value = '10';
+             row.querySelector('[name=x_places]').value = '0';"
+        ))
+        .await;
+    browser.click_and_wait_for_page("#preview").await;
+    let errors = browser.text("#rule-errors").await;
+    assert!(errors.contains("0 posti"), "{errors}");
+    let kept = browser
+        .script("return [...document.querySelectorAll('[name=x_date]')].map(i => i.value);")
+        .await;
+    assert!(kept.to_string().contains("2026-11-29"), "{kept}");
+
+    // Corrected: Sunday 29 November opens with 2 places in twelve slots; the preview shows it.
+    browser
+        .script(
+            "const input = [...document.querySelectorAll('[name=x_places]')]
+               .find(i => i.value === '0'); input.value = '2';",
+        )
+        .await;
+    browser.click_and_wait_for_page("#preview").await;
+    let sunday = browser
+        .text("#preview-result [data-date='2026-11-29']")
+        .await;
+    assert!(sunday.contains("24 liberi su 24"), "{sunday}");
+    assert!(browser.text("#no-moves").await.contains("Nessuna"));
+    let days_before = app
+        .get_ok("/api/v1/services/consegna-pse/days?from=2026-11-29&to=2026-11-29")
+        .await;
+    assert_eq!(
+        days_before["days"][0]["places"], 0,
+        "not saved by the preview"
+    );
+
+    browser.click_and_wait_for_page("#save").await;
+    assert!(browser.text("#saved-title").await.contains("Orari salvati"));
+    let days = app
+        .get_ok("/api/v1/services/consegna-pse/days?from=2026-11-29&to=2026-11-29")
+        .await;
+    assert_eq!(days["days"][0]["places"], 24, "{days}");
+    browser.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_a_day_moves_its_bookings_and_the_kiosk_sees_the_new_time() {
+    let app = spawn_demo_at(MONDAY_NINE_ROME).await;
+    let kiosk = TestKiosk::enrol_at(&app, 1, &app.ws_url(), MONDAY_NINE_ROME).await;
+    // The kiosk books Tuesday 24 November, the day that will close.
+    let tuesday = civil::date(2026, 11, 24);
+    let proposal = kiosk
+        .core
+        .options(&delivery(), tuesday.at(0, 0, 0, 0), 1)
+        .unwrap()
+        .into_iter()
+        .next()
+        .expect("a free slot on Tuesday");
+    assert_eq!(proposal.slot.date, tuesday);
+    let booking = kiosk
+        .core
+        .book(&delivery(), proposal.slot.key(), "Abebe", "Selam", None)
+        .unwrap();
+    kiosk
+        .core
+        .wait_for_verdict(booking.request, Duration::from_secs(15))
+        .await
+        .expect("confirmed");
+    let on_tuesday = count(
+        &app,
+        "SELECT count(*) FROM appointments WHERE slot_date = '2026-11-24'
+           AND service_id = 'consegna-pse' AND status = 'booked'",
+    );
+    assert!(on_tuesday > 1);
+
+    let browser = Browser::start().await;
+    browser.log_in(&app.base, "admin", DEMO_PASSWORD).await;
+    browser.goto(&format!("{}/admin/close-day", app.base)).await;
+    browser
+        .script("document.getElementById('date').value = '2026-11-24';")
+        .await;
+    browser.type_into("#note", "sciopero").await;
+    browser
+        .script("document.getElementById('service').value = 'consegna-pse';")
+        .await;
+    browser.click_and_wait_for_page("#close-preview").await;
+    let preview = browser.text("#close-preview-result").await;
+    assert!(preview.contains(&format!("({on_tuesday})")), "{preview}");
+    assert!(
+        preview.contains("ABEBE") || preview.contains("Abebe"),
+        "{preview}"
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM appointments WHERE slot_date = '2026-11-24' AND service_id = 'consegna-pse' AND status = 'booked'"
+        ),
+        on_tuesday,
+        "the preview changes nothing"
+    );
+    browser.click_and_wait_for_page("#close-confirm").await;
+    assert!(browser.text("#saved-title").await.contains("Giorno chiuso"));
+
+    // Nobody is left on the closed day, nobody was dropped, and every slot is within its places.
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM appointments WHERE slot_date = '2026-11-24' AND service_id = 'consegna-pse' AND status = 'booked'"
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM audit_log WHERE action = 'appointment.relocated'"
+        ),
+        on_tuesday
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM slot_capacity WHERE taken + held > places"
+        ),
+        0
+    );
+    // The kiosk shows its booking relocated to the new time.
+    eventually(15, "the kiosk to see its booking relocated", || {
+        kiosk.core.bookings().iter().any(|b| {
+            b.request == booking.request
+                && matches!(b.status, BookingStatus::Relocated { date, .. } if date > tuesday)
+        })
+    })
+    .await;
+    // Tuesday is closed for the public too.
+    let days = app
+        .get_ok("/api/v1/services/consegna-pse/days?from=2026-11-24&to=2026-11-24")
+        .await;
+    assert_eq!(days["days"][0]["status"], "closed", "{days}");
+    assert_eq!(days["days"][0]["reason"]["label"], "sciopero", "{days}");
+    browser.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partner_bodies_kiosks_operators_appointments_and_audit_over_http() {
+    let app = spawn_demo_at(MONDAY_NINE_ROME).await;
+    let admin = app.log_in("admin", DEMO_PASSWORD).await.unwrap();
+
+    // A new partner body; a mistake is named.
+    let (status, page) = app
+        .submit(
+            &admin,
+            "/admin/partners",
+            &[
+                ("name", "Caritas Esempio"),
+                ("address", ""),
+                ("city", "Pavia"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        page.contains("l&#x27;indirizzo e la città sono obbligatori")
+            || page.contains("indirizzo e la città"),
+        "{page}"
+    );
+    let (status, _) = app
+        .submit(
+            &admin,
+            "/admin/partners",
+            &[
+                ("name", "Caritas Esempio"),
+                ("address", "Via Prova 1"),
+                ("city", "Pavia"),
+                ("phone", "0382 000199"),
+                ("opening_hours", "lun 9-12"),
+                ("active", "1"),
+                ("lease_places_per_day", "2"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let partner: i64 = count(
+        &app,
+        "SELECT id FROM partner_bodies WHERE name = 'Caritas Esempio'",
+    );
+    let partners = app.get_ok("/api/v1/partners").await;
+    assert!(partners.to_string().contains("Caritas Esempio"));
+
+    // An enrolment code from the page enrols a real kiosk, which the page then lists.
+    let (_, page) = app
+        .submit(
+            &admin,
+            &format!("/admin/partners/{partner}/kiosk-codes"),
+            &[("label", "Sportello Caritas")],
+        )
+        .await;
+    let code = page
+        .split("mostrato una sola volta): ")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("the code is shown")
+        .trim()
+        .to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let config = coper_kiosk::core::KioskConfig::new(dir.path().join("kiosk"));
+    coper_kiosk::core::enrol(&config, &app.ws_url(), &code)
+        .await
+        .expect("the code from the page enrols a kiosk");
+    let (_, page) = app
+        .fetch(&admin, &format!("/admin/partners/{partner}"))
+        .await;
+    let page = String::from_utf8(page).unwrap();
+    assert!(page.contains("Sportello Caritas"), "{page}");
+
+    // An operator with a password; a short password is refused.
+    let (_, page) = app
+        .submit(
+            &admin,
+            &format!("/admin/partners/{partner}/operators"),
+            &[
+                ("username", "op.caritas"),
+                ("display_name", "Operatore"),
+                ("password", "short"),
+            ],
+        )
+        .await;
+    assert!(page.contains("almeno 12 caratteri"), "{page}");
+    let (_, page) = app
+        .submit(
+            &admin,
+            &format!("/admin/partners/{partner}/operators"),
+            &[
+                ("username", "op.caritas"),
+                ("display_name", "Operatore"),
+                ("password", "una password lunga"),
+            ],
+        )
+        .await;
+    assert!(page.contains("Operatore creato"), "{page}");
+    // Operators log in at kiosks, never on the staff pages.
+    let (_, refused) = app
+        .log_in("op.caritas", "una password lunga")
+        .await
+        .err()
+        .unwrap();
+    assert!(refused.contains("dal chiosco"), "{refused}");
+
+    // Appointments: export for Excel, then cancel one with a reason.
+    let (status, csv) = app
+        .fetch(
+            &admin,
+            "/admin/appointments.csv?from=2026-11-24&to=2026-11-24&service=consegna-pse",
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert!(csv.starts_with(b"\xEF\xBB\xBF"), "a BOM for Excel");
+    let csv = String::from_utf8(csv[3..].to_vec()).unwrap();
+    let mut lines = csv.lines();
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("Data;Ora;Servizio;Cognome;Nome")
+    );
+    let tuesday = count(
+        &app,
+        "SELECT count(*) FROM appointments WHERE slot_date = '2026-11-24' AND service_id = 'consegna-pse'",
+    );
+    assert_eq!(lines.clone().count() as i64, tuesday);
+    assert!(lines.all(|l| l.starts_with("24/11/2026;")));
+    let id: String = app
+        .database()
+        .query_row(
+            "SELECT id FROM appointments WHERE status = 'booked' AND slot_date = '2026-11-24' LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let (_, page) = app
+        .submit(
+            &admin,
+            &format!("/admin/appointments/{id}/cancel"),
+            &[("reason", "")],
+        )
+        .await;
+    assert!(page.contains("indicare il motivo"), "a reason is required");
+    let (_, page) = app
+        .submit(
+            &admin,
+            &format!("/admin/appointments/{id}/cancel"),
+            &[("reason", "richiesta dell'interessato")],
+        )
+        .await;
+    assert!(page.contains("Prenotazione annullata"), "{page}");
+    let status: String = app
+        .database()
+        .query_row(
+            "SELECT status FROM appointments WHERE id = ?1",
+            [&id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(status, "cancelled");
+
+    // The audit log shows who did all this, from where, filtered by action.
+    let (_, page) = app
+        .fetch(&admin, "/admin/audit?action=appointment.cancelled")
+        .await;
+    let page = String::from_utf8(page).unwrap();
+    assert!(
+        page.contains("appointment.cancelled")
+            && page.contains("(admin)")
+            && page.contains("127.0.0.1"),
+        "{page}"
+    );
+    assert!(!page.contains("partner.created"), "filtered");
+}
