@@ -141,11 +141,7 @@ fn unmovable(
 /// The moves planned, the bookings they index, and today's date.
 type Planned = (Vec<Move<usize>>, Vec<Booking>, Date);
 
-fn moves(
-    conn: &Connection,
-    rules: &ServiceRules,
-    now: Timestamp,
-) -> Result<Planned, StoreError> {
+fn moves(conn: &Connection, rules: &ServiceRules, now: Timestamp) -> Result<Planned, StoreError> {
     let questura = store::agenda::questura(conn)?
         .ok_or_else(|| StoreError::InvalidData("no Questura configured".into()))?;
     let agenda = Agenda::new(rules, &questura.holidays, &questura.time_zone);

@@ -412,3 +412,164 @@ async fn partner_bodies_kiosks_operators_appointments_and_audit_over_http() {
     );
     assert!(!page.contains("partner.created"), "filtered");
 }
+
+/// "Done when": from an empty database, an administrator sets up a Questura with the pages only
+/// (after `create-admin`), imports the ready list, enrols a kiosk, and the public's status check
+/// answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_questura_is_set_up_from_an_empty_database() {
+    let app = crate::helpers::spawn(crate::helpers::Options::default()).await;
+    let out = std::process::Command::new(crate::helpers::server_binary())
+        .args(["create-admin", "--username", "capo.ufficio", "--data-dir"])
+        .arg(&app.data_dir)
+        .env("COPER_ADMIN_PASSWORD", "una frase lunga e segreta")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let admin = app
+        .log_in("capo.ufficio", "una frase lunga e segreta")
+        .await
+        .unwrap();
+    let (_, home) = app.fetch(&admin, "/admin").await;
+    assert!(
+        String::from_utf8(home)
+            .unwrap()
+            .contains("non è ancora configurata")
+    );
+
+    let (status, _) = app
+        .submit(
+            &admin,
+            "/admin/settings",
+            &[
+                ("questura_name", "Questura di Esempio"),
+                ("address", "Via Nuova 1, Esempio"),
+                ("patron_date", "06-24"),
+                ("patron_name", "San Giovanni"),
+                ("checkin_early_minutes", "45"),
+                ("checkin_late_minutes", "60"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let (status, _) = app
+        .submit(
+            &admin,
+            "/admin/services",
+            &[("id", "consegna"), ("name", "Consegna permessi")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (status, page) = app
+        .submit(
+            &admin,
+            "/admin/services/consegna",
+            &[
+                ("name", "Consegna permessi"),
+                ("horizon_days", "30"),
+                ("lead_minutes", "60"),
+                ("what_to_bring", "Passaporto e ricevuta."),
+                ("w_day", "1"),
+                ("w_start", "09:00"),
+                ("w_end", "12:00"),
+                ("w_slot", "15"),
+                ("w_places", "2"),
+                ("w_day", "3"),
+                ("w_start", "09:00"),
+                ("w_end", "12:00"),
+                ("w_slot", "15"),
+                ("w_places", "2"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    let first = app.get_ok("/api/v1/services/consegna/first-free").await;
+    assert!(first.to_string().contains("09:"), "{first}");
+
+    let (status, _) = app
+        .submit(
+            &admin,
+            "/admin/partners",
+            &[
+                ("name", "Comune di Esempio"),
+                ("address", "Piazza 1"),
+                ("city", "Esempio"),
+                ("active", "1"),
+                ("lease_places_per_day", "2"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let partner = count(&app, "SELECT id FROM partner_bodies");
+    let (_, page) = app
+        .submit(
+            &admin,
+            &format!("/admin/partners/{partner}/kiosk-codes"),
+            &[("label", "Chiosco 1")],
+        )
+        .await;
+    let code = page
+        .split("mostrato una sola volta): ")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("a code")
+        .trim()
+        .to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let config = coper_kiosk::core::KioskConfig::new(dir.path().join("kiosk"));
+    coper_kiosk::core::enrol(&config, &app.ws_url(), &code)
+        .await
+        .unwrap();
+    let kiosk = coper_kiosk::core::KioskCore::start(config).unwrap();
+    eventually(15, "the new kiosk to learn the service", || {
+        kiosk
+            .services()
+            .iter()
+            .any(|(id, _)| id.as_str() == "consegna")
+    })
+    .await;
+    kiosk.shutdown().await;
+
+    let (_, page) = app
+        .submit(
+            &admin,
+            "/admin/permits/import",
+            &[(
+                "csv",
+                "cognome,nome,data di nascita,data rilievi\nNdiaye,Awa,12/05/1988,02/10/2026\n",
+            )],
+        )
+        .await;
+    assert!(page.contains("1 aggiunti"), "{page}");
+    let answer = app
+        .client
+        .post(app.url("/api/v1/status-check"))
+        .json(&serde_json::json!({"surname": "NDIAYE", "name": "awa",
+               "birth_date": "1988-05-12", "fingerprint_date": "2026-10-02"}))
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
+    assert_eq!(answer["status"], "ready");
+    for lang in ["it", "en", "fr", "ar"] {
+        let page = app
+            .client
+            .get(app.url(&format!("/?lang={lang}")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains(&format!("lang=\"{lang}\"")) && page.contains("Comune di Esempio"),
+            "{lang}"
+        );
+    }
+}
