@@ -13,7 +13,7 @@ use axum::{
 use coper_shared::jiff::civil::Date;
 use serde::Deserialize;
 
-use super::{internal_error, message};
+use super::{auth::who, internal_error, message};
 use crate::{
     AppState,
     accounts::{self, Role, Staff},
@@ -24,11 +24,6 @@ use crate::{
     },
     sync,
 };
-
-/// Who did it and from where, for the audit log.
-fn who(staff: &Staff, peer: &SocketAddr) -> (String, String) {
-    (staff.actor(), peer.ip().to_string())
-}
 
 #[derive(askama::Template, askama_web::WebTemplate)]
 #[template(path = "admin/home.html")]
@@ -720,26 +715,7 @@ pub async fn permits_preview(
     Extension(staff): Extension<Staff>,
     Form(form): Form<CsvForm>,
 ) -> Response {
-    let rows = match import::parse(form.csv.as_bytes()) {
-        Ok(rows) => rows,
-        Err(errors) => {
-            let errors = errors.iter().map(|e| e.to_string()).collect();
-            return permits_page(&state, staff, form.csv, errors, None, 0, false).await;
-        }
-    };
-    let now = state.clock.now();
-    let count = rows.len();
-    match state
-        .db
-        .call(move |conn| import::dry_run(conn, &rows, now))
-        .await
-    {
-        Ok(report) => {
-            let counts = Some((report.added, report.updated, report.unchanged));
-            permits_page(&state, staff, form.csv, Vec::new(), counts, count, false).await
-        }
-        Err(e) => internal_error(e),
-    }
+    permits_run(state, staff, form, false).await
 }
 
 /// Import the file: all rows or none.
@@ -748,6 +724,11 @@ pub async fn permits_import(
     Extension(staff): Extension<Staff>,
     Form(form): Form<CsvForm>,
 ) -> Response {
+    permits_run(state, staff, form, true).await
+}
+
+/// Parse the file (every bad row reported, nothing written), then preview or apply it.
+async fn permits_run(state: AppState, staff: Staff, form: CsvForm, apply: bool) -> Response {
     let rows = match import::parse(form.csv.as_bytes()) {
         Ok(rows) => rows,
         Err(errors) => {
@@ -758,23 +739,22 @@ pub async fn permits_import(
     let now = state.clock.now();
     let actor = staff.actor();
     let count = rows.len();
-    match state
+    let report = state
         .db
-        .call(move |conn| import::apply(conn, &rows, now, &actor))
-        .await
-    {
+        .call(move |conn| {
+            if apply {
+                import::apply(conn, &rows, now, &actor)
+            } else {
+                import::dry_run(conn, &rows, now)
+            }
+        })
+        .await;
+    match report {
         Ok(report) => {
             let counts = Some((report.added, report.updated, report.unchanged));
-            permits_page(
-                &state,
-                staff,
-                String::new(),
-                Vec::new(),
-                counts,
-                count,
-                true,
-            )
-            .await
+            // After an import the text area is emptied: the file is in the list now.
+            let csv = if apply { String::new() } else { form.csv };
+            permits_page(&state, staff, csv, Vec::new(), counts, count, apply).await
         }
         Err(e) => internal_error(e),
     }

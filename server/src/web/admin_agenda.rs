@@ -410,6 +410,15 @@ fn service_page(
     }
 }
 
+/// The editor again, with what is wrong in it.
+fn rejected(staff: Staff, editor: Editor, errors: Vec<String>) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        service_page(staff, editor, errors, None),
+    )
+        .into_response()
+}
+
 pub async fn service_editor(
     State(state): State<AppState>,
     Extension(staff): Extension<Staff>,
@@ -442,13 +451,7 @@ pub async fn service_preview(
     let editor = Editor::from_form(&id, &pairs);
     let rules = match editor.rules() {
         Ok(rules) => rules,
-        Err(errors) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                service_page(staff, editor, errors, None),
-            )
-                .into_response();
-        }
+        Err(errors) => return rejected(staff, editor, errors),
     };
     let now = state.clock.now();
     match state
@@ -486,17 +489,10 @@ pub async fn service_save(
     let editor = Editor::from_form(&id, &pairs);
     let rules = match editor.rules() {
         Ok(rules) => rules,
-        Err(errors) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                service_page(staff, editor, errors, None),
-            )
-                .into_response();
-        }
+        Err(errors) => return rejected(staff, editor, errors),
     };
     let now = state.clock.now();
-    let actor = staff.actor();
-    let source = peer.ip().to_string();
+    let (actor, source) = super::auth::who(&staff, &peer);
     let (name, description, bring) = (
         editor.name.trim().to_owned(),
         editor.description.trim().to_owned(),
@@ -571,8 +567,7 @@ pub async fn service_create(
         );
     }
     let now = state.clock.now();
-    let actor = staff.actor();
-    let source = peer.ip().to_string();
+    let (actor, source) = super::auth::who(&staff, &peer);
     let path = format!("/admin/services/{}", id.as_str());
     let result = state
         .db
@@ -631,7 +626,7 @@ pub struct CloseDayPage {
     pub moves: Option<Vec<MoveShown>>,
 }
 
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize)]
 pub struct CloseDayForm {
     #[serde(default)]
     date: String,
@@ -724,11 +719,7 @@ pub async fn close_day_preview(
     Form(form): Form<CloseDayForm>,
 ) -> Response {
     let now = state.clock.now();
-    let probe = CloseDayForm {
-        date: form.date.clone(),
-        service: form.service.clone(),
-        note: form.note.clone(),
-    };
+    let probe = form.clone();
     let result = state
         .db
         .call(move |conn| {
@@ -761,13 +752,8 @@ pub async fn close_day(
     Form(form): Form<CloseDayForm>,
 ) -> Response {
     let now = state.clock.now();
-    let actor = staff.actor();
-    let source = peer.ip().to_string();
-    let probe = CloseDayForm {
-        date: form.date.clone(),
-        service: form.service.clone(),
-        note: form.note.clone(),
-    };
+    let (actor, source) = super::auth::who(&staff, &peer);
+    let probe = form.clone();
     let result = state
         .db
         .call(move |conn| {

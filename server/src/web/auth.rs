@@ -48,6 +48,11 @@ pub fn source(req_extensions: &axum::http::Extensions) -> String {
         .unwrap_or_default()
 }
 
+/// Who did it and from where, for the audit log.
+pub fn who(staff: &Staff, peer: &SocketAddr) -> (String, String) {
+    (staff.actor(), peer.ip().to_string())
+}
+
 fn session_cookie(token: &str, max_age_secs: i64) -> String {
     format!(
         "{SESSION_COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={max_age_secs}"

@@ -290,8 +290,7 @@ pub async fn scan(
     Form(form): Form<ScanForm>,
 ) -> Response {
     let now = state.clock.now();
-    let actor = staff.actor();
-    let source = peer.ip().to_string();
+    let (actor, source) = super::auth::who(&staff, &peer);
     let result = state
         .db
         .call(move |conn| {
@@ -420,8 +419,7 @@ pub async fn take_step(
         }
     };
     let now = state.clock.now();
-    let actor = staff.actor();
-    let source = peer.ip().to_string();
+    let (actor, source) = super::auth::who(&staff, &peer);
     let result = state
         .db
         .call(move |conn| {
@@ -488,6 +486,19 @@ pub struct DayRow {
     pub status_key: String,
 }
 
+fn day_row(a: &CounterAppointment) -> DayRow {
+    DayRow {
+        id: a.id.clone(),
+        time: a.time.clone(),
+        service: a.service_name.clone(),
+        name: format!("{} {}", a.surname.to_uppercase(), a.given_names),
+        code: a.booking_code.clone(),
+        partner: a.partner_name.clone().unwrap_or_else(|| "Questura".into()),
+        status: status_label(&a.status).into(),
+        status_key: a.status.clone(),
+    }
+}
+
 /// A day's appointments, loaded for one of the day's views.
 pub struct Day {
     pub date: Date,
@@ -531,19 +542,7 @@ async fn load_day(state: &AppState, query: DayQuery) -> Result<Day, StoreError> 
                 .into_iter()
                 .filter(|a| query.status.is_empty() || a.status == query.status)
                 .collect();
-            let rows = appointments
-                .iter()
-                .map(|a| DayRow {
-                    id: a.id.clone(),
-                    time: a.time.clone(),
-                    service: a.service_name.clone(),
-                    name: format!("{} {}", a.surname.to_uppercase(), a.given_names),
-                    code: a.booking_code.clone(),
-                    partner: a.partner_name.clone().unwrap_or_else(|| "Questura".into()),
-                    status: status_label(&a.status).into(),
-                    status_key: a.status.clone(),
-                })
-                .collect();
+            let rows = appointments.iter().map(day_row).collect();
             let questura = crate::store::agenda::questura(conn)?
                 .map(|q| q.name)
                 .unwrap_or_else(|| "Questura".into());
@@ -659,8 +658,7 @@ pub async fn mark_no_shows(
     Form(form): Form<NoShowForm>,
 ) -> Response {
     let now = state.clock.now();
-    let actor = staff.actor();
-    let source = peer.ip().to_string();
+    let (actor, source) = super::auth::who(&staff, &peer);
     let result = state
         .db
         .call(move |conn| {
@@ -707,16 +705,7 @@ fn by_service(day: &Day) -> Vec<(String, Vec<DayRow>)> {
             .appointments
             .iter()
             .filter(|a| &a.service_id == id && a.status != "cancelled")
-            .map(|a| DayRow {
-                id: a.id.clone(),
-                time: a.time.clone(),
-                service: name.clone(),
-                name: format!("{} {}", a.surname.to_uppercase(), a.given_names),
-                code: a.booking_code.clone(),
-                partner: a.partner_name.clone().unwrap_or_else(|| "Questura".into()),
-                status: status_label(&a.status).into(),
-                status_key: a.status.clone(),
-            })
+            .map(day_row)
             .collect();
         if !rows.is_empty() || day.service == *id {
             groups.push((name.clone(), rows));
