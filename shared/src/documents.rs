@@ -42,6 +42,11 @@ pub enum DocName {
     Outbox(KioskId),
     /// The server's verdicts on kiosk K's requests.
     Inbox(KioskId),
+    /// The list of ready permits as salted hashes ([`crate::ready_index`]): no names.
+    Ready,
+    /// Kiosk K's partner body and its operators' accounts (password hashes), for logging in
+    /// offline: only that body's kiosks receive it.
+    Operators(KioskId),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,8 +75,8 @@ impl DocName {
     /// people and go only to their own kiosk.
     pub fn readable_by(&self, kiosk: KioskId) -> bool {
         match self {
-            DocName::Directory | DocName::Agenda { .. } => true,
-            DocName::Outbox(k) | DocName::Inbox(k) => *k == kiosk,
+            DocName::Directory | DocName::Agenda { .. } | DocName::Ready => true,
+            DocName::Outbox(k) | DocName::Inbox(k) | DocName::Operators(k) => *k == kiosk,
         }
     }
 
@@ -79,6 +84,8 @@ impl DocName {
         let mut parts = text.split('/');
         let name = match (parts.next()?, parts.next(), parts.next()) {
             ("directory", None, None) => DocName::Directory,
+            ("ready", None, None) => DocName::Ready,
+            ("operators", Some(id), None) => DocName::Operators(KioskId(id.parse().ok()?)),
             ("outbox", Some(id), None) => DocName::Outbox(KioskId(id.parse().ok()?)),
             ("inbox", Some(id), None) => DocName::Inbox(KioskId(id.parse().ok()?)),
             ("agenda", Some(service), Some(month)) => {
@@ -110,6 +117,8 @@ impl fmt::Display for DocName {
             } => write!(f, "agenda/{service}/{year:04}-{month:02}"),
             DocName::Outbox(k) => write!(f, "outbox/{k}"),
             DocName::Inbox(k) => write!(f, "inbox/{k}"),
+            DocName::Ready => f.write_str("ready"),
+            DocName::Operators(k) => write!(f, "operators/{k}"),
         }
     }
 }
@@ -196,6 +205,10 @@ pub struct Request {
     pub lease: Option<Uuid>,
     /// For a cancellation: the booking request it cancels.
     pub cancels: Option<Uuid>,
+    /// The ready permit the operator found for this person (its id in the ready list), so the
+    /// delivery at the counter takes it off the list.
+    #[serde(default)]
+    pub permit: Option<i64>,
 }
 
 impl Request {
@@ -317,6 +330,26 @@ pub fn parse_slot_key(text: &str) -> Option<SlotKey> {
     })
 }
 
+/// An operator of a kiosk's partner body, for logging in at the kiosk offline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperatorEntry {
+    pub username: String,
+    pub display_name: String,
+    /// Argon2id, PHC string form.
+    pub password_hash: String,
+    pub active: bool,
+}
+
+/// The kiosk's own partner body, as its reminders name it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartnerEntry {
+    pub id: i64,
+    pub name: String,
+    pub address: String,
+    pub city: String,
+    pub phone: String,
+}
+
 /// Collections used in each document.
 pub mod collections {
     pub const QUESTURA: &str = "questura";
@@ -328,6 +361,11 @@ pub mod collections {
     pub const LEASES: &str = "leases";
     pub const REQUESTS: &str = "requests";
     pub const VERDICTS: &str = "verdicts";
+    /// In `ready`: permit id → [`crate::ready_index::ReadyEntry`].
+    pub const PERMITS: &str = "permits";
+    /// In `operators/K`: username → [`super::OperatorEntry`]; and `partner` → [`super::PartnerEntry`].
+    pub const OPERATORS: &str = "operators";
+    pub const PARTNER: &str = "partner";
 }
 
 #[cfg(test)]

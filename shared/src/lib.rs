@@ -13,6 +13,7 @@
 //!   days, and free places per day for calendars.
 //! - [`ids`]: identifiers that parse instead of validate.
 //! - [`names`]: matching typed names against the ready list, tolerant of spelling habits.
+//! - [`ready_index`]: the ready list as kiosks hold it: salted hashes, checkable offline, no names.
 //! - [`booking_code`]: the short code printed on a reminder, for typing when a scan fails.
 //! - [`documents`]: the synchronised Automerge documents, who writes each, and their records.
 //! - [`protocol`]: the binary envelope of the kiosk ↔ server WebSocket protocol.
@@ -28,6 +29,7 @@ pub mod holidays;
 pub mod ids;
 pub mod names;
 pub mod protocol;
+pub mod ready_index;
 pub mod relocate;
 pub mod rules;
 pub mod ticket;

@@ -39,7 +39,8 @@ pub fn words(name: &str) -> Vec<String> {
     plain.split_whitespace().map(str::to_owned).collect()
 }
 
-fn is_particle(word: &str) -> bool {
+/// Whether `word` (as [`words`] gives it) is a particle such as `de`, `van` or `el`.
+pub fn is_particle(word: &str) -> bool {
     PARTICLES.contains(&word)
 }
 

@@ -159,6 +159,7 @@ impl Case {
                         created_at_ms: now().as_millisecond() - 5000 + offset,
                         lease: lease.then(|| lease_id(*k, slot)),
                         cancels: None,
+                        permit: None,
                     },
                 }
             })

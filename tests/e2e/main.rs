@@ -7,6 +7,7 @@ mod auth;
 mod counter;
 mod faults;
 mod helpers;
+mod kiosk;
 mod public;
 mod server;
 mod sync;

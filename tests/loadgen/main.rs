@@ -385,6 +385,7 @@ async fn batch(requests: usize, rounds: usize) {
                 created_at_ms: now.as_millisecond(),
                 lease: None,
                 cancels: None,
+                permit: None,
             };
             put_record(
                 &mut kiosk_doc,

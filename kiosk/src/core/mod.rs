@@ -64,6 +64,50 @@ pub enum CoreError {
     Protocol(String),
 }
 
+/// Why an operator could not log in at the kiosk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LoginRefusal {
+    #[error("wrong username or password")]
+    WrongCredentials,
+    #[error("this account is deactivated")]
+    Inactive,
+    #[error("the kiosk has never synchronised: it knows no account yet")]
+    NeverSynchronised,
+    #[error("too many wrong passwords: wait a minute")]
+    TooManyAttempts,
+}
+
+/// The public self-check's question.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SelfCheck {
+    ByName {
+        surname: String,
+        given_names: String,
+        birth: jiff::civil::Date,
+        fingerprint: jiff::civil::Date,
+    },
+    ByNumber {
+        number: String,
+        birth: jiff::civil::Date,
+    },
+}
+
+/// Why the self-check gave no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SelfCheckRefusal {
+    #[error("too many attempts at this kiosk: wait a few minutes")]
+    TooManyAttempts,
+    #[error("the kiosk has not received the list yet")]
+    NoList,
+}
+
+/// Wrong passwords at one kiosk before it waits [`LOGIN_LOCK`].
+const MAX_LOGIN_FAILURES: usize = 5;
+const LOGIN_LOCK: std::time::Duration = std::time::Duration::from_secs(60);
+/// Self-checks one kiosk answers per [`SELF_CHECK_WINDOW`].
+pub const MAX_SELF_CHECKS: usize = 8;
+const SELF_CHECK_WINDOW: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// How to start a kiosk core.
 #[derive(Debug, Clone)]
 pub struct KioskConfig {
@@ -184,6 +228,9 @@ struct Shared {
     /// Set by [`KioskCore::shutdown`]: the sync client saves what it holds and stops.
     stopping: std::sync::atomic::AtomicBool,
     stop: Notify,
+    /// Recent wrong passwords and self-checks, for the per-kiosk limits (in memory).
+    login_failures: Mutex<Vec<std::time::Instant>>,
+    self_checks: Mutex<Vec<std::time::Instant>>,
 }
 
 impl Shared {
@@ -258,6 +305,8 @@ impl KioskCore {
             inbox_version,
             stopping: std::sync::atomic::AtomicBool::new(false),
             stop: Notify::new(),
+            login_failures: Mutex::new(Vec::new()),
+            self_checks: Mutex::new(Vec::new()),
         });
         let client = Some(tokio::spawn(client::run(shared.clone())));
         Ok(Self { shared, client })
@@ -373,6 +422,19 @@ impl KioskCore {
         given_names: &str,
         phone: Option<&str>,
     ) -> Result<LocalBooking, CoreError> {
+        self.book_for_permit(service, slot, surname, given_names, phone, None)
+    }
+
+    /// As [`KioskCore::book`], for the ready permit `permit` found with [`KioskCore::find_ready`].
+    pub fn book_for_permit(
+        &self,
+        service: &ServiceId,
+        slot: SlotKey,
+        surname: &str,
+        given_names: &str,
+        phone: Option<&str>,
+        permit: Option<i64>,
+    ) -> Result<LocalBooking, CoreError> {
         let surname = surname.trim();
         if surname.is_empty() {
             return Err(CoreError::MissingSurname);
@@ -401,6 +463,7 @@ impl KioskCore {
             created_at_ms: now.as_millisecond(),
             lease,
             cancels: None,
+            permit,
         };
         write_request(&mut inner, &request)?;
         drop(inner);
@@ -436,12 +499,128 @@ impl KioskCore {
             cancels: Some(booking),
             created_at_ms: now.as_millisecond(),
             lease: None,
+            permit: None,
             ..original
         };
         write_request(&mut inner, &request)?;
         drop(inner);
         self.shared.outbox_changed.notify_one();
         Ok(request.id)
+    }
+
+    /// This kiosk's partner body, as the server last sent it.
+    pub fn partner(&self) -> Option<coper_shared::documents::PartnerEntry> {
+        let inner = self.shared.lock();
+        let doc = inner.docs.get(&DocName::Operators(inner.kiosk))?;
+        record(doc, collections::PARTNER, "partner")
+    }
+
+    /// Check an operator's credentials against the accounts the server last sent (so it works
+    /// offline). A kiosk that has never synchronised knows no account and lets nobody in.
+    pub fn log_in(&self, username: &str, password: &str) -> Result<String, LoginRefusal> {
+        let entry: Option<coper_shared::documents::OperatorEntry> = {
+            let inner = self.shared.lock();
+            let Some(doc) = inner.docs.get(&DocName::Operators(inner.kiosk)) else {
+                return Err(LoginRefusal::NeverSynchronised);
+            };
+            record(doc, collections::OPERATORS, &username.trim().to_lowercase())
+        };
+        {
+            let mut failures = self
+                .shared
+                .login_failures
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            failures.retain(|t| t.elapsed() < LOGIN_LOCK);
+            if failures.len() >= MAX_LOGIN_FAILURES {
+                return Err(LoginRefusal::TooManyAttempts);
+            }
+        }
+        let verified = entry.as_ref().is_some_and(|e| {
+            argon2::PasswordHash::new(&e.password_hash)
+                .map(|hash| {
+                    use argon2::PasswordVerifier;
+                    argon2::Argon2::default()
+                        .verify_password(password.as_bytes(), &hash)
+                        .is_ok()
+                })
+                .unwrap_or(false)
+        });
+        match entry {
+            Some(e) if verified && e.active => Ok(if e.display_name.is_empty() {
+                e.username
+            } else {
+                e.display_name
+            }),
+            Some(e) if verified && !e.active => Err(LoginRefusal::Inactive),
+            _ => {
+                self.shared
+                    .login_failures
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(std::time::Instant::now());
+                Err(LoginRefusal::WrongCredentials)
+            }
+        }
+    }
+
+    fn ready_entries(&self) -> Vec<coper_shared::ready_index::ReadyEntry> {
+        let inner = self.shared.lock();
+        inner
+            .docs
+            .get(&DocName::Ready)
+            .map(|doc| {
+                records(doc, collections::PERMITS)
+                    .into_iter()
+                    .map(|(_, e)| e)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The operator's check: the ready permit of the person with this surname, given names and
+    /// birth date, if the list the server last sent has it.
+    pub fn find_ready(
+        &self,
+        surname: &str,
+        given_names: &str,
+        birth: jiff::civil::Date,
+    ) -> Option<i64> {
+        self.ready_entries()
+            .into_iter()
+            .find(|e| e.matches_name(surname, given_names, birth))
+            .map(|e| e.permit)
+    }
+
+    /// The public self-check, offline: by name, birth date and fingerprinting date, or by
+    /// receipt or pratica number with the birth date. Limited per kiosk, so nobody can try dates
+    /// at length.
+    pub fn self_check(&self, question: &SelfCheck) -> Result<bool, SelfCheckRefusal> {
+        {
+            let mut attempts = self
+                .shared
+                .self_checks
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            attempts.retain(|t| t.elapsed() < SELF_CHECK_WINDOW);
+            if attempts.len() >= MAX_SELF_CHECKS {
+                return Err(SelfCheckRefusal::TooManyAttempts);
+            }
+            attempts.push(std::time::Instant::now());
+        }
+        let entries = self.ready_entries();
+        if entries.is_empty() && self.status().last_sync_ms.is_none() {
+            return Err(SelfCheckRefusal::NoList);
+        }
+        Ok(entries.iter().any(|e| match question {
+            SelfCheck::ByName {
+                surname,
+                given_names,
+                birth,
+                fingerprint,
+            } => e.matches_person(surname, given_names, *birth, *fingerprint),
+            SelfCheck::ByNumber { number, birth } => e.matches_number(number, *birth),
+        }))
     }
 
     /// Every booking made at this kiosk, newest first, with what the server said of it.

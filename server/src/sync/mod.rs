@@ -24,8 +24,9 @@ use coper_shared::{
     agenda::{Agenda, SlotKey},
     decide::{Booking, Capacity, Incoming, decide},
     documents::{
-        DocName, KioskId, LeaseEntry, Outcome, QuesturaInfo, Request, ServiceInfo, SlotCounts,
-        SyncSettings, Verdict, collections, put_record, records,
+        DocName, KioskId, LeaseEntry, OperatorEntry, Outcome, PartnerEntry, QuesturaInfo, Request,
+        ServiceInfo, SlotCounts, SyncSettings, Verdict, collections, delete_record, put_record,
+        records,
     },
     ids::ServiceId,
     rules::hh_mm,
@@ -181,6 +182,7 @@ impl SyncHub {
     ) -> Result<(), StoreError> {
         let docs = self.docs.clone();
         let config = self.config;
+        let now = self.now();
         let changed = self
             .db
             .call(move |conn| {
@@ -188,6 +190,23 @@ impl SyncHub {
                 let mut changed = Vec::new();
                 if write_directory(conn, &mut docs, config.clock_skew_bound_ms)? {
                     changed.push(DocName::Directory);
+                }
+                if write_ready(conn, &mut docs, now)? {
+                    changed.push(DocName::Ready);
+                }
+                // Operators' accounts and partner bodies change rarely: rewrite every kiosk's.
+                let enrolled: Vec<String> = {
+                    let mut stmt = conn.prepare_cached(
+                        "SELECT id FROM kiosks WHERE public_key IS NOT NULL AND revoked_at IS NULL",
+                    )?;
+                    stmt.query_map([], |r| r.get(0))?
+                        .collect::<Result<_, _>>()?
+                };
+                for id in enrolled {
+                    let Ok(id) = id.parse() else { continue };
+                    if write_operators(conn, &mut docs, KioskId(id))? {
+                        changed.push(DocName::Operators(KioskId(id)));
+                    }
                 }
                 for name in agendas {
                     if write_agenda(conn, &mut docs, &name)? {
@@ -234,6 +253,8 @@ impl SyncHub {
                     DocName::Directory,
                     DocName::Outbox(kiosk),
                     DocName::Inbox(kiosk),
+                    DocName::Ready,
+                    DocName::Operators(kiosk),
                 ];
                 if let Some(ctx) = Context::load(conn)? {
                     let today = ctx.today(now);
@@ -256,6 +277,7 @@ impl SyncHub {
     /// Idempotent; records that are already right add nothing to the documents.
     pub async fn reconcile(&self, kiosk: KioskId) -> Result<(), StoreError> {
         let docs = self.docs.clone();
+        let now = self.now();
         let config = self.config;
         let names = self.documents_for(kiosk).await?;
         let changed = self
@@ -265,6 +287,12 @@ impl SyncHub {
                 let mut changed = Vec::new();
                 if write_directory(conn, &mut docs, config.clock_skew_bound_ms)? {
                     changed.push(DocName::Directory);
+                }
+                if write_ready(conn, &mut docs, now)? {
+                    changed.push(DocName::Ready);
+                }
+                if write_operators(conn, &mut docs, kiosk)? {
+                    changed.push(DocName::Operators(kiosk));
                 }
                 let agendas = names
                     .iter()
@@ -549,13 +577,22 @@ fn write_decision(
             };
             let request_id = request.id.to_string();
             let created_by = format!("kiosk:{kiosk_text}");
+            // Only a permit the list still has: a stale kiosk must not make the booking fail.
+            let permit: Option<i64> = match request.permit {
+                Some(id) => tx
+                    .query_row("SELECT id FROM ready_permits WHERE id = ?1", [id], |r| {
+                        r.get(0)
+                    })
+                    .optional()?,
+                None => None,
+            };
             let new = NewAppointment {
                 service: &service.id,
                 slot,
                 surname: &request.surname,
                 given_names: &request.given_names,
                 phone: request.phone.as_deref(),
-                ready_permit_id: None,
+                ready_permit_id: permit,
                 partner_body_id: Some(partner),
                 kiosk: Some((&kiosk_text, &request_id)),
                 created_by: &created_by,
@@ -1040,6 +1077,123 @@ fn write_agenda(
 }
 
 /// Write every verdict of `kiosk` from SQLite into its inbox. Returns whether it changed.
+/// Write the ready list's index from SQLite: permits not delivered yet, as salted hashes.
+/// Returns whether the document changed.
+fn write_ready(
+    conn: &Connection,
+    docs: &mut Documents,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    use coper_shared::ready_index::{Permit, ReadyEntry};
+    let secret = store::counter::server_key(conn, now)?;
+    let mut entries: Vec<ReadyEntry> = Vec::new();
+    {
+        let mut stmt = conn.prepare_cached(
+            "SELECT id, surname, given_names, birth_date, fingerprint_date, receipt_number,
+                    pratica_number
+             FROM ready_permits WHERE delivered_at IS NULL",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, Option<String>>(5)?,
+                r.get::<_, Option<String>>(6)?,
+            ))
+        })?;
+        for row in rows {
+            let (id, surname, given, born, fingerprint, receipt, pratica) = row?;
+            // A stable salt per permit, which only the server can derive.
+            let seed = [&secret[..], &id.to_be_bytes()].concat();
+            let salt = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(&seed)[..8]);
+            entries.push(ReadyEntry::new(
+                &Permit {
+                    id,
+                    surname: &surname,
+                    given_names: &given,
+                    birth_date: &born,
+                    fingerprint_date: parse_date(&fingerprint)?,
+                    receipt: receipt.as_deref(),
+                    pratica: pratica.as_deref(),
+                },
+                &salt,
+            ));
+        }
+    }
+    let doc = docs.get(conn, &DocName::Ready)?;
+    let mut changed = false;
+    let keys: Vec<String> = entries.iter().map(|e| e.permit.to_string()).collect();
+    for entry in &entries {
+        changed |= put_record(doc, collections::PERMITS, &entry.permit.to_string(), entry);
+    }
+    // Delivered permits leave the list.
+    for (key, _) in records::<serde_json::Value>(doc, collections::PERMITS) {
+        if !keys.contains(&key) {
+            delete_record(doc, collections::PERMITS, &key);
+            changed = true;
+        }
+    }
+    docs.persist(conn, &DocName::Ready)?;
+    Ok(changed)
+}
+
+/// Write kiosk `kiosk`'s partner body and its operators' accounts. Returns whether it changed.
+fn write_operators(
+    conn: &Connection,
+    docs: &mut Documents,
+    kiosk: KioskId,
+) -> Result<bool, StoreError> {
+    let partner: Option<PartnerEntry> = conn
+        .query_row(
+            "SELECT p.id, p.name, p.address, p.city, p.phone FROM kiosks k
+             JOIN partner_bodies p ON p.id = k.partner_body_id WHERE k.id = ?1",
+            [kiosk.to_string()],
+            |r| {
+                Ok(PartnerEntry {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    address: r.get(2)?,
+                    city: r.get(3)?,
+                    phone: r.get(4)?,
+                })
+            },
+        )
+        .optional()?;
+    let Some(partner) = partner else {
+        return Ok(false);
+    };
+    let operators: Vec<OperatorEntry> = {
+        let mut stmt = conn.prepare_cached(
+            "SELECT username, display_name, password_hash, active FROM users
+             WHERE role = 'operator' AND partner_body_id = ?1",
+        )?;
+        stmt.query_map([partner.id], |r| {
+            Ok(OperatorEntry {
+                username: r.get(0)?,
+                display_name: r.get(1)?,
+                password_hash: r.get(2)?,
+                active: r.get(3)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?
+    };
+    let doc = docs.get(conn, &DocName::Operators(kiosk))?;
+    let mut changed = put_record(doc, collections::PARTNER, "partner", &partner);
+    for operator in &operators {
+        changed |= put_record(
+            doc,
+            collections::OPERATORS,
+            &operator.username.to_lowercase(),
+            operator,
+        );
+    }
+    docs.persist(conn, &DocName::Operators(kiosk))?;
+    Ok(changed)
+}
+
 fn write_inbox(
     conn: &Connection,
     docs: &mut Documents,

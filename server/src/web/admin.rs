@@ -751,6 +751,10 @@ async fn permits_run(state: AppState, staff: Staff, form: CsvForm, apply: bool) 
         .await;
     match report {
         Ok(report) => {
+            // Kiosks check the list offline: send them the new one.
+            if apply && let Err(e) = state.sync.republish(Vec::new(), Vec::new()).await {
+                return internal_error(e);
+            }
             let counts = Some((report.added, report.updated, report.unchanged));
             // After an import the text area is emptied: the file is in the list now.
             let csv = if apply { String::new() } else { form.csv };

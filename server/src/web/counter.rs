@@ -445,6 +445,12 @@ pub async fn take_step(
     match result {
         Ok((local, outcome)) => {
             state.counter_changed();
+            // A delivered permit leaves the ready list the kiosks check.
+            if step == Step::Deliver
+                && let Err(e) = state.sync.republish(Vec::new(), Vec::new()).await
+            {
+                return internal_error(e);
+            }
             checkin(staff, italian_date(local.date()), Some(outcome)).into_response()
         }
         Err(e) => internal_error(e),
