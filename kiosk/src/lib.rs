@@ -7,6 +7,8 @@
 slint::include_modules!();
 
 pub mod core;
+pub mod i18n;
+pub mod reminder;
 
 /// Open the kiosk's window and run until it is closed.
 pub fn run() -> Result<(), slint::PlatformError> {

@@ -1,0 +1,132 @@
+//! The kiosk's eleven languages. The screens translate with Slint's `@tr` (the `.po` files in
+//! `kiosk/lang/`, bundled at build time); the printed reminder reads the same files here, so a
+//! text is translated once. Source texts are English, as Slint expects; Italian is the default.
+
+use std::{collections::HashMap, sync::OnceLock};
+
+/// A language the kiosk offers, with its own name (flags are not languages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Language {
+    pub code: &'static str,
+    pub own_name: &'static str,
+    pub right_to_left: bool,
+}
+
+/// In the order the start screen shows them: Italian first, then by the size of the
+/// communities PRODUCT.md lists.
+pub const LANGUAGES: [Language; 11] = [
+    lang("it", "Italiano", false),
+    lang("en", "English", false),
+    lang("fr", "Français", false),
+    lang("ar", "العربية", true),
+    lang("sq", "Shqip", false),
+    lang("uk", "Українська", false),
+    lang("ru", "Русский", false),
+    lang("zh", "中文", false),
+    lang("es", "Español", false),
+    lang("bn", "বাংলা", false),
+    lang("ur", "اردو", true),
+];
+
+const fn lang(code: &'static str, own_name: &'static str, right_to_left: bool) -> Language {
+    Language {
+        code,
+        own_name,
+        right_to_left,
+    }
+}
+
+pub fn language(code: &str) -> Option<Language> {
+    LANGUAGES.iter().copied().find(|l| l.code == code)
+}
+
+/// The `.po` files, compiled in.
+pub const CATALOGUES: [(&str, &str); 10] = [
+    ("it", include_str!("../lang/it/LC_MESSAGES/coper-kiosk.po")),
+    ("fr", include_str!("../lang/fr/LC_MESSAGES/coper-kiosk.po")),
+    ("ar", include_str!("../lang/ar/LC_MESSAGES/coper-kiosk.po")),
+    ("sq", include_str!("../lang/sq/LC_MESSAGES/coper-kiosk.po")),
+    ("uk", include_str!("../lang/uk/LC_MESSAGES/coper-kiosk.po")),
+    ("ru", include_str!("../lang/ru/LC_MESSAGES/coper-kiosk.po")),
+    ("zh", include_str!("../lang/zh/LC_MESSAGES/coper-kiosk.po")),
+    ("es", include_str!("../lang/es/LC_MESSAGES/coper-kiosk.po")),
+    ("bn", include_str!("../lang/bn/LC_MESSAGES/coper-kiosk.po")),
+    ("ur", include_str!("../lang/ur/LC_MESSAGES/coper-kiosk.po")),
+];
+
+/// The `msgid` → `msgstr` pairs of a `.po` file (single-line strings, as ours are).
+pub fn parse_po(text: &str) -> HashMap<String, String> {
+    let unquote = |s: &str| -> Option<String> {
+        let inner = s.trim().strip_prefix('"')?.strip_suffix('"')?;
+        Some(inner.replace("\\\"", "\"").replace("\\\\", "\\"))
+    };
+    let mut out = HashMap::new();
+    let mut id: Option<String> = None;
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("msgid ") {
+            id = unquote(rest);
+        } else if let Some(rest) = line.strip_prefix("msgstr ")
+            && let (Some(key), Some(value)) = (id.take(), unquote(rest))
+            && !key.is_empty()
+        {
+            out.insert(key, value);
+        }
+    }
+    out
+}
+
+fn catalogues() -> &'static HashMap<&'static str, HashMap<String, String>> {
+    static ALL: OnceLock<HashMap<&'static str, HashMap<String, String>>> = OnceLock::new();
+    ALL.get_or_init(|| {
+        CATALOGUES
+            .iter()
+            .map(|(code, text)| (*code, parse_po(text)))
+            .collect()
+    })
+}
+
+/// `english` in language `code` (English itself for `en`, and when a text is missing).
+pub fn tr(code: &str, english: &str) -> String {
+    catalogues()
+        .get(code)
+        .and_then(|c| c.get(english))
+        .cloned()
+        .unwrap_or_else(|| english.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_language_translates_every_text_of_every_other() {
+        let all = catalogues();
+        let italian = &all["it"];
+        assert!(italian.len() > 50);
+        for (code, catalogue) in all {
+            for key in italian.keys() {
+                let text = catalogue.get(key).map(String::as_str).unwrap_or("");
+                assert!(!text.trim().is_empty(), "{code}: «{key}» is not translated");
+            }
+            assert_eq!(
+                catalogue.len(),
+                italian.len(),
+                "{code} has texts Italian lacks"
+            );
+        }
+        assert_eq!(LANGUAGES.len(), all.len() + 1, "English is the source");
+    }
+
+    #[test]
+    fn placeholders_survive_translation() {
+        for (code, catalogue) in catalogues() {
+            for (english, text) in catalogue {
+                assert_eq!(
+                    english.matches("{}").count(),
+                    text.matches("{}").count(),
+                    "{code}: «{english}»"
+                );
+            }
+        }
+    }
+}
