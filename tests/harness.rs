@@ -440,6 +440,17 @@ impl TestKiosk {
 }
 
 impl TestKiosk {
+    /// The core, its configuration and the folder that holds its store (keep it alive).
+    pub fn into_parts(
+        self,
+    ) -> (
+        coper_kiosk::core::KioskCore,
+        coper_kiosk::core::KioskConfig,
+        tempfile::TempDir,
+    ) {
+        (self.core, self.config, self._dir)
+    }
+
     /// Point this kiosk at another URL (a proxy), keeping its store: restart with the new URL.
     pub async fn reconnect_via(self, url: &str) -> Self {
         let Self { core, config, _dir } = self;

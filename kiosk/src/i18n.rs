@@ -117,6 +117,68 @@ mod tests {
         assert_eq!(LANGUAGES.len(), all.len() + 1, "English is the source");
     }
 
+    /// The string literals of a source file (good enough for ours: no raw strings with quotes).
+    fn literals(source: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut rest = source;
+        while let Some(start) = rest.find('"') {
+            let after = &rest[start + 1..];
+            let mut end = 0;
+            let bytes = after.as_bytes();
+            while end < bytes.len() && (bytes[end] != b'"' || (end > 0 && bytes[end - 1] == b'\\'))
+            {
+                end += 1;
+            }
+            out.push(after[..end].replace("\\\"", "\""));
+            rest = &after[(end + 1).min(after.len())..];
+        }
+        out
+    }
+
+    #[test]
+    fn every_text_the_screens_show_is_in_the_catalogue() {
+        let italian = &catalogues()["it"];
+        let ui = concat!(
+            include_str!("../ui/app.slint"),
+            include_str!("../ui/widgets.slint")
+        );
+        let mut checked = 0;
+        for piece in ui.split("@tr(").skip(1) {
+            let text = literals(piece).into_iter().next().unwrap_or_default();
+            assert!(
+                italian.contains_key(&text),
+                "@tr(\"{text}\") has no translation"
+            );
+            checked += 1;
+        }
+        assert!(checked > 30, "{checked}");
+        // Texts the screens' Rust side shows: every literal of ui.rs starting with a capital.
+        for text in literals(include_str!("ui.rs")) {
+            let is_text = text.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+                && text.chars().any(|c| c.is_ascii_lowercase());
+            if is_text {
+                assert!(
+                    italian.contains_key(&text),
+                    "ui.rs: «{text}» has no translation"
+                );
+            }
+        }
+        // Texts the reminder prints: the literal given to each `label(` or `tr(` call.
+        let reminder = include_str!("reminder.rs");
+        for call in ["label(", "tr("] {
+            for piece in reminder.split(call).skip(1) {
+                let args = piece.split(')').next().unwrap_or_default();
+                // (Two-letter literals are language codes, as in `tr("it", …)`.)
+                if let Some(text) = literals(args).into_iter().find(|t| t.len() > 2) {
+                    assert!(
+                        italian.contains_key(&text),
+                        "reminder.rs: «{text}» has no translation"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn placeholders_survive_translation() {
         for (code, catalogue) in catalogues() {

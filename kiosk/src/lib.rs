@@ -1,18 +1,15 @@
 //! `coper-kiosk`: the touchscreen application partner offices use to book deliveries, and the
 //! public use to check whether a permit is ready.
 //!
-//! The UI lives in `ui/` as `.slint` files; Rust only sets properties and binds callbacks. For now
-//! this opens the welcome window; the sync core and the screens come with their own issues.
+//! - `ui/*.slint`: the screens (Slint); [`ui`] answers their callbacks with the kiosk core.
+//! - [`core`]: the kiosk core without UI: local store, sync client, booking, login, checks.
+//! - [`i18n`]: the eleven languages; [`reminder`]: the printed reminder (PDF and ESC/POS).
+//! - [`cli`]: the `coper-kiosk` command line (run, enrol, reminder).
 
 slint::include_modules!();
 
+pub mod cli;
 pub mod core;
 pub mod i18n;
 pub mod reminder;
-
-/// Open the kiosk's window and run until it is closed.
-pub fn run() -> Result<(), slint::PlatformError> {
-    let window = AppWindow::new()?;
-    window.set_version(env!("CARGO_PKG_VERSION").into());
-    window.run()
-}
+pub mod ui;

@@ -1,5 +1,5 @@
 //! The `coper-kiosk` binary: everything is in the library, so tests and other front ends reuse it.
 
-fn main() -> Result<(), slint::PlatformError> {
-    coper_kiosk::run()
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    coper_kiosk::cli::main()
 }

@@ -103,3 +103,43 @@ fn the_escpos_receipt_carries_the_ticket_in_its_bitmap() {
     let decoded = decode(back.width, back.height, |x, y| back.is_black(x, y));
     assert_eq!(decoded, vec![sample.ticket]);
 }
+
+#[test]
+fn the_command_line_writes_a_sample_reminder_for_setting_printers_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.escpos");
+    let png = dir.path().join("r.png");
+    let status = Command::new(env!("CARGO_BIN_EXE_coper-kiosk"))
+        .args([
+            "reminder", "--sample", "--lang", "bn", "--format", "escpos", "--out",
+        ])
+        .arg(&out)
+        .arg("--png")
+        .arg(&png)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let raster = raster_of_escpos(&std::fs::read(&out).unwrap()).unwrap();
+    assert_eq!(
+        decode(raster.width, raster.height, |x, y| raster.is_black(x, y)),
+        vec![reminder::sample("bn").ticket]
+    );
+    assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
+    let pdf = dir.path().join("r.pdf");
+    let status = Command::new(env!("CARGO_BIN_EXE_coper-kiosk"))
+        .args([
+            "reminder", "--sample", "--lang", "zh", "--format", "pdf", "--paper", "a4", "--out",
+        ])
+        .arg(&pdf)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert!(text_of(&std::fs::read(&pdf).unwrap()).contains("预约提醒单"));
+    let refused = Command::new(env!("CARGO_BIN_EXE_coper-kiosk"))
+        .args(["reminder", "--sample", "--lang", "xx", "--out"])
+        .arg(&pdf)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("unknown language"));
+}

@@ -8,6 +8,7 @@ mod counter;
 mod faults;
 mod helpers;
 mod kiosk;
+mod kiosk_ui;
 mod public;
 mod server;
 mod sync;

@@ -508,6 +508,24 @@ impl KioskCore {
         Ok(request.id)
     }
 
+    /// What a service asks people to bring, from the last directory received.
+    pub fn what_to_bring(&self, service: &ServiceId) -> Option<String> {
+        let inner = self.shared.lock();
+        replica::services(&inner.docs)
+            .into_iter()
+            .find(|(id, _)| id == service)
+            .map(|(_, info)| info.what_to_bring)
+    }
+
+    /// The Questura, from the last directory received.
+    pub fn questura(&self) -> Option<coper_shared::documents::QuesturaInfo> {
+        let inner = self.shared.lock();
+        inner
+            .docs
+            .get(&DocName::Directory)
+            .and_then(|d| record(d, collections::QUESTURA, "questura"))
+    }
+
     /// This kiosk's partner body, as the server last sent it.
     pub fn partner(&self) -> Option<coper_shared::documents::PartnerEntry> {
         let inner = self.shared.lock();
