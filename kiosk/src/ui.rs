@@ -396,6 +396,8 @@ impl Controller {
                 w.set_booking_status(self.status_text(&booking).into());
                 w.set_screen("done".into());
                 self.print();
+                // The status bar counts the new request at once.
+                self.refresh();
             }
             Err(CoreError::SlotNotFree) => {
                 // Taken meanwhile (the replica moved on): propose the next one.
@@ -580,6 +582,11 @@ impl Controller {
 
     fn touch(&self) {
         self.state.borrow_mut().last_touch = Some(Instant::now());
+    }
+
+    /// Make the kiosk believe nobody has touched it for `idle` (for tests of the inactivity rules).
+    pub fn pretend_idle(&self, idle: Duration) {
+        self.state.borrow_mut().last_touch = Instant::now().checked_sub(idle);
     }
 
     /// Bring the status bar and today's bookings up to date, raise the alert when the server

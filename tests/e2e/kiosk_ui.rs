@@ -237,10 +237,122 @@ async fn an_operator_books_on_the_touchscreen_and_the_reminder_prints() {
         "the counter knows the ticket"
     );
 
-    // Log out; the operator screens are closed again.
+    // The Questura closes that day: the kiosk shows the booking moved, raises the alert, and a
+    // reprint carries the new time.
+    let date: String = app
+        .database()
+        .query_row(
+            "SELECT slot_date FROM appointments WHERE booking_code = ?1",
+            [&code],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let admin = app.log_in("admin", DEMO_PASSWORD).await.unwrap();
+    let (status, _) = app
+        .submit(
+            &admin,
+            "/admin/close-day",
+            &[
+                ("date", &date),
+                ("service", "consegna-pse"),
+                ("note", "sciopero"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let moved_prefix = it("Moved to {}").replace("{}", "");
+    eventually(15, "the kiosk to show the booking moved", || {
+        controller.refresh();
+        value(&window, &name).starts_with(&moved_prefix)
+    })
+    .await;
+    assert!(
+        window.get_alert(),
+        "an alert for a printed booking the Questura changed"
+    );
+    let new_time: String = app
+        .database()
+        .query_row(
+            "SELECT slot_date FROM appointments WHERE booking_code = ?1",
+            [&code],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_ne!(new_time, date);
     press(&window, &it("Back"));
-    press(&window, &it("Log out"));
+    assert_eq!(window.get_screen(), "menu");
+
+    // Nobody touches the kiosk: the operator is logged out.
+    controller.pretend_idle(ui::OPERATOR_IDLE + std::time::Duration::from_secs(1));
+    controller.refresh();
     assert_eq!(window.get_screen(), "start");
+    press(&window, &it("Partner office"));
+    assert_eq!(window.get_screen(), "login", "logged out");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_office_offline_still_books_and_prints_and_the_server_confirms_later() {
+    let app = spawn_demo_at(MONDAY_NINE_ROME).await;
+    operator(&app).await;
+    let proxy = crate::helpers::Proxy::start(app.addr()).await;
+    let kiosk = TestKiosk::enrol_at(&app, 1, &proxy.url(), MONDAY_NINE_ROME).await;
+    eventually(15, "the operators' accounts", || {
+        kiosk.core.partner().is_some()
+    })
+    .await;
+    let (core, _config, _dir) = kiosk.into_parts();
+    let printed = tempfile::tempdir().unwrap();
+    let (window, controller) = start_ui(core, Printer::Folder(printed.path().to_owned()));
+    let it = |english: &str| tr("it", english);
+
+    proxy.cut();
+    eventually(15, "the kiosk to notice it is offline", || {
+        controller.refresh();
+        !window.get_online()
+    })
+    .await;
+    press(&window, &it("Partner office"));
+    window.set_username("op1".into());
+    window.set_password("sportello stranieri 1".into());
+    press(&window, &it("Log in"));
+    assert_eq!(
+        window.get_screen(),
+        "menu",
+        "offline login: {}",
+        window.get_message()
+    );
+    press(&window, &it("New booking"));
+    let (surname, given, born, _) = a_ready_person(&app);
+    window.set_surname(surname.clone().into());
+    window.set_given_names(given.into());
+    window.set_birth_date(typed(&born).into());
+    press(&window, &it("Search"));
+    press(&window, "Consegna permesso elettronico");
+    press(&window, &it("Confirm"));
+    press(&window, &it("Confirm the booking"));
+    assert_eq!(window.get_screen(), "done");
+    let code = value(&window, "booking code");
+    assert!(
+        printed.path().join(format!("{code}.pdf")).exists(),
+        "printed offline"
+    );
+    assert_eq!(window.get_pending(), 1, "one request waits for the network");
+
+    proxy.restore();
+    eventually(20, "the server's verdict once back online", || {
+        controller.refresh();
+        window.get_pending() == 0 && value(&window, "booking status") == it("Confirmed")
+    })
+    .await;
+    let stored: i64 = app
+        .database()
+        .query_row(
+            "SELECT count(*) FROM appointments WHERE booking_code = ?1",
+            [&code],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(stored, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
