@@ -276,30 +276,6 @@ fn wrap(text: &str, max: usize) -> Vec<String> {
     lines
 }
 
-const WEEKDAYS: [&str; 7] = [
-    "lunedì",
-    "martedì",
-    "mercoledì",
-    "giovedì",
-    "venerdì",
-    "sabato",
-    "domenica",
-];
-const MONTHS: [&str; 12] = [
-    "gennaio",
-    "febbraio",
-    "marzo",
-    "aprile",
-    "maggio",
-    "giugno",
-    "luglio",
-    "agosto",
-    "settembre",
-    "ottobre",
-    "novembre",
-    "dicembre",
-];
-
 /// The PDF of `reminder` on `paper`. Texts shrink (down to 60 %) when the two languages do not
 /// fit the sheet; a receipt is as long as its content.
 pub fn pdf(reminder: &Reminder, paper: Paper) -> Result<Vec<u8>, ReminderError> {
@@ -374,13 +350,10 @@ fn compose(
         flow.rule();
     }
     flow.label("Date and time", lang, s(9.0))?;
-    let weekday = WEEKDAYS[r.date.weekday().to_monday_zero_offset() as usize];
     flow.text(
         &format!(
-            "{weekday} {} {} {}, ore {}",
-            r.date.day(),
-            MONTHS[r.date.month() as usize - 1],
-            r.date.year(),
+            "{}, ore {}",
+            coper_shared::italian::long_date(r.date),
             r.time.strftime("%H:%M")
         ),
         s(15.0),

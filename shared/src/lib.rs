@@ -12,6 +12,7 @@
 //! - [`agenda`]: the engine: which slots a day has, the first free slot, the next options on other
 //!   days, and free places per day for calendars.
 //! - [`ids`]: identifiers that parse instead of validate.
+//! - [`italian`]: dates as Italian readers write them.
 //! - [`names`]: matching typed names against the ready list, tolerant of spelling habits.
 //! - [`ready_index`]: the ready list as kiosks hold it: salted hashes, checkable offline, no names.
 //! - [`booking_code`]: the short code printed on a reminder, for typing when a scan fails.
@@ -27,6 +28,7 @@ pub mod decide;
 pub mod documents;
 pub mod holidays;
 pub mod ids;
+pub mod italian;
 pub mod names;
 pub mod protocol;
 pub mod ready_index;

@@ -477,6 +477,36 @@ pub struct SavedPage {
     pub back: String,
 }
 
+/// After a change of rules: tell the kiosks (directory, agendas, the verdicts of moved bookings)
+/// and the live day views, and show what moved.
+async fn saved(
+    state: &AppState,
+    staff: Staff,
+    applied: agenda_change::Applied,
+    title: String,
+    back: String,
+) -> Response {
+    let moved = applied.displaced.iter().map(move_shown).collect();
+    if let Err(e) = state
+        .sync
+        .republish(
+            applied.agendas.into_iter().collect(),
+            applied.kiosks.into_iter().collect(),
+        )
+        .await
+    {
+        return internal_error(e);
+    }
+    state.counter_changed();
+    SavedPage {
+        staff: Some(staff),
+        title,
+        moved,
+        back,
+    }
+    .into_response()
+}
+
 /// Save the service's description and rules, moving the bookings they displace, and tell the
 /// kiosks.
 pub async fn service_save(
@@ -513,25 +543,14 @@ pub async fn service_save(
         .await;
     match result {
         Ok(applied) => {
-            let moved = applied.displaced.iter().map(move_shown).collect();
-            if let Err(e) = state
-                .sync
-                .republish(
-                    applied.agendas.into_iter().collect(),
-                    applied.kiosks.into_iter().collect(),
-                )
-                .await
-            {
-                return internal_error(e);
-            }
-            state.counter_changed();
-            SavedPage {
-                staff: Some(staff),
-                title: "Orari salvati".into(),
-                moved,
-                back: format!("/admin/services/{id}"),
-            }
-            .into_response()
+            saved(
+                &state,
+                staff,
+                applied,
+                "Orari salvati".into(),
+                format!("/admin/services/{id}"),
+            )
+            .await
         }
         Err(e) => internal_error(e),
     }
@@ -775,25 +794,8 @@ pub async fn close_day(
         .await;
     match result {
         Ok(Ok(applied)) => {
-            let moved = applied.displaced.iter().map(move_shown).collect();
-            if let Err(e) = state
-                .sync
-                .republish(
-                    applied.agendas.into_iter().collect(),
-                    applied.kiosks.into_iter().collect(),
-                )
-                .await
-            {
-                return internal_error(e);
-            }
-            state.counter_changed();
-            SavedPage {
-                staff: Some(staff),
-                title: format!("Giorno chiuso: {}", form.date),
-                moved,
-                back: "/admin/close-day".into(),
-            }
-            .into_response()
+            let title = format!("Giorno chiuso: {}", form.date);
+            saved(&state, staff, applied, title, "/admin/close-day".into()).await
         }
         Ok(Err(error)) => close_day_page(&state, staff, form, Some(error), None).await,
         Err(e) => internal_error(e),

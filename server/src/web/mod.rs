@@ -384,39 +384,9 @@ async fn static_file(axum::extract::Path(file): axum::extract::Path<String>) -> 
     }
 }
 
-const MONTHS: [&str; 12] = [
-    "gennaio",
-    "febbraio",
-    "marzo",
-    "aprile",
-    "maggio",
-    "giugno",
-    "luglio",
-    "agosto",
-    "settembre",
-    "ottobre",
-    "novembre",
-    "dicembre",
-];
-const WEEKDAYS: [&str; 7] = [
-    "lunedì",
-    "martedì",
-    "mercoledì",
-    "giovedì",
-    "venerdì",
-    "sabato",
-    "domenica",
-];
-
 /// A date as Italian staff read it: "martedì 24 novembre 2026".
 pub fn italian_date(date: Date) -> String {
-    format!(
-        "{} {} {} {}",
-        WEEKDAYS[date.weekday().to_monday_zero_offset() as usize],
-        date.day(),
-        MONTHS[date.month() as usize - 1],
-        date.year()
-    )
+    coper_shared::italian::long_date(date)
 }
 
 /// A plain page with a message, for refusals and errors.
@@ -455,14 +425,6 @@ pub fn internal_error(error: impl Into<anyhow::Error>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn italian_dates_read_naturally() {
-        assert_eq!(
-            italian_date(Date::constant(2026, 11, 24)),
-            "martedì 24 novembre 2026"
-        );
-    }
 
     #[test]
     fn every_path_is_registered_once_per_method() {
