@@ -475,6 +475,18 @@ pub const RECEIPT_DPI: u32 = 203;
 
 fn pdftoppm(pdf: &[u8], args: &[&str], extension: &str) -> Result<Vec<u8>, ReminderError> {
     let dir = tempfile_dir()?;
+    // The PDF carries a name: the folder goes whatever happens.
+    let result = rasterise(&dir, pdf, args, extension);
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+fn rasterise(
+    dir: &Path,
+    pdf: &[u8],
+    args: &[&str],
+    extension: &str,
+) -> Result<Vec<u8>, ReminderError> {
     let input = dir.join("reminder.pdf");
     std::fs::write(&input, pdf).map_err(|e| ReminderError::Raster(e.to_string()))?;
     let output = dir.join("reminder");
@@ -490,10 +502,8 @@ fn pdftoppm(pdf: &[u8], args: &[&str], extension: &str) -> Result<Vec<u8>, Remin
             "pdftoppm exited with {status}"
         )));
     }
-    let bytes = std::fs::read(output.with_extension(extension))
-        .map_err(|e| ReminderError::Raster(e.to_string()));
-    let _ = std::fs::remove_dir_all(&dir);
-    bytes
+    std::fs::read(output.with_extension(extension))
+        .map_err(|e| ReminderError::Raster(e.to_string()))
 }
 
 fn tempfile_dir() -> Result<std::path::PathBuf, ReminderError> {
@@ -571,16 +581,17 @@ pub fn raster_of_escpos(bytes: &[u8]) -> Option<Raster> {
 pub fn print_pdf(pdf: &[u8], printer: Option<&str>) -> Result<(), ReminderError> {
     let dir = tempfile_dir()?;
     let file = dir.join("reminder.pdf");
-    std::fs::write(&file, pdf).map_err(|e| ReminderError::Raster(e.to_string()))?;
+    if let Err(e) = std::fs::write(&file, pdf) {
+        let _ = std::fs::remove_dir_all(&dir);
+        return Err(ReminderError::Raster(e.to_string()));
+    }
     let mut command = Command::new("lp");
     if let Some(printer) = printer {
         command.arg("-d").arg(printer);
     }
-    let status = command
-        .arg(&file)
-        .status()
-        .map_err(|e| ReminderError::Raster(format!("lp: {e}")))?;
+    let status = command.arg(&file).status();
     let _ = std::fs::remove_dir_all(&dir);
+    let status = status.map_err(|e| ReminderError::Raster(format!("lp: {e}")))?;
     status
         .success()
         .then_some(())

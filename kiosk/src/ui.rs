@@ -380,6 +380,14 @@ impl Controller {
         let (Some(service), Some(proposal)) = (service, proposal) else {
             return;
         };
+        // The names may have been edited since the search: the permit goes with the booking only
+        // if it is still this person's.
+        let permit = permit.filter(|p| {
+            parse_typed_date(&w.get_birth_date()).and_then(|birth| {
+                self.core
+                    .find_ready(&w.get_surname(), &w.get_given_names(), birth)
+            }) == Some(*p)
+        });
         let phone = w.get_phone().to_string();
         let booked = self.core.book_for_permit(
             &service,

@@ -108,12 +108,26 @@ fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// Check a username and password for the staff pages; on success open a session. Failures count
-/// towards the lock-out; a success resets the count. The outer error is the store's.
+/// The stored hash to check `username`'s password against, or a decoy for an unknown name, so
+/// both take as long. The check itself ([`verify_password`]) runs outside the database lock.
+pub fn password_hash_of(conn: &Connection, username: &str) -> Result<String, StoreError> {
+    let hash: Option<String> = conn
+        .query_row(
+            "SELECT password_hash FROM users WHERE username = ?1",
+            [username.trim()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(hash.unwrap_or_else(|| decoy_hash().to_owned()))
+}
+
+/// Log `username` in for the staff pages, given whether the password matched the hash of
+/// [`password_hash_of`]; on success open a session. Failures count towards the lock-out; a
+/// success resets the count. The outer error is the store's.
 pub fn login(
     conn: &Connection,
     username: &str,
-    password: &str,
+    password_matches: bool,
     now: Timestamp,
     source: &str,
 ) -> Result<Result<NewSession, LoginError>, StoreError> {
@@ -136,8 +150,7 @@ pub fn login(
             },
         )
         .optional()?;
-    let Some((id, username, display_name, hash, active, failed, locked_until)) = row else {
-        verify_password(password, decoy_hash());
+    let Some((id, username, display_name, _hash, active, failed, locked_until)) = row else {
         return Ok(Err(LoginError::WrongCredentials));
     };
     let role_text: String =
@@ -147,7 +160,7 @@ pub fn login(
     {
         return Ok(Err(LoginError::LockedUntil(local_hh_mm(conn, until)?)));
     }
-    if !verify_password(password, &hash) {
+    if !password_matches {
         let failed = failed + 1;
         let lock = (failed >= MAX_FAILED_LOGINS).then(|| instant_text(now + LOCK_OUT));
         conn.execute(

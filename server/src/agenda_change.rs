@@ -145,8 +145,15 @@ fn moves(conn: &Connection, rules: &ServiceRules, now: Timestamp) -> Result<Plan
     let questura = store::agenda::questura(conn)?
         .ok_or_else(|| StoreError::InvalidData("no Questura configured".into()))?;
     let agenda = Agenda::new(rules, &questura.holidays, &questura.time_zone);
-    let today = now.to_zoned(questura.time_zone.clone()).date();
+    let local = now.to_zoned(questura.time_zone.clone()).datetime();
+    let today = local.date();
     let (held, bookings) = held(conn, rules, today)?;
+    // Slots already started stay as they are (the counter deals with who came); only what is
+    // still ahead moves.
+    let held: Vec<Held<usize>> = held
+        .into_iter()
+        .filter(|h| h.slot.date.to_datetime(h.slot.start) >= local)
+        .collect();
     let fixed = unmovable(conn, rules, today, &held)?;
     let (kept, lost) = relocate::displaced(&agenda, &held, fixed);
     Ok((relocate::plan(&agenda, kept, &lost, now), bookings, today))

@@ -40,6 +40,8 @@ pub struct AppState {
     pub counter_changes: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
     /// The public status check's rate limits.
     pub status_limits: std::sync::Arc<status::Limits>,
+    /// Login attempts per address (the lock-out per account comes on top).
+    pub login_limits: std::sync::Arc<status::AddressLimiter>,
 }
 
 impl AppState {
@@ -51,6 +53,7 @@ impl AppState {
             sync,
             counter_changes: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
             status_limits: std::sync::Arc::default(),
+            login_limits: std::sync::Arc::new(status::per_address_per_minute(20)),
         }
     }
 

@@ -141,20 +141,13 @@ impl Asked {
 }
 
 impl Query {
-    /// Who is being asked about, without the field a guesser would vary: the key of the
-    /// per-identity limit. Hashed, so the limiter holds no names.
+    /// Who is being asked about, without the fields a guesser would vary: the key of the
+    /// per-identity limit. For a name it is the birth date alone, since a tolerant match lets
+    /// many spellings (particles, repeated or partial names) name the same person. Hashed, so
+    /// the limiter holds nothing readable.
     pub fn identity(&self) -> String {
         let text = match self {
-            Self::ByName {
-                surname,
-                given_names,
-                birth_date,
-                ..
-            } => {
-                let mut words = coper_shared::names::words(&format!("{surname} {given_names}"));
-                words.sort();
-                format!("n:{}:{birth_date}", words.join(" "))
-            }
+            Self::ByName { birth_date, .. } => format!("n:{birth_date}"),
             Self::ByReceipt { number, .. } => format!("r:{number}"),
             Self::ByPratica { number, .. } => format!("p:{number}"),
         };
@@ -208,6 +201,16 @@ pub fn is_ready(conn: &Connection, query: &Query) -> Result<bool, StoreError> {
 }
 
 type Limiter<K> = RateLimiter<K, HashMapStateStore<K>, DefaultClock>;
+
+/// A limit per client address (in memory).
+pub type AddressLimiter = Limiter<IpAddr>;
+
+/// At most `n` attempts a minute per address.
+pub fn per_address_per_minute(n: u32) -> AddressLimiter {
+    RateLimiter::hashmap(Quota::per_minute(
+        NonZeroU32::new(n.max(1)).expect("positive"),
+    ))
+}
 
 /// The status check's rate limits, kept in memory (a restart forgets them, which is harmless).
 pub struct Limits {
@@ -312,7 +315,7 @@ mod tests {
     }
 
     #[test]
-    fn the_identity_ignores_the_guessable_field_and_spelling() {
+    fn the_identity_ignores_the_guessable_fields_and_spelling() {
         let a = asked(&[
             ("surname", "Nguyễn"),
             ("name", "Lan"),
@@ -326,6 +329,13 @@ mod tests {
             ("fingerprint_date", "2026-03-11"),
         ]);
         assert_eq!(a.query().unwrap().identity(), b.query().unwrap().identity());
+        let c = asked(&[
+            ("surname", "Nguyen Nguyen de"),
+            ("name", "Lan"),
+            ("birth_date", "1990-02-03"),
+            ("fingerprint_date", "2026-01-10"),
+        ]);
+        assert_eq!(a.query().unwrap().identity(), c.query().unwrap().identity());
     }
 
     #[test]

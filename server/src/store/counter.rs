@@ -303,11 +303,20 @@ pub fn search_by_name(
     if words.is_empty() {
         return Ok(Vec::new());
     }
+    // The longest word narrows the search in SQL; the others are checked below. Newest days
+    // first, so a person who comes on the wrong day is found among the recent bookings.
+    let longest = words
+        .iter()
+        .max_by_key(|w| w.len())
+        .cloned()
+        .unwrap_or_default();
     let mut stmt = conn.prepare_cached(&format!(
-        "{SELECT} WHERE (?1 IS NULL OR a.slot_date = ?1) ORDER BY a.slot_date, a.slot_time LIMIT 500"
+        "{SELECT} WHERE (?1 IS NULL OR a.slot_date = ?1)
+           AND instr(lower(a.surname || ' ' || a.given_names), ?2) > 0
+         ORDER BY a.slot_date DESC, a.slot_time LIMIT 200"
     ))?;
     let rows: Vec<CounterAppointment> = stmt
-        .query_map([date.map(|d| d.to_string())], read)?
+        .query_map(params![date.map(|d| d.to_string()), longest], read)?
         .collect::<Result<_, _>>()?;
     Ok(rows
         .into_iter()

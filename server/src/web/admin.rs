@@ -906,19 +906,22 @@ pub async fn appointments_csv(
                 .parse::<Date>()
                 .map(|d| d.strftime("%d/%m/%Y").to_string())
                 .unwrap_or_else(|_| r.date.clone());
-            result = writer.write_record([
-                date.as_str(),
-                &r.time,
-                &r.service,
-                &r.surname,
-                &r.given_names,
-                &r.phone,
-                &r.partner,
-                &r.booking_code,
-                store::counter::status_label(&r.status),
-                &r.created_at,
-                &r.cancel_reason,
-            ]);
+            result = writer.write_record(
+                [
+                    date.as_str(),
+                    &r.time,
+                    &r.service,
+                    &r.surname,
+                    &r.given_names,
+                    &r.phone,
+                    &r.partner,
+                    &r.booking_code,
+                    store::counter::status_label(&r.status),
+                    &r.created_at,
+                    &r.cancel_reason,
+                ]
+                .map(not_a_formula),
+            );
         }
         if let Err(e) = result.and_then(|_| writer.flush().map_err(csv::Error::from)) {
             return internal_error(e);
@@ -935,6 +938,16 @@ pub async fn appointments_csv(
         out,
     )
         .into_response()
+}
+
+/// A cell Excel will not run as a formula: text starting with `=`, `+`, `-` or `@` gets a
+/// leading apostrophe.
+fn not_a_formula(cell: &str) -> String {
+    if cell.starts_with(['=', '+', '-', '@']) {
+        format!("'{cell}")
+    } else {
+        cell.to_owned()
+    }
 }
 
 #[derive(Debug, Deserialize)]

@@ -192,12 +192,40 @@ pub struct LoginQuery {
     next: String,
 }
 
-/// Only local paths are followed after login, never another site.
+/// Only local paths of the staff's pages are followed after login, never another site (browsers
+/// drop tabs and newlines from URLs, so `/\t/evil.example` would read as `//evil.example`).
 fn safe_next(next: &str) -> String {
-    if next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') {
+    let plain = next
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/-_.?=&%".contains(c));
+    if plain && (next.starts_with("/counter") || next.starts_with("/admin")) && !next.contains("//")
+    {
         next.to_owned()
     } else {
         "/counter".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn only_staff_pages_are_followed_after_login() {
+        assert_eq!(
+            safe_next("/admin/audit?action=login"),
+            "/admin/audit?action=login"
+        );
+        for evil in [
+            "//evil.example",
+            "/\t/evil.example",
+            "https://evil.example",
+            "/\\evil",
+            "/counter//evil.example",
+            "",
+        ] {
+            assert_eq!(safe_next(evil), "/counter", "{evil:?}");
+        }
     }
 }
 
@@ -263,12 +291,35 @@ pub async fn login(
             StatusCode::FORBIDDEN,
         );
     }
+    if state.login_limits.check_key(&peer.ip()).is_err() {
+        return login_form(
+            next,
+            form.username,
+            Some("Troppi tentativi da questo computer: riprovare tra un minuto.".into()),
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+    }
     let now = state.clock.now();
     let username = form.username.clone();
     let source = peer.ip().to_string();
+    // Argon2 takes a while: check the password outside the database lock, so a flood of logins
+    // never stalls the kiosks' sync or the counter.
+    let name = form.username.clone();
+    let hash = match state
+        .db
+        .call(move |conn| accounts::password_hash_of(conn, &name))
+        .await
+    {
+        Ok(hash) => hash,
+        Err(e) => return internal_error(e),
+    };
+    let password = form.password;
+    let matches = tokio::task::spawn_blocking(move || accounts::verify_password(&password, &hash))
+        .await
+        .unwrap_or(false);
     let outcome = state
         .db
-        .call(move |conn| accounts::login(conn, &form.username, &form.password, now, &source))
+        .call(move |conn| accounts::login(conn, &form.username, matches, now, &source))
         .await;
     match outcome {
         Ok(Ok(session)) => (

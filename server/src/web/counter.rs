@@ -143,16 +143,11 @@ fn read_scan(
     text: &str,
     now: Timestamp,
 ) -> Result<Result<Found, Outcome>, StoreError> {
-    let scanned = match Scanned::parse(text) {
-        Ok(scanned) => scanned,
-        Err(TicketError::NotATicket) => {
-            // Not a QR ticket: perhaps a booking code typed by hand.
-            let Some(code) = booking_code::normalise(text) else {
-                return Ok(Err(refusal(
-                    "Codice non riconosciuto",
-                    "Non è un codice coper né un codice di prenotazione (8 caratteri, es. K7QM-4XTA).",
-                )));
-            };
+    // A booking code typed by hand first: eight characters can never be a ticket, and a code may
+    // start like one (`CP1A-…`).
+    let scanned = match (booking_code::normalise(text), Scanned::parse(text)) {
+        (None, Ok(scanned)) => scanned,
+        (Some(code), _) => {
             return Ok(match store::by_code(conn, &code)? {
                 Some(a) => Ok((a, None)),
                 None => Err(refusal(
@@ -161,7 +156,13 @@ fn read_scan(
                 )),
             });
         }
-        Err(_) => {
+        (None, Err(TicketError::NotATicket)) => {
+            return Ok(Err(refusal(
+                "Codice non riconosciuto",
+                "Non è un codice coper né un codice di prenotazione (8 caratteri, es. K7QM-4XTA).",
+            )));
+        }
+        (None, Err(_)) => {
             return Ok(Err(refusal(
                 "Codice illeggibile",
                 "Il codice QR è danneggiato o incompleto: ripetere la lettura, o digitare il codice di prenotazione stampato sotto il QR.",
