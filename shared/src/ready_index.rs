@@ -6,8 +6,11 @@
 //! birth date, the birth date with the fingerprinting date, and the receipt and pratica numbers with
 //! the birth date. A kiosk hashes what the operator or the person typed the same way and compares:
 //! the same tolerance as [`crate::names::names_match`] (accents, particles, several surnames,
-//! swapped order), and never a wrong date. A stolen kiosk disk reveals no name in clear; guessing
-//! one needs a name, a birth date and a brute force per permit.
+//! swapped order), and never a wrong date. A stolen kiosk disk holds no name or date in clear. It
+//! is not a vault: the hashes are fast and their inputs guessable (about 2.7·10⁷ tries per permit
+//! recover its two dates, then a dictionary its name words), so the list is kept out of sight, not
+//! out of reach of a determined brute force; a slower hash with a list-wide salt (one computation
+//! per query) is the next step if a Questura asks for more.
 //!
 //! Partial birth dates (`YYYY`, `YYYY-MM`) are hashed as written; a kiosk tries the full date, the
 //! year and month, and the year.
