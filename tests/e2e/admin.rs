@@ -19,6 +19,35 @@ fn delivery() -> ServiceId {
     ServiceId::parse("consegna-pse").unwrap()
 }
 
+/// Issue an enrolment code on the partner body's page and enrol a real kiosk with it.
+async fn enrol_from_page(
+    app: &TestApp,
+    admin: &crate::helpers::StaffSession,
+    partner: i64,
+    label: &str,
+) -> (coper_kiosk::core::KioskConfig, tempfile::TempDir) {
+    let (_, page) = app
+        .submit(
+            admin,
+            &format!("/admin/partners/{partner}/kiosk-codes"),
+            &[("label", label)],
+        )
+        .await;
+    let code = page
+        .split("mostrato una sola volta): ")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("the code is shown once")
+        .trim()
+        .to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let config = coper_kiosk::core::KioskConfig::new(dir.path().join("kiosk"));
+    coper_kiosk::core::enrol(&config, &app.ws_url(), &code)
+        .await
+        .expect("the code from the page enrols a kiosk");
+    (config, dir)
+}
+
 fn count(app: &TestApp, sql: &str) -> i64 {
     app.database().query_row(sql, [], |r| r.get(0)).unwrap()
 }
@@ -284,25 +313,7 @@ async fn partner_bodies_kiosks_operators_appointments_and_audit_over_http() {
     assert!(partners.to_string().contains("Caritas Esempio"));
 
     // An enrolment code from the page enrols a real kiosk, which the page then lists.
-    let (_, page) = app
-        .submit(
-            &admin,
-            &format!("/admin/partners/{partner}/kiosk-codes"),
-            &[("label", "Sportello Caritas")],
-        )
-        .await;
-    let code = page
-        .split("mostrato una sola volta): ")
-        .nth(1)
-        .and_then(|rest| rest.split('<').next())
-        .expect("the code is shown")
-        .trim()
-        .to_owned();
-    let dir = tempfile::tempdir().unwrap();
-    let config = coper_kiosk::core::KioskConfig::new(dir.path().join("kiosk"));
-    coper_kiosk::core::enrol(&config, &app.ws_url(), &code)
-        .await
-        .expect("the code from the page enrols a kiosk");
+    let _kiosk = enrol_from_page(&app, &admin, partner, "Sportello Caritas").await;
     let (_, page) = app
         .fetch(&admin, &format!("/admin/partners/{partner}"))
         .await;
@@ -505,25 +516,7 @@ async fn a_new_questura_is_set_up_from_an_empty_database() {
         .await;
     assert_eq!(status, 303);
     let partner = count(&app, "SELECT id FROM partner_bodies");
-    let (_, page) = app
-        .submit(
-            &admin,
-            &format!("/admin/partners/{partner}/kiosk-codes"),
-            &[("label", "Chiosco 1")],
-        )
-        .await;
-    let code = page
-        .split("mostrato una sola volta): ")
-        .nth(1)
-        .and_then(|rest| rest.split('<').next())
-        .expect("a code")
-        .trim()
-        .to_owned();
-    let dir = tempfile::tempdir().unwrap();
-    let config = coper_kiosk::core::KioskConfig::new(dir.path().join("kiosk"));
-    coper_kiosk::core::enrol(&config, &app.ws_url(), &code)
-        .await
-        .unwrap();
+    let (config, _dir) = enrol_from_page(&app, &admin, partner, "Chiosco 1").await;
     let kiosk = coper_kiosk::core::KioskCore::start(config).unwrap();
     eventually(15, "the new kiosk to learn the service", || {
         kiosk
