@@ -260,16 +260,17 @@ pub fn apply(
     let questura = store::agenda::questura(tx)?
         .ok_or_else(|| StoreError::InvalidData("no Questura configured".into()))?;
     let agenda = Agenda::new(rules, &questura.holidays, &questura.time_zone);
-    let rows: Vec<(String, String)> = {
+    let rows: Vec<(String, String, u32)> = {
         let mut stmt = tx.prepare(
-            "SELECT slot_date, slot_time FROM slot_capacity WHERE service_id = ?1 AND slot_date >= ?2",
+            "SELECT slot_date, slot_time, taken + held FROM slot_capacity
+             WHERE service_id = ?1 AND slot_date >= ?2",
         )?;
         stmt.query_map(params![service.as_str(), today.to_string()], |r| {
-            Ok((r.get(0)?, r.get(1)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })?
         .collect::<Result<_, _>>()?
     };
-    for (date, time) in rows {
+    for (date, time, occupied) in rows {
         let key = SlotKey {
             date: parse_date(&date)?,
             start: parse_time(&time)?,
@@ -281,6 +282,28 @@ pub fn apply(
                 .map_or(0, |s| s.places),
             coper_shared::agenda::DayPlan::Closed(_) => 0,
         };
+        // A slot closed or shrunk below what it holds gives back the places leased to kiosks
+        // and not used yet: a kiosk that books there offline is then relocated by the server,
+        // never confirmed on a closed day.
+        if u32::from(places) < occupied {
+            let withdrawn = tx.execute(
+                "UPDATE slot_capacity SET held = held - (
+                     SELECT coalesce(sum(l.granted - l.used), 0) FROM leases l
+                     WHERE l.service_id = ?1 AND l.slot_date = ?2 AND l.slot_time = ?3)
+                 WHERE service_id = ?1 AND slot_date = ?2 AND slot_time = ?3 AND held > 0",
+                params![service.as_str(), date, time],
+            )?;
+            tx.execute(
+                "UPDATE leases SET granted = used
+                 WHERE service_id = ?1 AND slot_date = ?2 AND slot_time = ?3 AND granted > used",
+                params![service.as_str(), date, time],
+            )?;
+            if withdrawn > 0 {
+                applied
+                    .agendas
+                    .insert(DocName::agenda_for(service, key.date));
+            }
+        }
         let changed = tx.execute(
             "UPDATE slot_capacity SET places = max(?4, taken + held)
              WHERE service_id = ?1 AND slot_date = ?2 AND slot_time = ?3 AND places <> max(?4, taken + held)",

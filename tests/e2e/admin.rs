@@ -198,6 +198,14 @@ async fn closing_a_day_moves_its_bookings_and_the_kiosk_sees_the_new_time() {
            AND service_id = 'consegna-pse' AND status = 'booked'",
     );
     assert!(on_tuesday > 1);
+    assert!(
+        count(
+            &app,
+            "SELECT count(*) FROM leases WHERE slot_date = '2026-11-24'
+               AND service_id = 'consegna-pse' AND granted > used"
+        ) > 0,
+        "the kiosk holds leased places on Tuesday"
+    );
 
     let browser = Browser::start().await;
     browser.log_in(&app.base, "admin", DEMO_PASSWORD).await;
@@ -246,6 +254,23 @@ async fn closing_a_day_moves_its_bookings_and_the_kiosk_sees_the_new_time() {
         count(
             &app,
             "SELECT count(*) FROM slot_capacity WHERE taken + held > places"
+        ),
+        0
+    );
+    // Places leased to kiosks on the closed day are given back.
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) FROM leases WHERE slot_date = '2026-11-24'
+               AND service_id = 'consegna-pse' AND granted > used"
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT coalesce(sum(held), 0) FROM slot_capacity WHERE slot_date = '2026-11-24'
+               AND service_id = 'consegna-pse'"
         ),
         0
     );
