@@ -26,6 +26,9 @@ pub struct Documents {
     /// Documents whose last save failed: the next save writes a whole snapshot, since the
     /// increment that failed is gone from Automerge's bookkeeping.
     needs_snapshot: HashSet<DocName>,
+    /// What the ready list looked like (row count and last changes) when `ready` was last
+    /// written: rebuilding its hashes is skipped while the list is unchanged.
+    pub ready_version: Option<String>,
 }
 
 impl Default for Documents {
@@ -34,6 +37,7 @@ impl Default for Documents {
             docs: HashMap::new(),
             actor: ActorId::random(),
             needs_snapshot: HashSet::new(),
+            ready_version: None,
         }
     }
 }

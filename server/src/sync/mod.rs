@@ -187,13 +187,7 @@ impl SyncHub {
             .db
             .call(move |conn| {
                 let mut docs = docs.lock().unwrap_or_else(|p| p.into_inner());
-                let mut changed = Vec::new();
-                if write_directory(conn, &mut docs, config.clock_skew_bound_ms)? {
-                    changed.push(DocName::Directory);
-                }
-                if write_ready(conn, &mut docs, now)? {
-                    changed.push(DocName::Ready);
-                }
+                let mut changed = write_shared(conn, &mut docs, config, now)?;
                 // Operators' accounts and partner bodies change rarely: rewrite every kiosk's.
                 let enrolled: Vec<String> = {
                     let mut stmt = conn.prepare_cached(
@@ -284,13 +278,7 @@ impl SyncHub {
             .db
             .call(move |conn| {
                 let mut docs = docs.lock().unwrap_or_else(|p| p.into_inner());
-                let mut changed = Vec::new();
-                if write_directory(conn, &mut docs, config.clock_skew_bound_ms)? {
-                    changed.push(DocName::Directory);
-                }
-                if write_ready(conn, &mut docs, now)? {
-                    changed.push(DocName::Ready);
-                }
+                let mut changed = write_shared(conn, &mut docs, config, now)?;
                 if write_operators(conn, &mut docs, kiosk)? {
                     changed.push(DocName::Operators(kiosk));
                 }
@@ -1077,6 +1065,24 @@ fn write_agenda(
 }
 
 /// Write every verdict of `kiosk` from SQLite into its inbox. Returns whether it changed.
+/// Write the documents every kiosk shares: the directory and the ready list. Returns those that
+/// changed.
+fn write_shared(
+    conn: &Connection,
+    docs: &mut Documents,
+    config: SyncConfig,
+    now: Timestamp,
+) -> Result<Vec<DocName>, StoreError> {
+    let mut changed = Vec::new();
+    if write_directory(conn, docs, config.clock_skew_bound_ms)? {
+        changed.push(DocName::Directory);
+    }
+    if write_ready(conn, docs, now)? {
+        changed.push(DocName::Ready);
+    }
+    Ok(changed)
+}
+
 /// Write the ready list's index from SQLite: permits not delivered yet, as salted hashes.
 /// Returns whether the document changed.
 fn write_ready(
@@ -1085,6 +1091,18 @@ fn write_ready(
     now: Timestamp,
 ) -> Result<bool, StoreError> {
     use coper_shared::ready_index::{Permit, ReadyEntry};
+    // Every kiosk connection reconciles: hash the list again only when it changed (an import, a
+    // delivery) since this process last wrote it.
+    let version: String = conn.query_row(
+        "SELECT count(*) || ' ' || coalesce(max(imported_at), '') || ' ' ||
+                coalesce(max(delivered_at), '') || ' ' || count(delivered_at)
+         FROM ready_permits",
+        [],
+        |r| r.get(0),
+    )?;
+    if docs.ready_version.as_deref() == Some(version.as_str()) {
+        return Ok(false);
+    }
     let secret = store::counter::server_key(conn, now)?;
     let mut entries: Vec<ReadyEntry> = Vec::new();
     {
@@ -1137,6 +1155,7 @@ fn write_ready(
         }
     }
     docs.persist(conn, &DocName::Ready)?;
+    docs.ready_version = Some(version);
     Ok(changed)
 }
 
