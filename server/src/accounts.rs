@@ -134,7 +134,7 @@ pub fn login(
     type Row = (i64, String, String, String, bool, i64, Option<String>);
     let row: Option<Row> = conn
         .query_row(
-            "SELECT id, username, display_name, password_hash, active, failed_logins, locked_until
+            "SELECT id, username, display_name, role, active, failed_logins, locked_until
              FROM users WHERE username = ?1",
             [username.trim()],
             |r| {
@@ -150,11 +150,9 @@ pub fn login(
             },
         )
         .optional()?;
-    let Some((id, username, display_name, _hash, active, failed, locked_until)) = row else {
+    let Some((id, username, display_name, role_text, active, failed, locked_until)) = row else {
         return Ok(Err(LoginError::WrongCredentials));
     };
-    let role_text: String =
-        conn.query_row("SELECT role FROM users WHERE id = ?1", [id], |r| r.get(0))?;
     if let Some(until) = locked_until.and_then(|t| t.parse::<Timestamp>().ok())
         && until > now
     {
