@@ -99,6 +99,33 @@ impl Printer {
     }
 }
 
+type Getter = fn(&AppWindow) -> SharedString;
+type Setter = fn(&AppWindow, SharedString);
+
+/// The fields the on-screen keyboard fills, by the key `active-field` names them with.
+const FIELDS: [(&str, Getter, Setter); 8] = [
+    ("username", AppWindow::get_username, AppWindow::set_username),
+    ("password", AppWindow::get_password, AppWindow::set_password),
+    ("surname", AppWindow::get_surname, AppWindow::set_surname),
+    (
+        "given-names",
+        AppWindow::get_given_names,
+        AppWindow::set_given_names,
+    ),
+    (
+        "birth-date",
+        AppWindow::get_birth_date,
+        AppWindow::set_birth_date,
+    ),
+    (
+        "fingerprint-date",
+        AppWindow::get_fingerprint_date,
+        AppWindow::set_fingerprint_date,
+    ),
+    ("number", AppWindow::get_number, AppWindow::set_number),
+    ("phone", AppWindow::get_phone, AppWindow::set_phone),
+];
+
 #[derive(Default)]
 struct State {
     lang: String,
@@ -170,15 +197,10 @@ impl Controller {
 
     fn clear_fields(&self) {
         self.with_window(|w| {
+            for (_, _, set) in FIELDS {
+                set(w, SharedString::new());
+            }
             for set in [
-                AppWindow::set_username,
-                AppWindow::set_password,
-                AppWindow::set_surname,
-                AppWindow::set_given_names,
-                AppWindow::set_birth_date,
-                AppWindow::set_fingerprint_date,
-                AppWindow::set_number,
-                AppWindow::set_phone,
                 AppWindow::set_active_field,
                 AppWindow::set_message,
                 AppWindow::set_check_result,
@@ -548,42 +570,24 @@ impl Controller {
     }
 
     fn key(&self, k: &str) {
-        self.touch();
-        self.with_window(|w| {
-            let field = w.get_active_field();
-            let edit = |value: SharedString| -> SharedString { format!("{value}{k}").into() };
-            match field.as_str() {
-                "username" => w.set_username(edit(w.get_username())),
-                "password" => w.set_password(edit(w.get_password())),
-                "surname" => w.set_surname(edit(w.get_surname())),
-                "given-names" => w.set_given_names(edit(w.get_given_names())),
-                "birth-date" => w.set_birth_date(edit(w.get_birth_date())),
-                "fingerprint-date" => w.set_fingerprint_date(edit(w.get_fingerprint_date())),
-                "number" => w.set_number(edit(w.get_number())),
-                "phone" => w.set_phone(edit(w.get_phone())),
-                _ => {}
-            }
-        });
+        self.edit_active(|value| format!("{value}{k}"));
     }
 
     fn erase(&self) {
+        self.edit_active(|value| {
+            let mut value = value.to_owned();
+            value.pop();
+            value
+        });
+    }
+
+    /// Change the field the keyboard types into.
+    fn edit_active(&self, edit: impl FnOnce(&str) -> String) {
         self.touch();
         self.with_window(|w| {
-            let cut = |value: SharedString| -> SharedString {
-                let mut s = value.to_string();
-                s.pop();
-                s.into()
-            };
-            match w.get_active_field().as_str() {
-                "username" => w.set_username(cut(w.get_username())),
-                "password" => w.set_password(cut(w.get_password())),
-                "surname" => w.set_surname(cut(w.get_surname())),
-                "given-names" => w.set_given_names(cut(w.get_given_names())),
-                "birth-date" => w.set_birth_date(cut(w.get_birth_date())),
-                "fingerprint-date" => w.set_fingerprint_date(cut(w.get_fingerprint_date())),
-                "number" => w.set_number(cut(w.get_number())),
-                "phone" => w.set_phone(cut(w.get_phone())),
-                _ => {}
+            let active = w.get_active_field();
+            if let Some((_, get, set)) = FIELDS.iter().find(|(key, _, _)| *key == active.as_str()) {
+                set(w, edit(&get(w)).into());
             }
         });
     }
