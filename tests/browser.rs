@@ -246,7 +246,8 @@ impl Browser {
         self.goto(&format!("{app_base}/staff/login")).await;
         self.type_into("#username", username).await;
         self.type_into("#password", password).await;
-        self.click("#login-submit").await;
+        // The login answers with a redirect: wait for the page it leads to.
+        self.click_and_wait_for_page("#login-submit").await;
     }
 }
 
