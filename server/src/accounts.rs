@@ -5,12 +5,10 @@
 //! A session is a random token in an HttpOnly cookie; the database keeps only its SHA-256, with the
 //! session's CSRF token, so a copy of the database logs nobody in.
 
-use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use jiff::{SignedDuration, Timestamp};
-use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
-use crate::store::{self, StoreError, instant_text};
+use crate::store::{self, Connection, StoreError, users};
 
 /// Consecutive wrong passwords after which an account is locked for [`LOCK_OUT`].
 pub const MAX_FAILED_LOGINS: i64 = 5;
@@ -111,14 +109,7 @@ fn token_hash(token: &str) -> String {
 /// The stored hash to check `username`'s password against, or a decoy for an unknown name, so
 /// both take as long. The check itself ([`verify_password`]) runs outside the database lock.
 pub fn password_hash_of(conn: &Connection, username: &str) -> Result<String, StoreError> {
-    let hash: Option<String> = conn
-        .query_row(
-            "SELECT password_hash FROM users WHERE username = ?1",
-            [username.trim()],
-            |r| r.get(0),
-        )
-        .optional()?;
-    Ok(hash.unwrap_or_else(|| decoy_hash().to_owned()))
+    Ok(users::password_hash(conn, username.trim())?.unwrap_or_else(|| decoy_hash().to_owned()))
 }
 
 /// Log `username` in for the staff pages, given whether the password matched the hash of
@@ -131,40 +122,19 @@ pub fn login(
     now: Timestamp,
     source: &str,
 ) -> Result<Result<NewSession, LoginError>, StoreError> {
-    type Row = (i64, String, String, String, bool, i64, Option<String>);
-    let row: Option<Row> = conn
-        .query_row(
-            "SELECT id, username, display_name, role, active, failed_logins, locked_until
-             FROM users WHERE username = ?1",
-            [username.trim()],
-            |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                ))
-            },
-        )
-        .optional()?;
-    let Some((id, username, display_name, role_text, active, failed, locked_until)) = row else {
+    let Some(row) = users::login_row(conn, username.trim())? else {
         return Ok(Err(LoginError::WrongCredentials));
     };
-    if let Some(until) = locked_until.and_then(|t| t.parse::<Timestamp>().ok())
+    let id = row.id;
+    if let Some(until) = row.locked_until.and_then(|t| t.parse::<Timestamp>().ok())
         && until > now
     {
         return Ok(Err(LoginError::LockedUntil(local_hh_mm(conn, until)?)));
     }
     if !password_matches {
-        let failed = failed + 1;
-        let lock = (failed >= MAX_FAILED_LOGINS).then(|| instant_text(now + LOCK_OUT));
-        conn.execute(
-            "UPDATE users SET failed_logins = ?2, locked_until = ?3 WHERE id = ?1",
-            params![id, if lock.is_some() { 0 } else { failed }, lock],
-        )?;
+        let failed = row.failed_logins + 1;
+        let lock = (failed >= MAX_FAILED_LOGINS).then(|| now + LOCK_OUT);
+        users::set_failed_logins(conn, id, if lock.is_some() { 0 } else { failed }, lock)?;
         store::audit_from(
             conn,
             now,
@@ -183,31 +153,25 @@ pub fn login(
             None => LoginError::WrongCredentials,
         }));
     }
-    if !active {
+    if !row.active {
         return Ok(Err(LoginError::Inactive));
     }
-    let role = Role::parse(&role_text)
-        .ok_or_else(|| StoreError::InvalidData(format!("role {role_text}")))?;
+    let role = Role::parse(&row.role)
+        .ok_or_else(|| StoreError::InvalidData(format!("role {}", row.role)))?;
     if role == Role::Operator {
         return Ok(Err(LoginError::NotStaff));
     }
-    conn.execute(
-        "UPDATE users SET failed_logins = 0, locked_until = NULL WHERE id = ?1",
-        [id],
-    )?;
+    users::set_failed_logins(conn, id, 0, None)?;
     let token = random_token();
     let csrf_token = random_token();
-    conn.execute(
-        "INSERT INTO web_sessions (token_hash, user_id, csrf_token, created_at, last_seen_at,
-             expires_at, source) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)",
-        params![
-            token_hash(&token),
-            id,
-            csrf_token,
-            instant_text(now),
-            instant_text(now + SESSION_LIFETIME),
-            source
-        ],
+    users::open_session(
+        conn,
+        &token_hash(&token),
+        id,
+        &csrf_token,
+        now,
+        now + SESSION_LIFETIME,
+        source,
     )?;
     store::audit_from(
         conn,
@@ -222,8 +186,8 @@ pub fn login(
         token,
         staff: Staff {
             user_id: id,
-            username,
-            display_name,
+            username: row.username,
+            display_name: row.display_name,
             role,
             csrf_token,
         },
@@ -237,69 +201,40 @@ pub fn session(
     now: Timestamp,
 ) -> Result<Option<Staff>, StoreError> {
     let hash = token_hash(token);
-    type Row = (i64, String, String, String, String, String, String, bool);
-    let row: Option<Row> = conn
-        .query_row(
-            "SELECT u.id, u.username, u.display_name, u.role, s.csrf_token, s.last_seen_at,
-                    s.expires_at, u.active
-             FROM web_sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?1",
-            [&hash],
-            |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                    r.get(7)?,
-                ))
-            },
-        )
-        .optional()?;
-    let Some((user_id, username, display_name, role, csrf_token, last_seen, expires, active)) = row
-    else {
+    let Some(row) = users::session(conn, &hash)? else {
         return Ok(None);
     };
     let parse = |t: &str| {
         t.parse::<Timestamp>()
             .map_err(|_| StoreError::InvalidData(format!("instant {t}")))
     };
-    let last_seen = parse(&last_seen)?;
-    if !active || parse(&expires)? <= now || last_seen + SESSION_IDLE <= now {
-        conn.execute("DELETE FROM web_sessions WHERE token_hash = ?1", [&hash])?;
+    let last_seen = parse(&row.last_seen_at)?;
+    if !row.active || parse(&row.expires_at)? <= now || last_seen + SESSION_IDLE <= now {
+        users::end_session(conn, &hash)?;
         return Ok(None);
     }
-    let Some(role) = Role::parse(&role).filter(|r| *r != Role::Operator) else {
+    let Some(role) = Role::parse(&row.role).filter(|r| *r != Role::Operator) else {
         return Ok(None);
     };
     if now.duration_since(last_seen) > SignedDuration::from_mins(1) {
-        conn.execute(
-            "UPDATE web_sessions SET last_seen_at = ?2 WHERE token_hash = ?1",
-            params![hash, instant_text(now)],
-        )?;
+        users::touch_session(conn, &hash, now)?;
     }
     Ok(Some(Staff {
-        user_id,
-        username,
-        display_name,
+        user_id: row.user_id,
+        username: row.username,
+        display_name: row.display_name,
         role,
-        csrf_token,
+        csrf_token: row.csrf_token,
     }))
 }
 
 /// End the session of `token`.
 pub fn logout(conn: &Connection, token: &str) -> Result<(), StoreError> {
-    conn.execute(
-        "DELETE FROM web_sessions WHERE token_hash = ?1",
-        [token_hash(token)],
-    )?;
-    Ok(())
+    users::end_session(conn, &token_hash(token))
 }
 
 fn local_hh_mm(conn: &Connection, at: Timestamp) -> Result<String, StoreError> {
-    let zone = store::agenda::questura(conn)?
+    let zone = store::settings::questura(conn)?
         .map(|q| q.time_zone)
         .unwrap_or(jiff::tz::TimeZone::UTC);
     Ok(at.to_zoned(zone).strftime("%H:%M").to_string())
@@ -319,24 +254,7 @@ pub enum AccountError {
     WeakPassword,
 }
 
-/// Hash a password with Argon2id and a fresh random salt, in PHC string form.
-pub fn hash_password(password: &str) -> String {
-    let hash: PasswordHash = Argon2::default()
-        .hash_password(password.as_bytes())
-        .expect("Argon2 with default parameters hashes any password");
-    hash.to_string()
-}
-
-/// Whether `password` matches a hash made by [`hash_password`].
-pub fn verify_password(password: &str, stored: &str) -> bool {
-    PasswordHash::new(stored)
-        .map(|hash| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &hash)
-                .is_ok()
-        })
-        .unwrap_or(false)
-}
+pub use coper_shared::passwords::{hash as hash_password, verify as verify_password};
 
 /// Create an administrator. The outer error is the store's; the inner one the user's.
 pub fn create_admin(
@@ -381,30 +299,20 @@ pub fn create_user(
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Ok(Err(AccountError::WeakPassword));
     }
-    let taken: Option<i64> = conn
-        .query_row(
-            "SELECT id FROM users WHERE username = ?1",
-            [username],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if taken.is_some() {
+    if users::username_taken(conn, username)? {
         return Ok(Err(AccountError::UsernameTaken(username.to_owned())));
     }
-    conn.execute(
-        "INSERT INTO users (username, display_name, password_hash, role, partner_body_id,
-             created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
+    let id = users::insert(
+        conn,
+        &users::NewUser {
             username,
             display_name,
-            hash_password(password),
-            role.as_str(),
+            password_hash: &hash_password(password),
+            role: role.as_str(),
             partner_body,
-            instant_text(now)
-        ],
+        },
+        now,
     )?;
-    let id = conn.last_insert_rowid();
     store::audit(
         conn,
         now,
@@ -414,19 +322,4 @@ pub fn create_user(
         &serde_json::json!({ "role": role.as_str() }),
     )?;
     Ok(Ok(id))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_hash_verifies_its_password_and_nothing_else() {
-        let hash = hash_password("una frase lunga e segreta");
-        assert!(hash.starts_with("$argon2id$"), "{hash}");
-        assert!(verify_password("una frase lunga e segreta", &hash));
-        assert!(!verify_password("una frase lunga e segreta!", &hash));
-        assert!(!verify_password("x", "not a hash"));
-        assert_ne!(hash, hash_password("una frase lunga e segreta"), "salted");
-    }
 }

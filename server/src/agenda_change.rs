@@ -10,18 +10,18 @@
 
 use std::collections::BTreeSet;
 
+use crate::store::{
+    self, Connection, StoreError, Transaction,
+    appointments::{self, Movable},
+    settings,
+    slots::{self, LeaseScope},
+};
 use coper_shared::{
-    agenda::{Agenda, DaySummary, SlotKey, TakenPlaces},
+    agenda::{Agenda, DayPlan, DaySummary, SlotKey, TakenPlaces},
     documents::{DocName, KioskId},
     jiff::{Timestamp, ToSpan, civil::Date},
     relocate::{self, Held, Move},
     rules::{ServiceRules, hh_mm},
-};
-use rusqlite::{Connection, Transaction, params};
-
-use crate::store::{
-    self, StoreError,
-    agenda::{parse_date, parse_time},
 };
 
 /// A displaced booking, as the preview and the report list it.
@@ -55,54 +55,22 @@ pub struct Applied {
 /// How far the preview calendar looks ahead.
 pub const PREVIEW_DAYS: i64 = 42;
 
-struct Booking {
-    id: String,
-    code: String,
-    name: String,
-    partner: String,
-    kiosk: Option<String>,
-}
-
+/// The bookings still to come (all of them only booked), the ones a change may move.
 fn held(
     conn: &Connection,
     rules: &ServiceRules,
     today: Date,
-) -> Result<(Vec<Held<usize>>, Vec<Booking>), StoreError> {
-    let mut stmt = conn.prepare(
-        "SELECT a.id, a.booking_code, a.surname || ' ' || a.given_names, coalesce(p.name, 'Questura'),
-                a.kiosk_id, a.slot_date, a.slot_time, a.rowid
-         FROM appointments a LEFT JOIN partner_bodies p ON p.id = a.partner_body_id
-         WHERE a.service_id = ?1 AND a.status = 'booked' AND a.slot_date >= ?2
-         ORDER BY a.slot_date, a.slot_time, a.rowid",
-    )?;
-    let rows = stmt.query_map(params![rules.service().as_str(), today.to_string()], |r| {
-        Ok((
-            Booking {
-                id: r.get(0)?,
-                code: r.get(1)?,
-                name: r.get(2)?,
-                partner: r.get(3)?,
-                kiosk: r.get(4)?,
-            },
-            r.get::<_, String>(5)?,
-            r.get::<_, String>(6)?,
-            r.get::<_, i64>(7)?,
-        ))
-    })?;
-    let mut held = Vec::new();
-    let mut bookings = Vec::new();
-    for row in rows {
-        let (booking, date, time, seq) = row?;
-        held.push(Held {
-            id: bookings.len(),
-            slot: SlotKey {
-                date: parse_date(&date)?,
-                start: parse_time(&time)?,
-            },
-            seq: seq as u64,
-        });
-        bookings.push(booking);
-    }
+) -> Result<(Vec<Held<usize>>, Vec<Movable>), StoreError> {
+    let bookings = appointments::movable_from(conn, rules.service(), today)?;
+    let held = bookings
+        .iter()
+        .enumerate()
+        .map(|(id, b)| Held {
+            id,
+            slot: b.slot,
+            seq: b.seq,
+        })
+        .collect();
     Ok((held, bookings))
 }
 
@@ -115,23 +83,7 @@ fn unmovable(
     held: &[Held<usize>],
 ) -> Result<TakenPlaces, StoreError> {
     let mut fixed = TakenPlaces::default();
-    let mut stmt = conn.prepare(
-        "SELECT slot_date, slot_time, taken + held FROM slot_capacity
-         WHERE service_id = ?1 AND slot_date >= ?2",
-    )?;
-    let rows = stmt.query_map(params![rules.service().as_str(), today.to_string()], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, u32>(2)?,
-        ))
-    })?;
-    for row in rows {
-        let (date, time, occupied) = row?;
-        let key = SlotKey {
-            date: parse_date(&date)?,
-            start: parse_time(&time)?,
-        };
+    for (key, occupied) in slots::occupied_from(conn, rules.service(), today)? {
         let movable = held.iter().filter(|h| h.slot == key).count() as u32;
         fixed.add(key, occupied.saturating_sub(movable));
     }
@@ -139,10 +91,10 @@ fn unmovable(
 }
 
 /// The moves planned, the bookings they index, and today's date.
-type Planned = (Vec<Move<usize>>, Vec<Booking>, Date);
+type Planned = (Vec<Move<usize>>, Vec<Movable>, Date);
 
 fn moves(conn: &Connection, rules: &ServiceRules, now: Timestamp) -> Result<Planned, StoreError> {
-    let questura = store::agenda::questura(conn)?
+    let questura = settings::questura(conn)?
         .ok_or_else(|| StoreError::InvalidData("no Questura configured".into()))?;
     let agenda = Agenda::new(rules, &questura.holidays, &questura.time_zone);
     let local = now.to_zoned(questura.time_zone.clone()).datetime();
@@ -159,14 +111,14 @@ fn moves(conn: &Connection, rules: &ServiceRules, now: Timestamp) -> Result<Plan
     Ok((relocate::plan(&agenda, kept, &lost, now), bookings, today))
 }
 
-fn shown(moves: &[Move<usize>], bookings: &[Booking]) -> Vec<Displaced> {
+fn shown(moves: &[Move<usize>], bookings: &[Movable]) -> Vec<Displaced> {
     moves
         .iter()
         .map(|m| {
             let b = &bookings[m.id];
             Displaced {
                 appointment: b.id.clone(),
-                booking_code: b.code.clone(),
+                booking_code: b.booking_code.clone(),
                 name: b.name.clone(),
                 partner: b.partner.clone(),
                 from: m.from,
@@ -183,13 +135,13 @@ pub fn preview(
     now: Timestamp,
 ) -> Result<ChangePlan, StoreError> {
     let (moves, bookings, today) = moves(conn, rules, now)?;
-    let questura = store::agenda::questura(conn)?
+    let questura = settings::questura(conn)?
         .ok_or_else(|| StoreError::InvalidData("no Questura configured".into()))?;
     let agenda = Agenda::new(rules, &questura.holidays, &questura.time_zone);
     let last = today
         .checked_add(PREVIEW_DAYS.days())
         .map_err(|e| StoreError::InvalidData(e.to_string()))?;
-    let mut taken = store::agenda::taken_between(conn, rules.service(), today, last)?;
+    let mut taken = slots::taken_between(conn, rules.service(), today, last)?;
     // The calendar counts the moved bookings where they will be.
     for m in &moves {
         if let Some(to) = m.to {
@@ -211,30 +163,18 @@ pub fn apply(
     source: &str,
 ) -> Result<Applied, StoreError> {
     let (moves, bookings, today) = moves(tx, rules, now)?;
-    store::agenda::save_rules(tx, rules)?;
+    store::services::save_rules(tx, rules)?;
     let service = rules.service();
     let mut applied = Applied::default();
     for m in &moves {
         let booking = &bookings[m.id];
         let Some(to) = m.to else { continue };
-        tx.execute(
-            "INSERT INTO slot_capacity (service_id, slot_date, slot_time, places) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (service_id, slot_date, slot_time) DO UPDATE SET places = max(excluded.places, taken + held)",
-            params![service.as_str(), to.date.to_string(), hh_mm(to.start), to.places],
-        )?;
-        tx.execute(
-            "UPDATE appointments SET slot_date = ?2, slot_time = ?3 WHERE id = ?1",
-            params![booking.id, to.date.to_string(), hh_mm(to.start)],
-        )?;
-        if let Some(kiosk) = &booking.kiosk {
-            tx.execute(
-                "UPDATE sync_verdicts SET outcome = 'relocated', slot_date = ?2, slot_time = ?3
-                 WHERE appointment_id = ?1",
-                params![booking.id, to.date.to_string(), hh_mm(to.start)],
-            )?;
-            if let Ok(id) = kiosk.parse() {
-                applied.kiosks.insert(KioskId(id));
-            }
+        slots::state_places(tx, service, to.key(), to.places)?;
+        appointments::relocate(tx, &booking.id, to.key())?;
+        if let Some(kiosk) = &booking.kiosk
+            && let Ok(id) = kiosk.parse()
+        {
+            applied.kiosks.insert(KioskId(id));
         }
         store::audit_from(
             tx,
@@ -257,59 +197,23 @@ pub fn apply(
             .insert(DocName::agenda_for(service, to.date));
     }
     // Slots that remain state the places the new rules give them (never below what they hold).
-    let questura = store::agenda::questura(tx)?
+    let questura = settings::questura(tx)?
         .ok_or_else(|| StoreError::InvalidData("no Questura configured".into()))?;
     let agenda = Agenda::new(rules, &questura.holidays, &questura.time_zone);
-    let rows: Vec<(String, String, u32)> = {
-        let mut stmt = tx.prepare(
-            "SELECT slot_date, slot_time, taken + held FROM slot_capacity
-             WHERE service_id = ?1 AND slot_date >= ?2",
-        )?;
-        stmt.query_map(params![service.as_str(), today.to_string()], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })?
-        .collect::<Result<_, _>>()?
-    };
-    for (date, time, occupied) in rows {
-        let key = SlotKey {
-            date: parse_date(&date)?,
-            start: parse_time(&time)?,
-        };
+    for (key, occupied) in slots::occupied_from(tx, service, today)? {
         let places = match agenda.day(key.date) {
-            coper_shared::agenda::DayPlan::Open(slots) => slots
+            DayPlan::Open(slots) => slots
                 .iter()
                 .find(|s| s.key() == key)
                 .map_or(0, |s| s.places),
-            coper_shared::agenda::DayPlan::Closed(_) => 0,
+            DayPlan::Closed(_) => 0,
         };
         // A slot closed or shrunk below what it holds gives back the places leased to kiosks
         // and not used yet: a kiosk that books there offline is then relocated by the server,
         // never confirmed on a closed day.
-        if u32::from(places) < occupied {
-            let withdrawn = tx.execute(
-                "UPDATE slot_capacity SET held = held - (
-                     SELECT coalesce(sum(l.granted - l.used), 0) FROM leases l
-                     WHERE l.service_id = ?1 AND l.slot_date = ?2 AND l.slot_time = ?3)
-                 WHERE service_id = ?1 AND slot_date = ?2 AND slot_time = ?3 AND held > 0",
-                params![service.as_str(), date, time],
-            )?;
-            tx.execute(
-                "UPDATE leases SET granted = used
-                 WHERE service_id = ?1 AND slot_date = ?2 AND slot_time = ?3 AND granted > used",
-                params![service.as_str(), date, time],
-            )?;
-            if withdrawn > 0 {
-                applied
-                    .agendas
-                    .insert(DocName::agenda_for(service, key.date));
-            }
-        }
-        let changed = tx.execute(
-            "UPDATE slot_capacity SET places = max(?4, taken + held)
-             WHERE service_id = ?1 AND slot_date = ?2 AND slot_time = ?3 AND places <> max(?4, taken + held)",
-            params![service.as_str(), date, time, places],
-        )?;
-        if changed > 0 {
+        let withdrawn = u32::from(places) < occupied
+            && !slots::return_unused(tx, LeaseScope::Slot(service, key))?.is_empty();
+        if slots::state_places(tx, service, key, places)? || withdrawn {
             applied
                 .agendas
                 .insert(DocName::agenda_for(service, key.date));

@@ -6,6 +6,14 @@
 //! telephone numbers (the 0382 000 … range, which is not assigned to anybody). Seeding happens once,
 //! in one transaction; a database seeded before, or set up by hand, is never touched.
 
+use crate::store::{
+    self, Connection, StoreError, Transaction,
+    appointments::{NewAppointment, book},
+    partners::{self, Partner},
+    ready::{self, Permit},
+    services::{self, save_rules},
+    settings::{self, Settings, questura},
+};
 use coper_shared::{
     agenda::{Agenda, DayPlan},
     holidays::HolidayCalendar,
@@ -16,14 +24,6 @@ use jiff::{
     Timestamp, ToSpan,
     civil::{Date, Time, Weekday, time},
     tz::TimeZone,
-};
-use rusqlite::{Connection, params};
-
-use crate::store::{
-    self, StoreError,
-    agenda::{questura, save_rules},
-    appointments::{NewAppointment, book},
-    instant_text,
 };
 
 pub const DELIVERY: &str = "consegna-pse";
@@ -61,16 +61,24 @@ pub fn seed(conn: &mut Connection, now: Timestamp) -> Result<Seeded, StoreError>
         return Ok(Seeded::AlreadySetUp);
     }
     let tx = conn.transaction()?;
-    tx.execute(
-        "INSERT INTO settings (id, questura_name, address, phone, email, time_zone,
-             patron_month, patron_day, patron_name, demo_seeded_at)
-         VALUES (1, 'Questura di Pavia (dimostrazione)',
-                 'Piazza dell''Esempio 1, 27100 Pavia', '0382 000100',
-                 'immigrazione.demo@example.invalid', 'Europe/Rome', 12, 9, 'San Siro', ?1)",
-        [instant_text(now)],
+    settings::save_settings(
+        &tx,
+        &Settings {
+            questura_name: "Questura di Pavia (dimostrazione)".into(),
+            address: "Piazza dell'Esempio 1, 27100 Pavia".into(),
+            phone: "0382 000100".into(),
+            email: "immigrazione.demo@example.invalid".into(),
+            patron: Some((12, 9, "San Siro".into())),
+            checkin_early_minutes: 60,
+            checkin_late_minutes: 90,
+        },
+        now,
+        "system",
+        "",
     )?;
+    settings::mark_demo_seeded(&tx, now)?;
     insert_services(&tx)?;
-    insert_partner_bodies(&tx)?;
+    insert_partner_bodies(&tx, now)?;
     let mut rng = fastrand::Rng::with_seed(0x00c0_ffee);
     let permits = insert_ready_permits(&tx, &mut rng, now)?;
     let appointments = book_a_realistic_week(&tx, &mut rng, now, &permits)?;
@@ -116,26 +124,28 @@ fn weekly(days: &[Weekday], r: OpeningRange) -> impl Iterator<Item = WeeklyRule>
         .map(move |&weekday| WeeklyRule { weekday, range: r })
 }
 
-fn insert_services(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+fn insert_services(tx: &Transaction<'_>) -> Result<(), StoreError> {
     use Weekday::*;
-    tx.execute(
-        "INSERT INTO services (id, name, description, what_to_bring, horizon_days, lead_minutes, sort_order)
-         VALUES (?1, 'Consegna permesso elettronico',
-                 'Ritiro del permesso di soggiorno elettronico pronto per la consegna.',
-                 'Promemoria della prenotazione; passaporto o documento di identità; ricevuta della \
-                  richiesta (assicurata); il vecchio permesso di soggiorno, se ne avete uno.',
-                 60, 60, 1)",
-        [DELIVERY],
-    )?;
-    tx.execute(
-        "INSERT INTO services (id, name, description, what_to_bring, horizon_days, lead_minutes, sort_order)
-         VALUES (?1, 'Rilievi fotodattiloscopici',
-                 'Rilevamento delle impronte digitali per chi non si è presentato alla prima convocazione.',
-                 'Promemoria della prenotazione; passaporto; lettera di convocazione; quattro \
-                  fotografie formato tessera; ricevuta della richiesta (assicurata).',
-                 90, 1440, 2)",
-        [FINGERPRINTS],
-    )?;
+    for (id, name, description, bring) in [
+        (
+            DELIVERY,
+            "Consegna permesso elettronico",
+            "Ritiro del permesso di soggiorno elettronico pronto per la consegna.",
+            "Promemoria della prenotazione; passaporto o documento di identità; ricevuta della \
+             richiesta (assicurata); il vecchio permesso di soggiorno, se ne avete uno.",
+        ),
+        (
+            FINGERPRINTS,
+            "Rilievi fotodattiloscopici",
+            "Rilevamento delle impronte digitali per chi non si è presentato alla prima convocazione.",
+            "Promemoria della prenotazione; passaporto; lettera di convocazione; quattro \
+             fotografie formato tessera; ricevuta della richiesta (assicurata).",
+        ),
+    ] {
+        let id = ServiceId::parse(id).expect("demo ids are valid");
+        services::create(tx, &id, name)?;
+        services::describe(tx, &id, name, description, bring)?;
+    }
     // Deliveries: every weekday morning at three counters, Thursday afternoon at two, and the extra
     // counter day the Pavia Questura opened for booked deliveries only (here: Saturday morning).
     let delivery: Vec<WeeklyRule> = weekly(
@@ -173,7 +183,7 @@ fn insert_services(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn insert_partner_bodies(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreError> {
+fn insert_partner_bodies(tx: &Transaction<'_>, now: Timestamp) -> Result<(), StoreError> {
     let bodies = [
         (
             "Comune di Pavia – Sportello Stranieri",
@@ -212,11 +222,19 @@ fn insert_partner_bodies(tx: &rusqlite::Transaction<'_>) -> Result<(), StoreErro
         ),
     ];
     for (name, address, city, phone, hours) in bodies {
-        tx.execute(
-            "INSERT INTO partner_bodies (name, address, city, phone, opening_hours)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![name, address, city, phone, hours],
-        )?;
+        let body = Partner {
+            id: 0,
+            name: name.into(),
+            address: address.into(),
+            city: city.into(),
+            phone: phone.into(),
+            email: String::new(),
+            opening_hours: hours.into(),
+            active: true,
+            lease_places_per_day: 2,
+        };
+        partners::save_partner(tx, &body, now, "system", "")?
+            .map_err(|e| StoreError::InvalidData(e.to_string()))?;
     }
     Ok(())
 }
@@ -278,12 +296,12 @@ fn random_date(rng: &mut fastrand::Rng, from: Date, days: i32) -> Date {
         .expect("demo dates are in range")
 }
 
-/// 200 ready permits with synthetic people; returns their ids.
+/// 200 ready permits with synthetic people; returns their ids and names.
 fn insert_ready_permits(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Transaction<'_>,
     rng: &mut fastrand::Rng,
     now: Timestamp,
-) -> Result<Vec<i64>, StoreError> {
+) -> Result<Vec<(i64, Permit)>, StoreError> {
     let today = now.to_zoned(TimeZone::UTC).date();
     let mut ids = Vec::with_capacity(200);
     for i in 0..200 {
@@ -301,22 +319,17 @@ fn insert_ready_permits(
         // start with 99, a prefix the national systems do not issue.
         let receipt = format!("99{:010}", 4_000_000 + i * 7919);
         let pratica = format!("99{:08}", 300_000 + i * 104_729 % 9_000_000);
-        tx.execute(
-            "INSERT INTO ready_permits (surname, given_names, birth_date, fingerprint_date,
-                 receipt_number, pratica_number, drawer, imported_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                surname,
-                given,
-                birth_text,
-                fingerprinted.to_string(),
-                receipt,
-                pratica,
-                format!("C{}", 1 + i / 25),
-                instant_text(now),
-            ],
-        )?;
-        ids.push(tx.last_insert_rowid());
+        let permit = Permit {
+            surname: surname.into(),
+            given_names: given.into(),
+            birth_date: birth_text,
+            fingerprint_date: fingerprinted.to_string(),
+            receipt_number: Some(receipt),
+            pratica_number: Some(pratica),
+            drawer: format!("C{}", 1 + i / 25),
+        };
+        let id = ready::insert(tx, &permit, now)?;
+        ids.push((id, permit));
     }
     Ok(ids)
 }
@@ -324,13 +337,13 @@ fn insert_ready_permits(
 /// Book about 40% of the delivery places of the next seven days for some of the ready permits, as
 /// partner bodies would have, so the agenda and the day views are not empty.
 fn book_a_realistic_week(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Transaction<'_>,
     rng: &mut fastrand::Rng,
     now: Timestamp,
-    permits: &[i64],
+    permits: &[(i64, Permit)],
 ) -> Result<usize, StoreError> {
     let questura = questura(tx)?.expect("settings were just inserted");
-    let service = store::agenda::service(tx, DELIVERY)?.expect("service was just inserted");
+    let service = services::service(tx, DELIVERY)?.expect("service was just inserted");
     let holidays: &HolidayCalendar = &questura.holidays;
     let agenda = Agenda::new(&service.rules, holidays, &questura.time_zone);
     let today = now.to_zoned(questura.time_zone.clone()).date();
@@ -345,19 +358,16 @@ fn book_a_realistic_week(
                 if rng.f32() >= 0.4 {
                     continue;
                 }
-                let Some(&permit) = next_permit.next() else {
+                let Some((permit, person)) = next_permit.next() else {
                     return Ok(booked);
                 };
-                let (surname, given_names): (String, String) = tx.query_row(
-                    "SELECT surname, given_names FROM ready_permits WHERE id = ?1",
-                    [permit],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )?;
+                let permit = *permit;
+                let (surname, given_names) = (&person.surname, &person.given_names);
                 let new = NewAppointment {
                     service: &service.id,
                     slot,
-                    surname: &surname,
-                    given_names: &given_names,
+                    surname,
+                    given_names,
                     phone: None,
                     ready_permit_id: Some(permit),
                     partner_body_id: Some(1 + (permit % 5)),

@@ -6,10 +6,8 @@
 //! English. Every row is checked first; if any is wrong, nothing is imported and each error names
 //! its line. Importing the same file again changes nothing.
 
+use crate::store::{self, Connection, StoreError, Transaction, ready};
 use jiff::civil::Date;
-use rusqlite::{Connection, OptionalExtension, params};
-
-use crate::store::{self, StoreError, instant_text};
 
 /// One valid row.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -261,29 +259,16 @@ fn parse_partial_date(text: &str) -> Option<String> {
     }
 }
 
-/// The stored fields of a ready permit, to tell an update from a repeat.
-#[derive(Debug, PartialEq, Eq)]
-struct PermitFields {
-    surname: String,
-    given_names: String,
-    birth_date: String,
-    fingerprint_date: String,
-    receipt_number: Option<String>,
-    pratica_number: Option<String>,
-    drawer: String,
-}
-
-impl PermitFields {
-    fn of(row: &ReadyRow) -> Self {
-        Self {
-            surname: row.surname.clone(),
-            given_names: row.given_names.clone(),
-            birth_date: row.birth_date.clone(),
-            fingerprint_date: row.fingerprint_date.to_string(),
-            receipt_number: row.receipt_number.clone(),
-            pratica_number: row.pratica_number.clone(),
-            drawer: row.drawer.clone(),
-        }
+/// A row as the store keeps it.
+fn permit_of(row: &ReadyRow) -> ready::Permit {
+    ready::Permit {
+        surname: row.surname.clone(),
+        given_names: row.given_names.clone(),
+        birth_date: row.birth_date.clone(),
+        fingerprint_date: row.fingerprint_date.to_string(),
+        receipt_number: row.receipt_number.clone(),
+        pratica_number: row.pratica_number.clone(),
+        drawer: row.drawer.clone(),
     }
 }
 
@@ -314,92 +299,23 @@ pub fn dry_run(
 }
 
 fn apply_in(
-    tx: &rusqlite::Transaction<'_>,
+    tx: &Transaction<'_>,
     rows: &[ReadyRow],
     now: jiff::Timestamp,
     actor: &str,
 ) -> Result<ImportReport, StoreError> {
     let mut report = ImportReport::default();
     for row in rows {
-        let fingerprint = row.fingerprint_date.to_string();
-        let incoming = PermitFields::of(row);
-        let existing: Option<(i64, PermitFields)> = tx
-            .query_row(
-                "SELECT id, surname, given_names, birth_date, fingerprint_date, receipt_number,
-                        pratica_number, drawer
-                 FROM ready_permits
-                 WHERE (?1 IS NOT NULL AND receipt_number = ?1)
-                    OR (?1 IS NULL AND ?2 IS NOT NULL AND pratica_number = ?2)
-                    OR (?1 IS NULL AND ?2 IS NULL AND surname = ?3 AND given_names = ?4
-                        AND birth_date = ?5 AND fingerprint_date = ?6)
-                 ORDER BY id LIMIT 1",
-                params![
-                    row.receipt_number,
-                    row.pratica_number,
-                    row.surname,
-                    row.given_names,
-                    row.birth_date,
-                    fingerprint
-                ],
-                |r| {
-                    Ok((
-                        r.get(0)?,
-                        PermitFields {
-                            surname: r.get(1)?,
-                            given_names: r.get(2)?,
-                            birth_date: r.get(3)?,
-                            fingerprint_date: r.get(4)?,
-                            receipt_number: r.get(5)?,
-                            pratica_number: r.get(6)?,
-                            drawer: r.get(7)?,
-                        },
-                    ))
-                },
-            )
-            .optional()?;
-        match existing {
+        let incoming = permit_of(row);
+        match ready::find(tx, &incoming)? {
             None => {
-                tx.execute(
-                    "INSERT INTO ready_permits (surname, given_names, birth_date, fingerprint_date,
-                         receipt_number, pratica_number, drawer, imported_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    params![
-                        row.surname,
-                        row.given_names,
-                        row.birth_date,
-                        fingerprint,
-                        row.receipt_number,
-                        row.pratica_number,
-                        row.drawer,
-                        instant_text(now)
-                    ],
-                )?;
+                ready::insert(tx, &incoming, now)?;
                 report.added += 1;
             }
-            Some((id, stored)) => {
-                let same = stored == incoming;
-                if same {
-                    report.unchanged += 1;
-                } else {
-                    tx.execute(
-                        "UPDATE ready_permits SET surname = ?2, given_names = ?3, birth_date = ?4,
-                             fingerprint_date = ?5, receipt_number = ?6, pratica_number = ?7,
-                             drawer = ?8, imported_at = ?9
-                         WHERE id = ?1",
-                        params![
-                            id,
-                            row.surname,
-                            row.given_names,
-                            row.birth_date,
-                            fingerprint,
-                            row.receipt_number,
-                            row.pratica_number,
-                            row.drawer,
-                            instant_text(now)
-                        ],
-                    )?;
-                    report.updated += 1;
-                }
+            Some((_, stored)) if stored == incoming => report.unchanged += 1,
+            Some((id, _)) => {
+                ready::update(tx, id, &incoming, now)?;
+                report.updated += 1;
             }
         }
     }

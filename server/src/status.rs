@@ -16,10 +16,9 @@ use coper_shared::{
     names::{birth_date_matches, names_match},
 };
 use governor::{Quota, RateLimiter, clock::DefaultClock, state::keyed::HashMapStateStore};
-use rusqlite::{Connection, params};
 use sha2::{Digest, Sha256};
 
-use crate::store::StoreError;
+use crate::store::{Connection, StoreError, ready};
 
 /// Every answer, found or not, is sent this long after the request arrived.
 pub const ANSWER_TIME: Duration = Duration::from_millis(300);
@@ -157,31 +156,15 @@ impl Query {
 
 /// Whether the permit asked about is ready for delivery (imported, not yet delivered).
 pub fn is_ready(conn: &Connection, query: &Query) -> Result<bool, StoreError> {
-    let candidates: Vec<(String, String, String)> = match query {
+    let candidates = match query {
         Query::ByName {
             fingerprint_date, ..
-        } => {
-            let mut stmt = conn.prepare_cached(
-                "SELECT surname, given_names, birth_date FROM ready_permits
-                 WHERE delivered_at IS NULL AND fingerprint_date = ?1",
-            )?;
-            stmt.query_map([fingerprint_date.to_string()], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-            })?
-            .collect::<Result<_, _>>()?
+        } => ready::candidates(conn, Some(*fingerprint_date), None)?,
+        Query::ByReceipt { number, .. } => {
+            ready::candidates(conn, None, Some((ready::Number::Receipt, number)))?
         }
-        Query::ByReceipt { number, .. } | Query::ByPratica { number, .. } => {
-            let column = if matches!(query, Query::ByReceipt { .. }) {
-                "receipt_number"
-            } else {
-                "pratica_number"
-            };
-            let mut stmt = conn.prepare_cached(&format!(
-                "SELECT surname, given_names, birth_date FROM ready_permits
-                 WHERE delivered_at IS NULL AND upper({column}) = ?1"
-            ))?;
-            stmt.query_map(params![number], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<Result<_, _>>()?
+        Query::ByPratica { number, .. } => {
+            ready::candidates(conn, None, Some((ready::Number::Pratica, number)))?
         }
     };
     Ok(candidates.iter().any(|(surname, given, born)| match query {

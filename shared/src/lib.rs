@@ -30,6 +30,7 @@ pub mod holidays;
 pub mod ids;
 pub mod italian;
 pub mod names;
+pub mod passwords;
 pub mod protocol;
 pub mod ready_index;
 pub mod relocate;

@@ -82,6 +82,26 @@ pub fn auth_payload(nonce: &[u8; 32], kiosk_id: Uuid, client_time_ms: i64) -> Ve
     out
 }
 
+/// The next sync message of document `name` for the peer whose state is `state`, as a frame to
+/// send, and whether it carries changes (which the peer must acknowledge); `None` when the peer
+/// already has everything. Both sides of the protocol send documents through this one function.
+pub fn next_sync_frame(
+    doc: &mut automerge::AutoCommit,
+    name: &crate::documents::DocName,
+    state: &mut automerge::sync::State,
+) -> Option<(Frame, bool)> {
+    use automerge::sync::SyncDoc;
+    let message = doc.sync().generate_sync_message(state)?;
+    let carries_changes = !message.changes.is_empty();
+    Some((
+        Frame::Sync {
+            document: name.to_string(),
+            message: message.encode(),
+        },
+        carries_changes,
+    ))
+}
+
 impl Frame {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![VERSION];

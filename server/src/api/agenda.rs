@@ -12,15 +12,11 @@ use jiff::{
     civil::{Date, DateTime},
     tz::TimeZone,
 };
-use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiPath, ApiQuery, AppState, error::ApiError, error::ErrorBody};
-use crate::store::{
-    self,
-    agenda::{Questura, Service},
-};
+use crate::store::{self, Connection, services::Service, settings::Questura};
 
 /// The most options one "another day" request returns.
 pub const MAX_OPTIONS: usize = 31;
@@ -143,7 +139,7 @@ pub async fn list_services(
 ) -> Result<Json<Vec<ServiceDto>>, ApiError> {
     let services = state
         .db
-        .call(|conn| store::agenda::services(conn).map_err(ApiError::from))
+        .call(|conn| store::services::services(conn).map_err(ApiError::from))
         .await?;
     Ok(Json(services.iter().map(service_dto).collect()))
 }
@@ -254,7 +250,7 @@ pub async fn days(
                 ));
             }
             let agenda = Agenda::new(&service.rules, &questura.holidays, &questura.time_zone);
-            let taken = store::agenda::taken_between(conn, &service.id, from, to)?;
+            let taken = store::slots::taken_between(conn, &service.id, from, to)?;
             let days = agenda
                 .days(&taken, now, from, to)
                 .iter()
@@ -266,8 +262,8 @@ pub async fn days(
 }
 
 fn load(conn: &Connection, id: &str) -> Result<(Questura, Service), ApiError> {
-    let questura = store::agenda::questura(conn)?.ok_or(ApiError::NotConfigured)?;
-    let service = store::agenda::service(conn, id)?
+    let questura = store::settings::questura(conn)?.ok_or(ApiError::NotConfigured)?;
+    let service = store::services::service(conn, id)?
         .ok_or_else(|| ApiError::UnknownService(id.chars().take(60).collect()))?;
     Ok((questura, service))
 }
@@ -281,7 +277,7 @@ fn taken_for_window(
     from: Date,
 ) -> Result<coper_shared::agenda::TakenPlaces, ApiError> {
     let window = agenda.window(now);
-    Ok(store::agenda::taken_between(
+    Ok(store::slots::taken_between(
         conn,
         &service.id,
         from,

@@ -84,13 +84,7 @@ pub struct Health {
 #[utoipa::path(get, path = "/healthz", tag = "public",
     responses((status = 200, body = Health), (status = 500, body = ErrorBody)))]
 pub async fn health(State(state): State<AppState>) -> Result<Json<Health>, ApiError> {
-    state
-        .db
-        .call(|conn| {
-            conn.query_row("SELECT 1", [], |_| Ok(()))
-                .map_err(|e| ApiError::from(store::StoreError::from(e)))
-        })
-        .await?;
+    state.db.ping().await?;
     Ok(Json(Health { status: "ok" }))
 }
 

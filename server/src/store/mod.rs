@@ -8,20 +8,35 @@
 //! closure on tokio's blocking pool. One connection serialises writes, which SQLite does anyway;
 //! the closures are short.
 //!
-//! Submodules map rows to domain values and back; none of them knows about HTTP.
+//! One submodule per aggregate, each the only one that reads or writes its tables: `settings`
+//! (the Questura, the server's key), `services` (rules), `slots` (places and leases),
+//! `appointments`, `verdicts` (on kiosks' requests), `kiosks` (enrolment, keys, revocation),
+//! `partners`, `users` (accounts and sessions), `ready` (the ready list), `audit`, and
+//! `documents` (the synchronised documents' bytes). They map rows to domain values and back; none
+//! of them knows about HTTP. No other module of the server uses rusqlite or writes SQL (a test in
+//! `server/tests/layout.rs` keeps it so): the service layer composes these functions inside one
+//! transaction, through the [`Connection`] and [`Transaction`] re-exported here.
 
-pub mod admin;
-pub mod agenda;
 pub mod appointments;
-pub mod counter;
+pub mod audit;
+pub mod documents;
+pub mod kiosks;
 pub mod partners;
+pub mod ready;
+pub mod services;
+pub mod settings;
+pub mod slots;
+pub mod users;
+pub mod verdicts;
+
+pub use audit::{audit, audit_from};
+pub use rusqlite::{Connection, Transaction};
 
 use std::{
     path::Path,
     sync::{Arc, Mutex},
 };
 
-use rusqlite::Connection;
 use rusqlite_migration::{M, Migrations};
 
 /// Errors of the store. The HTTP layer maps them; none is the client's fault except where noted.
@@ -84,6 +99,12 @@ impl Db {
         .map_err(|_| E::from(StoreError::WorkerGone))?
     }
 
+    /// Whether the database answers a query (for `/healthz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.call(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+            .await
+    }
+
     /// Run `f` on the calling thread: for start-up work and the command line, outside tokio.
     pub fn call_blocking<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
         let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
@@ -107,41 +128,33 @@ pub fn instant_text(at: jiff::Timestamp) -> String {
         .to_string()
 }
 
-/// Append one line to the audit log. `detail` must carry identifiers, never names of people.
-pub fn audit(
-    conn: &Connection,
-    at: jiff::Timestamp,
-    actor: &str,
-    action: &str,
-    subject: &str,
-    detail: &serde_json::Value,
-) -> Result<(), rusqlite::Error> {
-    audit_from(conn, at, actor, action, subject, detail, "")
+/// Run `f` in a savepoint of `tx`: what it wrote is kept if it returns `Ok`, undone if it
+/// returns an error. The outer error is the savepoint's own; the inner one is `f`'s.
+pub fn in_savepoint<T>(
+    tx: &Transaction<'_>,
+    f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+) -> Result<Result<T, StoreError>, StoreError> {
+    tx.execute_batch("SAVEPOINT step")?;
+    match f(tx) {
+        Ok(value) => {
+            tx.execute_batch("RELEASE step")?;
+            Ok(Ok(value))
+        }
+        Err(e) => {
+            tx.execute_batch("ROLLBACK TO step; RELEASE step")?;
+            Ok(Err(e))
+        }
+    }
 }
 
-/// As [`audit`], saying where the action came from (the browser's address, for staff pages).
-pub fn audit_from(
-    conn: &Connection,
-    at: jiff::Timestamp,
-    actor: &str,
-    action: &str,
-    subject: &str,
-    detail: &serde_json::Value,
-    source: &str,
-) -> Result<(), rusqlite::Error> {
-    conn.execute(
-        "INSERT INTO audit_log (at, actor, action, subject, detail, source)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        (
-            instant_text(at),
-            actor,
-            action,
-            subject,
-            detail.to_string(),
-            source,
-        ),
-    )?;
-    Ok(())
+pub fn parse_date(text: &str) -> Result<jiff::civil::Date, StoreError> {
+    text.parse()
+        .map_err(|e| StoreError::InvalidData(format!("date {text:?}: {e}")))
+}
+
+pub fn parse_time(text: &str) -> Result<jiff::civil::Time, StoreError> {
+    text.parse()
+        .map_err(|e| StoreError::InvalidData(format!("time {text:?}: {e}")))
 }
 
 #[cfg(test)]

@@ -8,11 +8,9 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::store::{Connection, StoreError, documents};
 use automerge::{ActorId, AutoCommit};
 use coper_shared::documents::DocName;
-use rusqlite::{Connection, OptionalExtension, params};
-
-use crate::store::StoreError;
 
 /// Increments kept before the snapshot is rewritten.
 pub const COMPACT_AFTER: i64 = 64;
@@ -78,24 +76,15 @@ impl Documents {
 
 fn load(conn: &Connection, name: &DocName) -> Result<AutoCommit, StoreError> {
     let key = name.to_string();
-    let snapshot: Option<Vec<u8>> = conn
-        .query_row(
-            "SELECT snapshot FROM sync_documents WHERE name = ?1",
-            [&key],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let mut doc = match snapshot {
-        Some(bytes) => AutoCommit::load(&bytes)
-            .map_err(|e| StoreError::InvalidData(format!("document {key}: {e}")))?,
+    let invalid =
+        |e: automerge::AutomergeError| StoreError::InvalidData(format!("document {key}: {e}"));
+    let saved = documents::load(conn, &key)?;
+    let mut doc = match saved.snapshot {
+        Some(bytes) => AutoCommit::load(&bytes).map_err(invalid)?,
         None => AutoCommit::new(),
     };
-    let mut stmt =
-        conn.prepare("SELECT bytes FROM sync_document_changes WHERE name = ?1 ORDER BY seq")?;
-    let increments = stmt.query_map([&key], |r| r.get::<_, Vec<u8>>(0))?;
-    for bytes in increments {
-        doc.load_incremental(&bytes?)
-            .map_err(|e| StoreError::InvalidData(format!("document {key}: {e}")))?;
+    for bytes in saved.increments {
+        doc.load_incremental(&bytes).map_err(invalid)?;
     }
     // Everything loaded is already saved: start incremental saves from here.
     let _ = doc.save_incremental();
@@ -113,37 +102,12 @@ fn save(
     if increment.is_empty() && !whole {
         return Ok(());
     }
-    let exists: bool = conn
-        .query_row(
-            "SELECT 1 FROM sync_documents WHERE name = ?1",
-            [&key],
-            |_| Ok(true),
-        )
-        .optional()?
-        .unwrap_or(false);
-    let increments: i64 = conn.query_row(
-        "SELECT count(*) FROM sync_document_changes WHERE name = ?1",
-        [&key],
-        |r| r.get(0),
-    )?;
-    let now = crate::store::instant_text(jiff::Timestamp::now());
+    let (exists, increments) = documents::saved_shape(conn, &key)?;
     if whole || !exists || increments >= COMPACT_AFTER {
-        conn.execute(
-            "INSERT INTO sync_documents (name, snapshot, updated_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT (name) DO UPDATE SET snapshot = excluded.snapshot,
-                                              updated_at = excluded.updated_at",
-            params![key, doc.save(), now],
-        )?;
-        conn.execute("DELETE FROM sync_document_changes WHERE name = ?1", [&key])?;
+        documents::save_snapshot(conn, &key, &doc.save(), jiff::Timestamp::now())
     } else {
-        conn.execute(
-            "INSERT INTO sync_document_changes (name, seq, bytes)
-             VALUES (?1, (SELECT coalesce(max(seq), 0) + 1 FROM sync_document_changes
-                          WHERE name = ?1), ?2)",
-            params![key, increment],
-        )?;
+        documents::append_increment(conn, &key, &increment)
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -180,11 +144,7 @@ mod tests {
                 records::<i64>(doc, collections::SETTINGS).len() as i64,
                 COMPACT_AFTER + 10
             );
-            let increments: i64 = conn
-                .query_row("SELECT count(*) FROM sync_document_changes", [], |r| {
-                    r.get(0)
-                })
-                .unwrap();
+            let increments = documents::increment_count(conn).unwrap();
             assert!(increments < COMPACT_AFTER, "compacted: {increments}");
         });
     }

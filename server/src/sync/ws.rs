@@ -26,14 +26,16 @@ use axum::{
 };
 use coper_shared::{
     documents::{DocName, KioskId, Writer},
-    protocol::{Frame, auth_payload},
+    protocol::{Frame, auth_payload, next_sync_frame},
 };
 use ed25519_dalek::{Signature, VerifyingKey};
-use rusqlite::{OptionalExtension, params};
 use uuid::Uuid;
 
-use super::{SyncHub, enrol};
-use crate::{AppState, store::StoreError};
+use super::SyncHub;
+use crate::{
+    AppState,
+    store::{StoreError, documents, kiosks},
+};
 
 /// How long a kiosk has to answer the challenge.
 const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
@@ -149,7 +151,7 @@ async fn session(
             let now = hub.now();
             return match hub
                 .db()
-                .call(move |conn| enrol::redeem(conn, &code, &public_key, now))
+                .call(move |conn| kiosks::redeem(conn, &code, &public_key, now))
                 .await?
             {
                 Ok((kiosk_id, partner_body_id)) => {
@@ -409,46 +411,28 @@ async fn authenticate(
 ) -> Result<Result<KioskId, (&'static str, &'static str)>, StoreError> {
     let row = hub
         .db()
-        .call(move |conn| {
-            let row: Option<(Option<Vec<u8>>, Option<String>)> = conn
-                .query_row(
-                    "SELECT public_key, revoked_at FROM kiosks WHERE id = ?1",
-                    [kiosk_id.to_string()],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?;
-            Ok::<_, StoreError>(row)
-        })
+        .call(move |conn| kiosks::key_of(conn, &kiosk_id.to_string()))
         .await?;
-    let Some((Some(key), revoked)) = row else {
+    let Some((key, revoked)) = row else {
         return Ok(Err(("unknown_kiosk", "chiosco non registrato")));
     };
-    if revoked.is_some() {
+    if revoked {
         return Ok(Err(("revoked", "chiosco revocato")));
     }
-    let valid = <[u8; 32]>::try_from(key.as_slice())
-        .ok()
-        .and_then(|k| VerifyingKey::from_bytes(&k).ok())
-        .is_some_and(|k| {
-            k.verify_strict(
-                &auth_payload(nonce, kiosk_id, client_time_ms),
-                &Signature::from_bytes(signature),
-            )
-            .is_ok()
-        });
+    let valid = VerifyingKey::from_bytes(&key).ok().is_some_and(|k| {
+        k.verify_strict(
+            &auth_payload(nonce, kiosk_id, client_time_ms),
+            &Signature::from_bytes(signature),
+        )
+        .is_ok()
+    });
     if !valid {
         return Ok(Err(("bad_signature", "firma non valida")));
     }
     // Only a kiosk that proved who it is counts as seen.
     let now = hub.now();
     hub.db()
-        .call(move |conn| {
-            conn.execute(
-                "UPDATE kiosks SET last_seen_at = ?2 WHERE id = ?1",
-                params![kiosk_id.to_string(), crate::store::instant_text(now)],
-            )?;
-            Ok::<_, StoreError>(())
-        })
+        .call(move |conn| kiosks::seen(conn, KioskId(kiosk_id), now))
         .await?;
     Ok(Ok(KioskId(kiosk_id)))
 }
@@ -462,26 +446,19 @@ async fn send_sync(
     state: &mut sync::State,
 ) -> Result<bool, SessionError> {
     let moved = std::mem::take(state);
-    let (back, message) = hub
+    let doc_name = name.clone();
+    let (back, next) = hub
         .with_doc(name.clone(), move |doc| {
             let mut state = moved;
-            let message = doc.sync().generate_sync_message(&mut state);
-            (state, message)
+            let next = next_sync_frame(doc, &doc_name, &mut state);
+            (state, next)
         })
         .await?;
     *state = back;
-    let Some(message) = message else {
+    let Some((frame, carries_changes)) = next else {
         return Ok(false);
     };
-    let carries_changes = !message.changes.is_empty();
-    send(
-        socket,
-        &Frame::Sync {
-            document: name.to_string(),
-            message: message.encode(),
-        },
-    )
-    .await?;
+    send(socket, &frame).await?;
     Ok(carries_changes)
 }
 
@@ -495,13 +472,7 @@ async fn load_states(
         .call(move |conn| {
             let mut out = HashMap::new();
             for name in names {
-                let saved: Option<Vec<u8>> = conn
-                    .query_row(
-                        "SELECT state FROM sync_peer_states WHERE kiosk_id = ?1 AND name = ?2",
-                        params![kiosk.to_string(), name.to_string()],
-                        |r| r.get(0),
-                    )
-                    .optional()?;
+                let saved = documents::peer_state(conn, &kiosk.to_string(), &name.to_string())?;
                 let mut state = saved
                     .and_then(|bytes| sync::State::decode(&bytes).ok())
                     .unwrap_or_default();
@@ -529,17 +500,6 @@ async fn save_states(
         .filter_map(|name| Some((name.to_string(), states.get(&name)?.encode())))
         .collect();
     hub.db()
-        .call(move |conn| {
-            let tx = conn.transaction()?;
-            for (name, bytes) in rows {
-                tx.execute(
-                    "INSERT INTO sync_peer_states (kiosk_id, name, state) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (kiosk_id, name) DO UPDATE SET state = excluded.state",
-                    params![kiosk.to_string(), name, bytes],
-                )?;
-            }
-            tx.commit()?;
-            Ok(())
-        })
+        .call(move |conn| documents::save_peer_states(conn, &kiosk.to_string(), &rows))
         .await
 }

@@ -17,7 +17,7 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::{Access, internal_error, message};
+use super::{Access, internal_error, message, page::Frame};
 use crate::{
     AppState,
     accounts::{self, Staff},
@@ -76,12 +76,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
 /// The guard in front of every page: loads the session, enforces `access`, and checks the CSRF
 /// token of every state-changing request made in a session. On success the handler finds the
 /// [`Staff`] (when logged in) in the request's extensions.
-pub async fn guard(access: Access, req: Request, next: Next) -> Response {
-    let Some(state) = req.extensions().get::<AppState>().cloned() else {
-        return internal_error(anyhow::anyhow!(
-            "the application state is missing from the request"
-        ));
-    };
+pub async fn guard(state: AppState, access: Access, req: Request, next: Next) -> Response {
     let staff = match cookie(req.headers(), SESSION_COOKIE) {
         Some(token) => {
             let now = state.clock.now();
@@ -179,11 +174,11 @@ pub fn encode(text: &str) -> String {
 #[derive(askama::Template, askama_web::WebTemplate)]
 #[template(path = "login.html")]
 pub struct LoginPage {
-    pub csrf: String,
+    /// No one is logged in yet; the token is the login form's double-submit one.
+    pub frame: Frame,
     pub next: String,
     pub username: String,
     pub error: Option<String>,
-    pub staff: Option<Staff>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -249,11 +244,10 @@ fn login_form(
             format!("{LOGIN_CSRF_COOKIE}={csrf}; Path=/staff; HttpOnly; Secure; SameSite=Strict"),
         )],
         LoginPage {
-            csrf,
+            frame: Frame { staff: None, csrf },
             next,
             username,
             error,
-            staff: None,
         },
     )
         .into_response()

@@ -11,11 +11,10 @@
 //! walks [`Pages::routes`] to prove each refuses anonymous and wrong-role requests.
 
 pub mod admin;
-pub mod admin_agenda;
 pub mod auth;
 pub mod counter;
-pub mod daylist;
 pub mod i18n;
+pub mod page;
 pub mod public;
 
 use axum::{
@@ -62,14 +61,14 @@ pub struct RouteInfo {
 
 /// The pages' router, built route by route so that each carries its access rule.
 pub struct Pages {
-    router: Router<AppState>,
+    handlers: Vec<(&'static str, Access, MethodRouter<AppState>)>,
     routes: Vec<RouteInfo>,
 }
 
 impl Pages {
     fn new() -> Self {
         Self {
-            router: Router::new(),
+            handlers: Vec::new(),
             routes: Vec::new(),
         }
     }
@@ -89,12 +88,7 @@ impl Pages {
                 access,
             });
         }
-        let guarded = route.route_layer(axum::middleware::from_fn(
-            move |req: axum::extract::Request, next: axum::middleware::Next| {
-                auth::guard(access, req, next)
-            },
-        ));
-        self.router = self.router.route(path, guarded);
+        self.handlers.push((path, access, route));
         self
     }
 
@@ -103,8 +97,21 @@ impl Pages {
         &self.routes
     }
 
-    pub fn into_router(self) -> Router<AppState> {
-        self.router
+    /// The router, every route behind [`auth::guard`] with its access rule.
+    pub fn into_router(self, state: &AppState) -> Router<AppState> {
+        self.handlers
+            .into_iter()
+            .fold(Router::new(), |router, (path, access, route)| {
+                let guard = axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    move |axum::extract::State(state): axum::extract::State<AppState>,
+                          req: axum::extract::Request,
+                          next: axum::middleware::Next| {
+                        auth::guard(state, access, req, next)
+                    },
+                );
+                router.route(path, route.route_layer(guard))
+            })
     }
 }
 
@@ -138,187 +145,192 @@ pub fn pages() -> Pages {
             Access::Staff,
             post(auth::logout),
         )
-        .add("/admin", &[M::GET], Access::Admin, get(admin::home))
+        .add("/admin", &[M::GET], Access::Admin, get(admin::home::home))
         .add(
             "/admin/settings",
             &[M::GET, M::POST],
             Access::Admin,
-            get(admin::settings_page).post(admin::settings_save),
+            get(admin::settings::settings_page).post(admin::settings::settings_save),
         )
         .add(
             "/admin/services",
             &[M::POST],
             Access::Admin,
-            post(admin_agenda::service_create),
+            post(admin::services::service_create),
         )
         .add(
             "/admin/services/{id}",
             &[M::GET, M::POST],
             Access::Admin,
-            get(admin_agenda::service_editor).post(admin_agenda::service_save),
+            get(admin::services::service_editor).post(admin::services::service_save),
         )
         .add(
             "/admin/services/{id}/preview",
             &[M::POST],
             Access::Admin,
-            post(admin_agenda::service_preview),
+            post(admin::services::service_preview),
         )
         .add(
             "/admin/close-day",
             &[M::GET, M::POST],
             Access::Admin,
-            get(admin_agenda::close_day_form).post(admin_agenda::close_day),
+            get(admin::close_day::close_day_form).post(admin::close_day::close_day),
         )
         .add(
             "/admin/close-day/preview",
             &[M::POST],
             Access::Admin,
-            post(admin_agenda::close_day_preview),
+            post(admin::close_day::close_day_preview),
         )
         .add(
             "/admin/partners",
             &[M::GET, M::POST],
             Access::Admin,
-            get(admin::partners).post(admin::partner_create),
+            get(admin::partners::partners).post(admin::partners::partner_create),
         )
         .add(
             "/admin/partners/{id}",
             &[M::GET, M::POST],
             Access::Admin,
-            get(admin::partner).post(admin::partner_update),
+            get(admin::partners::partner).post(admin::partners::partner_update),
         )
         .add(
             "/admin/partners/{id}/operators",
             &[M::POST],
             Access::Admin,
-            post(admin::operator_create),
+            post(admin::partners::operator_create),
         )
         .add(
             "/admin/partners/{id}/kiosk-codes",
             &[M::POST],
             Access::Admin,
-            post(admin::kiosk_code),
+            post(admin::partners::kiosk_code),
         )
         .add(
             "/admin/users/{id}/password",
             &[M::POST],
             Access::Admin,
-            post(admin::user_password),
+            post(admin::partners::user_password),
         )
         .add(
             "/admin/users/{id}/active",
             &[M::POST],
             Access::Admin,
-            post(admin::user_active),
+            post(admin::partners::user_active),
         )
         .add(
             "/admin/kiosks/{id}/revoke",
             &[M::POST],
             Access::Admin,
-            post(admin::kiosk_revoke),
+            post(admin::partners::kiosk_revoke),
         )
         .add(
             "/admin/permits",
             &[M::GET],
             Access::Admin,
-            get(admin::permits),
+            get(admin::permits::permits),
         )
         .add(
             "/admin/permits/preview",
             &[M::POST],
             Access::Admin,
-            post(admin::permits_preview),
+            post(admin::permits::permits_preview),
         )
         .add(
             "/admin/permits/import",
             &[M::POST],
             Access::Admin,
-            post(admin::permits_import),
+            post(admin::permits::permits_import),
         )
         .add(
             "/admin/appointments",
             &[M::GET],
             Access::Admin,
-            get(admin::appointments),
+            get(admin::appointments::appointments),
         )
         .add(
             "/admin/appointments.csv",
             &[M::GET],
             Access::Admin,
-            get(admin::appointments_csv),
+            get(admin::appointments::appointments_csv),
         )
         .add(
             "/admin/appointments/{id}/cancel",
             &[M::POST],
             Access::Admin,
-            post(admin::appointment_cancel),
+            post(admin::appointments::appointment_cancel),
         )
-        .add("/admin/audit", &[M::GET], Access::Admin, get(admin::audit))
+        .add(
+            "/admin/audit",
+            &[M::GET],
+            Access::Admin,
+            get(admin::audit::audit),
+        )
         .add(
             "/counter",
             &[M::GET],
             Access::Counter,
-            get(counter::checkin_page),
+            get(counter::checkin::checkin_page),
         )
         .add(
             "/counter/scan",
             &[M::POST],
             Access::Counter,
-            post(counter::scan),
+            post(counter::checkin::scan),
         )
         .add(
             "/counter/lookup",
             &[M::GET],
             Access::Counter,
-            get(counter::lookup),
+            get(counter::checkin::lookup),
         )
         .add(
             "/counter/appointments/{id}",
             &[M::GET],
             Access::Counter,
-            get(counter::appointment_page),
+            get(counter::checkin::appointment_page),
         )
         .add(
             "/counter/appointments/{id}/{step}",
             &[M::POST],
             Access::Counter,
-            post(counter::take_step),
+            post(counter::checkin::take_step),
         )
         .add(
             "/counter/day",
             &[M::GET],
             Access::Counter,
-            get(counter::day_page),
+            get(counter::day::day_page),
         )
         .add(
             "/counter/day/rows",
             &[M::GET],
             Access::Counter,
-            get(counter::day_rows),
+            get(counter::day::day_rows),
         )
         .add(
             "/counter/day/events",
             &[M::GET],
             Access::Counter,
-            get(counter::day_events),
+            get(counter::day::day_events),
         )
         .add(
             "/counter/day/no-shows",
             &[M::POST],
             Access::Counter,
-            post(counter::mark_no_shows),
+            post(counter::day::mark_no_shows),
         )
         .add(
             "/counter/day-list",
             &[M::GET],
             Access::Counter,
-            get(counter::day_list),
+            get(counter::day_list::day_list),
         )
         .add(
             "/counter/day-list.pdf",
             &[M::GET],
             Access::Counter,
-            get(counter::day_list_pdf),
+            get(counter::day_list::day_list_pdf),
         )
 }
 
@@ -395,7 +407,7 @@ pub fn italian_date(date: Date) -> String {
 pub struct MessagePage {
     pub title: String,
     pub message: String,
-    pub staff: Option<crate::accounts::Staff>,
+    pub frame: page::Frame,
 }
 
 /// Answer with `status` and a page saying `message`.
@@ -405,7 +417,7 @@ pub fn message(status: StatusCode, title: &str, message: &str) -> Response {
         MessagePage {
             title: title.into(),
             message: message.into(),
-            staff: None,
+            frame: page::Frame::default(),
         },
     )
         .into_response()

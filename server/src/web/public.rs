@@ -17,7 +17,7 @@ use super::{
 use crate::{
     AppState,
     status::{self, Asked, Refusal},
-    store::{self, partners::PartnerBody},
+    store::{self, partners::Partner},
 };
 
 #[derive(Debug, Default, Deserialize)]
@@ -45,7 +45,7 @@ async fn frame(
 ) -> Result<Frame, store::StoreError> {
     let questura = state
         .db
-        .call(|conn| Ok::<_, store::StoreError>(store::agenda::questura(conn)?.map(|q| q.name)))
+        .call(|conn| Ok::<_, store::StoreError>(store::settings::questura(conn)?.map(|q| q.name)))
         .await?
         .unwrap_or_default();
     Ok(Frame {
@@ -74,7 +74,7 @@ fn with_lang_cookie(query: &LangQuery, lang: Lang, response: impl IntoResponse) 
 #[template(path = "public/home.html")]
 pub struct HomePage {
     pub frame: Frame,
-    pub partners: Vec<PartnerBody>,
+    pub partners: Vec<Partner>,
     pub services: Vec<ServiceShown>,
 }
 
@@ -88,7 +88,7 @@ pub async fn home(
         .db
         .call(|conn| {
             let partners = store::partners::active(conn)?;
-            let services = store::agenda::services(conn)?
+            let services = store::services::services(conn)?
                 .into_iter()
                 .map(|s| ServiceShown {
                     name: s.name,
@@ -130,7 +130,7 @@ pub struct StatusPage {
     pub frame: Frame,
     pub form: StatusForm,
     pub outcome: Option<Outcome>,
-    pub partners: Vec<PartnerBody>,
+    pub partners: Vec<Partner>,
 }
 
 /// The form as typed, kept so a visitor corrects rather than retypes.

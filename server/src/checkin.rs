@@ -1,16 +1,96 @@
-//! What the counter says about a scanned ticket or a booking looked up by hand: the rules, as a
-//! pure function of the booking, the ticket's slot and the time.
+//! Checking a person in at the counter: what was scanned or typed ([`read_scan`]: a signed
+//! ticket verified against its issuer's key, or a booking code), and what the counter says of
+//! the booking it names ([`assess`]: a pure function of the booking, the ticket's slot and the
+//! time).
 //!
 //! A scan checks the person in only when everything is in order. Otherwise the clerk reads why,
 //! in plain words — wrong day, too early, too late, already checked in at HH:MM, cancelled,
 //! relocated — and decides; the page offers "check in anyway" where that makes sense.
 
-use coper_shared::jiff::{
-    SignedDuration,
-    civil::{Date, DateTime, Time},
+use coper_shared::{
+    booking_code,
+    italian::long_date,
+    jiff::{
+        SignedDuration, Timestamp,
+        civil::{Date, DateTime, Time},
+        tz::TimeZone,
+    },
+    ticket::{Issuer, Scanned, TicketError},
+};
+use ed25519_dalek::{SigningKey, VerifyingKey};
+
+use crate::store::{
+    Connection, StoreError,
+    appointments::{self, AppointmentStatus, CounterAppointment},
+    kiosks, settings,
 };
 
-use crate::store::counter::CounterAppointment;
+/// The Questura's time zone and now, as the counter's wall clock.
+pub fn local_now(conn: &Connection, now: Timestamp) -> Result<(TimeZone, DateTime), StoreError> {
+    let zone = settings::questura(conn)?
+        .map(|q| q.time_zone)
+        .unwrap_or_else(|| TimeZone::get("Europe/Rome").unwrap_or(TimeZone::UTC));
+    let local = now.to_zoned(zone.clone()).datetime();
+    Ok((zone, local))
+}
+
+/// What a scan or a typed code turned out to be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scan {
+    /// A booking, with the slot printed on its ticket (none for a typed code).
+    Found(Box<CounterAppointment>, Option<(Date, Time)>),
+    /// A well-formed booking code nobody has.
+    UnknownCode(String),
+    /// Neither a ticket nor a booking code.
+    NotACode,
+    /// A ticket, damaged or incomplete.
+    Unreadable,
+    /// A ticket from a kiosk the server does not know.
+    UnknownKiosk,
+    /// A ticket from a revoked kiosk.
+    RevokedKiosk,
+    /// A ticket whose signature does not match.
+    Forged,
+    /// An authentic ticket whose booking has not reached the server yet (its office offline).
+    NotYetArrived { date: Date, time: Time },
+}
+
+/// Read what was scanned or typed: the appointment it names and, for a ticket, the slot printed
+/// on it; or why it cannot be trusted. A ticket is trusted only through its issuer's key.
+pub fn read_scan(conn: &Connection, text: &str, now: Timestamp) -> Result<Scan, StoreError> {
+    // A booking code typed by hand first: eight characters can never be a ticket, and a code may
+    // start like one (`CP1A-…`).
+    let scanned = match (booking_code::normalise(text), Scanned::parse(text)) {
+        (None, Ok(scanned)) => scanned,
+        (Some(code), _) => {
+            return Ok(match appointments::by_code(conn, &code)? {
+                Some(a) => Scan::Found(Box::new(a), None),
+                None => Scan::UnknownCode(code),
+            });
+        }
+        (None, Err(TicketError::NotATicket)) => return Ok(Scan::NotACode),
+        (None, Err(_)) => return Ok(Scan::Unreadable),
+    };
+    let key = match scanned.issuer() {
+        Issuer::Server => SigningKey::from_bytes(&settings::server_key(conn, now)?).verifying_key(),
+        Issuer::Kiosk(kiosk) => match kiosks::key_of(conn, &kiosk.to_string())? {
+            None => return Ok(Scan::UnknownKiosk),
+            Some((_, true)) => return Ok(Scan::RevokedKiosk),
+            Some((key, false)) => VerifyingKey::from_bytes(&key)
+                .map_err(|_| StoreError::InvalidData("kiosk key".into()))?,
+        },
+    };
+    let Ok(ticket) = scanned.verify(&key) else {
+        return Ok(Scan::Forged);
+    };
+    Ok(match appointments::by_ticket(conn, &ticket)? {
+        Some(a) => Scan::Found(Box::new(a), Some((ticket.date, ticket.time))),
+        None => Scan::NotYetArrived {
+            date: ticket.date,
+            time: ticket.time,
+        },
+    })
+}
 
 /// The verdict on a booking presented at the counter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,19 +151,19 @@ pub fn assess(
     window: (i64, i64),
     checked_in_local: impl Fn() -> String,
 ) -> Assessment {
-    match booking.status.as_str() {
-        "cancelled" => {
+    match booking.status {
+        AppointmentStatus::Cancelled => {
             return Assessment::Cancelled {
                 reason: booking.cancel_reason.clone(),
             };
         }
-        "checked_in" => {
+        AppointmentStatus::CheckedIn => {
             return Assessment::AlreadyCheckedIn {
                 at: checked_in_local(),
             };
         }
-        "delivered" => return Assessment::AlreadyDelivered,
-        _ => {}
+        AppointmentStatus::Delivered => return Assessment::AlreadyDelivered,
+        AppointmentStatus::Booked | AppointmentStatus::NoShow => {}
     }
     if let Some((date, time)) = ticket_slot
         && (date, time) != (booking.date, booked_time)
@@ -127,11 +207,11 @@ pub fn describe(assessment: &Assessment) -> String {
         Assessment::TooLate { minutes } => format!("In ritardo di {}.", span(*minutes)),
         Assessment::WrongDay { booked } => format!(
             "Giorno sbagliato: l'appuntamento è per {}.",
-            crate::web::italian_date(*booked)
+            long_date(*booked)
         ),
         Assessment::Relocated { to_date, to_time } => format!(
             "Appuntamento spostato: ora è {} alle {to_time}.",
-            crate::web::italian_date(*to_date)
+            long_date(*to_date)
         ),
         Assessment::AlreadyCheckedIn { at } => format!("Presenza già registrata alle {at}."),
         Assessment::AlreadyDelivered => "Permesso già consegnato.".into(),
@@ -159,6 +239,7 @@ mod tests {
     use super::*;
 
     fn booking(status: &str) -> CounterAppointment {
+        let status = AppointmentStatus::parse(status).expect("a status");
         CounterAppointment {
             id: "a".into(),
             booking_code: "K7QM-4XTA".into(),
@@ -168,7 +249,7 @@ mod tests {
             time: "10:00".into(),
             surname: "Rossi".into(),
             given_names: "Ana".into(),
-            status: status.into(),
+            status,
             partner_name: None,
             checked_in_at: None,
             delivered_at: None,

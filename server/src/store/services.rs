@@ -1,33 +1,18 @@
-//! The agenda as stored: the Questura's settings, services with their rules, and the places taken
-//! per slot. Reads rows into the engine's types (`coper_shared`), which check them once more.
+//! Services as stored (`services`, `service_weekly_rules`, `service_exceptions` and their ranges):
+//! what each is, and its rules read into the engine's types (`coper_shared`), which check them
+//! once more.
 
 use coper_shared::{
-    agenda::{SlotKey, TakenPlaces},
-    holidays::{HolidayCalendar, PatronSaint},
     ids::ServiceId,
     rules::{
         DateException, ExceptionKind, OpeningRange, ServiceRules, ServiceRulesDraft, WeeklyRule,
         hh_mm,
     },
 };
-use jiff::{
-    civil::{Date, Time, Weekday},
-    tz::TimeZone,
-};
+use jiff::civil::Weekday;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
-use super::StoreError;
-
-/// The Questura: who it is and the calendar it lives by.
-#[derive(Debug, Clone)]
-pub struct Questura {
-    pub name: String,
-    pub address: String,
-    pub phone: String,
-    pub email: String,
-    pub time_zone: TimeZone,
-    pub holidays: HolidayCalendar,
-}
+use super::{StoreError, parse_date, parse_time};
 
 /// A service as listed to the public: what it is, plus its checked rules.
 #[derive(Debug, Clone)]
@@ -37,51 +22,6 @@ pub struct Service {
     pub description: String,
     pub what_to_bring: String,
     pub rules: ServiceRules,
-}
-
-/// The Questura's settings, or `None` on a database nobody has set up yet.
-pub fn questura(conn: &Connection) -> Result<Option<Questura>, StoreError> {
-    let row = conn
-        .query_row(
-            "SELECT questura_name, address, phone, email, time_zone,
-                    patron_month, patron_day, patron_name
-             FROM settings WHERE id = 1",
-            [],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, Option<i8>>(5)?,
-                    r.get::<_, Option<i8>>(6)?,
-                    r.get::<_, Option<String>>(7)?,
-                ))
-            },
-        )
-        .optional()?;
-    let Some((name, address, phone, email, zone, month, day, patron_name)) = row else {
-        return Ok(None);
-    };
-    let time_zone = TimeZone::get(&zone)
-        .map_err(|e| StoreError::InvalidData(format!("time zone {zone:?}: {e}")))?;
-    let patron = match (month, day) {
-        (Some(month), Some(day)) => Some(PatronSaint {
-            month,
-            day,
-            name: patron_name.unwrap_or_else(|| "Santo patrono".into()),
-        }),
-        _ => None,
-    };
-    Ok(Some(Questura {
-        name,
-        address,
-        phone,
-        email,
-        time_zone,
-        holidays: HolidayCalendar::new(patron),
-    }))
 }
 
 /// Active services in display order.
@@ -225,51 +165,6 @@ fn opening_range(
     })
 }
 
-pub fn parse_date(text: &str) -> Result<Date, StoreError> {
-    text.parse()
-        .map_err(|e| StoreError::InvalidData(format!("date {text:?}: {e}")))
-}
-
-pub fn parse_time(text: &str) -> Result<Time, StoreError> {
-    text.parse()
-        .map_err(|e| StoreError::InvalidData(format!("time {text:?}: {e}")))
-}
-
-/// Places taken per slot of `service` between two dates inclusive.
-pub fn taken_between(
-    conn: &Connection,
-    service: &ServiceId,
-    from: Date,
-    to: Date,
-) -> Result<TakenPlaces, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT slot_date, slot_time, taken FROM slot_capacity
-         WHERE service_id = ?1 AND slot_date BETWEEN ?2 AND ?3 AND taken > 0",
-    )?;
-    let rows = stmt.query_map(
-        params![service.as_str(), from.to_string(), to.to_string()],
-        |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, u32>(2)?,
-            ))
-        },
-    )?;
-    let mut taken = TakenPlaces::default();
-    for row in rows {
-        let (date, time, n) = row?;
-        taken.add(
-            SlotKey {
-                date: parse_date(&date)?,
-                start: parse_time(&time)?,
-            },
-            n,
-        );
-    }
-    Ok(taken)
-}
-
 /// Replace a service's rules with `rules` (weekly hours, exceptions, horizon and lead time),
 /// inside the caller's transaction.
 pub fn save_rules(tx: &Transaction<'_>, rules: &ServiceRules) -> Result<(), StoreError> {
@@ -326,4 +221,37 @@ pub fn save_rules(tx: &Transaction<'_>, rules: &ServiceRules) -> Result<(), Stor
         }
     }
     Ok(())
+}
+
+/// Rename and describe a service.
+pub fn describe(
+    conn: &Connection,
+    id: &ServiceId,
+    name: &str,
+    description: &str,
+    what_to_bring: &str,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE services SET name = ?2, description = ?3, what_to_bring = ?4 WHERE id = ?1",
+        params![id.as_str(), name, description, what_to_bring],
+    )?;
+    Ok(())
+}
+
+/// Create a service with no hours yet, last in display order; `false` if the id is taken.
+pub fn create(conn: &Connection, id: &ServiceId, name: &str) -> Result<bool, StoreError> {
+    let exists: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM services WHERE id = ?1",
+        [id.as_str()],
+        |r| r.get(0),
+    )?;
+    if exists {
+        return Ok(false);
+    }
+    conn.execute(
+        "INSERT INTO services (id, name, horizon_days, lead_minutes, sort_order)
+         VALUES (?1, ?2, 60, 60, (SELECT coalesce(max(sort_order), 0) + 1 FROM services))",
+        params![id.as_str(), name],
+    )?;
+    Ok(true)
 }

@@ -1,16 +1,22 @@
-//! Enrolling kiosks: one-time codes that bind a kiosk's public key to a partner body, and
-//! revocation. The administration pages will call the same functions; until then the command line
-//! does (`coper-server kiosk-code`, `coper-server kiosk-revoke`).
+//! Kiosks (`kiosks`, `enrolment_codes`): one-time codes that bind a kiosk's public key to a
+//! partner body, the keys that authenticate sessions and verify tickets, liveness, and
+//! revocation. The administration pages and the command line (`coper-server kiosk-code`,
+//! `coper-server kiosk-revoke`) call the same functions.
 //!
 //! Only a SHA-256 hash of a code is stored: the database alone does not let anyone enrol a kiosk.
 
-use coper_shared::{booking_code::booking_code, documents::KioskId};
-use jiff::{Timestamp, ToSpan};
+use coper_shared::{booking_code::booking_code, documents::KioskId, ids::ServiceId};
+use jiff::{Timestamp, ToSpan, civil::Date};
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::store::{self, StoreError, instant_text};
+use super::{
+    StoreError,
+    audit::audit,
+    instant_text, partners,
+    slots::{self, LeaseScope},
+};
 
 /// Why an enrolment or a code request was refused. Messages are Italian: an operator reads them.
 #[derive(Debug, thiserror::Error)]
@@ -60,14 +66,7 @@ pub fn issue_code(
     now: Timestamp,
     actor: &str,
 ) -> Result<Result<String, EnrolError>, StoreError> {
-    let active: Option<i64> = conn
-        .query_row(
-            "SELECT id FROM partner_bodies WHERE id = ?1 AND active = 1",
-            [partner_body_id],
-            |r| r.get(0),
-        )
-        .optional()?;
-    if active.is_none() {
+    if !partners::is_active(conn, partner_body_id)? {
         return Ok(Err(EnrolError::UnknownPartner(partner_body_id)));
     }
     let mut random = [0u8; 16];
@@ -89,7 +88,7 @@ pub fn issue_code(
             instant_text(expires)
         ],
     )?;
-    store::audit(
+    audit(
         conn,
         now,
         actor,
@@ -158,7 +157,7 @@ pub fn redeem(
         "UPDATE enrolment_codes SET used_at = ?2, kiosk_id = ?3 WHERE code_hash = ?1",
         params![hash(code), at, kiosk.to_string()],
     )?;
-    store::audit(
+    audit(
         &tx,
         now,
         &format!("kiosk:{kiosk}"),
@@ -184,7 +183,7 @@ pub fn revoke_code(
     if updated == 0 {
         return Ok(Err(EnrolError::UnknownCode));
     }
-    store::audit(
+    audit(
         conn,
         now,
         actor,
@@ -195,13 +194,14 @@ pub fn revoke_code(
     Ok(Ok(()))
 }
 
-/// Revoke a kiosk: it is refused from its next connection on. Its leases go back to the pool.
+/// Revoke a kiosk: it is refused from its next connection on. Its leases go back to the pool;
+/// the (service, date) of each is returned, for the agenda documents to be rewritten.
 pub fn revoke(
     conn: &mut Connection,
     kiosk: &str,
     now: Timestamp,
     actor: &str,
-) -> Result<Result<(), EnrolError>, StoreError> {
+) -> Result<Result<Vec<(ServiceId, Date)>, EnrolError>, StoreError> {
     let tx = conn.transaction()?;
     let updated = tx.execute(
         "UPDATE kiosks SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1",
@@ -212,18 +212,12 @@ pub fn revoke(
             kiosk.chars().take(40).collect(),
         )));
     }
-    tx.execute(
-        "UPDATE slot_capacity SET held = held - (
-             SELECT coalesce(sum(l.granted - l.used), 0) FROM leases l WHERE l.kiosk_id = ?1
-               AND l.service_id = slot_capacity.service_id AND l.slot_date = slot_capacity.slot_date
-               AND l.slot_time = slot_capacity.slot_time)
-         WHERE EXISTS (SELECT 1 FROM leases l WHERE l.kiosk_id = ?1
-               AND l.service_id = slot_capacity.service_id AND l.slot_date = slot_capacity.slot_date
-               AND l.slot_time = slot_capacity.slot_time)",
-        [kiosk],
-    )?;
-    tx.execute("DELETE FROM leases WHERE kiosk_id = ?1", [kiosk])?;
-    store::audit(
+    // An id that matched a row is a kiosk's UUID.
+    let returned = match kiosk.parse() {
+        Ok(id) => slots::return_unused(&tx, LeaseScope::AllOf(KioskId(id)))?,
+        Err(_) => Vec::new(),
+    };
+    audit(
         &tx,
         now,
         actor,
@@ -232,5 +226,94 @@ pub fn revoke(
         &serde_json::json!({}),
     )?;
     tx.commit()?;
-    Ok(Ok(()))
+    Ok(Ok(returned))
+}
+
+/// The public key of an enrolled kiosk, and whether it has been revoked.
+pub fn key_of(conn: &Connection, kiosk: &str) -> Result<Option<([u8; 32], bool)>, StoreError> {
+    let row: Option<(Option<Vec<u8>>, Option<String>)> = conn
+        .query_row(
+            "SELECT public_key, revoked_at FROM kiosks WHERE id = ?1",
+            [kiosk],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    Ok(row.and_then(|(key, revoked)| {
+        let key: [u8; 32] = key?.try_into().ok()?;
+        Some((key, revoked.is_some()))
+    }))
+}
+
+/// A kiosk as the administration lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Kiosk {
+    pub id: String,
+    pub label: String,
+    pub enrolled_at: Option<String>,
+    pub last_seen_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+pub fn kiosks_of(conn: &Connection, partner: i64) -> Result<Vec<Kiosk>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT id, label, enrolled_at, last_seen_at, revoked_at FROM kiosks
+         WHERE partner_body_id = ?1 AND public_key IS NOT NULL ORDER BY revoked_at IS NOT NULL, label",
+    )?;
+    Ok(stmt
+        .query_map([partner], |r| {
+            Ok(Kiosk {
+                id: r.get(0)?,
+                label: r.get(1)?,
+                enrolled_at: r.get(2)?,
+                last_seen_at: r.get(3)?,
+                revoked_at: r.get(4)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?)
+}
+
+/// Whether `kiosk` is unknown or revoked.
+pub fn is_revoked(conn: &Connection, kiosk: KioskId) -> Result<bool, StoreError> {
+    let revoked: Option<Option<String>> = conn
+        .query_row(
+            "SELECT revoked_at FROM kiosks WHERE id = ?1",
+            [kiosk.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(!matches!(revoked, Some(None)))
+}
+
+/// A kiosk proved who it is: it counts as seen now.
+pub fn seen(conn: &Connection, kiosk: KioskId, now: Timestamp) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE kiosks SET last_seen_at = ?2 WHERE id = ?1",
+        params![kiosk.to_string(), instant_text(now)],
+    )?;
+    Ok(())
+}
+
+/// Every enrolled kiosk not revoked.
+pub fn enrolled(conn: &Connection) -> Result<Vec<KioskId>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id FROM kiosks WHERE public_key IS NOT NULL AND revoked_at IS NULL",
+    )?;
+    let ids: Vec<String> = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(ids
+        .iter()
+        .filter_map(|id| id.parse().ok().map(KioskId))
+        .collect())
+}
+
+/// The partner body `kiosk` belongs to.
+pub fn partner_of(conn: &Connection, kiosk: KioskId) -> Result<Option<i64>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT partner_body_id FROM kiosks WHERE id = ?1",
+            [kiosk.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?)
 }

@@ -15,8 +15,8 @@ use krilla::{
     text::{Font, TextDirection},
 };
 
-static REGULAR: &[u8] = include_bytes!("../../../assets/fonts/NotoSans-Regular.ttf");
-static BOLD: &[u8] = include_bytes!("../../../assets/fonts/NotoSans-Bold.ttf");
+static REGULAR: &[u8] = include_bytes!("../../../../assets/fonts/NotoSans-Regular.ttf");
+static BOLD: &[u8] = include_bytes!("../../../../assets/fonts/NotoSans-Bold.ttf");
 
 /// One line of the list.
 pub struct Line {

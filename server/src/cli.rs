@@ -1,0 +1,186 @@
+//! The command line: `serve` and the administrator's commands (`kiosk-code`, `kiosk-revoke`,
+//! `create-admin`, `create-user`, `import-ready`). Each command is a thin shell: it opens the
+//! database and calls the same functions the pages call.
+
+use std::future::Future;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::{
+    AppState, accounts,
+    config::{self, Cli, Command, ServeConfig},
+    demo, import, serve,
+    store::{Db, kiosks},
+};
+
+/// Entry point of the `coper-server` binary.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => {
+            let config = ServeConfig::from_args(args)?;
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?
+                .block_on(run_serve(config))
+        }
+        Command::KioskCode(args) => {
+            let db = open_db(&args.data_dir)?;
+            for _ in 0..args.count.max(1) {
+                let code = db.call_blocking(|conn| {
+                    kiosks::issue_code(
+                        conn,
+                        args.partner,
+                        &args.label,
+                        args.valid_days,
+                        jiff::Timestamp::now(),
+                        "cli",
+                    )
+                })??;
+                println!("{code}");
+            }
+            Ok(())
+        }
+        Command::CreateAdmin(args) => create_account(&args, accounts::Role::Admin),
+        Command::CreateUser(args) => create_account(
+            &args.account,
+            accounts::Role::parse(&args.role).context("unknown role")?,
+        ),
+        Command::ImportReady(args) => {
+            let bytes = std::fs::read(&args.file)
+                .with_context(|| format!("cannot read {}", args.file.display()))?;
+            let rows = match import::parse(&bytes) {
+                Ok(rows) => rows,
+                Err(errors) => {
+                    for error in &errors {
+                        eprintln!("{error}");
+                    }
+                    anyhow::bail!(
+                        "{} righe non valide: nulla è stato importato ({} invalid rows: nothing imported)",
+                        errors.len(),
+                        errors.len()
+                    );
+                }
+            };
+            let db = open_db(&args.data_dir)?;
+            let report =
+                db.call_blocking(|conn| import::apply(conn, &rows, jiff::Timestamp::now(), "cli"))?;
+            println!(
+                "aggiunti {}, aggiornati {}, invariati {} (added, updated, unchanged)",
+                report.added, report.updated, report.unchanged
+            );
+            Ok(())
+        }
+        Command::KioskRevoke(args) => {
+            let db = open_db(&args.data_dir)?;
+            let now = jiff::Timestamp::now();
+            // A kiosk id is a UUID; anything else is taken for an unused enrolment code.
+            if args.kiosk.parse::<uuid::Uuid>().is_ok() {
+                db.call_blocking(|conn| kiosks::revoke(conn, &args.kiosk, now, "cli"))??;
+                println!("kiosk {} revoked", args.kiosk);
+            } else {
+                db.call_blocking(|conn| kiosks::revoke_code(conn, &args.kiosk, now, "cli"))??;
+                println!("enrolment code withdrawn");
+            }
+            Ok(())
+        }
+    }
+}
+
+/// `create-admin` and `create-user`: the password from `COPER_ADMIN_PASSWORD` or standard input.
+fn create_account(args: &config::CreateAdminArgs, role: accounts::Role) -> anyhow::Result<()> {
+    let password = match std::env::var("COPER_ADMIN_PASSWORD") {
+        Ok(password) => password,
+        Err(_) => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("cannot read the password from standard input")?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    let db = open_db(&args.data_dir)?;
+    let id = db.call_blocking(|conn| {
+        accounts::create_user(
+            conn,
+            &args.username,
+            &args.display_name,
+            &password,
+            role,
+            None,
+            jiff::Timestamp::now(),
+            "cli",
+        )
+    })??;
+    let what = match role {
+        accounts::Role::Admin => "amministratore",
+        _ => "utente",
+    };
+    println!("{what} «{}» creato (id {id})", args.username.trim());
+    Ok(())
+}
+
+fn open_db(data_dir: &std::path::Path) -> anyhow::Result<Db> {
+    let path = data_dir.join(config::DATABASE_FILE);
+    anyhow::ensure!(
+        path.exists(),
+        "no database at {}: start `coper-server serve --data-dir {}` once first",
+        path.display(),
+        data_dir.display()
+    );
+    Db::open(&path).with_context(|| format!("cannot open the database {}", path.display()))
+}
+
+async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data folder {}",
+            config.data_dir.display()
+        )
+    })?;
+    let db_path = config.database_path();
+    let db = Db::open(&db_path)
+        .with_context(|| format!("cannot open the database {}", db_path.display()))?;
+    if config.demo {
+        let now = config.clock.now();
+        match db.call_blocking(|conn| demo::seed(conn, now))? {
+            demo::Seeded::Now {
+                ready_permits,
+                appointments,
+            } => tracing::info!(ready_permits, appointments, "demo data seeded"),
+            demo::Seeded::AlreadySetUp => {
+                tracing::info!("database already set up: demo data not seeded")
+            }
+        }
+    }
+    // Handlers first: a SIGTERM that arrives as soon as the address is printed must already
+    // mean a graceful shutdown.
+    let shutdown = shutdown_signal()?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let local = listener.local_addr()?;
+    // Printed, not only logged: scripts and tests read the actual port from here.
+    println!("coper-server listening on http://{local}");
+    tracing::info!(%local, data_dir = %config.data_dir.display(), "serving");
+    let state = AppState::new(db, config.clock);
+    serve(listener, state, shutdown).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// A future that completes on SIGINT (Ctrl-C) or SIGTERM (systemd, container runtimes). The
+/// handlers are installed when this is called, not when the future is first polled.
+fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {},
+            _ = terminate.recv() => {},
+        }
+        tracing::info!("shutdown requested: finishing requests in flight");
+    })
+}

@@ -1,0 +1,81 @@
+//! Operations on the agenda: creating a service, saving its description and rules, and closing
+//! a day. A change of rules moves the bookings it displaces (`crate::agenda_change`); the changes
+//! name the agendas and the kiosks' inboxes to rewrite.
+
+use coper_shared::{ids::ServiceId, rules::ServiceRules};
+
+use super::{Actor, Changes};
+use crate::{
+    agenda_change::{self, Applied},
+    store::{self, Connection, StoreError},
+};
+
+fn changes_of(applied: &Applied) -> Changes {
+    Changes {
+        agendas: applied.agendas.clone(),
+        inboxes: applied.kiosks.clone(),
+        // The directory carries every service's rules.
+        shared: true,
+        appointments: true,
+    }
+}
+
+/// Create a service with no hours yet; `false` if the id is taken.
+pub fn create_service(
+    conn: &mut Connection,
+    by: &Actor,
+    id: &ServiceId,
+    name: &str,
+) -> Result<(bool, Changes), StoreError> {
+    let tx = conn.transaction()?;
+    if !store::services::create(&tx, id, name)? {
+        return Ok((false, Changes::none()));
+    }
+    store::audit_from(
+        &tx,
+        by.now,
+        &by.name,
+        "service.created",
+        id.as_str(),
+        &serde_json::json!({}),
+        &by.source,
+    )?;
+    tx.commit()?;
+    Ok((true, Changes::shared()))
+}
+
+/// Save a service's description and rules, moving the bookings the rules displace.
+pub fn save_service(
+    conn: &mut Connection,
+    by: &Actor,
+    rules: &ServiceRules,
+    name: &str,
+    description: &str,
+    what_to_bring: &str,
+) -> Result<(Applied, Changes), StoreError> {
+    let tx = conn.transaction()?;
+    store::services::describe(&tx, rules.service(), name, description, what_to_bring)?;
+    let applied = agenda_change::apply(&tx, rules, by.now, &by.name, &by.source)?;
+    tx.commit()?;
+    let changes = changes_of(&applied);
+    Ok((applied, changes))
+}
+
+/// Close a day: save each service's rules with the closure, moving the bookings it displaces.
+pub fn close_day(
+    conn: &mut Connection,
+    by: &Actor,
+    rules: &[ServiceRules],
+) -> Result<(Applied, Changes), StoreError> {
+    let tx = conn.transaction()?;
+    let mut all = Applied::default();
+    for r in rules {
+        let applied = agenda_change::apply(&tx, r, by.now, &by.name, &by.source)?;
+        all.displaced.extend(applied.displaced);
+        all.agendas.extend(applied.agendas);
+        all.kiosks.extend(applied.kiosks);
+    }
+    tx.commit()?;
+    let changes = changes_of(&all);
+    Ok((all, changes))
+}

@@ -1,0 +1,140 @@
+//! Operations on appointments: presenting a booking at the counter (assessed, and checked in when
+//! in order), the counter's steps (check-in, delivery, no-show, the day's no-shows) and the
+//! Questura's cancellation.
+
+use coper_shared::{
+    documents::KioskId,
+    ids::ServiceId,
+    jiff::{
+        SignedDuration,
+        civil::{Date, Time},
+    },
+};
+
+use super::{Actor, Changes};
+use crate::{
+    checkin::{Assessment, assess, local_now},
+    store::{
+        Connection, StoreError,
+        appointments::{self, CancelError, CounterAppointment, Step, StepError},
+        settings,
+    },
+};
+
+/// Take `step` on appointment `id`. Delivering also takes the permit off the kiosks' ready list.
+pub fn take_step(
+    conn: &mut Connection,
+    by: &Actor,
+    id: &str,
+    step: Step,
+) -> Result<(Result<CounterAppointment, StepError>, Changes), StoreError> {
+    let taken = appointments::take_step(conn, id, step, by.now, &by.name, &by.source)?;
+    let changes = match (&taken, step) {
+        (Ok(_), Step::Deliver) => Changes {
+            shared: true,
+            ..Changes::appointments()
+        },
+        (Ok(_), _) => Changes::appointments(),
+        (Err(_), _) => Changes::none(),
+    };
+    Ok((taken, changes))
+}
+
+/// Mark as no-show every appointment of `date` still only booked whose slot (plus the check-in
+/// window) has passed: all of a past day, none of a future one. Returns the date and how many.
+pub fn mark_no_shows(
+    conn: &mut Connection,
+    by: &Actor,
+    date: Option<Date>,
+) -> Result<((Date, usize), Changes), StoreError> {
+    let (_, local) = local_now(conn, by.now)?;
+    let date = date.unwrap_or(local.date());
+    let (_, late) = settings::checkin_window(conn)?;
+    let cut_off = if date < local.date() {
+        "24:00".to_owned()
+    } else if date == local.date() {
+        let cut = local - SignedDuration::from_mins(late);
+        if cut.date() < date {
+            "00:00".to_owned()
+        } else {
+            cut.strftime("%H:%M").to_string()
+        }
+    } else {
+        "00:00".to_owned()
+    };
+    let marked = appointments::mark_no_shows(conn, date, &cut_off, by.now, &by.name, &by.source)?;
+    Ok(((date, marked), Changes::appointments()))
+}
+
+/// Cancel appointment `id` with a reason; the kiosk that booked it shows it cancelled.
+pub fn cancel(
+    conn: &mut Connection,
+    by: &Actor,
+    id: &str,
+    reason: &str,
+) -> Result<(Result<(), CancelError>, Changes), StoreError> {
+    Ok(
+        match appointments::cancel(conn, id, reason, by.now, &by.name, &by.source)? {
+            Ok((kiosk, service, date)) => {
+                let mut changes =
+                    Changes::appointments().inbox(kiosk.and_then(|k| k.parse().ok()).map(KioskId));
+                if let Ok(service) = ServiceId::parse(&service) {
+                    changes = changes.agenda(&service, date);
+                }
+                (Ok(()), changes)
+            }
+            Err(e) => (Err(e), Changes::none()),
+        },
+    )
+}
+
+/// A booking presented at the counter: what the counter says of it and, when the scan checked
+/// the person in, the booking as it is now.
+#[derive(Debug, Clone)]
+pub struct Presented {
+    pub assessment: Assessment,
+    pub appointment: CounterAppointment,
+    /// `Some` when the person was checked in by this presentation (or the attempt failed).
+    pub checked_in: Option<Result<CounterAppointment, StepError>>,
+}
+
+/// Assess `appointment` as presented now (with the slot printed on its ticket, for a scan) and,
+/// when `auto_check_in` and everything is in order, check the person in.
+pub fn present(
+    conn: &mut Connection,
+    by: &Actor,
+    appointment: CounterAppointment,
+    ticket_slot: Option<(Date, Time)>,
+    auto_check_in: bool,
+) -> Result<(Presented, Changes), StoreError> {
+    let (zone, local) = local_now(conn, by.now)?;
+    let window = settings::checkin_window(conn)?;
+    let (_, booked_time) = appointments::slot_of(&appointment)?;
+    let checked_in_at = appointment
+        .checked_in_at
+        .map(|t| t.to_zoned(zone.clone()).strftime("%H:%M").to_string())
+        .unwrap_or_default();
+    let assessment = assess(
+        &appointment,
+        booked_time,
+        ticket_slot,
+        local,
+        window,
+        || checked_in_at.clone(),
+    );
+    if auto_check_in && assessment.checks_in() {
+        let (checked_in, changes) = take_step(conn, by, &appointment.id, Step::CheckIn)?;
+        let presented = Presented {
+            assessment,
+            appointment,
+            checked_in: Some(checked_in),
+        };
+        return Ok((presented, changes));
+    }
+    let presented = Presented {
+        assessment,
+        appointment,
+        checked_in: None,
+    };
+    Ok((presented, Changes::none()))
+}

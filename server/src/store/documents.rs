@@ -1,0 +1,121 @@
+//! The synchronised documents' bytes: each document as a snapshot plus incremental changes
+//! (`sync_documents`, `sync_document_changes`), and each kiosk's sync state per document
+//! (`sync_peer_states`). What the bytes mean (Automerge) is `sync::docs`'s business.
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{StoreError, instant_text};
+
+/// A document as saved: its snapshot, and the increments saved after it, in order.
+pub struct Saved {
+    pub snapshot: Option<Vec<u8>>,
+    pub increments: Vec<Vec<u8>>,
+}
+
+/// Document `name` as saved.
+pub fn load(conn: &Connection, name: &str) -> Result<Saved, StoreError> {
+    let snapshot: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT snapshot FROM sync_documents WHERE name = ?1",
+            [name],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let mut stmt = conn
+        .prepare_cached("SELECT bytes FROM sync_document_changes WHERE name = ?1 ORDER BY seq")?;
+    let increments = stmt
+        .query_map([name], |r| r.get::<_, Vec<u8>>(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(Saved {
+        snapshot,
+        increments,
+    })
+}
+
+/// Whether `name` has a snapshot, and how many increments follow it.
+pub fn saved_shape(conn: &Connection, name: &str) -> Result<(bool, i64), StoreError> {
+    let exists = conn
+        .query_row(
+            "SELECT 1 FROM sync_documents WHERE name = ?1",
+            [name],
+            |_| Ok(true),
+        )
+        .optional()?
+        .unwrap_or(false);
+    let increments = conn.query_row(
+        "SELECT count(*) FROM sync_document_changes WHERE name = ?1",
+        [name],
+        |r| r.get(0),
+    )?;
+    Ok((exists, increments))
+}
+
+/// Replace `name`'s snapshot and drop its increments.
+pub fn save_snapshot(
+    conn: &Connection,
+    name: &str,
+    bytes: &[u8],
+    now: jiff::Timestamp,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO sync_documents (name, snapshot, updated_at) VALUES (?1, ?2, ?3)
+         ON CONFLICT (name) DO UPDATE SET snapshot = excluded.snapshot,
+                                          updated_at = excluded.updated_at",
+        params![name, bytes, instant_text(now)],
+    )?;
+    conn.execute("DELETE FROM sync_document_changes WHERE name = ?1", [name])?;
+    Ok(())
+}
+
+/// Append one increment to `name`.
+pub fn append_increment(conn: &Connection, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO sync_document_changes (name, seq, bytes)
+         VALUES (?1, (SELECT coalesce(max(seq), 0) + 1 FROM sync_document_changes
+                      WHERE name = ?1), ?2)",
+        params![name, bytes],
+    )?;
+    Ok(())
+}
+
+/// Increments stored across all documents (for tests of compaction).
+pub fn increment_count(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(
+        conn.query_row("SELECT count(*) FROM sync_document_changes", [], |r| {
+            r.get(0)
+        })?,
+    )
+}
+
+/// The sync state saved for `kiosk` and document `name`, if any.
+pub fn peer_state(
+    conn: &Connection,
+    kiosk: &str,
+    name: &str,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT state FROM sync_peer_states WHERE kiosk_id = ?1 AND name = ?2",
+            params![kiosk, name],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// Save `kiosk`'s sync states (document name, bytes) in one transaction.
+pub fn save_peer_states(
+    conn: &mut Connection,
+    kiosk: &str,
+    states: &[(String, Vec<u8>)],
+) -> Result<(), StoreError> {
+    let tx = conn.transaction()?;
+    for (name, bytes) in states {
+        tx.execute(
+            "INSERT INTO sync_peer_states (kiosk_id, name, state) VALUES (?1, ?2, ?3)
+             ON CONFLICT (kiosk_id, name) DO UPDATE SET state = excluded.state",
+            params![kiosk, name, bytes],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
+}

@@ -1,0 +1,193 @@
+//! The ready list (`ready_permits`): permits the national system says are ready, as imported,
+//! looked up by the status check and the counter, hashed into the kiosks' index, and marked
+//! delivered.
+
+use coper_shared::jiff::{Timestamp, civil::Date};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{StoreError, instant_text};
+
+/// A permit's fields as imported (dates as stored text).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Permit {
+    pub surname: String,
+    pub given_names: String,
+    /// `YYYY`, `YYYY-MM` or `YYYY-MM-DD`.
+    pub birth_date: String,
+    pub fingerprint_date: String,
+    pub receipt_number: Option<String>,
+    pub pratica_number: Option<String>,
+    pub drawer: String,
+}
+
+/// A permit from the columns `surname, given_names, birth_date, fingerprint_date,
+/// receipt_number, pratica_number, drawer` starting at `first`.
+fn permit_row(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Permit> {
+    Ok(Permit {
+        surname: r.get(first)?,
+        given_names: r.get(first + 1)?,
+        birth_date: r.get(first + 2)?,
+        fingerprint_date: r.get(first + 3)?,
+        receipt_number: r.get(first + 4)?,
+        pratica_number: r.get(first + 5)?,
+        drawer: r.get(first + 6)?,
+    })
+}
+
+/// The stored permit an imported one is: the same receipt, else the same pratica, else the same
+/// person and dates.
+pub fn find(conn: &Connection, p: &Permit) -> Result<Option<(i64, Permit)>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT id, surname, given_names, birth_date, fingerprint_date, receipt_number,
+                    pratica_number, drawer
+             FROM ready_permits
+             WHERE (?1 IS NOT NULL AND receipt_number = ?1)
+                OR (?1 IS NULL AND ?2 IS NOT NULL AND pratica_number = ?2)
+                OR (?1 IS NULL AND ?2 IS NULL AND surname = ?3 AND given_names = ?4
+                    AND birth_date = ?5 AND fingerprint_date = ?6)
+             ORDER BY id LIMIT 1",
+            params![
+                p.receipt_number,
+                p.pratica_number,
+                p.surname,
+                p.given_names,
+                p.birth_date,
+                p.fingerprint_date
+            ],
+            |r| Ok((r.get(0)?, permit_row(r, 1)?)),
+        )
+        .optional()?)
+}
+
+/// Add a permit to the list; its id.
+pub fn insert(conn: &Connection, p: &Permit, now: Timestamp) -> Result<i64, StoreError> {
+    conn.execute(
+        "INSERT INTO ready_permits (surname, given_names, birth_date, fingerprint_date,
+             receipt_number, pratica_number, drawer, imported_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            p.surname,
+            p.given_names,
+            p.birth_date,
+            p.fingerprint_date,
+            p.receipt_number,
+            p.pratica_number,
+            p.drawer,
+            instant_text(now)
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+pub fn update(conn: &Connection, id: i64, p: &Permit, now: Timestamp) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE ready_permits SET surname = ?2, given_names = ?3, birth_date = ?4,
+             fingerprint_date = ?5, receipt_number = ?6, pratica_number = ?7,
+             drawer = ?8, imported_at = ?9
+         WHERE id = ?1",
+        params![
+            id,
+            p.surname,
+            p.given_names,
+            p.birth_date,
+            p.fingerprint_date,
+            p.receipt_number,
+            p.pratica_number,
+            p.drawer,
+            instant_text(now)
+        ],
+    )?;
+    Ok(())
+}
+
+/// Which number a status check gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Number {
+    Receipt,
+    Pratica,
+}
+
+/// (surname, given names, birth date) of the permits not yet delivered that a status check may
+/// be about: those fingerprinted on `fingerprint_date`, or with the number given.
+pub fn candidates(
+    conn: &Connection,
+    fingerprint_date: Option<Date>,
+    number: Option<(Number, &str)>,
+) -> Result<Vec<(String, String, String)>, StoreError> {
+    let (sql, arg) = match (fingerprint_date, number) {
+        (_, Some((Number::Receipt, n))) => (
+            "SELECT surname, given_names, birth_date FROM ready_permits
+             WHERE delivered_at IS NULL AND upper(receipt_number) = ?1",
+            n.to_owned(),
+        ),
+        (_, Some((Number::Pratica, n))) => (
+            "SELECT surname, given_names, birth_date FROM ready_permits
+             WHERE delivered_at IS NULL AND upper(pratica_number) = ?1",
+            n.to_owned(),
+        ),
+        (Some(date), None) => (
+            "SELECT surname, given_names, birth_date FROM ready_permits
+             WHERE delivered_at IS NULL AND fingerprint_date = ?1",
+            date.to_string(),
+        ),
+        (None, None) => return Ok(Vec::new()),
+    };
+    let mut stmt = conn.prepare_cached(sql)?;
+    Ok(stmt
+        .query_map([arg], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?)
+}
+
+/// A text that changes whenever the list does (an import, a delivery).
+pub fn version(conn: &Connection) -> Result<String, StoreError> {
+    Ok(conn.query_row(
+        "SELECT count(*) || ' ' || coalesce(max(imported_at), '') || ' ' ||
+                coalesce(max(delivered_at), '') || ' ' || count(delivered_at)
+         FROM ready_permits",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// Every permit not yet delivered, with its id.
+pub fn undelivered(conn: &Connection) -> Result<Vec<(i64, Permit)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, surname, given_names, birth_date, fingerprint_date, receipt_number,
+                pratica_number, drawer
+         FROM ready_permits WHERE delivered_at IS NULL",
+    )?;
+    Ok(stmt
+        .query_map([], |r| Ok((r.get(0)?, permit_row(r, 1)?)))?
+        .collect::<Result<_, _>>()?)
+}
+
+/// Whether the list still has permit `id`.
+pub fn exists(conn: &Connection, id: i64) -> Result<bool, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM ready_permits WHERE id = ?1",
+            [id],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+/// Permit `id` has been handed over: it leaves the list of permits to book.
+pub fn mark_delivered(conn: &Connection, id: i64, now: Timestamp) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE ready_permits SET delivered_at = ?2 WHERE id = ?1 AND delivered_at IS NULL",
+        params![id, instant_text(now)],
+    )?;
+    Ok(())
+}
+
+/// How many ready permits wait for delivery, and when the list was last imported.
+pub fn summary(conn: &Connection) -> Result<(i64, Option<String>), StoreError> {
+    Ok(conn.query_row(
+        "SELECT count(*) FILTER (WHERE delivered_at IS NULL), max(imported_at) FROM ready_permits",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?)
+}

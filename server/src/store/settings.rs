@@ -1,0 +1,191 @@
+//! The Questura's settings (`settings`: one row) and the server's own identity
+//! (`server_identity`: the key that signs the server's tickets and salts the ready index).
+
+use coper_shared::{
+    holidays::{HolidayCalendar, PatronSaint},
+    jiff::{Timestamp, tz::TimeZone},
+};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{StoreError, audit::audit_from, instant_text};
+
+/// The Questura: who it is and the calendar it lives by.
+#[derive(Debug, Clone)]
+pub struct Questura {
+    pub name: String,
+    pub address: String,
+    pub phone: String,
+    pub email: String,
+    pub time_zone: TimeZone,
+    pub holidays: HolidayCalendar,
+}
+
+/// The Questura's settings, or `None` on a database nobody has set up yet.
+pub fn questura(conn: &Connection) -> Result<Option<Questura>, StoreError> {
+    let row = conn
+        .query_row(
+            "SELECT questura_name, address, phone, email, time_zone,
+                    patron_month, patron_day, patron_name
+             FROM settings WHERE id = 1",
+            [],
+            |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, Option<i8>>(5)?,
+                    r.get::<_, Option<i8>>(6)?,
+                    r.get::<_, Option<String>>(7)?,
+                ))
+            },
+        )
+        .optional()?;
+    let Some((name, address, phone, email, zone, month, day, patron_name)) = row else {
+        return Ok(None);
+    };
+    let time_zone = TimeZone::get(&zone)
+        .map_err(|e| StoreError::InvalidData(format!("time zone {zone:?}: {e}")))?;
+    let patron = match (month, day) {
+        (Some(month), Some(day)) => Some(PatronSaint {
+            month,
+            day,
+            name: patron_name.unwrap_or_else(|| "Santo patrono".into()),
+        }),
+        _ => None,
+    };
+    Ok(Some(Questura {
+        name,
+        address,
+        phone,
+        email,
+        time_zone,
+        holidays: HolidayCalendar::new(patron),
+    }))
+}
+
+/// The Questura's settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    pub questura_name: String,
+    pub address: String,
+    pub phone: String,
+    pub email: String,
+    pub patron: Option<(i8, i8, String)>,
+    pub checkin_early_minutes: i64,
+    pub checkin_late_minutes: i64,
+}
+
+pub fn settings(conn: &Connection) -> Result<Option<Settings>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT questura_name, address, phone, email, patron_month, patron_day, patron_name,
+                    checkin_early_minutes, checkin_late_minutes FROM settings WHERE id = 1",
+            [],
+            |r| {
+                let month: Option<i8> = r.get(4)?;
+                let day: Option<i8> = r.get(5)?;
+                let name: Option<String> = r.get(6)?;
+                Ok(Settings {
+                    questura_name: r.get(0)?,
+                    address: r.get(1)?,
+                    phone: r.get(2)?,
+                    email: r.get(3)?,
+                    patron: month
+                        .zip(day)
+                        .map(|(m, d)| (m, d, name.unwrap_or_default())),
+                    checkin_early_minutes: r.get(7)?,
+                    checkin_late_minutes: r.get(8)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// Create or replace the settings (the first save sets a fresh install up).
+pub fn save_settings(
+    conn: &Connection,
+    s: &Settings,
+    now: Timestamp,
+    actor: &str,
+    source: &str,
+) -> Result<(), StoreError> {
+    let (month, day, patron) = match &s.patron {
+        Some((m, d, n)) => (Some(*m), Some(*d), Some(n.clone())),
+        None => (None, None, None),
+    };
+    conn.execute(
+        "INSERT INTO settings (id, questura_name, address, phone, email, patron_month, patron_day,
+             patron_name, checkin_early_minutes, checkin_late_minutes)
+         VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (id) DO UPDATE SET questura_name = ?1, address = ?2, phone = ?3, email = ?4,
+             patron_month = ?5, patron_day = ?6, patron_name = ?7, checkin_early_minutes = ?8,
+             checkin_late_minutes = ?9",
+        params![
+            s.questura_name,
+            s.address,
+            s.phone,
+            s.email,
+            month,
+            day,
+            patron,
+            s.checkin_early_minutes,
+            s.checkin_late_minutes
+        ],
+    )?;
+    audit_from(
+        conn,
+        now,
+        actor,
+        "settings.saved",
+        "",
+        &serde_json::json!({}),
+        source,
+    )?;
+    Ok(())
+}
+
+/// The server's own signing key, made on first use.
+pub fn server_key(conn: &Connection, now: Timestamp) -> Result<[u8; 32], StoreError> {
+    let existing: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT secret_key FROM server_identity WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(key) = existing {
+        return key
+            .try_into()
+            .map_err(|_| StoreError::InvalidData("server key".into()));
+    }
+    let mut key = [0u8; 32];
+    getrandom::fill(&mut key).expect("the OS has randomness");
+    conn.execute(
+        "INSERT INTO server_identity (id, secret_key, created_at) VALUES (1, ?1, ?2)",
+        params![key.to_vec(), instant_text(now)],
+    )?;
+    Ok(key)
+}
+
+/// The check-in window: minutes before and after a slot's start.
+pub fn checkin_window(conn: &Connection) -> Result<(i64, i64), StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT checkin_early_minutes, checkin_late_minutes FROM settings WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .unwrap_or((60, 90)))
+}
+
+/// Record that the demonstration data were seeded.
+pub fn mark_demo_seeded(conn: &Connection, now: Timestamp) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE settings SET demo_seeded_at = ?1 WHERE id = 1",
+        [instant_text(now)],
+    )?;
+    Ok(())
+}

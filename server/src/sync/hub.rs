@@ -1,0 +1,284 @@
+//! [`SyncHub`]: what every kiosk session shares. The live session of each kiosk (a new one
+//! replaces the old), the documents under one lock with the database, a channel that says which
+//! document changed, and the three ways documents change: a kiosk connects ([`SyncHub::reconcile`]),
+//! a kiosk's outbox brings requests ([`SyncHub::process_outbox`]), or the staff changed SQLite
+//! ([`SyncHub::republish`]).
+
+use std::{
+    collections::{BTreeSet, HashMap},
+    sync::{Arc, Mutex},
+};
+
+use automerge::AutoCommit;
+use coper_shared::documents::{DocName, KioskId, Request, collections, records};
+use jiff::{Timestamp, ToSpan};
+use tokio::sync::{Notify, broadcast};
+
+use super::{
+    Context, SyncConfig,
+    docs::Documents,
+    leases::settle_leases,
+    outbox::decide_requests,
+    project::{project, write_agenda, write_inbox, write_operators, write_shared},
+};
+use crate::{
+    clock::Clock,
+    store::{Db, StoreError, kiosks},
+};
+
+/// Shared by every connection: the documents, the database, and a channel that says which
+/// document changed.
+#[derive(Clone)]
+pub struct SyncHub {
+    db: Db,
+    clock: Clock,
+    pub config: SyncConfig,
+    docs: Arc<Mutex<Documents>>,
+    changed: broadcast::Sender<DocName>,
+    /// The live session of each kiosk: a new one replaces the old (one WebSocket per kiosk).
+    sessions: Arc<Mutex<HashMap<KioskId, Arc<Notify>>>>,
+}
+
+impl SyncHub {
+    pub fn new(db: Db, clock: Clock, config: SyncConfig) -> Self {
+        let (changed, _) = broadcast::channel(1024);
+        Self {
+            db,
+            clock,
+            config,
+            docs: Arc::new(Mutex::new(Documents::default())),
+            changed,
+            sessions: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// Register a new session of `kiosk`, ending the one it replaces. The returned notifier fires
+    /// when this session is replaced in turn.
+    pub fn open_session(&self, kiosk: KioskId) -> Arc<Notify> {
+        let fresh = Arc::new(Notify::new());
+        let old = self
+            .sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(kiosk, fresh.clone());
+        if let Some(old) = old {
+            old.notify_one();
+        }
+        fresh
+    }
+
+    /// Forget `kiosk`'s session if it is still `session`.
+    pub fn close_session(&self, kiosk: KioskId, session: &Arc<Notify>) {
+        let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        if sessions
+            .get(&kiosk)
+            .is_some_and(|s| Arc::ptr_eq(s, session))
+        {
+            sessions.remove(&kiosk);
+        }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<DocName> {
+        self.changed.subscribe()
+    }
+
+    fn notify(&self, names: impl IntoIterator<Item = DocName>) {
+        for name in names {
+            let _ = self.changed.send(name);
+        }
+    }
+
+    /// After an administrator changed SQLite (rules, relocations, cancellations, settings):
+    /// rewrite the directory, the `agendas` named and the inboxes of `kiosks`, and tell the
+    /// sessions, so every kiosk shows the change.
+    pub async fn republish(
+        &self,
+        agendas: Vec<DocName>,
+        kiosks: Vec<KioskId>,
+    ) -> Result<(), StoreError> {
+        let docs = self.docs.clone();
+        let config = self.config;
+        let now = self.now();
+        let changed = self
+            .db
+            .call(move |conn| {
+                let mut docs = docs.lock().unwrap_or_else(|p| p.into_inner());
+                let mut changed = write_shared(conn, &mut docs, config, now)?;
+                // Operators' accounts and partner bodies change rarely: rewrite every kiosk's.
+                for kiosk in kiosks::enrolled(conn)? {
+                    if write_operators(conn, &mut docs, kiosk)? {
+                        changed.push(DocName::Operators(kiosk));
+                    }
+                }
+                for name in agendas {
+                    if write_agenda(conn, &mut docs, &name)? {
+                        changed.push(name);
+                    }
+                }
+                for kiosk in kiosks {
+                    if write_inbox(conn, &mut docs, kiosk)? {
+                        changed.push(DocName::Inbox(kiosk));
+                    }
+                }
+                Ok::<_, StoreError>(changed)
+            })
+            .await?;
+        self.notify(changed);
+        Ok(())
+    }
+
+    /// Run `f` on one document, under the documents' lock, with the database connection.
+    pub async fn with_doc<T: Send + 'static>(
+        &self,
+        name: DocName,
+        f: impl FnOnce(&mut AutoCommit) -> T + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let docs = self.docs.clone();
+        self.db
+            .call(move |conn| {
+                let mut docs = docs.lock().unwrap_or_else(|p| p.into_inner());
+                let doc = docs.get(conn, &name)?;
+                let out = f(doc);
+                docs.persist(conn, &name)?;
+                Ok(out)
+            })
+            .await
+    }
+
+    /// The documents kiosk `kiosk` replicates: the directory, the agenda of every service for
+    /// every month from this one to the end of its booking horizon, its outbox and inbox.
+    pub async fn documents_for(&self, kiosk: KioskId) -> Result<Vec<DocName>, StoreError> {
+        let now = self.now();
+        self.db
+            .call(move |conn| {
+                let mut names = vec![
+                    DocName::Directory,
+                    DocName::Outbox(kiosk),
+                    DocName::Inbox(kiosk),
+                    DocName::Ready,
+                    DocName::Operators(kiosk),
+                ];
+                if let Some(ctx) = Context::load(conn)? {
+                    let today = ctx.today(now);
+                    for service in &ctx.services {
+                        let last =
+                            today.saturating_add((service.rules.horizon_days() as i32).days());
+                        let mut month = today.first_of_month();
+                        while month <= last {
+                            names.push(DocName::agenda_for(&service.id, month));
+                            month = month.saturating_add(1.month());
+                        }
+                    }
+                }
+                Ok(names)
+            })
+            .await
+    }
+
+    /// Rewrite the projections from SQLite: the directory, the agendas, and kiosk `kiosk`'s inbox.
+    /// Idempotent; records that are already right add nothing to the documents.
+    pub async fn reconcile(&self, kiosk: KioskId) -> Result<(), StoreError> {
+        let docs = self.docs.clone();
+        let now = self.now();
+        let config = self.config;
+        let names = self.documents_for(kiosk).await?;
+        let changed = self
+            .db
+            .call(move |conn| {
+                let mut docs = docs.lock().unwrap_or_else(|p| p.into_inner());
+                let mut changed = write_shared(conn, &mut docs, config, now)?;
+                if write_operators(conn, &mut docs, kiosk)? {
+                    changed.push(DocName::Operators(kiosk));
+                }
+                let agendas = names
+                    .iter()
+                    .filter(|n| matches!(n, DocName::Agenda { .. }))
+                    .cloned();
+                changed.extend(project(conn, &mut docs, kiosk, agendas)?);
+                Ok::<_, StoreError>(changed)
+            })
+            .await?;
+        self.notify(changed);
+        Ok(())
+    }
+
+    /// The current heads of `names`, in one call.
+    pub async fn heads_of(
+        &self,
+        names: Vec<DocName>,
+    ) -> Result<HashMap<DocName, Vec<automerge::ChangeHash>>, StoreError> {
+        let docs = self.docs.clone();
+        self.db
+            .call(move |conn| {
+                let mut docs = docs.lock().unwrap_or_else(|p| p.into_inner());
+                let mut out = HashMap::new();
+                for name in names {
+                    out.insert(name.clone(), docs.get(conn, &name)?.get_heads());
+                }
+                Ok(out)
+            })
+            .await
+    }
+
+    /// Whether `kiosk` has been revoked (from the command line or, later, the admin pages).
+    pub async fn is_revoked(&self, kiosk: KioskId) -> Result<bool, StoreError> {
+        self.db
+            .call(move |conn| kiosks::is_revoked(conn, kiosk))
+            .await
+    }
+
+    /// Decide every request in `kiosk`'s outbox that has no verdict yet; when `in_sync` (the
+    /// server holds everything the kiosk has written), also settle and top up its leases. A
+    /// revoked kiosk gets neither: its requests stay undecided and it gets no new lease.
+    pub async fn process_outbox(
+        &self,
+        kiosk: KioskId,
+        in_sync: bool,
+        clock_trusted: bool,
+    ) -> Result<(), StoreError> {
+        let docs = self.docs.clone();
+        let now = self.now();
+        let config = self.config;
+        let changed = self
+            .db
+            .call(move |conn| {
+                let mut docs = docs.lock().unwrap_or_else(|p| p.into_inner());
+                let requests: Vec<Request> = records(
+                    docs.get(conn, &DocName::Outbox(kiosk))?,
+                    collections::REQUESTS,
+                )
+                .into_iter()
+                .map(|(_, r)| r)
+                .collect();
+                let Some(ctx) = Context::load(conn)? else {
+                    return Ok(Vec::new());
+                };
+                if kiosks::is_revoked(conn, kiosk)? {
+                    return Ok(Vec::new());
+                }
+                let mut touched: BTreeSet<DocName> = BTreeSet::new();
+                let tx = conn.transaction()?;
+                decide_requests(&tx, &ctx, kiosk, requests, now, &mut touched)?;
+                if in_sync {
+                    settle_leases(&tx, &ctx, kiosk, now, config, clock_trusted, &mut touched)?;
+                }
+                tx.commit()?;
+                // Only now, after the commit, do the documents learn the verdicts and counts.
+                // (Each document syncs on its own, so a kiosk may learn a verdict before the new
+                // counts: its replica counts its own lease bookings itself, and a provisional
+                // booking proposed from a count a moment old is at worst relocated.)
+                project(conn, &mut docs, kiosk, touched)
+            })
+            .await?;
+        self.notify(changed);
+        Ok(())
+    }
+}

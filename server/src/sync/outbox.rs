@@ -1,0 +1,264 @@
+//! Deciding a kiosk's requests: the undecided requests of its outbox go through the pure conflict
+//! rules (`coper_shared::decide`) against the capacity they may touch, then each decision is
+//! written (the appointment or the cancellation, the lease's use, the verdict, the audit line) in
+//! its own savepoint, so a request the store refuses is rejected alone and never blocks the
+//! others.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use coper_shared::{
+    agenda::{DayPlan, Slot},
+    decide::{Booking, Capacity, Decision, Incoming, decide},
+    documents::{DocName, KioskId, Outcome, Request, SlotCounts},
+    ids::ServiceId,
+};
+use jiff::{Timestamp, ToSpan};
+use uuid::Uuid;
+
+use super::Context;
+use crate::store::{
+    self, StoreError, Transaction,
+    appointments::{self, BookingError, NewAppointment},
+    kiosks, ready, slots,
+    verdicts::{self, NewVerdict},
+};
+
+/// Decide the undecided requests of `kiosk` and commit appointments and verdicts in `tx`; the
+/// agenda documents the decisions touch are added to `touched`.
+pub(super) fn decide_requests(
+    tx: &Transaction<'_>,
+    ctx: &Context,
+    kiosk: KioskId,
+    requests: Vec<Request>,
+    now: Timestamp,
+    touched: &mut BTreeSet<DocName>,
+) -> Result<(), StoreError> {
+    let decided = verdicts::decided(tx, kiosk)?;
+    let pending: Vec<Request> = requests
+        .into_iter()
+        .filter(|r| !decided.contains(&r.id))
+        .collect();
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let mut capacity = load_capacity(tx, ctx, kiosk, &pending, now)?;
+    let agendas = ctx.agendas();
+    let by_id: BTreeMap<Uuid, Request> = pending.iter().map(|r| (r.id, r.clone())).collect();
+    let incoming = pending
+        .into_iter()
+        .map(|request| Incoming { kiosk, request })
+        .collect();
+    let partner = kiosks::partner_of(tx, kiosk)?
+        .ok_or_else(|| StoreError::InvalidData(format!("kiosk {kiosk} has no partner body")))?;
+    for decision in decide(incoming, &mut capacity, &agendas, now) {
+        let request = &by_id[&decision.request];
+        let written = match store::in_savepoint(tx, |tx| {
+            write_decision(tx, ctx, kiosk, partner, request, &decision, now)
+        })? {
+            Ok(written) => written,
+            Err(e) => {
+                tracing::error!(request = %request.id, error = %e, "decision not written: rejected");
+                Written::rejected("store_refused")
+            }
+        };
+        verdicts::record(
+            tx,
+            &NewVerdict {
+                request: request.id,
+                kiosk,
+                outcome: written.outcome,
+                service: &decision.service,
+                slot: decision.slot,
+                appointment: written.appointment.as_deref(),
+                reason: written.reason.as_deref(),
+                used_lease: decision.used_lease && written.outcome == Outcome::Confirmed,
+            },
+            now,
+        )?;
+        store::audit(
+            tx,
+            now,
+            &format!("kiosk:{kiosk}"),
+            "sync.decided",
+            &request.id.to_string(),
+            &serde_json::json!({
+                "outcome": verdicts::outcome_text(written.outcome),
+                "lease": decision.used_lease,
+            }),
+        )?;
+        touched.insert(DocName::agenda_for(&decision.service, decision.slot.date));
+        if decision.slot != request.slot() {
+            touched.insert(DocName::agenda_for(&request.service, request.date));
+        }
+    }
+    Ok(())
+}
+
+/// What a decision left in the store.
+struct Written {
+    outcome: Outcome,
+    appointment: Option<String>,
+    reason: Option<String>,
+}
+
+impl Written {
+    fn rejected(reason: &str) -> Self {
+        Self {
+            outcome: Outcome::Rejected,
+            appointment: None,
+            reason: Some(reason.to_owned()),
+        }
+    }
+}
+
+/// Write one decision: the appointment (or the cancellation) and the lease's use.
+fn write_decision(
+    tx: &Transaction<'_>,
+    ctx: &Context,
+    kiosk: KioskId,
+    partner: i64,
+    request: &Request,
+    decision: &Decision,
+    now: Timestamp,
+) -> Result<Written, StoreError> {
+    match decision.outcome {
+        Outcome::Rejected => Ok(Written {
+            outcome: Outcome::Rejected,
+            appointment: None,
+            reason: decision.reason.map(str::to_owned),
+        }),
+        Outcome::Cancelled => {
+            if let Some(cancelled) = request.cancels {
+                appointments::cancel_at_kiosk(tx, cancelled, now)?;
+            }
+            Ok(Written {
+                outcome: Outcome::Cancelled,
+                appointment: None,
+                reason: None,
+            })
+        }
+        Outcome::Confirmed | Outcome::Relocated => {
+            let Some(service) = ctx.services.iter().find(|s| s.id == decision.service) else {
+                return Ok(Written::rejected("unknown_service"));
+            };
+            let slot = if decision.used_lease {
+                slots::use_leased_place(tx, kiosk, &service.id, decision.slot)?;
+                // The place was set aside when the lease was granted: book it as it was then,
+                // even if the rules have changed since.
+                slots::places_of(tx, &service.id, decision.slot)?.map(|places| Slot {
+                    date: decision.slot.date,
+                    start: decision.slot.start,
+                    end: decision.slot.start,
+                    places,
+                })
+            } else {
+                match ctx.agenda(service).day(decision.slot.date) {
+                    DayPlan::Open(slots) => {
+                        slots.into_iter().find(|s| s.start == decision.slot.start)
+                    }
+                    DayPlan::Closed(_) => None,
+                }
+            };
+            let Some(slot) = slot else {
+                return Ok(Written::rejected("slot_not_open"));
+            };
+            let kiosk_text = kiosk.to_string();
+            let request_id = request.id.to_string();
+            let created_by = format!("kiosk:{kiosk_text}");
+            // Only a permit the list still has: a stale kiosk must not make the booking fail.
+            let permit = match request.permit {
+                Some(id) if ready::exists(tx, id)? => Some(id),
+                _ => None,
+            };
+            let new = NewAppointment {
+                service: &service.id,
+                slot,
+                surname: &request.surname,
+                given_names: &request.given_names,
+                phone: request.phone.as_deref(),
+                ready_permit_id: permit,
+                partner_body_id: Some(partner),
+                kiosk: Some((&kiosk_text, &request_id)),
+                created_by: &created_by,
+            };
+            // A code the kiosk drew offline may already be taken: the server then draws another,
+            // and the verdict carries it back.
+            let mut booked = appointments::book_with_code(tx, &new, &request.booking_code, now);
+            if matches!(booked, Err(BookingError::CodeTaken)) {
+                booked = appointments::book(tx, &new, now);
+            }
+            match booked {
+                Ok(b) => Ok(Written {
+                    outcome: decision.outcome,
+                    appointment: Some(b.id.to_string()),
+                    reason: None,
+                }),
+                // The schema disagreed with the decision (it never should): reject, loudly.
+                Err(
+                    BookingError::SlotFull | BookingError::SlotNotOpen | BookingError::CodeTaken,
+                ) => {
+                    tracing::error!(request = %request.id, "store refused a decided booking");
+                    Ok(Written::rejected("store_refused"))
+                }
+                Err(BookingError::Store(e)) => Err(e),
+            }
+        }
+    }
+}
+
+/// The capacity the batch may touch: every slot of the services concerned from the earliest
+/// asked date to the end of the horizon, the kiosk's leases, and the bookings being cancelled.
+fn load_capacity(
+    tx: &Transaction<'_>,
+    ctx: &Context,
+    kiosk: KioskId,
+    pending: &[Request],
+    now: Timestamp,
+) -> Result<Capacity, StoreError> {
+    let mut capacity = Capacity::default();
+    let services: BTreeSet<&ServiceId> = pending.iter().map(|r| &r.service).collect();
+    let today = ctx.today(now);
+    for service in services {
+        let Some(known) = ctx.services.iter().find(|s| &s.id == service) else {
+            continue;
+        };
+        let asked = pending
+            .iter()
+            .filter(|r| &r.service == service)
+            .map(|r| r.date);
+        let from = asked.clone().min().unwrap_or(today).min(today);
+        // Through the horizon, and through any date asked (a leased slot may lie beyond a horizon
+        // shortened since the lease was granted).
+        let to = today
+            .saturating_add((known.rules.horizon_days() as i32).days())
+            .max(asked.max().unwrap_or(today));
+        for (key, counts) in slots::counts_between(tx, service, from, to)? {
+            capacity.slots.insert((service.clone(), key), counts);
+        }
+    }
+    for (service, key, lease) in slots::leases_of(tx, kiosk)? {
+        capacity.leases.insert((kiosk, service, key), lease);
+    }
+    let kiosk_text = kiosk.to_string();
+    for cancelled in pending.iter().filter_map(|r| r.cancels) {
+        if let Some((service, key)) = appointments::booked_by_request(tx, &kiosk_text, cancelled)? {
+            capacity
+                .slots
+                .entry((service.clone(), key))
+                .or_insert(SlotCounts {
+                    places: 0,
+                    taken: 0,
+                    held: 0,
+                });
+            capacity.bookings.insert(
+                cancelled,
+                Booking {
+                    kiosk,
+                    service,
+                    slot: key,
+                },
+            );
+        }
+    }
+    Ok(capacity)
+}

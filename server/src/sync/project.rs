@@ -1,0 +1,259 @@
+//! The documents written from SQLite: the directory (the Questura, services, partner bodies),
+//! the ready list's index, each kiosk's operators, the agendas' counts and leases, and each
+//! kiosk's inbox of verdicts. Every writer is idempotent: a record already right adds nothing,
+//! and each returns whether its document changed.
+
+use std::collections::BTreeSet;
+
+use coper_shared::{
+    agenda::SlotKey,
+    documents::{
+        DocName, KioskId, LeaseEntry, QuesturaInfo, ServiceInfo, SlotCounts, SyncSettings,
+        collections, delete_record, put_record, records,
+    },
+    ready_index::{Permit, ReadyEntry},
+    rules::hh_mm,
+};
+use jiff::{Timestamp, civil::Date};
+
+use super::{Context, SyncConfig, docs::Documents};
+use crate::store::{
+    Connection, StoreError, parse_date, partners, ready, settings, slots, users, verdicts,
+};
+
+/// Write `agendas`, then `kiosk`'s inbox, from SQLite; the documents that changed, in that order
+/// (counts before verdicts).
+pub(super) fn project(
+    conn: &Connection,
+    docs: &mut Documents,
+    kiosk: KioskId,
+    agendas: impl IntoIterator<Item = DocName>,
+) -> Result<Vec<DocName>, StoreError> {
+    let mut changed = Vec::new();
+    for name in agendas {
+        if write_agenda(conn, docs, &name)? {
+            changed.push(name);
+        }
+    }
+    if write_inbox(conn, docs, kiosk)? {
+        changed.push(DocName::Inbox(kiosk));
+    }
+    Ok(changed)
+}
+
+/// Write the directory from SQLite. Returns whether the document changed.
+fn write_directory(
+    conn: &Connection,
+    docs: &mut Documents,
+    clock_skew_bound_ms: i64,
+) -> Result<bool, StoreError> {
+    let Some(ctx) = Context::load(conn)? else {
+        return Ok(false);
+    };
+    let doc = docs.get(conn, &DocName::Directory)?;
+    let mut changed = put_record(
+        doc,
+        collections::QUESTURA,
+        "questura",
+        &QuesturaInfo {
+            name: ctx.questura.name.clone(),
+            address: ctx.questura.address.clone(),
+            time_zone: ctx
+                .questura
+                .time_zone
+                .iana_name()
+                .unwrap_or("Europe/Rome")
+                .to_owned(),
+            holidays: ctx.questura.holidays.clone(),
+        },
+    );
+    for service in &ctx.services {
+        changed |= put_record(
+            doc,
+            collections::SERVICES,
+            service.id.as_str(),
+            &ServiceInfo {
+                name: service.name.clone(),
+                what_to_bring: service.what_to_bring.clone(),
+                rules: service.rules.to_draft(),
+            },
+        );
+    }
+    changed |= put_record(
+        doc,
+        collections::SETTINGS,
+        "sync",
+        &SyncSettings {
+            clock_skew_bound_ms,
+        },
+    );
+    for partner in partners::active(conn)? {
+        changed |= put_record(
+            doc,
+            collections::PARTNERS,
+            &partner.id.to_string(),
+            &serde_json::json!({
+                "name": partner.name, "address": partner.address, "city": partner.city,
+                "phone": partner.phone, "opening_hours": partner.opening_hours,
+            }),
+        );
+    }
+    docs.persist(conn, &DocName::Directory)?;
+    Ok(changed)
+}
+
+/// Write one agenda document's counts and leases from SQLite. Returns whether it changed.
+pub(super) fn write_agenda(
+    conn: &Connection,
+    docs: &mut Documents,
+    name: &DocName,
+) -> Result<bool, StoreError> {
+    let DocName::Agenda {
+        service,
+        year,
+        month,
+    } = name
+    else {
+        return Ok(false);
+    };
+    let first = Date::new(*year, *month, 1).map_err(|e| StoreError::InvalidData(e.to_string()))?;
+    let last = first.last_of_month();
+    let slot_text = |key: SlotKey| format!("{} {}", key.date, hh_mm(key.start));
+    let counts: Vec<(String, SlotCounts)> = slots::counts_between(conn, service, first, last)?
+        .into_iter()
+        .map(|(key, counts)| (slot_text(key), counts))
+        .collect();
+    let leases: Vec<(String, LeaseEntry)> = slots::leases_between(conn, service, first, last)?
+        .into_iter()
+        .map(|(kiosk, key, lease)| (format!("{kiosk} {}", slot_text(key)), lease))
+        .collect();
+    let doc = docs.get(conn, name)?;
+    let mut changed = false;
+    for (key, value) in &counts {
+        changed |= put_record(doc, collections::SLOTS, key, value);
+    }
+    let live: BTreeSet<&String> = leases.iter().map(|(k, _)| k).collect();
+    for (key, value) in &leases {
+        changed |= put_record(doc, collections::LEASES, key, value);
+    }
+    for (key, _) in records::<LeaseEntry>(doc, collections::LEASES) {
+        if !live.contains(&key) {
+            changed |= delete_record(doc, collections::LEASES, &key);
+        }
+    }
+    docs.persist(conn, name)?;
+    Ok(changed)
+}
+
+/// Write the documents every kiosk shares: the directory and the ready list. Returns those that
+/// changed.
+pub(super) fn write_shared(
+    conn: &Connection,
+    docs: &mut Documents,
+    config: SyncConfig,
+    now: Timestamp,
+) -> Result<Vec<DocName>, StoreError> {
+    let mut changed = Vec::new();
+    if write_directory(conn, docs, config.clock_skew_bound_ms)? {
+        changed.push(DocName::Directory);
+    }
+    if write_ready(conn, docs, now)? {
+        changed.push(DocName::Ready);
+    }
+    Ok(changed)
+}
+
+/// Write the ready list's index from SQLite: permits not delivered yet, as salted hashes.
+/// Returns whether the document changed.
+fn write_ready(
+    conn: &Connection,
+    docs: &mut Documents,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    // Every kiosk connection reconciles: hash the list again only when it changed (an import, a
+    // delivery) since this process last wrote it.
+    let version = ready::version(conn)?;
+    if docs.ready_version.as_deref() == Some(version.as_str()) {
+        return Ok(false);
+    }
+    let secret = settings::server_key(conn, now)?;
+    let mut entries: Vec<ReadyEntry> = Vec::new();
+    for (id, permit) in ready::undelivered(conn)? {
+        // A stable salt per permit, which only the server can derive.
+        let seed = [&secret[..], &id.to_be_bytes()].concat();
+        let salt = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(&seed)[..8]);
+        entries.push(ReadyEntry::new(
+            &Permit {
+                id,
+                surname: &permit.surname,
+                given_names: &permit.given_names,
+                birth_date: &permit.birth_date,
+                fingerprint_date: parse_date(&permit.fingerprint_date)?,
+                receipt: permit.receipt_number.as_deref(),
+                pratica: permit.pratica_number.as_deref(),
+            },
+            &salt,
+        ));
+    }
+    let doc = docs.get(conn, &DocName::Ready)?;
+    let mut changed = false;
+    let keys: Vec<String> = entries.iter().map(|e| e.permit.to_string()).collect();
+    for entry in &entries {
+        changed |= put_record(doc, collections::PERMITS, &entry.permit.to_string(), entry);
+    }
+    // Delivered permits leave the list.
+    for (key, _) in records::<serde_json::Value>(doc, collections::PERMITS) {
+        if !keys.contains(&key) {
+            delete_record(doc, collections::PERMITS, &key);
+            changed = true;
+        }
+    }
+    docs.persist(conn, &DocName::Ready)?;
+    docs.ready_version = Some(version);
+    Ok(changed)
+}
+
+/// Write kiosk `kiosk`'s partner body and its operators' accounts. Returns whether it changed.
+pub(super) fn write_operators(
+    conn: &Connection,
+    docs: &mut Documents,
+    kiosk: KioskId,
+) -> Result<bool, StoreError> {
+    let Some(partner) = partners::of_kiosk(conn, kiosk)? else {
+        return Ok(false);
+    };
+    let operators = users::operators_of(conn, partner.id)?;
+    let doc = docs.get(conn, &DocName::Operators(kiosk))?;
+    let mut changed = put_record(doc, collections::PARTNER, "partner", &partner);
+    for operator in &operators {
+        changed |= put_record(
+            doc,
+            collections::OPERATORS,
+            &operator.username.to_lowercase(),
+            operator,
+        );
+    }
+    docs.persist(conn, &DocName::Operators(kiosk))?;
+    Ok(changed)
+}
+
+/// Write every verdict of `kiosk` from SQLite into its inbox. Returns whether it changed.
+pub(super) fn write_inbox(
+    conn: &Connection,
+    docs: &mut Documents,
+    kiosk: KioskId,
+) -> Result<bool, StoreError> {
+    let verdicts = verdicts::of_kiosk(conn, kiosk)?;
+    let doc = docs.get(conn, &DocName::Inbox(kiosk))?;
+    let mut changed = false;
+    for verdict in &verdicts {
+        changed |= put_record(
+            doc,
+            collections::VERDICTS,
+            &verdict.request.to_string(),
+            verdict,
+        );
+    }
+    docs.persist(conn, &DocName::Inbox(kiosk))?;
+    Ok(changed)
+}

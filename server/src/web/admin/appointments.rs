@@ -1,0 +1,215 @@
+//! Appointments: search by date, service, status and name or code; export for Excel; cancel
+//! with a reason (the kiosk that booked it shows it cancelled).
+
+use axum::{
+    extract::{Form, Path, Query},
+    http::header,
+    response::IntoResponse,
+};
+use coper_shared::jiff::civil::Date;
+use serde::Deserialize;
+
+use crate::{
+    AppState, ops,
+    store::{
+        StoreError,
+        appointments::{self, AppointmentFilter, AppointmentRow, AppointmentStatus},
+        services,
+    },
+    web::page::{Frame, PageError, PageResult, StaffContext},
+};
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AppointmentsQuery {
+    #[serde(default)]
+    pub from: String,
+    #[serde(default)]
+    pub to: String,
+    #[serde(default)]
+    pub service: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub q: String,
+}
+
+impl AppointmentsQuery {
+    fn filter(&self) -> AppointmentFilter {
+        let text = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
+        AppointmentFilter {
+            from: self.from.trim().parse().ok(),
+            to: self.to.trim().parse().ok(),
+            service: text(&self.service),
+            status: AppointmentStatus::parse(self.status.trim()),
+            partner: None,
+            text: self.q.trim().to_owned(),
+        }
+    }
+
+    /// The same filters as a query string, for the export link.
+    pub fn query_string(&self) -> String {
+        serde_urlencoded::to_string([
+            ("from", &self.from),
+            ("to", &self.to),
+            ("service", &self.service),
+            ("status", &self.status),
+            ("q", &self.q),
+        ])
+        .unwrap_or_default()
+    }
+}
+
+/// Appointments listed on the page at most; the export has them all.
+const PAGE_ROWS: usize = 500;
+
+#[derive(askama::Template, askama_web::WebTemplate)]
+#[template(path = "admin/appointments.html")]
+pub struct AppointmentsPage {
+    pub frame: Frame,
+    pub query: AppointmentsQuery,
+    pub services: Vec<(String, String)>,
+    pub rows: Vec<AppointmentRow>,
+    pub more: bool,
+    pub notice: Option<String>,
+}
+
+async fn appointments_page(
+    cx: &StaffContext,
+    query: AppointmentsQuery,
+    notice: Option<String>,
+) -> PageResult {
+    let filter = query.filter();
+    let (services, mut rows) = cx
+        .state
+        .db
+        .call(move |conn| {
+            let services = services::services(conn)?
+                .into_iter()
+                .map(|s| (s.id.as_str().to_owned(), s.name))
+                .collect::<Vec<_>>();
+            let rows = appointments::search(conn, &filter, PAGE_ROWS + 1)?;
+            Ok::<_, StoreError>((services, rows))
+        })
+        .await?;
+    let more = rows.len() > PAGE_ROWS;
+    rows.truncate(PAGE_ROWS);
+    Ok(AppointmentsPage {
+        frame: cx.frame(),
+        query,
+        services,
+        rows,
+        more,
+        notice,
+    }
+    .into_response())
+}
+
+pub async fn appointments(cx: StaffContext, Query(query): Query<AppointmentsQuery>) -> PageResult {
+    appointments_page(&cx, query, None).await
+}
+
+/// The appointments as CSV for Excel: `;`, UTF-8 with BOM, Italian headers.
+pub async fn appointments_csv(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    Query(query): Query<AppointmentsQuery>,
+) -> PageResult {
+    let filter = query.filter();
+    let rows = state
+        .db
+        .call(move |conn| appointments::search(conn, &filter, usize::MAX))
+        .await?;
+    let mut out = b"\xEF\xBB\xBF".to_vec();
+    {
+        let mut writer = csv::WriterBuilder::new()
+            .delimiter(b';')
+            .from_writer(&mut out);
+        let header = [
+            "Data",
+            "Ora",
+            "Servizio",
+            "Cognome",
+            "Nome",
+            "Telefono",
+            "Ente",
+            "Codice",
+            "Stato",
+            "Prenotato il",
+            "Motivo annullamento",
+        ];
+        let mut result = writer.write_record(header);
+        for r in &rows {
+            if result.is_err() {
+                break;
+            }
+            let date = r
+                .date
+                .parse::<Date>()
+                .map(|d| d.strftime("%d/%m/%Y").to_string())
+                .unwrap_or_else(|_| r.date.clone());
+            result = writer.write_record(
+                [
+                    date.as_str(),
+                    &r.time,
+                    &r.service,
+                    &r.surname,
+                    &r.given_names,
+                    &r.phone,
+                    &r.partner,
+                    &r.booking_code,
+                    r.status.label(),
+                    &r.created_at,
+                    &r.cancel_reason,
+                ]
+                .map(not_a_formula),
+            );
+        }
+        result
+            .and_then(|_| writer.flush().map_err(csv::Error::from))
+            .map_err(PageError::internal)?;
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"appuntamenti.csv\"".to_owned(),
+            ),
+        ],
+        out,
+    )
+        .into_response())
+}
+
+/// A cell Excel will not run as a formula: text starting with `=`, `+`, `-` or `@` gets a
+/// leading apostrophe.
+fn not_a_formula(cell: &str) -> String {
+    if cell.starts_with(['=', '+', '-', '@']) {
+        format!("'{cell}")
+    } else {
+        cell.to_owned()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CancelForm {
+    #[serde(default)]
+    reason: String,
+}
+
+/// Cancel an appointment with a reason; the kiosk that booked it shows it cancelled.
+pub async fn appointment_cancel(
+    cx: StaffContext,
+    Path(id): Path<String>,
+    Form(form): Form<CancelForm>,
+) -> PageResult {
+    let by = cx.by.clone();
+    let notice = match cx
+        .state
+        .perform(move |conn| ops::appointments::cancel(conn, &by, &id, &form.reason))
+        .await?
+    {
+        Ok(()) => "Prenotazione annullata.".to_owned(),
+        Err(error) => format!("Non annullata: {error}."),
+    };
+    appointments_page(&cx, AppointmentsQuery::default(), Some(notice)).await
+}

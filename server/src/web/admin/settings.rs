@@ -1,0 +1,163 @@
+//! The Questura's settings: name, address, contacts, patron saint, and the counter's check-in
+//! window. Kiosks show the name and address and book around the holidays, so saving republishes.
+
+use axum::{
+    extract::Form,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use coper_shared::jiff::civil::Date;
+use serde::Deserialize;
+
+use crate::{
+    ops,
+    store::settings::{self, Settings},
+    web::page::{Frame, PageResult, StaffContext},
+};
+
+#[derive(askama::Template, askama_web::WebTemplate)]
+#[template(path = "admin/settings.html")]
+pub struct SettingsPage {
+    pub frame: Frame,
+    pub form: SettingsForm,
+    pub errors: Vec<String>,
+    pub saved: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SettingsForm {
+    #[serde(default)]
+    pub questura_name: String,
+    #[serde(default)]
+    pub address: String,
+    #[serde(default)]
+    pub phone: String,
+    #[serde(default)]
+    pub email: String,
+    /// `MM-DD`, or empty.
+    #[serde(default)]
+    pub patron_date: String,
+    #[serde(default)]
+    pub patron_name: String,
+    #[serde(default)]
+    pub checkin_early_minutes: String,
+    #[serde(default)]
+    pub checkin_late_minutes: String,
+}
+
+impl SettingsForm {
+    fn of(s: &Settings) -> Self {
+        Self {
+            questura_name: s.questura_name.clone(),
+            address: s.address.clone(),
+            phone: s.phone.clone(),
+            email: s.email.clone(),
+            patron_date: s
+                .patron
+                .as_ref()
+                .map(|(m, d, _)| format!("{m:02}-{d:02}"))
+                .unwrap_or_default(),
+            patron_name: s.patron.as_ref().map(|p| p.2.clone()).unwrap_or_default(),
+            checkin_early_minutes: s.checkin_early_minutes.to_string(),
+            checkin_late_minutes: s.checkin_late_minutes.to_string(),
+        }
+    }
+
+    fn settings(&self) -> Result<Settings, Vec<String>> {
+        let mut errors = Vec::new();
+        if self.questura_name.trim().is_empty() {
+            errors.push("il nome della Questura è obbligatorio".to_owned());
+        }
+        if self.address.trim().is_empty() {
+            errors.push("l'indirizzo è obbligatorio".to_owned());
+        }
+        let patron = if self.patron_date.trim().is_empty() {
+            None
+        } else {
+            let parsed = self
+                .patron_date
+                .trim()
+                .split_once('-')
+                .and_then(|(m, d)| Some((m.parse::<i8>().ok()?, d.parse::<i8>().ok()?)))
+                .filter(|(m, d)| Date::new(2024, *m, *d).is_ok());
+            match parsed {
+                Some((m, d)) => Some((m, d, self.patron_name.trim().to_owned())),
+                None => {
+                    errors.push("la festa del patrono si scrive MM-GG (es. 12-09)".to_owned());
+                    None
+                }
+            }
+        };
+        let minutes =
+            |text: &str, what: &str, errors: &mut Vec<String>| match text.trim().parse::<i64>() {
+                Ok(n) if (0..=720).contains(&n) => n,
+                _ => {
+                    errors.push(format!("{what}: un numero di minuti tra 0 e 720"));
+                    0
+                }
+            };
+        let early = minutes(&self.checkin_early_minutes, "anticipo ammesso", &mut errors);
+        let late = minutes(&self.checkin_late_minutes, "ritardo ammesso", &mut errors);
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Settings {
+            questura_name: self.questura_name.trim().to_owned(),
+            address: self.address.trim().to_owned(),
+            phone: self.phone.trim().to_owned(),
+            email: self.email.trim().to_owned(),
+            patron,
+            checkin_early_minutes: early,
+            checkin_late_minutes: late,
+        })
+    }
+}
+
+pub async fn settings_page(cx: StaffContext) -> PageResult {
+    let current = cx.state.db.call(|conn| settings::settings(conn)).await?;
+    let form = current
+        .as_ref()
+        .map(SettingsForm::of)
+        .unwrap_or(SettingsForm {
+            checkin_early_minutes: "60".into(),
+            checkin_late_minutes: "90".into(),
+            ..SettingsForm::default()
+        });
+    Ok(SettingsPage {
+        frame: cx.frame(),
+        form,
+        errors: Vec::new(),
+        saved: false,
+    }
+    .into_response())
+}
+
+pub async fn settings_save(cx: StaffContext, Form(form): Form<SettingsForm>) -> PageResult {
+    let new = match form.settings() {
+        Ok(new) => new,
+        Err(errors) => return Ok(page(&cx, form, errors, false)),
+    };
+    let by = cx.by.clone();
+    cx.state
+        .perform(move |conn| ops::settings::save(conn, &by, &new))
+        .await?;
+    Ok(page(&cx, form, Vec::new(), true))
+}
+
+fn page(cx: &StaffContext, form: SettingsForm, errors: Vec<String>, saved: bool) -> Response {
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    (
+        status,
+        SettingsPage {
+            frame: cx.frame(),
+            form,
+            errors,
+            saved,
+        },
+    )
+        .into_response()
+}

@@ -1,0 +1,310 @@
+//! The check-in page: a scan (a form post of whatever the scanner typed) or a lookup by code or
+//! name, the counter's verdict in large type, and the clerk's steps (check in, deliver, absent).
+//!
+//! What a scan means and what the counter says of a booking is `crate::checkin`'s; the steps are
+//! operations of `crate::ops`. This module only words the outcome for the clerk.
+
+use axum::{
+    extract::{Form, Path, Query},
+    http::StatusCode,
+    response::{IntoResponse, Redirect},
+};
+use coper_shared::booking_code;
+use serde::Deserialize;
+
+use crate::{
+    checkin::{Assessment, Scan, describe, local_now, read_scan},
+    ops::{self, appointments::Presented},
+    store::{
+        StoreError,
+        appointments::{self as store, AppointmentStatus, CounterAppointment, Step},
+    },
+    web::{
+        italian_date,
+        page::{Frame, PageError, PageResult, StaffContext},
+    },
+};
+
+/// What the check-in page shows after a scan or a lookup.
+pub struct Outcome {
+    /// `success`, `warning` or `danger`: the colour of the box.
+    pub tone: &'static str,
+    pub headline: String,
+    pub detail: String,
+    pub appointment: Option<Shown>,
+    pub may_override: bool,
+}
+
+/// An appointment with its fields ready to show.
+pub struct Shown {
+    pub id: String,
+    pub name: String,
+    pub service: String,
+    pub slot: String,
+    pub status: String,
+    pub code: String,
+    pub partner: String,
+    pub drawer: String,
+    pub may_deliver: bool,
+    pub may_no_show: bool,
+}
+
+pub(super) fn shown(a: &CounterAppointment) -> Shown {
+    Shown {
+        id: a.id.clone(),
+        name: format!("{} {}", a.surname.to_uppercase(), a.given_names),
+        service: a.service_name.clone(),
+        slot: format!("{} alle {}", italian_date(a.date), a.time),
+        status: a.status.label().into(),
+        code: a.booking_code.clone(),
+        partner: a.partner_name.clone().unwrap_or_else(|| "Questura".into()),
+        drawer: a.drawer.clone().unwrap_or_default(),
+        may_deliver: a.status == AppointmentStatus::CheckedIn,
+        may_no_show: a.status == AppointmentStatus::Booked,
+    }
+}
+
+fn refusal(headline: &str, detail: &str) -> Outcome {
+    Outcome {
+        tone: "danger",
+        headline: headline.into(),
+        detail: detail.into(),
+        appointment: None,
+        may_override: false,
+    }
+}
+
+#[derive(askama::Template, askama_web::WebTemplate)]
+#[template(path = "counter/checkin.html")]
+pub struct CheckinPage {
+    pub frame: Frame,
+    pub today: String,
+    pub outcome: Option<Outcome>,
+    pub query: String,
+    pub matches: Vec<Shown>,
+}
+
+/// The check-in page for today, with `outcome` shown.
+async fn checkin(cx: &StaffContext, outcome: Option<Outcome>) -> Result<CheckinPage, PageError> {
+    let now = cx.by.now;
+    let (_, local) = cx.state.db.call(move |conn| local_now(conn, now)).await?;
+    Ok(CheckinPage {
+        frame: cx.frame(),
+        today: italian_date(local.date()),
+        outcome,
+        query: String::new(),
+        matches: Vec::new(),
+    })
+}
+
+pub async fn checkin_page(cx: StaffContext) -> PageResult {
+    Ok(checkin(&cx, None).await?.into_response())
+}
+
+/// What the clerk reads when a scan names no booking to assess.
+fn scan_refusal(scan: Scan) -> Outcome {
+    match scan {
+        Scan::Found(..) => refusal("Operazione non riuscita", ""),
+        Scan::UnknownCode(code) => refusal(
+            "Prenotazione sconosciuta",
+            &format!("Nessuna prenotazione con il codice {code}."),
+        ),
+        Scan::NotACode => refusal(
+            "Codice non riconosciuto",
+            "Non è un codice coper né un codice di prenotazione (8 caratteri, es. K7QM-4XTA).",
+        ),
+        Scan::Unreadable => refusal(
+            "Codice illeggibile",
+            "Il codice QR è danneggiato o incompleto: ripetere la lettura, o digitare il codice di prenotazione stampato sotto il QR.",
+        ),
+        Scan::UnknownKiosk => refusal(
+            "Codice non valido",
+            "Il codice è stato emesso da un chiosco sconosciuto.",
+        ),
+        Scan::RevokedKiosk => refusal(
+            "Codice non valido: chiosco revocato",
+            "Il chiosco che ha emesso questo codice è stato revocato. Verificare l'identità e cercare la prenotazione per nome.",
+        ),
+        Scan::Forged => refusal(
+            "Codice contraffatto",
+            "La firma del codice non corrisponde: il promemoria è stato alterato o falsificato.",
+        ),
+        Scan::NotYetArrived { date, time } => Outcome {
+            tone: "warning",
+            headline: "Prenotazione non ancora arrivata".into(),
+            detail: format!(
+                "Il codice è autentico (appuntamento {} alle {}), ma il chiosco non ha ancora trasmesso la prenotazione: l'ente potrebbe essere senza rete. Cercare per nome o riprovare più tardi.",
+                italian_date(date),
+                coper_shared::rules::hh_mm(time)
+            ),
+            appointment: None,
+            may_override: false,
+        },
+    }
+}
+
+/// What the clerk reads of a booking presented at the counter.
+fn outcome_of(presented: &Presented) -> Outcome {
+    let assessment = &presented.assessment;
+    match &presented.checked_in {
+        Some(Ok(updated)) => {
+            return Outcome {
+                tone: "success",
+                headline: "Presenza registrata".into(),
+                detail: describe(assessment),
+                appointment: Some(shown(updated)),
+                may_override: false,
+            };
+        }
+        Some(Err(e)) => return refusal("Operazione non riuscita", &e.to_string()),
+        None => {}
+    }
+    let tone = match assessment {
+        Assessment::OnTime | Assessment::AlreadyCheckedIn { .. } => "info",
+        Assessment::Cancelled { .. } => "danger",
+        _ => "warning",
+    };
+    let headline = match assessment {
+        Assessment::OnTime => "Prenotazione in orario",
+        Assessment::AlreadyCheckedIn { .. } => "Già presente",
+        Assessment::AlreadyDelivered => "Già consegnato",
+        Assessment::Cancelled { .. } => "Prenotazione annullata",
+        Assessment::Relocated { .. } => "Appuntamento spostato",
+        Assessment::WrongDay { .. } => "Giorno sbagliato",
+        Assessment::TooEarly { .. } => "In anticipo",
+        Assessment::TooLate { .. } => "In ritardo",
+    };
+    Outcome {
+        tone,
+        headline: headline.into(),
+        detail: describe(assessment),
+        may_override: assessment.may_override() || *assessment == Assessment::OnTime,
+        appointment: Some(shown(&presented.appointment)),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ScanForm {
+    #[serde(default)]
+    scan: String,
+}
+
+/// A scan: the person is checked in when everything is in order, otherwise the clerk reads why.
+pub async fn scan(cx: StaffContext, Form(form): Form<ScanForm>) -> PageResult {
+    let by = cx.by.clone();
+    let outcome = cx
+        .state
+        .perform(move |conn| match read_scan(conn, &form.scan, by.now)? {
+            Scan::Found(appointment, slot) => {
+                let (presented, changes) =
+                    ops::appointments::present(conn, &by, *appointment, slot, true)?;
+                Ok((outcome_of(&presented), changes))
+            }
+            other => Ok((scan_refusal(other), ops::Changes::none())),
+        })
+        .await?;
+    Ok(checkin(&cx, Some(outcome)).await?.into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LookupQuery {
+    #[serde(default)]
+    q: String,
+}
+
+/// Manual lookup: a booking code opens that booking; anything else searches names, today first.
+pub async fn lookup(cx: StaffContext, Query(query): Query<LookupQuery>) -> PageResult {
+    let q = query.q.trim().to_owned();
+    if let Some(code) = booking_code::normalise(&q) {
+        let found = cx
+            .state
+            .db
+            .call(move |conn| store::by_code(conn, &code))
+            .await?;
+        if let Some(a) = found {
+            return Ok(Redirect::to(&format!("/counter/appointments/{}", a.id)).into_response());
+        }
+    }
+    let (typed, now) = (q.clone(), cx.by.now);
+    let matches = cx
+        .state
+        .db
+        .call(move |conn| {
+            let (_, local) = local_now(conn, now)?;
+            let today = store::search_by_name(conn, Some(local.date()), &typed)?;
+            if today.is_empty() {
+                store::search_by_name(conn, None, &typed)
+            } else {
+                Ok::<_, StoreError>(today)
+            }
+        })
+        .await?;
+    let outcome = matches.is_empty().then(|| {
+        refusal(
+            "Nessun risultato",
+            "Nessuna prenotazione corrisponde alla ricerca.",
+        )
+    });
+    let mut page = checkin(&cx, outcome).await?;
+    page.query = q;
+    page.matches = matches.iter().map(shown).collect();
+    Ok(page.into_response())
+}
+
+pub async fn appointment_page(cx: StaffContext, Path(id): Path<String>) -> PageResult {
+    let by = cx.by.clone();
+    let outcome = cx
+        .state
+        .perform(move |conn| match store::by_id(conn, &id)? {
+            Some(a) => {
+                let (presented, changes) = ops::appointments::present(conn, &by, a, None, false)?;
+                Ok((outcome_of(&presented), changes))
+            }
+            None => Ok((
+                refusal(
+                    "Prenotazione sconosciuta",
+                    "Nessuna prenotazione con questo identificativo.",
+                ),
+                ops::Changes::none(),
+            )),
+        })
+        .await?;
+    Ok(checkin(&cx, Some(outcome)).await?.into_response())
+}
+
+/// Check in (also overriding a warning), deliver, or mark absent.
+pub async fn take_step(cx: StaffContext, Path((id, step)): Path<(String, String)>) -> PageResult {
+    let step = match step.as_str() {
+        "check-in" => Step::CheckIn,
+        "deliver" => Step::Deliver,
+        "no-show" => Step::NoShow,
+        _ => {
+            return Err(PageError::message(
+                StatusCode::NOT_FOUND,
+                "Pagina non trovata",
+                "Operazione sconosciuta.",
+            ));
+        }
+    };
+    let by = cx.by.clone();
+    let taken = cx
+        .state
+        .perform(move |conn| ops::appointments::take_step(conn, &by, &id, step))
+        .await?;
+    let outcome = match taken {
+        Ok(updated) => Outcome {
+            tone: "success",
+            headline: match step {
+                Step::CheckIn => "Presenza registrata",
+                Step::Deliver => "Permesso consegnato",
+                Step::NoShow => "Segnato come assente",
+            }
+            .into(),
+            detail: String::new(),
+            appointment: Some(shown(&updated)),
+            may_override: false,
+        },
+        Err(e) => refusal("Operazione non riuscita", &e.to_string()),
+    };
+    Ok(checkin(&cx, Some(outcome)).await?.into_response())
+}
