@@ -225,6 +225,15 @@ impl Browser {
             .await
     }
 
+    /// Wait until `script` returns `true` in the page, for at most `seconds`.
+    pub async fn wait_for_script(&self, script: &str, seconds: u64) {
+        let deadline = Instant::now() + Duration::from_secs(seconds);
+        while self.script(script).await != Value::Bool(true) {
+            assert!(Instant::now() < deadline, "timed out waiting for {script}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Wait up to `seconds` for the element matching `css` to contain `expected`.
     pub async fn wait_for_text(&self, css: &str, expected: &str, seconds: u64) -> String {
         let deadline = Instant::now() + Duration::from_secs(seconds);

@@ -58,7 +58,14 @@
     };
     var events = new EventSource("/counter/day/events");
     events.addEventListener("changed", refresh);
-    events.onopen = function () { state.textContent = "Aggiornamento automatico attivo."; };
-    events.onerror = function () { state.textContent = "Collegamento interrotto: nuovo tentativo in corso…"; };
+    // `data-live` tells whoever watches (a test, an assistive tool) that the stream is open.
+    events.onopen = function () {
+      state.textContent = "Aggiornamento automatico attivo.";
+      state.dataset.live = "open";
+    };
+    events.onerror = function () {
+      state.textContent = "Collegamento interrotto: nuovo tentativo in corso…";
+      state.dataset.live = "retrying";
+    };
   }
 })();

@@ -8,16 +8,12 @@ use std::time::Duration;
 use coper_e2e::browser::Browser;
 use coper_kiosk::core::BookingStatus;
 use coper_server::demo::DEMO_PASSWORD;
-use coper_shared::{ids::ServiceId, jiff::civil};
+use coper_shared::jiff::civil;
 
-use crate::helpers::{TestApp, TestKiosk, eventually, spawn_demo_at};
+use crate::helpers::{TestApp, TestKiosk, delivery, eventually, spawn_demo_at};
 
 /// Monday 23 November 2026, 09:00 in Rome.
 const MONDAY_NINE_ROME: &str = "2026-11-23T08:00:00Z";
-
-fn delivery() -> ServiceId {
-    ServiceId::parse("consegna-pse").unwrap()
-}
 
 /// Issue an enrolment code on the partner body's page and enrol a real kiosk with it.
 async fn enrol_from_page(

@@ -7,19 +7,14 @@ use std::time::Duration;
 use coper_e2e::browser::{Browser, ENTER};
 use coper_server::{demo::DEMO_PASSWORD, web::Access};
 use coper_shared::{
-    ids::ServiceId,
     jiff::civil,
     ticket::{Issuer, Ticket},
 };
 
-use crate::helpers::{Proxy, StaffSession, TestApp, TestKiosk, spawn_demo_at};
+use crate::helpers::{Proxy, StaffSession, TestApp, TestKiosk, delivery, spawn_demo_at};
 
 /// Monday 23 November 2026, 09:00 in Rome: the counter has just opened.
 const MONDAY_NINE_ROME: &str = "2026-11-23T08:00:00Z";
-
-fn delivery() -> ServiceId {
-    ServiceId::parse("consegna-pse").unwrap()
-}
 
 /// A kiosk of partner body 1, reaching the server at `url`, whose clock agrees with the
 /// server's frozen one.
@@ -186,8 +181,13 @@ async fn a_clerk_scans_checks_in_delivers_and_watches_the_day_fill_up() {
         .await;
     let before = watcher.text("#day-table").await;
     assert!(before.contains("HADDAD Amira"), "{before}");
-    // Give the page a moment to open its event stream before the booking lands.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The page says when its event stream is open; the booking lands after that.
+    watcher
+        .wait_for_script(
+            "return document.getElementById('live-state').dataset.live === 'open';",
+            5,
+        )
+        .await;
     let next = book_confirmed(&kiosk, "Okonkwo", "Chidi").await;
     assert_eq!(
         next.date, booking.date,

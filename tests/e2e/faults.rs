@@ -3,168 +3,44 @@
 //! between each kiosk and the server drops, duplicates, delays and reorders WebSocket messages.
 //! When the dust settles, the seven invariants of SYNC.md must hold.
 //!
-//! CI runs a few seeds. `COPER_FAULT_SEEDS=1000` runs a thousand; `COPER_FAULT_SEED=42` replays
-//! one (the fault decisions and the actions come from the seed; thread timing still varies).
+//! Every seed first plays a prologue that forces an offline booking inside a lease and a
+//! relocation; the random walk then kills the server at least once and restarts a kiosk at least
+//! once, and the campaign checks at the end that each kind of fault (kill, restart, drop,
+//! duplicate, reorder, offline lease booking, relocation) really happened.
+//!
+//! CI runs the regression seeds and the day's seed, printed so a failure can be replayed.
+//! `COPER_FAULT_SEEDS=1000` runs a thousand; `COPER_FAULT_SEED=42` replays one (the fault
+//! decisions and the actions come from the seed; thread timing still varies).
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    net::SocketAddr,
-    sync::{Arc, Mutex},
     time::Duration,
 };
 
+use crate::helpers::{
+    Faults, Options, Proxy, TestApp, TestKiosk, delivery, eventually, spawn_demo, spawn_in,
+};
 use automerge::{AutoCommit, ChangeHash};
 use coper_kiosk::core::{BookingStatus, CoreError};
-use coper_shared::{
-    documents::{DocName, Outcome, Request, collections},
-    ids::ServiceId,
-};
-use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpListener;
-use tokio_tungstenite::{accept_async, connect_async, tungstenite::Message};
+use coper_shared::documents::{DocName, Outcome, Request, collections};
 
-use crate::helpers::{Options, TestApp, TestKiosk, spawn_demo, spawn_in};
-
-/// Probabilities, in percent, of what happens to each WebSocket message crossing the proxy.
-#[derive(Debug, Clone, Copy)]
-struct Faults {
-    drop: u8,
-    duplicate: u8,
-    delay: u8,
-}
-
+/// Probabilities, in percent, of what happens to each WebSocket message crossing a proxy.
 const FAULTS: Faults = Faults {
     drop: 3,
     duplicate: 5,
     delay: 10,
 };
 
-/// A WebSocket-aware proxy that mistreats messages by a seeded random plan, and can be cut.
-struct FaultProxy {
-    addr: SocketAddr,
-    shared: Arc<Mutex<FaultState>>,
-    task: tokio::task::JoinHandle<()>,
-}
+/// Seeds that once found a bug, replayed on every run besides the day's seed.
+const REGRESSION_SEEDS: &[u64] = &[1, 2, 3];
 
-struct FaultState {
-    target: SocketAddr,
-    online: bool,
-    epoch: tokio::sync::watch::Sender<u64>,
-    rng: fastrand::Rng,
-}
-
-impl FaultProxy {
-    async fn start(target: SocketAddr, seed: u64) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (epoch, _) = tokio::sync::watch::channel(0);
-        let shared = Arc::new(Mutex::new(FaultState {
-            target,
-            online: true,
-            epoch,
-            rng: fastrand::Rng::with_seed(seed),
-        }));
-        let state = shared.clone();
-        let task = tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    return;
-                };
-                let (online, target, mut epoch, seed) = {
-                    let mut s = state.lock().unwrap();
-                    (s.online, s.target, s.epoch.subscribe(), s.rng.u64(..))
-                };
-                if !online {
-                    continue;
-                }
-                tokio::spawn(async move {
-                    let Ok(kiosk) = accept_async(stream).await else {
-                        return;
-                    };
-                    let Ok((server, _)) = connect_async(format!("ws://{target}/api/v1/sync")).await
-                    else {
-                        return;
-                    };
-                    let (kiosk_tx, kiosk_rx) = kiosk.split();
-                    let (server_tx, server_rx) = server.split();
-                    let rng = Arc::new(Mutex::new(fastrand::Rng::with_seed(seed)));
-                    tokio::select! {
-                        _ = pump(kiosk_rx, server_tx, rng.clone()) => {}
-                        _ = pump(server_rx, kiosk_tx, rng) => {}
-                        _ = epoch.changed() => {}
-                    }
-                });
-            }
-        });
-        Self { addr, shared, task }
-    }
-
-    fn url(&self) -> String {
-        format!("ws://{}/api/v1/sync", self.addr)
-    }
-
-    fn set_online(&self, online: bool) {
-        let mut s = self.shared.lock().unwrap();
-        s.online = online;
-        if !online {
-            s.epoch.send_modify(|e| *e += 1);
-        }
-    }
-
-    fn retarget(&self, target: SocketAddr) {
-        let mut s = self.shared.lock().unwrap();
-        s.target = target;
-        s.epoch.send_modify(|e| *e += 1);
-    }
-}
-
-impl Drop for FaultProxy {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-/// Forward messages one way, dropping, duplicating and delaying (hence reordering) some.
-async fn pump<R, W>(mut rx: R, tx: W, rng: Arc<Mutex<fastrand::Rng>>)
-where
-    R: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-    W: futures_util::Sink<Message> + Unpin + Send + 'static,
-{
-    let tx = Arc::new(tokio::sync::Mutex::new(tx));
-    while let Some(Ok(message)) = rx.next().await {
-        if message.is_close() {
-            break;
-        }
-        let (roll, delay_ms) = {
-            let mut r = rng.lock().unwrap();
-            (r.u8(0..100), r.u64(5..60))
-        };
-        if roll < FAULTS.drop {
-            continue;
-        }
-        let copies = if roll < FAULTS.drop + FAULTS.duplicate {
-            2
-        } else {
-            1
-        };
-        if roll >= 100 - FAULTS.delay {
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(delay_ms)).await;
-                let _ = tx.lock().await.send(message).await;
-            });
-            continue;
-        }
-        for _ in 0..copies {
-            if tx.lock().await.send(message.clone()).await.is_err() {
-                return;
-            }
-        }
-    }
-}
-
-fn delivery() -> ServiceId {
-    ServiceId::parse("consegna-pse").unwrap()
+/// What the campaign did, so it can check that every kind of fault really happened.
+#[derive(Debug, Default)]
+struct Happened {
+    kills: usize,
+    kiosk_restarts: usize,
+    offline_lease_bookings: usize,
+    relocations: usize,
 }
 
 /// The server's saved copy of a document, loaded from its SQLite file as the server would.
@@ -202,6 +78,112 @@ fn server_has(app: &TestApp, name: &DocName, heads: &[ChangeHash]) -> bool {
         .is_some_and(|mut d| heads.iter().all(|h| d.get_change_by_hash(h).is_some()))
 }
 
+/// The requests in `kiosk`'s outbox.
+fn requests_of(kiosk: &TestKiosk) -> Vec<Request> {
+    kiosk
+        .core
+        .raw_records(
+            &DocName::Outbox(kiosk.core.kiosk_id()),
+            collections::REQUESTS,
+        )
+        .into_iter()
+        .map(|(_, raw)| serde_json::from_value(raw).unwrap())
+        .collect()
+}
+
+/// Whether `kiosk`'s replica shows it holding a lease.
+fn holds_a_lease(kiosk: &TestKiosk) -> bool {
+    let me = kiosk.core.kiosk_id().to_string();
+    kiosk.core.documents().iter().any(|name| {
+        matches!(name, DocName::Agenda { .. })
+            && kiosk
+                .core
+                .raw_records(name, collections::LEASES)
+                .iter()
+                .any(|(key, _)| key.starts_with(&me))
+    })
+}
+
+/// Every verdict the kiosks have seen, for the durability check after a kill.
+fn verdicts_seen(kiosks: &[Option<TestKiosk>], seen: &mut BTreeMap<uuid::Uuid, Outcome>) {
+    for kiosk in kiosks.iter().flatten() {
+        for b in kiosk.core.bookings() {
+            if let Some(v) = kiosk.core.verdict(b.request) {
+                seen.insert(b.request, v.outcome);
+            }
+        }
+    }
+}
+
+/// The prologue every seed plays first, so that the faults a random walk may miss happen at
+/// least once: kiosk 0's office goes offline and books inside its lease and then beyond it, on
+/// a slot kiosk 1 fills meanwhile, so the server relocates the offline booking when the office
+/// is back.
+async fn offline_lease_and_relocation(
+    seed: u64,
+    kiosks: &[Option<TestKiosk>],
+    proxies: &[Proxy],
+    happened: &mut Happened,
+) {
+    let (first, second) = (kiosks[0].as_ref().unwrap(), kiosks[1].as_ref().unwrap());
+    eventually(60, "kiosk 0 holds a lease", || {
+        holds_a_lease(first) && first.core.status().up_to_date
+    })
+    .await;
+    eventually(60, "kiosk 1 is up to date", || {
+        second.core.status().up_to_date
+    })
+    .await;
+    proxies[0].cut();
+    let mut beyond = None;
+    for n in 0..8 {
+        let proposal = first
+            .core
+            .first_free(&delivery())
+            .unwrap()
+            .unwrap_or_else(|| panic!("seed {seed}: no free slot offline"));
+        let booked = first
+            .core
+            .book(
+                &delivery(),
+                proposal.slot.key(),
+                &format!("Persona 0-p{n}"),
+                "Test",
+                None,
+            )
+            .unwrap();
+        let request = requests_of(first)
+            .into_iter()
+            .find(|r| r.id == booked.request)
+            .unwrap();
+        if request.lease.is_some() {
+            happened.offline_lease_bookings += 1;
+        } else {
+            beyond = Some(proposal.slot.key());
+            break;
+        }
+    }
+    let slot = beyond.unwrap_or_else(|| panic!("seed {seed}: every offline booking was leased"));
+    for n in 0.. {
+        match second
+            .core
+            .book(&delivery(), slot, &format!("Persona 1-p{n}"), "Test", None)
+        {
+            Ok(b) => {
+                second
+                    .core
+                    .wait_for_verdict(b.request, Duration::from_secs(30))
+                    .await
+                    .unwrap_or_else(|| panic!("seed {seed}: no verdict while filling a slot"));
+            }
+            Err(CoreError::SlotNotFree) => break,
+            Err(e) => panic!("seed {seed}: {e}"),
+        }
+        assert!(n < 20, "seed {seed}: the slot never filled");
+    }
+    proxies[0].restore();
+}
+
 async fn campaign(seed: u64, steps: usize) {
     let mut rng = fastrand::Rng::with_seed(seed);
     let mut app = spawn_demo().await;
@@ -209,18 +191,33 @@ async fn campaign(seed: u64, steps: usize) {
     let mut proxies = Vec::new();
     let mut kiosks = Vec::new();
     for partner in 1..=3 {
-        let proxy = FaultProxy::start(app.addr(), rng.u64(..)).await;
+        let proxy = Proxy::with_faults(app.addr(), rng.u64(..), FAULTS).await;
         // Enrol straight to the server; sync through the faulty proxy.
         let mut kiosk = TestKiosk::enrol(&app, partner, &app.ws_url()).await;
         kiosk = kiosk.reconnect_via(&proxy.url()).await;
         proxies.push(proxy);
         kiosks.push(Some(kiosk));
     }
-    let mut killed = false;
+    let mut happened = Happened::default();
+    offline_lease_and_relocation(seed, &kiosks, &proxies, &mut happened).await;
+    // The server is killed at least once, and a kiosk restarted at least once, at a random step.
+    let kill_at = steps / 4 + rng.usize(..steps / 2);
+    let restart_at = match rng.usize(..steps) {
+        at if at == kill_at => (at + 1) % steps,
+        at => at,
+    };
     let mut seen: BTreeMap<uuid::Uuid, Outcome> = BTreeMap::new();
     for step in 0..steps {
         let i = rng.usize(..kiosks.len());
-        match rng.u8(0..100) {
+        let roll = rng.u8(0..100);
+        let roll = if step == kill_at {
+            99
+        } else if step == restart_at {
+            90
+        } else {
+            roll
+        };
+        match roll {
             0..=54 => {
                 let kiosk = kiosks[i].as_ref().unwrap();
                 let proposal = match kiosk.core.first_free(&delivery()) {
@@ -250,22 +247,17 @@ async fn campaign(seed: u64, steps: usize) {
                     kiosk.core.cancel(b.request).unwrap();
                 }
             }
-            63..=77 => proxies[i].set_online(false),
-            78..=89 => proxies[i].set_online(true),
+            63..=77 => proxies[i].cut(),
+            78..=89 => proxies[i].restore(),
             90..=95 => {
                 let kiosk = kiosks[i].take().unwrap();
                 kiosks[i] = Some(kiosk.restart().await);
+                happened.kiosk_restarts += 1;
             }
-            _ if !killed => {
-                killed = true;
-                for kiosk in kiosks.iter().flatten() {
-                    for b in kiosk.core.bookings() {
-                        if let Some(v) = kiosk.core.verdict(b.request) {
-                            seen.insert(b.request, v.outcome);
-                        }
-                    }
-                }
+            _ if step == kill_at || happened.kills < 2 => {
+                verdicts_seen(&kiosks, &mut seen);
                 assert!(!app.signal_and_wait("KILL").success());
+                happened.kills += 1;
                 let dir = app.keep_data();
                 let data_dir = app.data_dir.clone();
                 drop(app);
@@ -279,7 +271,7 @@ async fn campaign(seed: u64, steps: usize) {
         tokio::time::sleep(Duration::from_millis(rng.u64(0..30))).await;
     }
     for proxy in &proxies {
-        proxy.set_online(true);
+        proxy.restore();
     }
     let kiosks: Vec<TestKiosk> = kiosks.into_iter().flatten().collect();
     let settled = || {
@@ -340,6 +332,7 @@ async fn campaign(seed: u64, steps: usize) {
                 format!("{:?}", local.outcome).to_lowercase(),
                 "seed {seed}"
             );
+            happened.relocations += usize::from(local.outcome == Outcome::Relocated);
             // 3. Leases: a booking inside a lease is confirmed where it asked.
             if request.lease.is_some() {
                 assert_eq!(
@@ -395,9 +388,20 @@ async fn campaign(seed: u64, steps: usize) {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        // 7. Privacy: only its own outbox and inbox, and no other partner body's names.
+        // 7. Privacy: only its own outbox and inbox, and no other partner body's names in
+        // anything it holds.
+        let mine = kiosks.iter().position(|k| k.core.kiosk_id() == me).unwrap();
         for name in kiosk.core.documents() {
             assert!(name.readable_by(me), "seed {seed}: {name} reached {me}");
+            for (key, record) in all_records(kiosk, &name) {
+                let text = format!("{key} {record}");
+                for other in (0..kiosks.len()).filter(|&o| o != mine) {
+                    assert!(
+                        !text.contains(&format!("Persona {other}-")),
+                        "seed {seed}: kiosk {mine} holds kiosk {other}'s person in {name}"
+                    );
+                }
+            }
         }
     }
     // 6. Durability: every verdict a kiosk had seen before the kill is on the server, unchanged.
@@ -426,17 +430,60 @@ async fn campaign(seed: u64, steps: usize) {
         verdicts,
         "seed {seed}: one verdict per request"
     );
+    // Every kind of fault happened at least once, so the invariants were tested against each.
+    let carried = proxies
+        .iter()
+        .map(Proxy::counts)
+        .fold((0, 0, 0), |(d, u, r), c| {
+            (d + c.dropped, u + c.duplicated, r + c.delayed)
+        });
+    eprintln!("seed {seed}: {happened:?}, (dropped, duplicated, delayed) {carried:?}");
+    assert!(
+        happened.kills >= 1,
+        "seed {seed}: the server was never killed"
+    );
+    assert!(
+        happened.kiosk_restarts >= 1,
+        "seed {seed}: no kiosk restarted"
+    );
+    assert!(
+        happened.offline_lease_bookings >= 1,
+        "seed {seed}: no offline booking inside a lease"
+    );
+    assert!(happened.relocations >= 1, "seed {seed}: nothing relocated");
+    assert!(carried.0 >= 1, "seed {seed}: no message dropped");
+    assert!(carried.1 >= 1, "seed {seed}: no message duplicated");
+    assert!(carried.2 >= 1, "seed {seed}: no message delayed");
 }
 
+/// Every record of every collection of `name` that `kiosk` holds.
+fn all_records(kiosk: &TestKiosk, name: &DocName) -> Vec<(String, serde_json::Value)> {
+    use collections::*;
+    [
+        QUESTURA, SERVICES, SETTINGS, PARTNERS, SLOTS, LEASES, REQUESTS, VERDICTS, PERMITS,
+        OPERATORS, PARTNER,
+    ]
+    .into_iter()
+    .flat_map(|collection| kiosk.core.raw_records(name, collection))
+    .collect()
+}
+
+/// `COPER_FAULT_SEED=N` replays one seed; `COPER_FAULT_SEEDS=N` runs seeds 1 to N; otherwise
+/// the regression seeds and the day's seed (a new one every day, printed for replay).
 fn seeds() -> Vec<u64> {
     if let Ok(seed) = std::env::var("COPER_FAULT_SEED") {
         return vec![seed.parse().expect("COPER_FAULT_SEED is a number")];
     }
-    let count: u64 = std::env::var("COPER_FAULT_SEEDS")
+    if let Some(count) = std::env::var("COPER_FAULT_SEEDS")
         .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(3);
-    (1..=count).collect()
+        .and_then(|n| n.parse::<u64>().ok())
+    {
+        return (1..=count).collect();
+    }
+    let day = jiff::Timestamp::now().as_second() / 86_400;
+    let mut seeds = REGRESSION_SEEDS.to_vec();
+    seeds.push(1_000 + day as u64);
+    seeds
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,14 +7,9 @@ use coper_kiosk::core::BookingStatus;
 use coper_shared::{
     agenda::SlotKey,
     documents::{DocName, Outcome, collections},
-    ids::ServiceId,
 };
 
-use crate::helpers::{Options, Proxy, TestKiosk, eventually, spawn_demo, spawn_in};
-
-fn delivery() -> ServiceId {
-    ServiceId::parse("consegna-pse").unwrap()
-}
+use crate::helpers::{Options, Proxy, TestKiosk, delivery, eventually, spawn_demo, spawn_in};
 
 fn appointments_for(
     app: &crate::helpers::TestApp,
