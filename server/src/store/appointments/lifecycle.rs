@@ -1,0 +1,294 @@
+//! An appointment's lifecycle after booking: the counter's steps (check-in, delivery, no-show),
+//! the day's no-shows, cancellation by the Questura or at the kiosk, and relocation by a change
+//! of hours. Each step is audited; the schema's trigger refuses any transition not allowed.
+
+use coper_shared::{
+    agenda::SlotKey,
+    ids::ServiceId,
+    jiff::{Timestamp, civil::Date},
+    rules::hh_mm,
+};
+use rusqlite::{Connection, OptionalExtension, params};
+use uuid::Uuid;
+
+use super::{AppointmentStatus, CounterAppointment, by_id};
+use crate::store::{
+    StoreError,
+    audit::audit_from,
+    instant_text, parse_date, parse_time,
+    verdicts::{self, Restated},
+};
+
+/// A step of the counter's lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    CheckIn,
+    Deliver,
+    NoShow,
+}
+
+/// Why a step was not taken. Italian: the clerk reads it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StepError {
+    #[error("prenotazione non trovata")]
+    NotFound,
+    #[error("operazione non possibile per una prenotazione in stato «{0}»")]
+    WrongStatus(String),
+}
+
+/// Take `step` on appointment `id`, audited as `actor` from `source`. Delivering also marks the
+/// ready permit delivered, so it leaves the list of permits to book.
+pub fn take_step(
+    conn: &mut Connection,
+    id: &str,
+    step: Step,
+    now: Timestamp,
+    actor: &str,
+    source: &str,
+) -> Result<Result<CounterAppointment, StepError>, StoreError> {
+    let tx = conn.transaction()?;
+    let Some(current) = by_id(&tx, id)? else {
+        return Ok(Err(StepError::NotFound));
+    };
+    let at = instant_text(now);
+    use AppointmentStatus::*;
+    let (from, sql, action): (&[AppointmentStatus], &str, &str) = match step {
+        Step::CheckIn => (
+            &[Booked, NoShow],
+            "UPDATE appointments SET status = 'checked_in', checked_in_at = ?2, no_show_at = NULL
+             WHERE id = ?1",
+            "appointment.checked_in",
+        ),
+        Step::Deliver => (
+            &[CheckedIn],
+            "UPDATE appointments SET status = 'delivered', delivered_at = ?2 WHERE id = ?1",
+            "appointment.delivered",
+        ),
+        Step::NoShow => (
+            &[Booked],
+            "UPDATE appointments SET status = 'no_show', no_show_at = ?2 WHERE id = ?1",
+            "appointment.no_show",
+        ),
+    };
+    if !from.contains(&current.status) {
+        return Ok(Err(StepError::WrongStatus(current.status.label().into())));
+    }
+    tx.execute(sql, params![id, at])?;
+    if step == Step::Deliver
+        && let Some(permit) = current.ready_permit_id
+    {
+        crate::store::ready::mark_delivered(&tx, permit, now)?;
+    }
+    audit_from(
+        &tx,
+        now,
+        actor,
+        action,
+        id,
+        &serde_json::json!({ "booking_code": current.booking_code }),
+        source,
+    )?;
+    let updated = by_id(&tx, id)?.ok_or(StoreError::InvalidData("appointment vanished".into()))?;
+    tx.commit()?;
+    Ok(Ok(updated))
+}
+
+/// Mark as no-show every appointment of `date` still only booked whose slot has started before
+/// `cut_off` (`HH:MM`); returns how many.
+pub fn mark_no_shows(
+    conn: &mut Connection,
+    date: Date,
+    cut_off: &str,
+    now: Timestamp,
+    actor: &str,
+    source: &str,
+) -> Result<usize, StoreError> {
+    let tx = conn.transaction()?;
+    let ids: Vec<String> = {
+        let mut stmt = tx.prepare(
+            "SELECT id FROM appointments WHERE slot_date = ?1 AND slot_time < ?2 AND status = 'booked'",
+        )?;
+        stmt.query_map(params![date.to_string(), cut_off], |r| r.get(0))?
+            .collect::<Result<_, _>>()?
+    };
+    for id in &ids {
+        tx.execute(
+            "UPDATE appointments SET status = 'no_show', no_show_at = ?2 WHERE id = ?1",
+            params![id, instant_text(now)],
+        )?;
+        audit_from(
+            &tx,
+            now,
+            actor,
+            "appointment.no_show",
+            id,
+            &serde_json::json!({}),
+            source,
+        )?;
+    }
+    tx.commit()?;
+    Ok(ids.len())
+}
+
+/// Why an appointment cannot be cancelled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CancelError {
+    #[error("prenotazione non trovata")]
+    NotFound,
+    #[error("si può annullare solo una prenotazione non ancora utilizzata (stato: {0})")]
+    WrongStatus(String),
+    #[error("indicare il motivo dell'annullamento")]
+    MissingReason,
+}
+
+/// What a cancellation touched: the kiosk that booked it (if any), its service and date.
+pub type Cancelled = (Option<String>, String, Date);
+
+/// Cancel an appointment with a reason; a kiosk's booking has its verdict rewritten so the kiosk
+/// shows it cancelled. Returns the kiosk and the agenda month touched.
+pub fn cancel(
+    conn: &mut Connection,
+    id: &str,
+    reason: &str,
+    now: Timestamp,
+    actor: &str,
+    source: &str,
+) -> Result<Result<Cancelled, CancelError>, StoreError> {
+    if reason.trim().is_empty() {
+        return Ok(Err(CancelError::MissingReason));
+    }
+    let tx = conn.transaction()?;
+    let row: Option<(AppointmentStatus, Option<String>, String, String)> = tx
+        .query_row(
+            "SELECT status, kiosk_id, service_id, slot_date FROM appointments WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?;
+    let Some((status, kiosk, service, date)) = row else {
+        return Ok(Err(CancelError::NotFound));
+    };
+    if status != AppointmentStatus::Booked {
+        return Ok(Err(CancelError::WrongStatus(status.label().into())));
+    }
+    tx.execute(
+        "UPDATE appointments SET status = 'cancelled', cancelled_at = ?2, cancel_reason = ?3 WHERE id = ?1",
+        params![id, instant_text(now), reason.trim()],
+    )?;
+    verdicts::restate(&tx, id, Restated::Cancelled)?;
+    audit_from(
+        &tx,
+        now,
+        actor,
+        "appointment.cancelled",
+        id,
+        &serde_json::json!({ "by": "questura" }),
+        source,
+    )?;
+    tx.commit()?;
+    Ok(Ok((kiosk, service, parse_date(&date)?)))
+}
+
+/// A booking still to come that a change of hours may move.
+#[derive(Debug, Clone)]
+pub struct Movable {
+    pub id: String,
+    pub booking_code: String,
+    pub name: String,
+    pub partner: String,
+    pub kiosk: Option<String>,
+    pub slot: SlotKey,
+    /// The order bookings were made in: earlier ones are placed first.
+    pub seq: u64,
+}
+
+/// The bookings of `service` still only booked on or after `from`, by slot then booking order.
+pub fn movable_from(
+    conn: &Connection,
+    service: &ServiceId,
+    from: Date,
+) -> Result<Vec<Movable>, StoreError> {
+    let mut stmt = conn.prepare(
+        "SELECT a.id, a.booking_code, a.surname || ' ' || a.given_names, coalesce(p.name, 'Questura'),
+                a.kiosk_id, a.slot_date, a.slot_time, a.rowid
+         FROM appointments a LEFT JOIN partner_bodies p ON p.id = a.partner_body_id
+         WHERE a.service_id = ?1 AND a.status = 'booked' AND a.slot_date >= ?2
+         ORDER BY a.slot_date, a.slot_time, a.rowid",
+    )?;
+    let rows = stmt.query_map(params![service.as_str(), from.to_string()], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, Option<String>>(4)?,
+            r.get::<_, String>(5)?,
+            r.get::<_, String>(6)?,
+            r.get::<_, i64>(7)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (id, booking_code, name, partner, kiosk, date, time, seq) = row?;
+        out.push(Movable {
+            id,
+            booking_code,
+            name,
+            partner,
+            kiosk,
+            slot: SlotKey {
+                date: parse_date(&date)?,
+                start: parse_time(&time)?,
+            },
+            seq: seq as u64,
+        });
+    }
+    Ok(out)
+}
+
+/// Move appointment `id` to `to` (the slot's row must hold a place for it), restating the
+/// verdict of the kiosk that booked it.
+pub fn relocate(conn: &Connection, id: &str, to: SlotKey) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE appointments SET slot_date = ?2, slot_time = ?3 WHERE id = ?1",
+        params![id, to.date.to_string(), hh_mm(to.start)],
+    )?;
+    verdicts::restate(conn, id, Restated::Relocated(to))
+}
+
+/// Cancel the booking a kiosk's request made, at that kiosk's request.
+pub fn cancel_at_kiosk(conn: &Connection, request: Uuid, now: Timestamp) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE appointments SET status = 'cancelled', cancelled_at = ?2,
+             cancel_reason = 'cancelled at the kiosk'
+         WHERE request_id = ?1 AND status = 'booked'",
+        params![request.to_string(), instant_text(now)],
+    )?;
+    Ok(())
+}
+
+/// The slot of the booking `kiosk`'s request `request` made, if it is still only booked.
+pub fn booked_by_request(
+    conn: &Connection,
+    kiosk: &str,
+    request: Uuid,
+) -> Result<Option<(ServiceId, SlotKey)>, StoreError> {
+    let row: Option<(String, String, String)> = conn
+        .query_row(
+            "SELECT service_id, slot_date, slot_time FROM appointments
+             WHERE request_id = ?1 AND kiosk_id = ?2 AND status = 'booked'",
+            params![request.to_string(), kiosk],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    row.map(|(service, date, time)| {
+        Ok((
+            ServiceId::parse(&service).map_err(|e| StoreError::InvalidData(e.to_string()))?,
+            SlotKey {
+                date: parse_date(&date)?,
+                start: parse_time(&time)?,
+            },
+        ))
+    })
+    .transpose()
+}

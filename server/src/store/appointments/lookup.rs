@@ -1,0 +1,271 @@
+//! Finding appointments: a day's list, by ticket, code or id, by name, and by the
+//! administration's filters.
+
+use coper_shared::{
+    jiff::{Timestamp, civil::Date},
+    ticket::{Issuer, Ticket},
+};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+use super::AppointmentStatus;
+use crate::store::{StoreError, parse_date, parse_time};
+
+/// One appointment as the counter shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CounterAppointment {
+    pub id: String,
+    pub booking_code: String,
+    pub service_id: String,
+    pub service_name: String,
+    pub date: Date,
+    /// `HH:MM`, the Questura's local time.
+    pub time: String,
+    pub surname: String,
+    pub given_names: String,
+    pub status: AppointmentStatus,
+    pub partner_name: Option<String>,
+    pub checked_in_at: Option<Timestamp>,
+    pub delivered_at: Option<Timestamp>,
+    pub cancel_reason: Option<String>,
+    pub ready_permit_id: Option<i64>,
+    pub drawer: Option<String>,
+}
+
+const SELECT: &str = "SELECT a.id, a.booking_code, a.service_id, s.name, a.slot_date, a.slot_time,
+        a.surname, a.given_names, a.status, p.name, a.checked_in_at, a.delivered_at,
+        a.cancel_reason, a.ready_permit_id, r.drawer
+    FROM appointments a
+    JOIN services s ON s.id = a.service_id
+    LEFT JOIN partner_bodies p ON p.id = a.partner_body_id
+    LEFT JOIN ready_permits r ON r.id = a.ready_permit_id";
+
+fn read(row: &Row<'_>) -> rusqlite::Result<CounterAppointment> {
+    let instant = |i: usize| -> rusqlite::Result<Option<Timestamp>> {
+        Ok(row
+            .get::<_, Option<String>>(i)?
+            .and_then(|t| t.parse::<Timestamp>().ok()))
+    };
+    let date: String = row.get(4)?;
+    Ok(CounterAppointment {
+        id: row.get(0)?,
+        booking_code: row.get(1)?,
+        service_id: row.get(2)?,
+        service_name: row.get(3)?,
+        date: parse_date(&date).map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, e.into())
+        })?,
+        time: row.get(5)?,
+        surname: row.get(6)?,
+        given_names: row.get(7)?,
+        status: row.get(8)?,
+        partner_name: row.get(9)?,
+        checked_in_at: instant(10)?,
+        delivered_at: instant(11)?,
+        cancel_reason: row.get(12)?,
+        ready_permit_id: row.get(13)?,
+        drawer: row.get(14)?,
+    })
+}
+
+/// The appointments of `date` (all services, or one), by time, then service, then surname;
+/// cancelled ones too, so the counter can answer "it was cancelled".
+pub fn day(
+    conn: &Connection,
+    date: Date,
+    service: Option<&str>,
+) -> Result<Vec<CounterAppointment>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{SELECT} WHERE a.slot_date = ?1 AND (?2 IS NULL OR a.service_id = ?2)
+         ORDER BY a.slot_time, s.sort_order, a.service_id, a.surname COLLATE NOCASE, a.given_names"
+    ))?;
+    let rows = stmt
+        .query_map(params![date.to_string(), service], read)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// The appointment a verified ticket names, if any.
+pub fn by_ticket(
+    conn: &Connection,
+    ticket: &Ticket,
+) -> Result<Option<CounterAppointment>, StoreError> {
+    let booking = ticket.booking.to_string();
+    let found = match ticket.issuer {
+        Issuer::Kiosk(kiosk) => conn
+            .query_row(
+                &format!("{SELECT} WHERE a.kiosk_id = ?1 AND a.request_id = ?2"),
+                params![kiosk.to_string(), booking],
+                read,
+            )
+            .optional()?,
+        Issuer::Server => conn
+            .query_row(
+                &format!("{SELECT} WHERE a.kiosk_id IS NULL AND a.id = ?1"),
+                [booking],
+                read,
+            )
+            .optional()?,
+    };
+    Ok(found)
+}
+
+/// The appointment with this booking code (already normalised), if any.
+pub fn by_code(conn: &Connection, code: &str) -> Result<Option<CounterAppointment>, StoreError> {
+    Ok(conn
+        .query_row(&format!("{SELECT} WHERE a.booking_code = ?1"), [code], read)
+        .optional()?)
+}
+
+/// One appointment by id.
+pub fn by_id(conn: &Connection, id: &str) -> Result<Option<CounterAppointment>, StoreError> {
+    Ok(conn
+        .query_row(&format!("{SELECT} WHERE a.id = ?1"), [id], read)
+        .optional()?)
+}
+
+/// Find today's (or any day's) appointments whose surname or names contain every word typed.
+pub fn search_by_name(
+    conn: &Connection,
+    date: Option<Date>,
+    typed: &str,
+) -> Result<Vec<CounterAppointment>, StoreError> {
+    let words: Vec<String> = typed
+        .split_whitespace()
+        .map(|w| w.to_lowercase())
+        .take(4)
+        .collect();
+    if words.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The longest word narrows the search in SQL; the others are checked below. Newest days
+    // first, so a person who comes on the wrong day is found among the recent bookings.
+    let longest = words
+        .iter()
+        .max_by_key(|w| w.len())
+        .cloned()
+        .unwrap_or_default();
+    let mut stmt = conn.prepare_cached(&format!(
+        "{SELECT} WHERE (?1 IS NULL OR a.slot_date = ?1)
+           AND instr(lower(a.surname || ' ' || a.given_names), ?2) > 0
+         ORDER BY a.slot_date DESC, a.slot_time LIMIT 200"
+    ))?;
+    let rows: Vec<CounterAppointment> = stmt
+        .query_map(params![date.map(|d| d.to_string()), longest], read)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows
+        .into_iter()
+        .filter(|a| {
+            let haystack = format!("{} {}", a.surname, a.given_names).to_lowercase();
+            words.iter().all(|w| haystack.contains(w.as_str()))
+        })
+        .take(20)
+        .collect())
+}
+
+/// Filters of the appointments page and its export.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppointmentFilter {
+    pub from: Option<Date>,
+    pub to: Option<Date>,
+    pub service: Option<String>,
+    pub status: Option<AppointmentStatus>,
+    pub partner: Option<i64>,
+    /// Words of a name, or a booking code.
+    pub text: String,
+}
+
+/// One appointment as listed and exported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppointmentRow {
+    pub id: String,
+    pub booking_code: String,
+    pub date: String,
+    pub time: String,
+    pub service: String,
+    pub surname: String,
+    pub given_names: String,
+    pub phone: String,
+    pub partner: String,
+    pub status: AppointmentStatus,
+    pub created_at: String,
+    pub cancel_reason: String,
+}
+
+/// The appointments matching `filter`, by date and time; at most `limit`.
+pub fn search(
+    conn: &Connection,
+    filter: &AppointmentFilter,
+    limit: usize,
+) -> Result<Vec<AppointmentRow>, StoreError> {
+    let code = coper_shared::booking_code::normalise(&filter.text);
+    let words: Vec<String> = if code.is_some() {
+        Vec::new()
+    } else {
+        filter
+            .text
+            .split_whitespace()
+            .map(str::to_lowercase)
+            .collect()
+    };
+    let mut stmt = conn.prepare(
+        "SELECT a.id, a.booking_code, a.slot_date, a.slot_time, s.name, a.surname, a.given_names,
+                coalesce(a.phone, ''), coalesce(p.name, 'Questura'), a.status, a.created_at,
+                coalesce(a.cancel_reason, '')
+         FROM appointments a JOIN services s ON s.id = a.service_id
+         LEFT JOIN partner_bodies p ON p.id = a.partner_body_id
+         WHERE (?1 IS NULL OR a.slot_date >= ?1) AND (?2 IS NULL OR a.slot_date <= ?2)
+           AND (?3 IS NULL OR a.service_id = ?3) AND (?4 IS NULL OR a.status = ?4)
+           AND (?5 IS NULL OR a.partner_body_id = ?5) AND (?6 IS NULL OR a.booking_code = ?6)
+         ORDER BY a.slot_date, a.slot_time, a.surname COLLATE NOCASE",
+    )?;
+    let rows = stmt.query_map(
+        params![
+            filter.from.map(|d| d.to_string()),
+            filter.to.map(|d| d.to_string()),
+            filter.service,
+            filter.status.map(AppointmentStatus::as_str),
+            filter.partner,
+            code
+        ],
+        |r| {
+            Ok(AppointmentRow {
+                id: r.get(0)?,
+                booking_code: r.get(1)?,
+                date: r.get(2)?,
+                time: r.get(3)?,
+                service: r.get(4)?,
+                surname: r.get(5)?,
+                given_names: r.get(6)?,
+                phone: r.get(7)?,
+                partner: r.get(8)?,
+                status: r.get(9)?,
+                created_at: r.get(10)?,
+                cancel_reason: r.get(11)?,
+            })
+        },
+    )?;
+    let mut out = Vec::new();
+    for row in rows {
+        let row = row?;
+        let haystack = coper_shared::names::words(&format!("{} {}", row.surname, row.given_names));
+        let plain: Vec<String> = words
+            .iter()
+            .flat_map(|w| coper_shared::names::words(w))
+            .collect();
+        if plain
+            .iter()
+            .all(|w| haystack.iter().any(|h| h.starts_with(w.as_str())))
+        {
+            out.push(row);
+            if out.len() == limit {
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The slot an appointment is in, as a date and time.
+pub fn slot_of(appointment: &CounterAppointment) -> Result<(Date, jiff::civil::Time), StoreError> {
+    Ok((appointment.date, parse_time(&appointment.time)?))
+}

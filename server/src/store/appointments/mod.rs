@@ -1,0 +1,306 @@
+//! Appointments: booking a place in a slot under the schema's capacity guard, finding bookings
+//! (a day's list, by ticket, code, name or filter), and moving them along their lifecycle
+//! (check-in, delivery, no-show, cancellation, relocation), each step audited.
+//!
+//! The engine decides which slot to offer; this module writes the appointment and lets the schema
+//! (`slot_capacity` and its triggers) refuse a slot that is full or was never opened. Both happen
+//! in the caller's transaction, so a booking and the count it changes commit together or not at
+//! all. The lifecycle itself is enforced by the schema's trigger; this module only asks for the
+//! steps.
+
+use coper_shared::{
+    agenda::Slot, booking_code::booking_code, ids::ServiceId, jiff::Timestamp, rules::hh_mm,
+};
+use rusqlite::{Transaction, params};
+use uuid::Uuid;
+
+use super::{StoreError, instant_text};
+
+/// Where an appointment is in its lifecycle: booked → checked in → delivered; booked → cancelled
+/// or no-show (a check-in can be undone; a no-show can still be checked in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppointmentStatus {
+    Booked,
+    CheckedIn,
+    Delivered,
+    Cancelled,
+    NoShow,
+}
+
+impl AppointmentStatus {
+    pub const ALL: [Self; 5] = [
+        Self::Booked,
+        Self::CheckedIn,
+        Self::Delivered,
+        Self::Cancelled,
+        Self::NoShow,
+    ];
+
+    /// The word stored in `appointments.status` (and used in URLs and CSS classes).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Booked => "booked",
+            Self::CheckedIn => "checked_in",
+            Self::Delivered => "delivered",
+            Self::Cancelled => "cancelled",
+            Self::NoShow => "no_show",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// The Italian word the staff read.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Booked => "prenotato",
+            Self::CheckedIn => "presente",
+            Self::Delivered => "consegnato",
+            Self::Cancelled => "annullato",
+            Self::NoShow => "assente",
+        }
+    }
+}
+
+impl rusqlite::types::FromSql for AppointmentStatus {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let text = value.as_str()?;
+        Self::parse(text).ok_or_else(|| {
+            rusqlite::types::FromSqlError::Other(
+                format!("unknown appointment status {text:?}").into(),
+            )
+        })
+    }
+}
+
+impl rusqlite::ToSql for AppointmentStatus {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+/// A booking to write: who, where, and on whose behalf.
+#[derive(Debug, Clone)]
+pub struct NewAppointment<'a> {
+    pub service: &'a ServiceId,
+    pub slot: Slot,
+    pub surname: &'a str,
+    pub given_names: &'a str,
+    pub phone: Option<&'a str>,
+    pub ready_permit_id: Option<i64>,
+    pub partner_body_id: Option<i64>,
+    /// The kiosk and the request that asked for it, for bookings that came through sync.
+    pub kiosk: Option<(&'a str, &'a str)>,
+    pub created_by: &'a str,
+}
+
+/// What the store made of a booking.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Booked {
+    pub id: Uuid,
+    pub booking_code: String,
+}
+
+/// Why a booking was not written.
+#[derive(Debug, thiserror::Error)]
+pub enum BookingError {
+    #[error("the slot is full")]
+    SlotFull,
+    #[error("the slot is not open")]
+    SlotNotOpen,
+    #[error("the booking code is already taken")]
+    CodeTaken,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Book one place in `new.slot`, inside `tx`. The slot's places are (re)stated from the engine's
+/// slot, so a capacity row exists for every slot ever booked.
+pub fn book(
+    tx: &Transaction<'_>,
+    new: &NewAppointment<'_>,
+    now: Timestamp,
+) -> Result<Booked, BookingError> {
+    book_with_code(tx, new, &booking_code(fastrand::u128(..)), now)
+}
+
+/// As [`book`], with the booking code the kiosk already printed.
+pub fn book_with_code(
+    tx: &Transaction<'_>,
+    new: &NewAppointment<'_>,
+    code: &str,
+    now: Timestamp,
+) -> Result<Booked, BookingError> {
+    let date = new.slot.date.to_string();
+    let time = hh_mm(new.slot.start);
+    // Places may only shrink down to what is already taken: the CHECK refuses anything else.
+    tx.execute(
+        "INSERT INTO slot_capacity (service_id, slot_date, slot_time, places) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (service_id, slot_date, slot_time) DO UPDATE SET places = excluded.places",
+        params![new.service.as_str(), date, time, new.slot.places],
+    )
+    .map_err(classify)?;
+    let id = Uuid::now_v7();
+    tx.execute(
+        "INSERT INTO appointments (id, booking_code, service_id, slot_date, slot_time, surname,
+             given_names, phone, ready_permit_id, partner_body_id, created_at, created_by,
+             kiosk_id, request_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+        params![
+            id.to_string(),
+            code,
+            new.service.as_str(),
+            date,
+            time,
+            new.surname,
+            new.given_names,
+            new.phone,
+            new.ready_permit_id,
+            new.partner_body_id,
+            instant_text(now),
+            new.created_by,
+            new.kiosk.map(|k| k.0),
+            new.kiosk.map(|k| k.1),
+        ],
+    )
+    .map_err(classify)?;
+    Ok(Booked {
+        id,
+        booking_code: code.to_owned(),
+    })
+}
+
+/// Turn the schema's refusals into the domain's words.
+fn classify(err: rusqlite::Error) -> BookingError {
+    let text = err.to_string();
+    if text.contains("slot_full") {
+        BookingError::SlotFull
+    } else if text.contains("slot_not_open") {
+        BookingError::SlotNotOpen
+    } else if text.contains("appointments.booking_code") {
+        BookingError::CodeTaken
+    } else {
+        BookingError::Store(err.into())
+    }
+}
+
+mod lifecycle;
+mod lookup;
+
+pub use lifecycle::*;
+pub use lookup::*;
+
+#[cfg(test)]
+mod tests {
+    use jiff::civil::{date, time};
+
+    use super::*;
+    use crate::store::Db;
+
+    fn setup() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.sqlite3")).unwrap();
+        db.call_blocking(|conn| {
+            conn.execute(
+                "INSERT INTO services (id, name, horizon_days, lead_minutes)
+                 VALUES ('consegna-pse', 'Consegna', 30, 0)",
+                [],
+            )
+            .unwrap();
+        });
+        (dir, db)
+    }
+
+    fn slot(places: u16) -> Slot {
+        Slot {
+            date: date(2026, 12, 1),
+            start: time(9, 0, 0, 0),
+            end: time(9, 10, 0, 0),
+            places,
+        }
+    }
+
+    /// A booking made at the counter for a synthetic person.
+    fn walk_in(service: &ServiceId, slot: Slot) -> NewAppointment<'_> {
+        NewAppointment {
+            service,
+            slot,
+            surname: "Rossi",
+            given_names: "Ana",
+            phone: None,
+            ready_permit_id: None,
+            partner_body_id: None,
+            kiosk: None,
+            created_by: "test",
+        }
+    }
+
+    /// The schema itself refuses a booking beyond a slot's places, whatever the code above it does.
+    #[test]
+    fn the_schema_refuses_more_bookings_than_places() {
+        let (_dir, db) = setup();
+        let service = ServiceId::parse("consegna-pse").unwrap();
+        db.call_blocking(|conn| {
+            let tx = conn.transaction().unwrap();
+            let new = walk_in(&service, slot(2));
+            book(&tx, &new, Timestamp::UNIX_EPOCH).unwrap();
+            book(&tx, &new, Timestamp::UNIX_EPOCH).unwrap();
+            assert!(matches!(
+                book(&tx, &new, Timestamp::UNIX_EPOCH),
+                Err(BookingError::SlotFull)
+            ));
+            // Even raw SQL that bypasses `book` cannot overfill the slot.
+            let raw = tx.execute(
+                "INSERT INTO appointments (id, booking_code, service_id, slot_date, slot_time,
+                     surname, created_at, created_by)
+                 VALUES ('x', 'XXXX-XXXX', 'consegna-pse', '2026-12-01', '09:00', 'Bianchi', '', '')",
+                [],
+            );
+            assert!(raw.unwrap_err().to_string().contains("slot_full"));
+            tx.commit().unwrap();
+            let taken: i64 = conn
+                .query_row("SELECT taken FROM slot_capacity", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(taken, 2);
+        });
+    }
+
+    /// Cancelling gives the place back, and the lifecycle is enforced.
+    #[test]
+    fn cancelling_frees_the_place_and_the_lifecycle_is_enforced() {
+        let (_dir, db) = setup();
+        let service = ServiceId::parse("consegna-pse").unwrap();
+        db.call_blocking(|conn| {
+            let tx = conn.transaction().unwrap();
+            let new = walk_in(&service, slot(1));
+            let first = book(&tx, &new, Timestamp::UNIX_EPOCH).unwrap();
+            tx.execute(
+                "UPDATE appointments SET status = 'cancelled', cancelled_at = 'now' WHERE id = ?1",
+                [first.id.to_string()],
+            )
+            .unwrap();
+            book(&tx, &new, Timestamp::UNIX_EPOCH).unwrap();
+            let back = tx.execute(
+                "UPDATE appointments SET status = 'booked', cancelled_at = NULL WHERE id = ?1",
+                [first.id.to_string()],
+            );
+            assert!(
+                back.unwrap_err()
+                    .to_string()
+                    .contains("invalid_status_transition")
+            );
+            let delivered_directly = tx.execute(
+                "UPDATE appointments SET status = 'delivered' WHERE status = 'booked'",
+                [],
+            );
+            assert!(
+                delivered_directly
+                    .unwrap_err()
+                    .to_string()
+                    .contains("invalid_status_transition")
+            );
+        });
+    }
+}
