@@ -1,7 +1,8 @@
 //! The kiosk's screens driven through Slint's testing backend (no display, software renderer),
 //! against a real server: an operator books for a person found in the ready list and the
-//! reminder comes out of the printer; a foreigner checks a permit in Arabic. Elements are found by
-//! their accessible labels, in the language on screen, and pressed as a finger would. With `COPER_SCREENSHOTS=1` every screen is also written
+//! reminder comes out of the printer; a foreigner checks a permit in Arabic; the screens answer
+//! while a slow printer prints. Elements are found by their accessible labels, in the language on
+//! screen, and pressed as a finger would. With `COPER_SCREENSHOTS=1` every screen is also written
 //! to `docs/screenshots/` in Italian, Arabic and Chinese.
 //!
 //! The testing backend runs no event loop, so what the kiosk does off the UI thread (printing,
@@ -420,6 +421,36 @@ async fn an_office_offline_still_books_and_prints_and_the_server_confirms_later(
         )
         .unwrap();
     assert_eq!(stored, 1);
+}
+
+/// No screen waits on the printer: while a slow printer is still busy with a reminder, touches
+/// move from screen to screen at once, and the reminder comes out afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_screens_answer_while_a_slow_printer_prints() {
+    let ui = KioskUi::start(Duration::from_secs(3)).await;
+    let it = |english: &str| tr("it", english);
+    ui.log_in().await;
+    assert_eq!(ui.api().get_screen(), Screen::Menu);
+    ui.book_for_a_ready_person();
+    assert_eq!(ui.api().get_screen(), Screen::Done);
+    let code = value(&ui.window, "booking code");
+    let pdf = ui.printed(&format!("{code}.pdf"));
+    assert!(ui.api().get_printing());
+
+    press(&ui.window, &it("Done"));
+    assert_eq!(ui.api().get_screen(), Screen::Menu);
+    press(&ui.window, &it("Today's bookings"));
+    assert_eq!(ui.api().get_screen(), Screen::Bookings);
+    assert!(
+        !pdf.exists() && ui.api().get_printing(),
+        "the touches were answered while the printer was still printing"
+    );
+
+    ui.settle("the slow printer to finish", |api| !api.get_printing())
+        .await;
+    assert!(pdf.exists());
+    assert!(ui.printed(&format!("{code}.escpos")).exists());
+    assert_eq!(ui.api().get_message(), "", "printed without an error");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
