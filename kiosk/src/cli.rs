@@ -6,7 +6,7 @@
 //! coper-kiosk reminder --sample --lang ar --format escpos --out r.bin --png r.png
 //! ```
 
-use std::{path::PathBuf, rc::Rc, time::Duration};
+use std::{path::PathBuf, sync::Arc};
 
 use clap::{Parser, Subcommand, ValueEnum};
 use slint::ComponentHandle;
@@ -153,17 +153,11 @@ fn run(args: RunArgs) -> Result<(), Error> {
         .build()?;
     let core = {
         let _guard = runtime.enter();
-        Rc::new(KioskCore::start(KioskConfig::new(&args.data_dir))?)
+        Arc::new(KioskCore::start(KioskConfig::new(&args.data_dir))?)
     };
     let window = AppWindow::new()?;
     let controller = ui::bind(&window, core.clone(), printer);
-    let timer = slint::Timer::default();
-    let tick = controller.clone();
-    timer.start(
-        slint::TimerMode::Repeated,
-        Duration::from_secs(1),
-        move || tick.refresh(),
-    );
+    let timer = controller.watch_inactivity();
     if !args.windowed {
         window.window().set_fullscreen(true);
     }
@@ -171,7 +165,7 @@ fn run(args: RunArgs) -> Result<(), Error> {
     drop(timer);
     drop(controller);
     drop(window);
-    if let Ok(core) = Rc::try_unwrap(core) {
+    if let Ok(core) = Arc::try_unwrap(core) {
         runtime.block_on(core.shutdown());
     }
     Ok(())

@@ -135,32 +135,51 @@ mod tests {
         out
     }
 
+    /// Every file under `folder` (of the crate) whose name ends in `.extension`, with its text.
+    fn sources(folder: &str, extension: &str) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut folders = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(folder)];
+        while let Some(dir) = folders.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    folders.push(path);
+                } else if path.extension().is_some_and(|e| e == extension) {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    out.push((path.display().to_string(), text));
+                }
+            }
+        }
+        assert!(!out.is_empty(), "no .{extension} file in {folder}");
+        out
+    }
+
     #[test]
     fn every_text_the_screens_show_is_in_the_catalogue() {
         let italian = &catalogues()["it"];
-        let ui = concat!(
-            include_str!("../ui/app.slint"),
-            include_str!("../ui/widgets.slint")
-        );
         let mut checked = 0;
-        for piece in ui.split("@tr(").skip(1) {
-            let text = literals(piece).into_iter().next().unwrap_or_default();
-            assert!(
-                italian.contains_key(&text),
-                "@tr(\"{text}\") has no translation"
-            );
-            checked += 1;
-        }
-        assert!(checked > 30, "{checked}");
-        // Texts the screens' Rust side shows: every literal of ui.rs starting with a capital.
-        for text in literals(include_str!("ui.rs")) {
-            let is_text = text.chars().next().is_some_and(|c| c.is_ascii_uppercase())
-                && text.chars().any(|c| c.is_ascii_lowercase());
-            if is_text {
+        for (path, source) in sources("ui", "slint") {
+            for piece in source.split("@tr(").skip(1) {
+                let text = literals(piece).into_iter().next().unwrap_or_default();
                 assert!(
                     italian.contains_key(&text),
-                    "ui.rs: «{text}» has no translation"
+                    "{path}: @tr(\"{text}\") has no translation"
                 );
+                checked += 1;
+            }
+        }
+        assert!(checked > 30, "{checked}");
+        // Texts the screens' Rust side shows: every literal of src/ui/ starting with a capital.
+        for (path, source) in sources("src/ui", "rs") {
+            for text in literals(&source) {
+                let is_text = text.chars().next().is_some_and(|c| c.is_ascii_uppercase())
+                    && text.chars().any(|c| c.is_ascii_lowercase());
+                if is_text {
+                    assert!(
+                        italian.contains_key(&text),
+                        "{path}: «{text}» has no translation"
+                    );
+                }
             }
         }
         // Texts the reminder prints: the literal given to each `label(` or `tr(` call.

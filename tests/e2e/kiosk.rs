@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use coper_kiosk::core::{LoginRefusal, MAX_SELF_CHECKS, SelfCheck, SelfCheckRefusal};
+use coper_kiosk::core::{
+    BookingRequest, LoginRefusal, MAX_SELF_CHECKS, SelfCheck, SelfCheckRefusal,
+};
 use coper_server::demo::DEMO_PASSWORD;
 use coper_shared::{ids::ServiceId, jiff::civil::Date};
 
@@ -118,7 +120,14 @@ async fn operators_log_in_offline_and_the_ready_list_is_checked_without_names() 
         .key();
     let booking = kiosk
         .core
-        .book_for_permit(&delivery, slot, &surname, &given, None, Some(id))
+        .book_request(&BookingRequest {
+            service: delivery,
+            slot,
+            surname: surname.clone(),
+            given_names: given.clone(),
+            phone: None,
+            permit: Some(id),
+        })
         .unwrap();
     kiosk
         .core

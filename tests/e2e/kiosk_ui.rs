@@ -1,14 +1,18 @@
 //! The kiosk's screens driven through Slint's testing backend (no display, software renderer),
 //! against a real server: an operator books for a person found in the ready list and the
-//! reminder comes out of the printer; a foreigner checks a permit in Arabic. Elements are found by
-//! their accessible labels, in the language on screen, and pressed as a finger would. With
-//! `COPER_SCREENSHOTS=1` every screen is also written to `docs/screenshots/` in Italian, Arabic
-//! and Chinese.
+//! reminder comes out of the printer; a foreigner checks a permit in Arabic; the screens answer
+//! while a slow printer prints. Elements are found by their accessible labels, in the language on
+//! screen, and pressed as a finger would. With `COPER_SCREENSHOTS=1` every screen is also written
+//! to `docs/screenshots/` in Italian, Arabic and Chinese.
+//!
+//! The testing backend runs no event loop, so what the kiosk does off the UI thread (printing,
+//! checking a password, the core's changes) shows once the test calls `Controller::refresh`:
+//! [`KioskUi::settle`] does, until what the test waits for is on screen.
 
-use std::{path::Path, rc::Rc};
+use std::{path::Path, sync::Arc, time::Duration};
 
 use coper_kiosk::{
-    AppWindow,
+    Api, AppWindow, Screen,
     i18n::tr,
     reminder::raster_of_escpos,
     ui::{self, Controller, Printer},
@@ -17,9 +21,106 @@ use coper_server::demo::DEMO_PASSWORD;
 use i_slint_backend_testing::ElementHandle;
 use slint::{ComponentHandle, Model};
 
-use crate::helpers::{TestApp, TestKiosk, eventually, spawn_demo_at};
+use crate::helpers::{Proxy, TestApp, TestKiosk, eventually, spawn_demo_at};
 
 const MONDAY_NINE_ROME: &str = "2026-11-23T08:00:00Z";
+
+/// A kiosk on screen: a demo server with an operator, a kiosk enrolled (through a proxy that can
+/// cut its network) that has received the operators' accounts and the ready list, its window on
+/// Slint's testing backend, and a folder for a printer.
+struct KioskUi {
+    app: TestApp,
+    proxy: Proxy,
+    window: AppWindow,
+    controller: Controller,
+    printed: tempfile::TempDir,
+    _data: tempfile::TempDir,
+}
+
+impl KioskUi {
+    /// `printer_delay`: how long the folder printer takes before it writes a reminder.
+    async fn start(printer_delay: Duration) -> Self {
+        let app = spawn_demo_at(MONDAY_NINE_ROME).await;
+        operator(&app).await;
+        let proxy = Proxy::start(app.addr()).await;
+        let kiosk = TestKiosk::enrol_at(&app, 1, &proxy.url(), MONDAY_NINE_ROME).await;
+        eventually(15, "the operators' accounts and the ready list", || {
+            kiosk.core.partner().is_some()
+        })
+        .await;
+        let (core, _config, data) = kiosk.into_parts();
+        let printed = tempfile::tempdir().unwrap();
+        // The testing backend, per test thread, with the software renderer so screens can be
+        // snapshotted to pixels.
+        slint::platform::set_platform(Box::new(i_slint_backend_testing::TestingBackend::new(
+            i_slint_backend_testing::TestingBackendOptions {
+                mock_time: true,
+                threading: false,
+                renderer_name: Some("software".into()),
+            },
+        )))
+        .expect("a fresh test thread");
+        let window = AppWindow::new().unwrap();
+        window
+            .window()
+            .set_size(slint::PhysicalSize::new(1024, 768));
+        let printer = Printer::Folder {
+            folder: printed.path().to_owned(),
+            delay: printer_delay,
+        };
+        let controller = ui::bind(&window, Arc::new(core), printer);
+        window.show().unwrap();
+        Self {
+            app,
+            proxy,
+            window,
+            controller,
+            printed,
+            _data: data,
+        }
+    }
+
+    fn api(&self) -> Api<'_> {
+        self.window.global::<Api>()
+    }
+
+    /// Apply what the kiosk did off the UI thread until `condition` holds on screen.
+    async fn settle(&self, what: &str, mut condition: impl FnMut(&Api<'_>) -> bool) {
+        eventually(20, what, || {
+            self.controller.refresh();
+            condition(&self.api())
+        })
+        .await;
+    }
+
+    /// The operator logs in with the fields filled directly; the password check takes its time.
+    async fn log_in(&self) {
+        press(&self.window, &tr("it", "Partner office"));
+        self.api().set_username("op1".into());
+        self.api().set_password("sportello stranieri 1".into());
+        press(&self.window, &tr("it", "Log in"));
+        self.settle("the password check", |api| !api.get_logging_in())
+            .await;
+    }
+
+    /// From the menu, book the first free slot for a person of the ready list.
+    fn book_for_a_ready_person(&self) {
+        let it = |english: &str| tr("it", english);
+        press(&self.window, &it("New booking"));
+        let (surname, given, born, _) = a_ready_person(&self.app);
+        self.api().set_surname(surname.into());
+        self.api().set_given_names(given.into());
+        self.api().set_birth_date(typed(&born).into());
+        press(&self.window, &it("Search"));
+        press(&self.window, "Consegna permesso elettronico");
+        press(&self.window, &it("Confirm"));
+        press(&self.window, &it("Confirm the booking"));
+    }
+
+    fn printed(&self, file: &str) -> std::path::PathBuf {
+        self.printed.path().join(file)
+    }
+}
 
 /// Press the control labelled `label` (exactly one must be on screen).
 fn press(window: &AppWindow, label: &str) {
@@ -32,8 +133,8 @@ fn press(window: &AppWindow, label: &str) {
             .filter_map(|e| e.accessible_label().map(|l| l.to_string()))
             .collect();
         panic!(
-            "nothing labelled «{label}» on screen «{}»; labels: {all:?}",
-            window.get_screen()
+            "nothing labelled «{label}» on screen «{:?}»; labels: {all:?}",
+            window.global::<Api>().get_screen()
         );
     }
     found[0].invoke_accessible_default_action();
@@ -119,76 +220,55 @@ fn snapshot(window: &AppWindow, name: &str) {
     }
 }
 
-fn start_ui(core: coper_kiosk::core::KioskCore, printer: Printer) -> (AppWindow, Controller) {
-    // The testing backend, per test thread, with the software renderer so screens can be
-    // snapshotted to pixels.
-    slint::platform::set_platform(Box::new(i_slint_backend_testing::TestingBackend::new(
-        i_slint_backend_testing::TestingBackendOptions {
-            mock_time: true,
-            threading: false,
-            renderer_name: Some("software".into()),
-        },
-    )))
-    .expect("a fresh test thread");
-    let window = AppWindow::new().unwrap();
-    window
-        .window()
-        .set_size(slint::PhysicalSize::new(1024, 768));
-    let controller = ui::bind(&window, Rc::new(core), printer);
-    window.show().unwrap();
-    (window, controller)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_books_on_the_touchscreen_and_the_reminder_prints() {
-    let app = spawn_demo_at(MONDAY_NINE_ROME).await;
-    operator(&app).await;
-    let kiosk = TestKiosk::enrol_at(&app, 1, &app.ws_url(), MONDAY_NINE_ROME).await;
-    eventually(15, "the operators' accounts", || {
-        kiosk.core.partner().is_some()
-    })
-    .await;
-    let (core, _config, _dir) = kiosk.into_parts();
-    let printed = tempfile::tempdir().unwrap();
-    let (window, controller) = start_ui(core, Printer::Folder(printed.path().to_owned()));
+    let ui = KioskUi::start(Duration::ZERO).await;
+    let (app, window) = (&ui.app, &ui.window);
     let it = |english: &str| tr("it", english);
 
-    assert_eq!(window.get_screen(), "start");
-    press(&window, &it("Partner office"));
-    assert_eq!(window.get_screen(), "login");
+    assert_eq!(ui.api().get_screen(), Screen::Start);
+    press(window, &it("Partner office"));
+    assert_eq!(ui.api().get_screen(), Screen::Login);
     // The username field has the focus: typed on the on-screen keyboard.
-    type_keys(&window, "it", "op1");
-    press(&window, &it("Password"));
-    type_keys(&window, "it", "sportello stranieri 1");
-    press(&window, &it("Log in"));
-    assert_eq!(window.get_screen(), "menu", "{}", window.get_message());
-    assert_eq!(window.get_operator_name(), "Operatrice Uno");
+    type_keys(window, "it", "op1");
+    press(window, &it("Password"));
+    type_keys(window, "it", "sportello stranieri 1");
+    press(window, &it("Log in"));
+    ui.settle("the password check", |api| !api.get_logging_in())
+        .await;
+    assert_eq!(
+        ui.api().get_screen(),
+        Screen::Menu,
+        "{}",
+        ui.api().get_message()
+    );
+    assert_eq!(ui.api().get_operator_name(), "Operatrice Uno");
 
     // Find the person in the ready list.
-    press(&window, &it("New booking"));
-    let (surname, given, born, _) = a_ready_person(&app);
-    press(&window, &it("Surname"));
-    type_keys(&window, "it", &surname.to_uppercase());
-    press(&window, &it("Given names"));
-    type_keys(&window, "it", &given.to_uppercase());
-    press(&window, &it("Date of birth"));
-    type_keys(&window, "it", &typed(&born));
-    press(&window, &it("Search"));
+    press(window, &it("New booking"));
+    let (surname, given, born, _) = a_ready_person(app);
+    press(window, &it("Surname"));
+    type_keys(window, "it", &surname.to_uppercase());
+    press(window, &it("Given names"));
+    type_keys(window, "it", &given.to_uppercase());
+    press(window, &it("Date of birth"));
+    type_keys(window, "it", &typed(&born));
+    press(window, &it("Search"));
     assert_eq!(
-        value(&window, "message"),
+        value(window, "message"),
         it("Permit ready: it can be booked")
     );
 
     // The first free day, then another day, then confirm.
-    press(&window, "Consegna permesso elettronico");
-    assert_eq!(window.get_screen(), "proposal");
-    let first = value(&window, "proposal");
+    press(window, "Consegna permesso elettronico");
+    assert_eq!(ui.api().get_screen(), Screen::Proposal);
+    let first = value(window, "proposal");
     assert!(first.contains("/2026 "), "{first}");
-    press(&window, &it("Another day"));
-    assert!(window.get_show_options());
-    let options: Vec<String> = (0..window.get_options().row_count())
+    press(window, &it("Another day"));
+    assert!(ui.api().get_show_options());
+    let options: Vec<String> = (0..ui.api().get_options().row_count())
         .map(|i| {
-            slint::Model::row_data(&window.get_options(), i)
+            slint::Model::row_data(&ui.api().get_options(), i)
                 .unwrap()
                 .name
                 .to_string()
@@ -196,17 +276,24 @@ async fn an_operator_books_on_the_touchscreen_and_the_reminder_prints() {
         .collect();
     assert!(options.len() >= 5, "up to ten other days: {options:?}");
     assert!(options.iter().all(|o| o != &first));
-    press(&window, &options[0]);
-    assert_eq!(value(&window, "proposal"), options[0]);
-    press(&window, &it("Confirm"));
-    assert_eq!(window.get_screen(), "confirm");
-    press(&window, &it("Confirm the booking"));
-    assert_eq!(window.get_screen(), "done", "{}", window.get_message());
-    let code = value(&window, "booking code");
+    press(window, &options[0]);
+    assert_eq!(value(window, "proposal"), options[0]);
+    press(window, &it("Confirm"));
+    assert_eq!(ui.api().get_screen(), Screen::Confirm);
+    press(window, &it("Confirm the booking"));
+    assert_eq!(
+        ui.api().get_screen(),
+        Screen::Done,
+        "{}",
+        ui.api().get_message()
+    );
+    let code = value(window, "booking code");
 
     // The reminder went to the printer (here a folder): its QR code reads back as a ticket the
     // counter accepts.
-    let escpos = std::fs::read(printed.path().join(format!("{code}.escpos"))).expect("printed");
+    ui.settle("the reminder printed", |api| !api.get_printing())
+        .await;
+    let escpos = std::fs::read(ui.printed(&format!("{code}.escpos"))).expect("printed");
     let raster = raster_of_escpos(&escpos).unwrap();
     let mut image =
         rqrr::PreparedImage::prepare_from_greyscale(raster.width, raster.height, |x, y| {
@@ -215,18 +302,17 @@ async fn an_operator_books_on_the_touchscreen_and_the_reminder_prints() {
     let grids = image.detect_grids();
     let (_, ticket) = grids[0].decode().unwrap();
     assert!(ticket.starts_with("CP1"));
-    assert!(printed.path().join(format!("{code}.pdf")).exists());
+    assert!(ui.printed(&format!("{code}.pdf")).exists());
 
     // Confirmed by the server: the status shown follows, and the bookings list has it.
-    eventually(15, "the server's confirmation", || {
-        controller.refresh();
-        value(&window, "booking status") == it("Confirmed")
+    ui.settle("the server's confirmation", |_| {
+        value(window, "booking status") == it("Confirmed")
     })
     .await;
-    press(&window, &it("Done"));
-    press(&window, &it("Today's bookings"));
+    press(window, &it("Done"));
+    press(window, &it("Today's bookings"));
     let name = format!("{} {}", surname.to_uppercase(), given.to_uppercase());
-    assert_eq!(value(&window, &name), it("Confirmed"));
+    assert_eq!(value(window, &name), it("Confirmed"));
     let clerk = app.log_in("sportello", DEMO_PASSWORD).await.unwrap();
     let (status, page) = app
         .submit(&clerk, "/counter/scan", &[("scan", &ticket)])
@@ -261,13 +347,12 @@ async fn an_operator_books_on_the_touchscreen_and_the_reminder_prints() {
         .await;
     assert_eq!(status, 200);
     let moved_prefix = it("Moved to {}").replace("{}", "");
-    eventually(15, "the kiosk to show the booking moved", || {
-        controller.refresh();
-        value(&window, &name).starts_with(&moved_prefix)
+    ui.settle("the kiosk to show the booking moved", |_| {
+        value(window, &name).starts_with(&moved_prefix)
     })
     .await;
     assert!(
-        window.get_alert(),
+        ui.api().get_alert(),
         "an alert for a printed booking the Questura changed"
     );
     let new_time: String = app
@@ -279,72 +364,55 @@ async fn an_operator_books_on_the_touchscreen_and_the_reminder_prints() {
         )
         .unwrap();
     assert_ne!(new_time, date);
-    press(&window, &it("Back"));
-    assert_eq!(window.get_screen(), "menu");
+    press(window, &it("Back"));
+    assert_eq!(ui.api().get_screen(), Screen::Menu);
 
     // Nobody touches the kiosk: the operator is logged out.
-    controller.pretend_idle(ui::OPERATOR_IDLE + std::time::Duration::from_secs(1));
-    controller.refresh();
-    assert_eq!(window.get_screen(), "start");
-    press(&window, &it("Partner office"));
-    assert_eq!(window.get_screen(), "login", "logged out");
+    ui.controller
+        .pretend_idle(ui::OPERATOR_IDLE + std::time::Duration::from_secs(1));
+    ui.controller.refresh();
+    assert_eq!(ui.api().get_screen(), Screen::Start);
+    press(window, &it("Partner office"));
+    assert_eq!(ui.api().get_screen(), Screen::Login, "logged out");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_office_offline_still_books_and_prints_and_the_server_confirms_later() {
-    let app = spawn_demo_at(MONDAY_NINE_ROME).await;
-    operator(&app).await;
-    let proxy = crate::helpers::Proxy::start(app.addr()).await;
-    let kiosk = TestKiosk::enrol_at(&app, 1, &proxy.url(), MONDAY_NINE_ROME).await;
-    eventually(15, "the operators' accounts", || {
-        kiosk.core.partner().is_some()
-    })
-    .await;
-    let (core, _config, _dir) = kiosk.into_parts();
-    let printed = tempfile::tempdir().unwrap();
-    let (window, controller) = start_ui(core, Printer::Folder(printed.path().to_owned()));
+    let ui = KioskUi::start(Duration::ZERO).await;
     let it = |english: &str| tr("it", english);
 
-    proxy.cut();
-    eventually(15, "the kiosk to notice it is offline", || {
-        controller.refresh();
-        !window.get_online()
-    })
-    .await;
-    press(&window, &it("Partner office"));
-    window.set_username("op1".into());
-    window.set_password("sportello stranieri 1".into());
-    press(&window, &it("Log in"));
+    ui.proxy.cut();
+    ui.settle("the kiosk to notice it is offline", |api| !api.get_online())
+        .await;
+    ui.log_in().await;
     assert_eq!(
-        window.get_screen(),
-        "menu",
+        ui.api().get_screen(),
+        Screen::Menu,
         "offline login: {}",
-        window.get_message()
+        ui.api().get_message()
     );
-    press(&window, &it("New booking"));
-    let (surname, given, born, _) = a_ready_person(&app);
-    window.set_surname(surname.clone().into());
-    window.set_given_names(given.into());
-    window.set_birth_date(typed(&born).into());
-    press(&window, &it("Search"));
-    press(&window, "Consegna permesso elettronico");
-    press(&window, &it("Confirm"));
-    press(&window, &it("Confirm the booking"));
-    assert_eq!(window.get_screen(), "done");
-    let code = value(&window, "booking code");
+    ui.book_for_a_ready_person();
+    assert_eq!(ui.api().get_screen(), Screen::Done);
+    let code = value(&ui.window, "booking code");
+    assert_eq!(
+        ui.api().get_pending(),
+        1,
+        "one request waits for the network"
+    );
+    ui.settle("the reminder printed", |api| !api.get_printing())
+        .await;
     assert!(
-        printed.path().join(format!("{code}.pdf")).exists(),
+        ui.printed(&format!("{code}.pdf")).exists(),
         "printed offline"
     );
-    assert_eq!(window.get_pending(), 1, "one request waits for the network");
 
-    proxy.restore();
-    eventually(20, "the server's verdict once back online", || {
-        controller.refresh();
-        window.get_pending() == 0 && value(&window, "booking status") == it("Confirmed")
+    ui.proxy.restore();
+    ui.settle("the server's verdict once back online", |api| {
+        api.get_pending() == 0 && value(&ui.window, "booking status") == it("Confirmed")
     })
     .await;
-    let stored: i64 = app
+    let stored: i64 = ui
+        .app
         .database()
         .query_row(
             "SELECT count(*) FROM appointments WHERE booking_code = ?1",
@@ -355,61 +423,94 @@ async fn an_office_offline_still_books_and_prints_and_the_server_confirms_later(
     assert_eq!(stored, 1);
 }
 
+/// No screen waits on the printer: while a slow printer is still busy with a reminder, touches
+/// move from screen to screen at once, and the reminder comes out afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_screens_answer_while_a_slow_printer_prints() {
+    let ui = KioskUi::start(Duration::from_secs(3)).await;
+    let it = |english: &str| tr("it", english);
+    ui.log_in().await;
+    assert_eq!(ui.api().get_screen(), Screen::Menu);
+    ui.book_for_a_ready_person();
+    assert_eq!(ui.api().get_screen(), Screen::Done);
+    let code = value(&ui.window, "booking code");
+    let pdf = ui.printed(&format!("{code}.pdf"));
+    assert!(ui.api().get_printing());
+
+    press(&ui.window, &it("Done"));
+    assert_eq!(ui.api().get_screen(), Screen::Menu);
+    press(&ui.window, &it("Today's bookings"));
+    assert_eq!(ui.api().get_screen(), Screen::Bookings);
+    assert!(
+        !pdf.exists() && ui.api().get_printing(),
+        "the touches were answered while the printer was still printing"
+    );
+
+    ui.settle("the slow printer to finish", |api| !api.get_printing())
+        .await;
+    assert!(pdf.exists());
+    assert!(ui.printed(&format!("{code}.escpos")).exists());
+    assert_eq!(ui.api().get_message(), "", "printed without an error");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_foreigner_checks_a_permit_in_arabic_and_every_screen_renders() {
-    let app = spawn_demo_at(MONDAY_NINE_ROME).await;
-    operator(&app).await;
-    let kiosk = TestKiosk::enrol_at(&app, 1, &app.ws_url(), MONDAY_NINE_ROME).await;
-    eventually(15, "the ready list", || kiosk.core.partner().is_some()).await;
-    let (surname, given, born, fingerprinted) = a_ready_person(&app);
-    let (core, _config, _dir) = kiosk.into_parts();
-    let printed = tempfile::tempdir().unwrap();
-    let (window, controller) = start_ui(core, Printer::Folder(printed.path().to_owned()));
+    let ui = KioskUi::start(Duration::ZERO).await;
+    let (surname, given, born, fingerprinted) = a_ready_person(&ui.app);
+    let (window, api) = (&ui.window, ui.api());
 
-    press(&window, "العربية");
-    assert!(window.get_rtl(), "Arabic reads right to left");
+    press(window, "العربية");
+    assert!(api.get_rtl(), "Arabic reads right to left");
     let ar = |english: &str| tr("ar", english);
-    press(&window, &ar("Is my permit ready?"));
-    assert_eq!(window.get_screen(), "check");
-    window.set_surname(surname.clone().into());
-    window.set_given_names(given.clone().into());
-    window.set_birth_date(typed(&born).into());
-    window.set_fingerprint_date(typed(&fingerprinted).into());
-    press(&window, &ar("Check"));
+    press(window, &ar("Is my permit ready?"));
+    assert_eq!(api.get_screen(), Screen::Check);
+    api.set_surname(surname.clone().into());
+    api.set_given_names(given.clone().into());
+    api.set_birth_date(typed(&born).into());
+    api.set_fingerprint_date(typed(&fingerprinted).into());
+    press(window, &ar("Check"));
     assert_eq!(
-        value(&window, "check result"),
+        value(window, "check result"),
         ar("Your permit is ready. Book the collection here, with this office's operator.")
     );
-    window.set_fingerprint_date("01/01/2020".into());
-    press(&window, &ar("Check"));
+    api.set_fingerprint_date("01/01/2020".into());
+    press(window, &ar("Check"));
     assert_eq!(
-        value(&window, "check result"),
+        value(window, "check result"),
         ar("Your permit is not ready yet. Try again in a few days.")
     );
 
     // Every screen, in Italian, Arabic and Chinese, rendered to pixels.
     for lang in ["it", "ar", "zh"] {
-        controller.refresh();
-        window.set_screen("start".into());
-        press(&window, coper_kiosk::i18n::language(lang).unwrap().own_name);
-        for screen in [
-            "start", "login", "menu", "find", "proposal", "confirm", "done", "bookings", "check",
+        ui.controller.refresh();
+        api.set_screen(Screen::Start);
+        press(window, coper_kiosk::i18n::language(lang).unwrap().own_name);
+        for (name, screen) in [
+            ("start", Screen::Start),
+            ("login", Screen::Login),
+            ("menu", Screen::Menu),
+            ("find", Screen::Find),
+            ("proposal", Screen::Proposal),
+            ("confirm", Screen::Confirm),
+            ("done", Screen::Done),
+            ("bookings", Screen::Bookings),
+            ("check", Screen::Check),
         ] {
-            window.set_screen(screen.into());
+            api.set_screen(screen);
             match screen {
-                "login" => window.set_active_field("username".into()),
-                "find" | "check" => {
-                    window.set_surname("EL AMRANI".into());
-                    window.set_active_field("birth-date".into());
+                Screen::Login => api.set_active_field("username".into()),
+                Screen::Find | Screen::Check => {
+                    api.set_surname("EL AMRANI".into());
+                    api.set_active_field("birth-date".into());
                 }
-                "proposal" | "confirm" | "done" => {
-                    window.set_active_field("".into());
-                    window.set_proposal("24/11/2026 09:40".into());
-                    window.set_booking_code("K7QM-4XTA".into());
+                Screen::Proposal | Screen::Confirm | Screen::Done => {
+                    api.set_active_field("".into());
+                    api.set_proposal("24/11/2026 09:40".into());
+                    api.set_booking_code("K7QM-4XTA".into());
                 }
-                _ => window.set_active_field("".into()),
+                _ => api.set_active_field("".into()),
             }
-            snapshot(&window, &format!("{screen}-{lang}"));
+            snapshot(window, &format!("{name}-{lang}"));
         }
     }
 }

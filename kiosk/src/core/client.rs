@@ -47,6 +47,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
         let result = session(&shared).await;
         if shared.stopping.load(std::sync::atomic::Ordering::SeqCst) {
             shared.lock().online = false;
+            shared.changed();
             return;
         }
         // A session that got through the handshake proves the way is open: after it ends, try
@@ -64,6 +65,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
             }
             Err(e) => tracing::debug!(error = %e, "sync session ended"),
         }
+        shared.changed();
         let jitter = Duration::from_millis(u64::from(random_u16() % 200));
         tokio::select! {
             () = tokio::time::sleep(backoff + jitter) => {}
@@ -198,6 +200,7 @@ async fn session(shared: &Arc<Shared>) -> Result<(), CoreError> {
             states.push((name.clone(), state));
         }
     }
+    shared.changed();
     let mut dirty: HashSet<DocName> = HashSet::new();
     let result = exchange(shared, &mut socket, kiosk, &mut states, &mut dirty).await;
     flush(shared, &states, &mut dirty)?;
@@ -312,9 +315,7 @@ fn receive(shared: &Shared, name: &DocName, state: &mut sync::State, message: sy
         inner.last_progress = std::time::Instant::now();
     }
     inner.last_sync_ms = Some(shared.config.now().as_millisecond());
-    if changed && matches!(name, DocName::Inbox(_)) {
-        shared.inbox_version.send_modify(|v| *v += 1);
-    }
+    shared.changed();
 }
 
 async fn send_sync(

@@ -1,0 +1,285 @@
+//! Booking at the kiosk: the services and slots to offer, booking and cancelling (each request
+//! written into the outbox and committed locally before the call returns), the bookings made
+//! here with the server's verdicts, and the signed ticket a reminder carries.
+
+use std::time::Duration;
+
+use coper_shared::{
+    agenda::SlotKey,
+    booking_code::booking_code,
+    documents::{
+        DocName, QuesturaInfo, Request, RequestKind, Verdict, collections, put_record, record,
+    },
+    ids::ServiceId,
+};
+use jiff::civil::DateTime;
+use uuid::Uuid;
+
+use super::{BookingStatus, CoreError, Inner, KioskCore, LocalBooking, Proposal, replica};
+
+/// What a booking asks for: the slot, the person, and the ready permit found with
+/// [`KioskCore::find_ready`], if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookingRequest {
+    pub service: ServiceId,
+    pub slot: SlotKey,
+    pub surname: String,
+    pub given_names: String,
+    /// Blank counts as none.
+    pub phone: Option<String>,
+    pub permit: Option<i64>,
+}
+
+impl KioskCore {
+    /// The signed text for the QR code of `booking`'s reminder, at the slot it holds now (after a
+    /// relocation, the new one). Signed with this kiosk's enrolment key.
+    pub fn ticket(&self, booking: &LocalBooking) -> String {
+        let (date, time) = match booking.status {
+            BookingStatus::Relocated { date, time } => (date, time),
+            _ => (booking.date, booking.time),
+        };
+        coper_shared::ticket::Ticket {
+            issuer: coper_shared::ticket::Issuer::Kiosk(self.kiosk_id().0),
+            booking: booking.request,
+            service: booking.service.clone(),
+            date,
+            time,
+        }
+        .sign(&ed25519_dalek::SigningKey::from_bytes(
+            &self.shared.secret_key,
+        ))
+    }
+
+    /// Services offered, with their Italian names, from the last directory received.
+    pub fn services(&self) -> Vec<(ServiceId, String)> {
+        let inner = self.shared.lock();
+        replica::services(&inner.docs)
+            .into_iter()
+            .map(|(id, info)| (id, info.name))
+            .collect()
+    }
+
+    /// The slot to offer first. Offline with a lease left, the first slot this kiosk can confirm
+    /// by itself; otherwise the first free slot of the replica.
+    pub fn first_free(&self, service: &ServiceId) -> Result<Option<Proposal>, CoreError> {
+        let inner = self.shared.lock();
+        let now = self.now();
+        let view = replica::View::build(&inner, service, now)?;
+        let agenda = view.agenda();
+        let from = now.to_zoned(view.tz.clone()).datetime();
+        let mut free = agenda
+            .free_slots(&view, now, from)
+            .map(|f| view.proposal(f));
+        let first = free.next();
+        if !inner.online && first.as_ref().is_some_and(|p| p.lease.is_none()) {
+            let with_lease = agenda
+                .free_slots(&view, now, from)
+                .map(|f| view.proposal(f))
+                .find(|p| p.lease.is_some());
+            if with_lease.is_some() {
+                return Ok(with_lease);
+            }
+        }
+        Ok(first)
+    }
+
+    /// "Another day": the first free slot of each of the next `count` days from `from`.
+    pub fn options(
+        &self,
+        service: &ServiceId,
+        from: DateTime,
+        count: usize,
+    ) -> Result<Vec<Proposal>, CoreError> {
+        let inner = self.shared.lock();
+        let now = self.now();
+        let view = replica::View::build(&inner, service, now)?;
+        Ok(view
+            .agenda()
+            .options(&view, now, from, count)
+            .into_iter()
+            .map(|f| view.proposal(f))
+            .collect())
+    }
+
+    /// Book `slot` for a person (no ready permit attached): the short form of
+    /// [`KioskCore::book_request`].
+    pub fn book(
+        &self,
+        service: &ServiceId,
+        slot: SlotKey,
+        surname: &str,
+        given_names: &str,
+        phone: Option<&str>,
+    ) -> Result<LocalBooking, CoreError> {
+        self.book_request(&BookingRequest {
+            service: service.clone(),
+            slot,
+            surname: surname.to_owned(),
+            given_names: given_names.to_owned(),
+            phone: phone.map(str::to_owned),
+            permit: None,
+        })
+    }
+
+    /// Book what `booking` asks. Committed to the local store before this returns.
+    pub fn book_request(&self, booking: &BookingRequest) -> Result<LocalBooking, CoreError> {
+        let BookingRequest {
+            service,
+            slot,
+            surname,
+            given_names,
+            phone,
+            permit,
+        } = booking;
+        let surname = surname.trim();
+        if surname.is_empty() {
+            return Err(CoreError::MissingSurname);
+        }
+        let now = self.now();
+        let mut inner = self.shared.lock();
+        let view = replica::View::build(&inner, service, now)?;
+        let free = view
+            .agenda()
+            .check_slot(&view, now, *slot)
+            .map_err(|_| CoreError::SlotNotFree)?;
+        let lease = view.proposal(free).lease;
+        let request = Request {
+            id: Uuid::now_v7(),
+            kind: RequestKind::Book,
+            service: service.clone(),
+            date: slot.date,
+            time: slot.start,
+            surname: surname.to_owned(),
+            given_names: given_names.trim().to_owned(),
+            phone: phone
+                .as_deref()
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(str::to_owned),
+            booking_code: booking_code(random_bits()),
+            created_at_ms: now.as_millisecond(),
+            lease,
+            cancels: None,
+            permit: *permit,
+        };
+        write_request(&mut inner, &request)?;
+        drop(inner);
+        self.outbox_changed();
+        Ok(LocalBooking {
+            request: request.id,
+            booking_code: request.booking_code,
+            service: request.service,
+            date: request.date,
+            time: request.time,
+            surname: request.surname,
+            given_names: request.given_names,
+            status: BookingStatus::Pending {
+                lease: lease.is_some(),
+            },
+        })
+    }
+
+    /// Ask the server to cancel a booking made at this kiosk.
+    pub fn cancel(&self, booking: Uuid) -> Result<Uuid, CoreError> {
+        let now = self.now();
+        let mut inner = self.shared.lock();
+        let outbox = DocName::Outbox(inner.kiosk);
+        let original: Request = inner
+            .docs
+            .get(&outbox)
+            .and_then(|doc| record(doc, collections::REQUESTS, &booking.to_string()))
+            .filter(|r: &Request| r.kind == RequestKind::Book)
+            .ok_or(CoreError::UnknownBooking)?;
+        let request = Request {
+            id: Uuid::now_v7(),
+            kind: RequestKind::Cancel,
+            cancels: Some(booking),
+            created_at_ms: now.as_millisecond(),
+            lease: None,
+            permit: None,
+            ..original
+        };
+        write_request(&mut inner, &request)?;
+        drop(inner);
+        self.outbox_changed();
+        Ok(request.id)
+    }
+
+    /// What a service asks people to bring, from the last directory received.
+    pub fn what_to_bring(&self, service: &ServiceId) -> Option<String> {
+        let inner = self.shared.lock();
+        replica::services(&inner.docs)
+            .into_iter()
+            .find(|(id, _)| id == service)
+            .map(|(_, info)| info.what_to_bring)
+    }
+
+    /// The Questura, from the last directory received.
+    pub fn questura(&self) -> Option<QuesturaInfo> {
+        let inner = self.shared.lock();
+        inner
+            .docs
+            .get(&DocName::Directory)
+            .and_then(|d| record(d, collections::QUESTURA, "questura"))
+    }
+
+    /// Every booking made at this kiosk, newest first, with what the server said of it.
+    pub fn bookings(&self) -> Vec<LocalBooking> {
+        let inner = self.shared.lock();
+        replica::bookings(&inner)
+    }
+
+    /// The server's verdict on `request`, if it has arrived.
+    pub fn verdict(&self, request: Uuid) -> Option<Verdict> {
+        let inner = self.shared.lock();
+        inner
+            .docs
+            .get(&DocName::Inbox(inner.kiosk))
+            .and_then(|doc| record(doc, collections::VERDICTS, &request.to_string()))
+    }
+
+    /// Wait up to `timeout` for the verdict on `request` (the kiosk waits briefly online before
+    /// printing, so the reminder can say "confirmed").
+    pub async fn wait_for_verdict(&self, request: Uuid, timeout: Duration) -> Option<Verdict> {
+        let mut changes = self.shared.changes.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(verdict) = self.verdict(request) {
+                return Some(verdict);
+            }
+            if tokio::time::timeout_at(deadline, changes.changed())
+                .await
+                .is_err()
+            {
+                return self.verdict(request);
+            }
+        }
+    }
+
+    /// A request was written: the sync client sends it, and the screens show it.
+    fn outbox_changed(&self) {
+        self.shared.outbox_changed.notify_one();
+        self.shared.changed();
+    }
+}
+
+/// Add a request to the outbox and commit it to the local store. If the store refuses, the
+/// outbox goes back to what the store holds, so a request the operator was told failed is never
+/// sent.
+fn write_request(inner: &mut Inner, request: &Request) -> Result<(), CoreError> {
+    let outbox = DocName::Outbox(inner.kiosk);
+    let doc = inner.docs.entry(outbox.clone()).or_default();
+    put_record(doc, collections::REQUESTS, &request.id.to_string(), request);
+    let saved = inner.store.save_document(&outbox, doc);
+    if saved.is_err() {
+        let restored = inner.store.load_document(&outbox).ok().flatten();
+        inner.docs.insert(outbox, restored.unwrap_or_default());
+    }
+    saved
+}
+
+fn random_bits() -> u128 {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the OS has randomness");
+    u128::from_le_bytes(bytes)
+}

@@ -1,0 +1,64 @@
+//! The on-screen keyboard: a key types into the field `active-field` names, and the fields are
+//! one table, for typing, erasing and clearing alike.
+
+use slint::SharedString;
+
+use super::{Controller, navigation};
+use crate::Api;
+
+type Getter = fn(&Api<'_>) -> SharedString;
+type Setter = fn(&Api<'_>, SharedString);
+
+/// The fields the on-screen keyboard fills, by the key `active-field` names them with.
+pub(super) const FIELDS: [(&str, Getter, Setter); 8] = [
+    ("username", |a| a.get_username(), |a, v| a.set_username(v)),
+    ("password", |a| a.get_password(), |a, v| a.set_password(v)),
+    ("surname", |a| a.get_surname(), |a, v| a.set_surname(v)),
+    (
+        "given-names",
+        |a| a.get_given_names(),
+        |a, v| a.set_given_names(v),
+    ),
+    (
+        "birth-date",
+        |a| a.get_birth_date(),
+        |a, v| a.set_birth_date(v),
+    ),
+    (
+        "fingerprint-date",
+        |a| a.get_fingerprint_date(),
+        |a, v| a.set_fingerprint_date(v),
+    ),
+    ("number", |a| a.get_number(), |a, v| a.set_number(v)),
+    ("phone", |a| a.get_phone(), |a, v| a.set_phone(v)),
+];
+
+pub(super) fn key(c: &Controller, k: &str) {
+    edit_active(c, |value| format!("{value}{k}"));
+}
+
+pub(super) fn erase(c: &Controller) {
+    edit_active(c, |value| {
+        let mut value = value.to_owned();
+        value.pop();
+        value
+    });
+}
+
+/// Change the field the keyboard types into.
+fn edit_active(c: &Controller, edit: impl FnOnce(&str) -> String) {
+    navigation::touch(c);
+    c.with_api(|api| {
+        let active = api.get_active_field();
+        if let Some((_, get, set)) = FIELDS.iter().find(|(key, _, _)| *key == active.as_str()) {
+            set(api, edit(&get(api)).into());
+        }
+    });
+}
+
+/// Empty every field.
+pub(super) fn clear(api: &Api<'_>) {
+    for (_, _, set) in FIELDS {
+        set(api, SharedString::new());
+    }
+}

@@ -1,0 +1,249 @@
+//! The screens' behaviour: the callbacks of the `Api` global (`ui/api.slint`), answered with the
+//! kiosk core, one module per flow — [`navigation`] (screens, language, inactivity), [`login`],
+//! [`booking`], [`self_check`], [`status_bar`], the on-screen [`keyboard`], and the [`printer`].
+//!
+//! Every touch is answered at once from the local replica. What takes time runs elsewhere and
+//! comes back as a *report*: the printer on its own thread, an operator's password check on a
+//! worker thread, and the core's changes (documents received, the connection lost or found),
+//! which the core pushes rather than the screens polling. Reports are queued and applied on the
+//! UI thread, woken with `slint::invoke_from_event_loop`; without an event loop (Slint's testing
+//! backend) [`Controller::refresh`] applies them.
+
+mod booking;
+mod keyboard;
+mod login;
+mod navigation;
+mod printer;
+mod self_check;
+mod status_bar;
+
+use std::{
+    collections::HashMap,
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Instant,
+};
+
+use coper_shared::{
+    ids::ServiceId,
+    jiff::civil::{Date, Time},
+};
+use slint::{ComponentHandle, ModelRc, SharedString, VecModel};
+use uuid::Uuid;
+
+pub use navigation::{OPERATOR_IDLE, PUBLIC_IDLE};
+pub use printer::Printer;
+
+use crate::{
+    Api, AppWindow, Choice,
+    core::{BookingStatus, KioskCore, Proposal},
+    i18n::{LANGUAGES, tr},
+};
+
+/// What the screens remember between touches.
+#[derive(Default)]
+struct State {
+    lang: String,
+    operator: Option<String>,
+    permit: Option<i64>,
+    service: Option<ServiceId>,
+    proposal: Option<Proposal>,
+    options: Vec<Proposal>,
+    last: Option<Uuid>,
+    /// What each printed booking's status was when it was printed, to raise an alert when the
+    /// server changes it.
+    printed: HashMap<Uuid, BookingStatus>,
+    /// Reminders sent to the printer and not yet printed.
+    printing: usize,
+    last_touch: Option<Instant>,
+}
+
+/// Work done off the UI thread, to apply on it.
+type Report = Box<dyn FnOnce(&Controller) + Send>;
+
+/// The bound window. Cheap to clone, and sendable, so a worker can hand a report back to it; the
+/// window itself is only ever touched on the UI thread (`slint::Weak` sees to that).
+#[derive(Clone)]
+pub struct Controller(Arc<Shared>);
+
+struct Shared {
+    window: slint::Weak<AppWindow>,
+    core: Arc<KioskCore>,
+    state: Mutex<State>,
+    printer: printer::Worker,
+    reports: Mutex<Vec<Report>>,
+    /// A refresh for the core's changes is already queued.
+    refresh_queued: AtomicBool,
+}
+
+/// Bind `window`'s callbacks to `core`. The caller keeps the window and runs its loop.
+pub fn bind(window: &AppWindow, core: Arc<KioskCore>, printer: Printer) -> Controller {
+    let controller = Controller(Arc::new(Shared {
+        window: window.as_weak(),
+        core,
+        printer: printer::Worker::start(printer),
+        state: Mutex::new(State {
+            lang: "it".into(),
+            ..State::default()
+        }),
+        reports: Mutex::new(Vec::new()),
+        refresh_queued: AtomicBool::new(false),
+    }));
+    let api = window.global::<Api>();
+    api.set_languages(choices(
+        LANGUAGES
+            .iter()
+            .map(|l| (l.code.to_owned(), l.own_name.to_owned())),
+    ));
+    api.set_version(env!("CARGO_PKG_VERSION").into());
+
+    let on = |f: fn(&Controller)| {
+        let c = controller.clone();
+        move || f(&c)
+    };
+    let on_text = |f: fn(&Controller, &str)| {
+        let c = controller.clone();
+        move |text: SharedString| f(&c, &text)
+    };
+    api.on_choose_language(on_text(navigation::choose_language));
+    api.on_operator_path(on(navigation::operator_path));
+    api.on_public_path(on(navigation::public_path));
+    let c = controller.clone();
+    api.on_go(move |screen| {
+        navigation::touch(&c);
+        navigation::go(&c, screen);
+    });
+    api.on_touched(on(navigation::touch));
+    api.on_log_in(on(login::log_in));
+    api.on_log_out(on(login::log_out));
+    api.on_find(on(booking::find));
+    api.on_choose_service(on_text(booking::choose_service));
+    api.on_confirm_proposal(on(booking::confirm_proposal));
+    api.on_another_day(on(booking::another_day));
+    api.on_pick_option(on_text(booking::pick_option));
+    api.on_confirm_booking(on(booking::confirm_booking));
+    api.on_print(on(booking::print));
+    api.on_cancel_booking(on_text(booking::cancel_booking));
+    api.on_check(on(self_check::check));
+    api.on_key(on_text(keyboard::key));
+    api.on_erase(on(keyboard::erase));
+
+    // The core's changes are pushed: each queues one refresh of what the screens show from it.
+    let weak = Arc::downgrade(&controller.0);
+    controller.0.core.on_change(move || {
+        let Some(c) = weak.upgrade().map(Controller) else {
+            return;
+        };
+        if !c.0.refresh_queued.swap(true, Ordering::SeqCst) {
+            c.post(|c| {
+                c.0.refresh_queued.store(false, Ordering::SeqCst);
+                c.show_core();
+            });
+        }
+    });
+    navigation::choose_language(&controller, "it");
+    controller.refresh();
+    controller
+}
+
+impl Controller {
+    /// Apply what the workers reported, bring the status bar and the bookings up to date with the
+    /// core, and apply the inactivity rules. The event loop does all this by itself as things
+    /// happen; tests without one call it.
+    pub fn refresh(&self) {
+        self.apply_reports();
+        self.show_core();
+        navigation::apply_idle_rules(self);
+    }
+
+    /// Hand `report` to the UI thread: queued, and the event loop woken to apply it.
+    fn post(&self, report: impl FnOnce(&Controller) + Send + 'static) {
+        self.lock_reports().push(Box::new(report));
+        let c = self.clone();
+        // Without an event loop (the testing backend), the next `refresh` applies it.
+        let _ = slint::invoke_from_event_loop(move || c.apply_reports());
+    }
+
+    fn apply_reports(&self) {
+        // Only on the UI thread, while the window lives.
+        if self.0.window.upgrade().is_none() {
+            return;
+        }
+        let reports = std::mem::take(&mut *self.lock_reports());
+        for report in reports {
+            report(self);
+        }
+    }
+
+    fn lock_reports(&self) -> MutexGuard<'_, Vec<Report>> {
+        self.0.reports.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// What the screens show from the core.
+    fn show_core(&self) {
+        status_bar::show(self);
+        booking::show_bookings(self);
+    }
+
+    fn core(&self) -> &KioskCore {
+        &self.0.core
+    }
+
+    /// The screens' memory. Never held across a call that takes it again.
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.0.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Run `f` on the window's `Api`, if the window is still there.
+    fn with_api<R>(&self, f: impl FnOnce(&Api<'_>) -> R) -> Option<R> {
+        let window = self.0.window.upgrade()?;
+        Some(f(&window.global::<Api>()))
+    }
+
+    /// `english` in the language on screen.
+    fn tr(&self, english: &str) -> String {
+        let lang = self.state().lang.clone();
+        tr(&lang, english)
+    }
+
+    /// Show `english`, translated, in the message line.
+    fn say(&self, english: &str, error: bool) {
+        let text = self.tr(english);
+        self.show_message(text, error);
+    }
+
+    fn show_message(&self, text: String, error: bool) {
+        self.with_api(|api| {
+            api.set_message(text.into());
+            api.set_message_is_error(error);
+        });
+    }
+}
+
+fn choices(items: impl IntoIterator<Item = (String, String)>) -> ModelRc<Choice> {
+    ModelRc::new(VecModel::from(
+        items
+            .into_iter()
+            .map(|(code, name)| Choice {
+                code: code.into(),
+                name: name.into(),
+            })
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// `dd/mm/yyyy`, or the digits alone (`ddmmyyyy`), as typed on the keyboard.
+pub fn parse_typed_date(text: &str) -> Option<Date> {
+    let digits: String = text.chars().filter(|c| c.is_ascii_digit()).collect();
+    if digits.len() != 8 {
+        return None;
+    }
+    let (d, m, y) = (&digits[..2], &digits[2..4], &digits[4..]);
+    Date::new(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?).ok()
+}
+
+fn slot_text(date: Date, time: Time) -> String {
+    format!("{} {}", date.strftime("%d/%m/%Y"), time.strftime("%H:%M"))
+}

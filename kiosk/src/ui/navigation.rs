@@ -1,0 +1,132 @@
+//! Moving between screens: the language, the two paths from the start screen (operator or
+//! public), the guard that keeps operator screens for a logged-in operator, and inactivity (an
+//! operator is logged out, the public self-check clears itself).
+
+use std::time::{Duration, Instant};
+
+use slint::SharedString;
+
+use super::{Controller, keyboard, login};
+use crate::{Screen, i18n::language};
+
+/// An operator is logged out after this long without a touch.
+pub const OPERATOR_IDLE: Duration = Duration::from_secs(180);
+/// The public self-check clears itself after this long without a touch.
+pub const PUBLIC_IDLE: Duration = Duration::from_secs(60);
+
+/// Show `screen`; operator screens need a logged-in operator, or it is the start screen.
+pub(super) fn go(c: &Controller, screen: Screen) {
+    let operator = c.state().operator.is_some();
+    let operator_screen = matches!(
+        screen,
+        Screen::Menu
+            | Screen::Find
+            | Screen::Proposal
+            | Screen::Confirm
+            | Screen::Done
+            | Screen::Bookings
+    );
+    let screen = if operator_screen && !operator {
+        Screen::Start
+    } else {
+        screen
+    };
+    if matches!(screen, Screen::Find | Screen::Start | Screen::Check) {
+        clear_fields(c);
+        c.state().permit = None;
+    }
+    if screen == Screen::Bookings {
+        c.show_core();
+    }
+    c.with_api(|api| {
+        api.set_screen(screen);
+        api.set_active_field(SharedString::new());
+        api.set_message(SharedString::new());
+    });
+}
+
+/// Empty the fields and what was answered from them.
+pub(super) fn clear_fields(c: &Controller) {
+    c.with_api(|api| {
+        keyboard::clear(api);
+        api.set_active_field(SharedString::new());
+        api.set_message(SharedString::new());
+        api.set_check_result(SharedString::new());
+        api.set_permit_found(false);
+        api.set_show_options(false);
+    });
+}
+
+pub(super) fn choose_language(c: &Controller, code: &str) {
+    let Some(lang) = language(code) else { return };
+    c.state().lang = lang.code.to_owned();
+    // English is the catalogue's source language: selecting it means no translation.
+    if let Err(e) =
+        slint::select_bundled_translation(if lang.code == "en" { "" } else { lang.code })
+    {
+        tracing::error!(language = lang.code, error = %e, "no translation bundled");
+    }
+    c.with_api(|api| api.set_rtl(lang.right_to_left));
+}
+
+/// "Partner office": the menu for a logged-in operator, the login otherwise.
+pub(super) fn operator_path(c: &Controller) {
+    touch(c);
+    let logged_in = c.state().operator.is_some();
+    clear_fields(c);
+    c.with_api(|api| {
+        if logged_in {
+            api.set_screen(Screen::Menu);
+        } else {
+            api.set_screen(Screen::Login);
+            api.set_active_field("username".into());
+        }
+    });
+}
+
+/// "Is my permit ready?": the self-check, with the surname ready for typing.
+pub(super) fn public_path(c: &Controller) {
+    touch(c);
+    go(c, Screen::Check);
+    c.with_api(|api| api.set_active_field("surname".into()));
+}
+
+pub(super) fn touch(c: &Controller) {
+    c.state().last_touch = Some(Instant::now());
+}
+
+/// Inactivity: an operator is logged out; the public check clears itself.
+pub(super) fn apply_idle_rules(c: &Controller) {
+    let (idle, operator) = {
+        let state = c.state();
+        (
+            state.last_touch.map(|t| t.elapsed()).unwrap_or_default(),
+            state.operator.is_some(),
+        )
+    };
+    let screen = c.with_api(|api| api.get_screen());
+    if operator && idle > OPERATOR_IDLE {
+        login::log_out(c);
+    } else if screen == Some(Screen::Check) && idle > PUBLIC_IDLE {
+        go(c, Screen::Start);
+    }
+}
+
+impl Controller {
+    /// Make the kiosk believe nobody has touched it for `idle` (for tests of the inactivity rules).
+    pub fn pretend_idle(&self, idle: Duration) {
+        self.state().last_touch = Instant::now().checked_sub(idle);
+    }
+
+    /// Apply the inactivity rules every second, as long as the returned timer is kept.
+    pub fn watch_inactivity(&self) -> slint::Timer {
+        let timer = slint::Timer::default();
+        let c = self.clone();
+        timer.start(
+            slint::TimerMode::Repeated,
+            Duration::from_secs(1),
+            move || apply_idle_rules(&c),
+        );
+        timer
+    }
+}
