@@ -10,7 +10,7 @@ use std::{collections::HashSet, sync::Arc, time::Duration};
 use automerge::sync::{self, SyncDoc};
 use coper_shared::{
     documents::{DocName, KioskId},
-    protocol::{Frame, auth_payload},
+    protocol::{Frame, auth_payload, next_sync_frame},
 };
 use ed25519_dalek::{Signer, SigningKey};
 use futures_util::{SinkExt, StreamExt};
@@ -324,20 +324,13 @@ async fn send_sync(
     name: &DocName,
     state: &mut sync::State,
 ) -> Result<(), CoreError> {
-    let message = {
+    let next = {
         let mut inner = shared.lock();
         let doc = inner.docs.entry(name.clone()).or_default();
-        doc.sync().generate_sync_message(state)
+        next_sync_frame(doc, name, state)
     };
-    if let Some(message) = message {
-        send(
-            socket,
-            &Frame::Sync {
-                document: name.to_string(),
-                message: message.encode(),
-            },
-        )
-        .await?;
+    if let Some((frame, _)) = next {
+        send(socket, &frame).await?;
     }
     Ok(())
 }

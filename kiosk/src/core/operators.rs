@@ -44,16 +44,10 @@ impl LoginAttempt {
     /// Check `password` against the account's Argon2 hash: the operator's name to show, or why
     /// not. A wrong password counts against the kiosk's limit. Slow by design.
     pub fn verify(self, password: &str) -> Result<String, LoginRefusal> {
-        let verified = self.entry.as_ref().is_some_and(|e| {
-            argon2::PasswordHash::new(&e.password_hash)
-                .map(|hash| {
-                    use argon2::PasswordVerifier;
-                    argon2::Argon2::default()
-                        .verify_password(password.as_bytes(), &hash)
-                        .is_ok()
-                })
-                .unwrap_or(false)
-        });
+        let verified = self
+            .entry
+            .as_ref()
+            .is_some_and(|e| coper_shared::passwords::verify(password, &e.password_hash));
         match self.entry {
             Some(e) if verified && e.active => Ok(if e.display_name.is_empty() {
                 e.username
