@@ -183,7 +183,12 @@ mod tests {
             }
         }
         // Texts the reminder prints: the literal given to each `label(` or `tr(` call.
-        let reminder = include_str!("reminder.rs");
+        let reminder = [
+            include_str!("reminder/mod.rs"),
+            include_str!("reminder/pdf.rs"),
+            include_str!("reminder/receipt.rs"),
+        ]
+        .concat();
         for call in ["label(", "tr("] {
             for piece in reminder.split(call).skip(1) {
                 let args = piece.split(')').next().unwrap_or_default();
@@ -191,7 +196,7 @@ mod tests {
                 if let Some(text) = literals(args).into_iter().find(|t| t.len() > 2) {
                     assert!(
                         italian.contains_key(&text),
-                        "reminder.rs: «{text}» has no translation"
+                        "reminder/: «{text}» has no translation"
                     );
                 }
             }

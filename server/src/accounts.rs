@@ -313,13 +313,14 @@ pub fn create_user(
         },
         now,
     )?;
-    store::audit(
+    store::audit_from(
         conn,
         now,
         actor,
         "user.created",
         &id.to_string(),
         &serde_json::json!({ "role": role.as_str() }),
+        "",
     )?;
     Ok(Ok(id))
 }

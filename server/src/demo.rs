@@ -95,13 +95,14 @@ pub fn seed(conn: &mut Connection, now: Timestamp) -> Result<Seeded, StoreError>
         )?
         .map_err(|e| StoreError::InvalidData(e.to_string()))?;
     }
-    store::audit(
+    store::audit_from(
         &tx,
         now,
         "system",
         "demo.seeded",
         "",
         &serde_json::json!({ "ready_permits": permits.len(), "appointments": appointments }),
+        "",
     )?;
     tx.commit()?;
     Ok(Seeded::Now {
@@ -111,12 +112,7 @@ pub fn seed(conn: &mut Connection, now: Timestamp) -> Result<Seeded, StoreError>
 }
 
 fn range(start: Time, end: Time, slot_minutes: u16, places: u16) -> OpeningRange {
-    OpeningRange {
-        start,
-        end,
-        slot_minutes,
-        places,
-    }
+    OpeningRange::new(start, end, slot_minutes, places)
 }
 
 fn weekly(days: &[Weekday], r: OpeningRange) -> impl Iterator<Item = WeeklyRule> + '_ {

@@ -319,7 +319,7 @@ fn apply_in(
             }
         }
     }
-    store::audit(
+    store::audit_from(
         tx,
         now,
         actor,
@@ -328,6 +328,7 @@ fn apply_in(
         &serde_json::json!({
             "added": report.added, "updated": report.updated, "unchanged": report.unchanged,
         }),
+        "",
     )?;
     Ok(report)
 }

@@ -26,6 +26,16 @@ pub struct OpeningRange {
 }
 
 impl OpeningRange {
+    /// From `start` to `end`, a slot every `slot_minutes`, each with `places` places.
+    pub const fn new(start: Time, end: Time, slot_minutes: u16, places: u16) -> Self {
+        Self {
+            start,
+            end,
+            slot_minutes,
+            places,
+        }
+    }
+
     /// Start times of this range's slots, in order, as minutes since midnight.
     pub(crate) fn slot_starts(&self) -> impl Iterator<Item = u16> + '_ {
         let (start, end, step) = (
@@ -344,12 +354,7 @@ mod tests {
     use super::*;
 
     fn range(start: Time, end: Time, slot_minutes: u16, places: u16) -> OpeningRange {
-        OpeningRange {
-            start,
-            end,
-            slot_minutes,
-            places,
-        }
+        OpeningRange::new(start, end, slot_minutes, places)
     }
 
     fn draft(weekly: Vec<WeeklyRule>) -> ServiceRulesDraft {

@@ -29,12 +29,7 @@ fn pavia() -> HolidayCalendar {
 }
 
 fn range(start: Time, end: Time, slot_minutes: u16, places: u16) -> OpeningRange {
-    OpeningRange {
-        start,
-        end,
-        slot_minutes,
-        places,
-    }
+    OpeningRange::new(start, end, slot_minutes, places)
 }
 
 fn weekdays(days: &[Weekday], r: OpeningRange) -> Vec<WeeklyRule> {

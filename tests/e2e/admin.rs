@@ -44,14 +44,10 @@ async fn enrol_from_page(
     (config, dir)
 }
 
-fn count(app: &TestApp, sql: &str) -> i64 {
-    app.database().query_row(sql, [], |r| r.get(0)).unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_imports_the_ready_list_after_fixing_its_bad_rows() {
     let app = spawn_demo_at(MONDAY_NINE_ROME).await;
-    let before = count(&app, "SELECT count(*) FROM ready_permits");
+    let before = app.scalar("SELECT count(*) FROM ready_permits");
     let browser = Browser::start().await;
     browser.log_in(&app.base, "admin", DEMO_PASSWORD).await;
     browser.goto(&format!("{}/admin/permits", app.base)).await;
@@ -66,7 +62,7 @@ async fn an_admin_imports_the_ready_list_after_fixing_its_bad_rows() {
     assert!(errors.contains("riga 4"), "{errors}");
     assert!(!errors.contains("riga 2"), "{errors}");
     assert_eq!(
-        count(&app, "SELECT count(*) FROM ready_permits"),
+        app.scalar("SELECT count(*) FROM ready_permits"),
         before,
         "nothing imported"
     );
@@ -83,17 +79,14 @@ async fn an_admin_imports_the_ready_list_after_fixing_its_bad_rows() {
     browser.click_and_wait_for_page("#import-check").await;
     let preview = browser.text("#import-preview").await;
     assert!(preview.contains("2 aggiunti"), "{preview}");
-    assert_eq!(count(&app, "SELECT count(*) FROM ready_permits"), before);
+    assert_eq!(app.scalar("SELECT count(*) FROM ready_permits"), before);
     browser.click_and_wait_for_page("#import-confirm").await;
     let done = browser.text("#import-done").await;
     assert!(
         done.contains("2 aggiunti, 0 aggiornati, 0 invariati"),
         "{done}"
     );
-    assert_eq!(
-        count(&app, "SELECT count(*) FROM ready_permits"),
-        before + 2
-    );
+    assert_eq!(app.scalar("SELECT count(*) FROM ready_permits"), before + 2);
     browser.type_into("#csv", good).await;
     browser.click_and_wait_for_page("#import-check").await;
     browser.click_and_wait_for_page("#import-confirm").await;
@@ -188,15 +181,13 @@ async fn closing_a_day_moves_its_bookings_and_the_kiosk_sees_the_new_time() {
         .wait_for_verdict(booking.request, Duration::from_secs(15))
         .await
         .expect("confirmed");
-    let on_tuesday = count(
-        &app,
+    let on_tuesday = app.scalar(
         "SELECT count(*) FROM appointments WHERE slot_date = '2026-11-24'
            AND service_id = 'consegna-pse' AND status = 'booked'",
     );
     assert!(on_tuesday > 1);
     assert!(
-        count(
-            &app,
+        app.scalar(
             "SELECT count(*) FROM leases WHERE slot_date = '2026-11-24'
                AND service_id = 'consegna-pse' AND granted > used"
         ) > 0,
@@ -221,9 +212,7 @@ async fn closing_a_day_moves_its_bookings_and_the_kiosk_sees_the_new_time() {
         "{preview}"
     );
     assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) FROM appointments WHERE slot_date = '2026-11-24' AND service_id = 'consegna-pse' AND status = 'booked'"
+        app.scalar("SELECT count(*) FROM appointments WHERE slot_date = '2026-11-24' AND service_id = 'consegna-pse' AND status = 'booked'"
         ),
         on_tuesday,
         "the preview changes nothing"
@@ -233,38 +222,28 @@ async fn closing_a_day_moves_its_bookings_and_the_kiosk_sees_the_new_time() {
 
     // Nobody is left on the closed day, nobody was dropped, and every slot is within its places.
     assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) FROM appointments WHERE slot_date = '2026-11-24' AND service_id = 'consegna-pse' AND status = 'booked'"
+        app.scalar("SELECT count(*) FROM appointments WHERE slot_date = '2026-11-24' AND service_id = 'consegna-pse' AND status = 'booked'"
         ),
         0
     );
     assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) FROM audit_log WHERE action = 'appointment.relocated'"
-        ),
+        app.scalar("SELECT count(*) FROM audit_log WHERE action = 'appointment.relocated'"),
         on_tuesday
     );
     assert_eq!(
-        count(
-            &app,
-            "SELECT count(*) FROM slot_capacity WHERE taken + held > places"
-        ),
+        app.scalar("SELECT count(*) FROM slot_capacity WHERE taken + held > places"),
         0
     );
     // Places leased to kiosks on the closed day are given back.
     assert_eq!(
-        count(
-            &app,
+        app.scalar(
             "SELECT count(*) FROM leases WHERE slot_date = '2026-11-24'
                AND service_id = 'consegna-pse' AND granted > used"
         ),
         0
     );
     assert_eq!(
-        count(
-            &app,
+        app.scalar(
             "SELECT coalesce(sum(held), 0) FROM slot_capacity WHERE slot_date = '2026-11-24'
                AND service_id = 'consegna-pse'"
         ),
@@ -326,10 +305,7 @@ async fn partner_bodies_kiosks_operators_appointments_and_audit_over_http() {
         )
         .await;
     assert_eq!(status, 303);
-    let partner: i64 = count(
-        &app,
-        "SELECT id FROM partner_bodies WHERE name = 'Caritas Esempio'",
-    );
+    let partner: i64 = app.scalar("SELECT id FROM partner_bodies WHERE name = 'Caritas Esempio'");
     let partners = app.get_ok("/api/v1/partners").await;
     assert!(partners.to_string().contains("Caritas Esempio"));
 
@@ -342,29 +318,19 @@ async fn partner_bodies_kiosks_operators_appointments_and_audit_over_http() {
     assert!(page.contains("Sportello Caritas"), "{page}");
 
     // An operator with a password; a short password is refused.
-    let (_, page) = app
-        .submit(
-            &admin,
-            &format!("/admin/partners/{partner}/operators"),
-            &[
-                ("username", "op.caritas"),
-                ("display_name", "Operatore"),
-                ("password", "short"),
-            ],
-        )
-        .await;
+    let operators = format!("/admin/partners/{partner}/operators");
+    let operator = |password: &'static str| {
+        let fields = [
+            ("username", "op.caritas"),
+            ("display_name", "Operatore"),
+            ("password", password),
+        ];
+        let (app, admin, operators) = (&app, &admin, &operators);
+        async move { app.submit(admin, operators, &fields).await }
+    };
+    let (_, page) = operator("short").await;
     assert!(page.contains("almeno 12 caratteri"), "{page}");
-    let (_, page) = app
-        .submit(
-            &admin,
-            &format!("/admin/partners/{partner}/operators"),
-            &[
-                ("username", "op.caritas"),
-                ("display_name", "Operatore"),
-                ("password", "una password lunga"),
-            ],
-        )
-        .await;
+    let (_, page) = operator("una password lunga").await;
     assert!(page.contains("Operatore creato"), "{page}");
     // Operators log in at kiosks, never on the staff pages.
     let (_, refused) = app
@@ -391,9 +357,7 @@ async fn partner_bodies_kiosks_operators_appointments_and_audit_over_http() {
             .unwrap()
             .starts_with("Data;Ora;Servizio;Cognome;Nome")
     );
-    let tuesday = count(
-        &app,
-        "SELECT count(*) FROM appointments WHERE slot_date = '2026-11-24' AND service_id = 'consegna-pse'",
+    let tuesday = app.scalar("SELECT count(*) FROM appointments WHERE slot_date = '2026-11-24' AND service_id = 'consegna-pse'",
     );
     assert_eq!(lines.clone().count() as i64, tuesday);
     assert!(lines.all(|l| l.starts_with("24/11/2026;")));
@@ -536,7 +500,7 @@ async fn a_new_questura_is_set_up_from_an_empty_database() {
         )
         .await;
     assert_eq!(status, 303);
-    let partner = count(&app, "SELECT id FROM partner_bodies");
+    let partner = app.scalar("SELECT id FROM partner_bodies");
     let (config, _dir) = enrol_from_page(&app, &admin, partner, "Chiosco 1").await;
     let kiosk = coper_kiosk::core::KioskCore::start(config).unwrap();
     eventually(15, "the new kiosk to learn the service", || {
@@ -572,15 +536,7 @@ async fn a_new_questura_is_set_up_from_an_empty_database() {
         .unwrap();
     assert_eq!(answer["status"], "ready");
     for lang in ["it", "en", "fr", "ar"] {
-        let page = app
-            .client
-            .get(app.url(&format!("/?lang={lang}")))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let page = app.text(&format!("/?lang={lang}")).await;
         assert!(
             page.contains(&format!("lang=\"{lang}\"")) && page.contains("Comune di Esempio"),
             "{lang}"

@@ -148,15 +148,10 @@ async fn days_report_places_and_reasons() {
     let today = app
         .get_ok("/api/v1/services/consegna-pse/days?from=2026-11-23&to=2026-11-23")
         .await;
-    let booked_today: i64 = app
-        .database()
-        .query_row(
-            "SELECT count(*) FROM appointments WHERE service_id = 'consegna-pse'
+    let booked_today = app.scalar(
+        "SELECT count(*) FROM appointments WHERE service_id = 'consegna-pse'
              AND slot_date = '2026-11-23'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    );
     assert_eq!(today["days"][0]["taken"], booked_today);
 }
 

@@ -280,13 +280,6 @@ async fn a_kiosk_writing_a_document_it_does_not_own_is_refused_and_nothing_is_ap
     );
     assert_eq!(questura.len(), 1);
     assert!(questura[0].1["name"].as_str().unwrap().contains("Questura"));
-    let audit: i64 = app
-        .database()
-        .query_row(
-            "SELECT count(*) FROM audit_log WHERE action = 'kiosk.enrolled'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let audit = app.scalar("SELECT count(*) FROM audit_log WHERE action = 'kiosk.enrolled'");
     assert_eq!(audit, 2);
 }

@@ -162,15 +162,10 @@ async fn a_clerk_scans_checks_in_delivers_and_watches_the_day_fill_up() {
     let today = server_ticket(&key, &today_id, "2026-11-23", &today_time);
     assert_eq!(scan(&clerk, &app.base, &today).await, "Presenza registrata");
     // Audited with who and when.
-    let audited: i64 = app
-        .database()
-        .query_row(
-            "SELECT count(*) FROM audit_log WHERE action IN ('appointment.checked_in',
+    let audited = app.scalar(
+        "SELECT count(*) FROM audit_log WHERE action IN ('appointment.checked_in',
                  'appointment.delivered') AND actor LIKE 'user:%' AND source = '127.0.0.1'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    );
     assert_eq!(audited, 3);
 
     // A second clerk watches the day of the kiosk's bookings; a new booking appears by itself.
@@ -444,13 +439,6 @@ async fn end_of_day_marks_no_shows_only_for_slots_past_the_window() {
         booked_late,
         "slots from 10:30 on are not over yet"
     );
-    let audited: i64 = app
-        .database()
-        .query_row(
-            "SELECT count(*) FROM audit_log WHERE action = 'appointment.no_show'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let audited = app.scalar("SELECT count(*) FROM audit_log WHERE action = 'appointment.no_show'");
     assert_eq!(audited, booked_early);
 }

@@ -279,14 +279,7 @@ async fn offline_bookings_inside_leases_are_all_confirmed_in_place() {
             *slot
         );
     }
-    let overfull: i64 = app
-        .database()
-        .query_row(
-            "SELECT count(*) FROM slot_capacity WHERE taken + held > places",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let overfull = app.scalar("SELECT count(*) FROM slot_capacity WHERE taken + held > places");
     assert_eq!(overfull, 0);
 }
 
@@ -534,13 +527,6 @@ async fn a_kiosk_revoked_during_its_session_is_cut_off() {
         0,
         "its leases were returned"
     );
-    let held: i64 = app
-        .database()
-        .query_row(
-            "SELECT coalesce(sum(held), 0) FROM slot_capacity",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let held = app.scalar("SELECT coalesce(sum(held), 0) FROM slot_capacity");
     assert_eq!(held, 0, "no place is still held for it");
 }

@@ -6,19 +6,8 @@ use rusqlite::{Connection, params};
 
 use super::{StoreError, instant_text};
 
-/// Append one line to the audit log. `detail` must carry identifiers, never names of people.
-pub fn audit(
-    conn: &Connection,
-    at: jiff::Timestamp,
-    actor: &str,
-    action: &str,
-    subject: &str,
-    detail: &serde_json::Value,
-) -> Result<(), rusqlite::Error> {
-    audit_from(conn, at, actor, action, subject, detail, "")
-}
-
-/// As [`audit`], saying where the action came from (the browser's address, for staff pages).
+/// Append one line to the audit log, saying where the action came from (the browser's address
+/// for staff pages, empty otherwise). `detail` must carry identifiers, never names of people.
 pub fn audit_from(
     conn: &Connection,
     at: jiff::Timestamp,

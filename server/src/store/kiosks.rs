@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::{
     StoreError,
-    audit::audit,
+    audit::audit_from,
     instant_text, partners,
     slots::{self, LeaseScope},
 };
@@ -88,13 +88,14 @@ pub fn issue_code(
             instant_text(expires)
         ],
     )?;
-    audit(
+    audit_from(
         conn,
         now,
         actor,
         "kiosk.code_issued",
         &partner_body_id.to_string(),
         &serde_json::json!({ "label": label, "expires_at": instant_text(expires) }),
+        "",
     )?;
     Ok(Ok(code))
 }
@@ -157,13 +158,14 @@ pub fn redeem(
         "UPDATE enrolment_codes SET used_at = ?2, kiosk_id = ?3 WHERE code_hash = ?1",
         params![hash(code), at, kiosk.to_string()],
     )?;
-    audit(
+    audit_from(
         &tx,
         now,
         &format!("kiosk:{kiosk}"),
         "kiosk.enrolled",
         &kiosk.to_string(),
         &serde_json::json!({ "partner_body_id": partner }),
+        "",
     )?;
     tx.commit()?;
     Ok(Ok((kiosk, partner)))
@@ -183,13 +185,14 @@ pub fn revoke_code(
     if updated == 0 {
         return Ok(Err(EnrolError::UnknownCode));
     }
-    audit(
+    audit_from(
         conn,
         now,
         actor,
         "kiosk.code_revoked",
         "",
         &serde_json::json!({}),
+        "",
     )?;
     Ok(Ok(()))
 }
@@ -217,13 +220,14 @@ pub fn revoke(
         Ok(id) => slots::return_unused(&tx, LeaseScope::AllOf(KioskId(id)))?,
         Err(_) => Vec::new(),
     };
-    audit(
+    audit_from(
         &tx,
         now,
         actor,
         "kiosk.revoked",
         kiosk,
         &serde_json::json!({}),
+        "",
     )?;
     tx.commit()?;
     Ok(Ok(returned))

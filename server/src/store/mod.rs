@@ -29,7 +29,7 @@ pub mod slots;
 pub mod users;
 pub mod verdicts;
 
-pub use audit::{audit, audit_from};
+pub use audit::audit_from;
 pub use rusqlite::{Connection, Transaction};
 
 use std::{
@@ -171,13 +171,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("t.sqlite3")).unwrap();
         db.call_blocking(|conn| {
-            audit(
+            audit_from(
                 conn,
                 jiff::Timestamp::UNIX_EPOCH,
                 "system",
                 "test",
                 "",
                 &serde_json::json!({}),
+                "",
             )
             .unwrap();
             let update = conn.execute("UPDATE audit_log SET action = 'x'", []);

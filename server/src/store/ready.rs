@@ -62,30 +62,26 @@ pub fn find(conn: &Connection, p: &Permit) -> Result<Option<(i64, Permit)>, Stor
 
 /// Add a permit to the list; its id.
 pub fn insert(conn: &Connection, p: &Permit, now: Timestamp) -> Result<i64, StoreError> {
-    conn.execute(
-        "INSERT INTO ready_permits (surname, given_names, birth_date, fingerprint_date,
-             receipt_number, pratica_number, drawer, imported_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
-            p.surname,
-            p.given_names,
-            p.birth_date,
-            p.fingerprint_date,
-            p.receipt_number,
-            p.pratica_number,
-            p.drawer,
-            instant_text(now)
-        ],
-    )?;
-    Ok(conn.last_insert_rowid())
+    put(conn, None, p, now)
 }
 
+/// Replace permit `id`'s fields with `p`'s.
 pub fn update(conn: &Connection, id: i64, p: &Permit, now: Timestamp) -> Result<(), StoreError> {
-    conn.execute(
-        "UPDATE ready_permits SET surname = ?2, given_names = ?3, birth_date = ?4,
-             fingerprint_date = ?5, receipt_number = ?6, pratica_number = ?7,
-             drawer = ?8, imported_at = ?9
-         WHERE id = ?1",
+    put(conn, Some(id), p, now).map(drop)
+}
+
+/// Write `p` as permit `id`, or as a new permit; its id.
+fn put(conn: &Connection, id: Option<i64>, p: &Permit, now: Timestamp) -> Result<i64, StoreError> {
+    Ok(conn.query_row(
+        "INSERT INTO ready_permits (id, surname, given_names, birth_date, fingerprint_date,
+             receipt_number, pratica_number, drawer, imported_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (id) DO UPDATE SET surname = excluded.surname,
+             given_names = excluded.given_names, birth_date = excluded.birth_date,
+             fingerprint_date = excluded.fingerprint_date,
+             receipt_number = excluded.receipt_number, pratica_number = excluded.pratica_number,
+             drawer = excluded.drawer, imported_at = excluded.imported_at
+         RETURNING id",
         params![
             id,
             p.surname,
@@ -97,8 +93,8 @@ pub fn update(conn: &Connection, id: i64, p: &Permit, now: Timestamp) -> Result<
             p.drawer,
             instant_text(now)
         ],
-    )?;
-    Ok(())
+        |r| r.get(0),
+    )?)
 }
 
 /// Which number a status check gives.

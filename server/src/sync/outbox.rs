@@ -75,7 +75,7 @@ pub(super) fn decide_requests(
             },
             now,
         )?;
-        store::audit(
+        store::audit_from(
             tx,
             now,
             &format!("kiosk:{kiosk}"),
@@ -85,6 +85,7 @@ pub(super) fn decide_requests(
                 "outcome": verdicts::outcome_text(written.outcome),
                 "lease": decision.used_lease,
             }),
+            "",
         )?;
         touched.insert(DocName::agenda_for(&decision.service, decision.slot.date));
         if decision.slot != request.slot() {

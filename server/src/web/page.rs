@@ -71,19 +71,24 @@ impl FromRequestParts<AppState> for StaffContext {
 
 /// A page answering with an error: a plain message page with its status.
 #[derive(Debug)]
-pub struct PageError(Response);
+pub struct PageError(Box<Response>);
 
 pub type PageResult = Result<Response, PageError>;
 
 impl PageError {
     /// A refusal the person reads: `status`, a title and a sentence, in Italian.
     pub fn message(status: StatusCode, title: &str, message: &str) -> Self {
-        Self(super::message(status, title, message))
+        Self::page(super::message(status, title, message))
+    }
+
+    /// Any page that answers instead of the handler's (a form shown again with its errors).
+    pub fn page(page: impl IntoResponse) -> Self {
+        Self(Box::new(page.into_response()))
     }
 
     /// Something failed inside: logged with its cause, shown as a generic message.
     pub fn internal(error: impl Into<anyhow::Error>) -> Self {
-        Self(super::internal_error(error))
+        Self::page(super::internal_error(error))
     }
 }
 
@@ -95,6 +100,6 @@ impl From<crate::store::StoreError> for PageError {
 
 impl IntoResponse for PageError {
     fn into_response(self) -> Response {
-        self.0
+        *self.0
     }
 }

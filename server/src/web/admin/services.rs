@@ -7,7 +7,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Redirect, Response},
 };
-use coper_shared::ids::ServiceId;
+use coper_shared::{ids::ServiceId, rules::ServiceRules};
 
 use super::editor::{Editor, MoveShown, PreviewDay, WEEKDAYS, move_shown, preview_day};
 use crate::{
@@ -41,13 +41,20 @@ fn service_page(
     }
 }
 
-/// The editor again, with what is wrong in it.
-fn rejected(cx: &StaffContext, editor: Editor, errors: Vec<String>) -> Response {
-    (
-        StatusCode::BAD_REQUEST,
-        service_page(cx, editor, errors, None),
-    )
-        .into_response()
+/// The form as typed and the rules it states, or the editor again with what is wrong in it.
+fn checked(
+    cx: &StaffContext,
+    id: &str,
+    pairs: &[(String, String)],
+) -> Result<(Editor, ServiceRules), PageError> {
+    let editor = Editor::from_form(id, pairs);
+    match editor.rules() {
+        Ok(rules) => Ok((editor, rules)),
+        Err(errors) => Err(PageError::page((
+            StatusCode::BAD_REQUEST,
+            service_page(cx, editor, errors, None),
+        ))),
+    }
 }
 
 pub async fn service_editor(cx: StaffContext, Path(id): Path<String>) -> PageResult {
@@ -72,11 +79,7 @@ pub async fn service_preview(
     Path(id): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> PageResult {
-    let editor = Editor::from_form(&id, &pairs);
-    let rules = match editor.rules() {
-        Ok(rules) => rules,
-        Err(errors) => return Ok(rejected(&cx, editor, errors)),
-    };
+    let (editor, rules) = checked(&cx, &id, &pairs)?;
     let now = cx.by.now;
     let plan = cx
         .state
@@ -116,11 +119,7 @@ pub async fn service_save(
     Path(id): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> PageResult {
-    let editor = Editor::from_form(&id, &pairs);
-    let rules = match editor.rules() {
-        Ok(rules) => rules,
-        Err(errors) => return Ok(rejected(&cx, editor, errors)),
-    };
+    let (editor, rules) = checked(&cx, &id, &pairs)?;
     let by = cx.by.clone();
     let (name, description, bring) = (
         editor.name.trim().to_owned(),

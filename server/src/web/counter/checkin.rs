@@ -103,44 +103,47 @@ pub async fn checkin_page(cx: StaffContext) -> PageResult {
 
 /// What the clerk reads when a scan names no booking to assess.
 fn scan_refusal(scan: Scan) -> Outcome {
-    match scan {
-        Scan::Found(..) => refusal("Operazione non riuscita", ""),
-        Scan::UnknownCode(code) => refusal(
+    let (headline, detail) = match scan {
+        Scan::NotYetArrived { date, time } => {
+            return Outcome {
+                tone: "warning",
+                headline: "Prenotazione non ancora arrivata".into(),
+                detail: format!(
+                    "Il codice è autentico (appuntamento {} alle {}), ma il chiosco non ha ancora trasmesso la prenotazione: l'ente potrebbe essere senza rete. Cercare per nome o riprovare più tardi.",
+                    italian_date(date),
+                    coper_shared::rules::hh_mm(time)
+                ),
+                appointment: None,
+                may_override: false,
+            };
+        }
+        Scan::UnknownCode(code) => (
             "Prenotazione sconosciuta",
-            &format!("Nessuna prenotazione con il codice {code}."),
+            format!("Nessuna prenotazione con il codice {code}."),
         ),
-        Scan::NotACode => refusal(
+        Scan::Found(..) => ("Operazione non riuscita", String::new()),
+        Scan::NotACode => (
             "Codice non riconosciuto",
-            "Non è un codice coper né un codice di prenotazione (8 caratteri, es. K7QM-4XTA).",
+            "Non è un codice coper né un codice di prenotazione (8 caratteri, es. K7QM-4XTA).".into(),
         ),
-        Scan::Unreadable => refusal(
+        Scan::Unreadable => (
             "Codice illeggibile",
-            "Il codice QR è danneggiato o incompleto: ripetere la lettura, o digitare il codice di prenotazione stampato sotto il QR.",
+            "Il codice QR è danneggiato o incompleto: ripetere la lettura, o digitare il codice di prenotazione stampato sotto il QR.".into(),
         ),
-        Scan::UnknownKiosk => refusal(
+        Scan::UnknownKiosk => (
             "Codice non valido",
-            "Il codice è stato emesso da un chiosco sconosciuto.",
+            "Il codice è stato emesso da un chiosco sconosciuto.".into(),
         ),
-        Scan::RevokedKiosk => refusal(
+        Scan::RevokedKiosk => (
             "Codice non valido: chiosco revocato",
-            "Il chiosco che ha emesso questo codice è stato revocato. Verificare l'identità e cercare la prenotazione per nome.",
+            "Il chiosco che ha emesso questo codice è stato revocato. Verificare l'identità e cercare la prenotazione per nome.".into(),
         ),
-        Scan::Forged => refusal(
+        Scan::Forged => (
             "Codice contraffatto",
-            "La firma del codice non corrisponde: il promemoria è stato alterato o falsificato.",
+            "La firma del codice non corrisponde: il promemoria è stato alterato o falsificato.".into(),
         ),
-        Scan::NotYetArrived { date, time } => Outcome {
-            tone: "warning",
-            headline: "Prenotazione non ancora arrivata".into(),
-            detail: format!(
-                "Il codice è autentico (appuntamento {} alle {}), ma il chiosco non ha ancora trasmesso la prenotazione: l'ente potrebbe essere senza rete. Cercare per nome o riprovare più tardi.",
-                italian_date(date),
-                coper_shared::rules::hh_mm(time)
-            ),
-            appointment: None,
-            may_override: false,
-        },
-    }
+    };
+    refusal(headline, &detail)
 }
 
 /// What the clerk reads of a booking presented at the counter.

@@ -1,17 +1,8 @@
-//! The printed reminder (promemoria): in Italian and the person's language, with the Questura,
-//! the date and time, the service, the name, the booking code, the signed QR ticket, what to
-//! bring, the partner body, and "provisional" when it is.
-//!
-//! Two outputs: a PDF (A4 or A5) for an ordinary printer through CUPS (`lp`), and an 80 mm ESC/POS
-//! receipt for thermal printers. Receipt printers' code pages cannot print Arabic, Bengali or
-//! Chinese, so the receipt is the same layout set as a PDF 72 mm wide, rasterised at the printer's
-//! 203 dpi by `pdftoppm` (poppler), and sent as one bitmap (`GS v 0`). Text is shaped by krilla
-//! (rustybuzz), right to left where the script needs it; fonts are Noto (Latin, Greek and Cyrillic
-//! bundled; Arabic, Bengali and Chinese from Debian's `fonts-noto-core` and `fonts-noto-cjk`).
+//! The reminder as a PDF: the layout (shaped text in the script's Noto font, right to left where
+//! the script needs it, wrapped to the paper), and printing it through CUPS (`lp`).
 
-use std::{path::Path, process::Command};
+use std::process::Command;
 
-use coper_shared::jiff::civil::{Date, Time};
 use krilla::{
     Document,
     color::rgb,
@@ -23,61 +14,11 @@ use krilla::{
     text::{Font, TextDirection},
 };
 
+use super::{Paper, Reminder, ReminderError, receipt::tempfile_dir};
 use crate::i18n::tr;
 
-/// Everything a reminder shows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reminder {
-    pub questura: String,
-    pub questura_address: String,
-    pub service: String,
-    /// What to bring, as the Questura wrote it (Italian).
-    pub what_to_bring: String,
-    pub date: Date,
-    pub time: Time,
-    pub surname: String,
-    pub given_names: String,
-    pub booking_code: String,
-    /// The signed ticket the QR code carries (`coper_shared::ticket`).
-    pub ticket: String,
-    pub partner: String,
-    pub provisional: bool,
-    /// The person's language (a code of [`crate::i18n::LANGUAGES`]).
-    pub lang: String,
-}
-
-/// Paper for the PDF reminder.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Paper {
-    A4,
-    A5,
-    /// 72 mm printable width of an 80 mm receipt roll.
-    Receipt,
-}
-
-impl Paper {
-    /// Width and height in points.
-    fn size(self) -> (f32, f32) {
-        match self {
-            Self::A4 => (595.0, 842.0),
-            Self::A5 => (420.0, 595.0),
-            Self::Receipt => (204.0, 720.0),
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum ReminderError {
-    #[error("font {0} is missing: install the Noto fonts (scripts/install-deps)")]
-    MissingFont(String),
-    #[error("the PDF cannot be written: {0}")]
-    Pdf(String),
-    #[error("cannot rasterise the receipt with pdftoppm (poppler-utils): {0}")]
-    Raster(String),
-}
-
-static LATIN: &[u8] = include_bytes!("../../assets/fonts/NotoSans-Regular.ttf");
-static LATIN_BOLD: &[u8] = include_bytes!("../../assets/fonts/NotoSans-Bold.ttf");
+static LATIN: &[u8] = include_bytes!("../../../assets/fonts/NotoSans-Regular.ttf");
+static LATIN_BOLD: &[u8] = include_bytes!("../../../assets/fonts/NotoSans-Bold.ttf");
 const ARABIC: &str = "/usr/share/fonts/truetype/noto/NotoSansArabic-Regular.ttf";
 const BENGALI: &str = "/usr/share/fonts/truetype/noto/NotoSansBengali-Regular.ttf";
 const CJK: &str = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc";
@@ -408,175 +349,6 @@ fn compose(
     Ok(flow.y)
 }
 
-/// A 1-bit raster: `width` dots per row, rows of `(width + 7) / 8` bytes, 1 = black.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Raster {
-    pub width: usize,
-    pub height: usize,
-    pub bits: Vec<u8>,
-}
-
-impl Raster {
-    pub fn is_black(&self, x: usize, y: usize) -> bool {
-        let row = self.width.div_ceil(8);
-        self.bits[y * row + x / 8] & (0x80 >> (x % 8)) != 0
-    }
-
-    /// Parse a binary PBM (`P4`), as `pdftoppm -mono` writes it.
-    fn from_pbm(bytes: &[u8]) -> Option<Self> {
-        let mut fields = Vec::new();
-        let mut at = 0;
-        while fields.len() < 3 {
-            while at < bytes.len() && bytes[at].is_ascii_whitespace() {
-                at += 1;
-            }
-            if bytes.get(at) == Some(&b'#') {
-                while at < bytes.len() && bytes[at] != b'\n' {
-                    at += 1;
-                }
-                continue;
-            }
-            let start = at;
-            while at < bytes.len() && !bytes[at].is_ascii_whitespace() {
-                at += 1;
-            }
-            fields.push(std::str::from_utf8(&bytes[start..at]).ok()?.to_owned());
-        }
-        if fields[0] != "P4" {
-            return None;
-        }
-        let (width, height): (usize, usize) = (fields[1].parse().ok()?, fields[2].parse().ok()?);
-        let data = bytes.get(at + 1..)?;
-        let len = width.div_ceil(8) * height;
-        (data.len() >= len).then(|| Self {
-            width,
-            height,
-            bits: data[..len].to_vec(),
-        })
-    }
-
-    /// Without the blank rows at the bottom (the receipt page is taller than its text).
-    fn trimmed(mut self) -> Self {
-        let row = self.width.div_ceil(8);
-        while self.height > 1
-            && self.bits[(self.height - 1) * row..self.height * row]
-                .iter()
-                .all(|b| *b == 0)
-        {
-            self.height -= 1;
-        }
-        self.bits.truncate(self.height * row);
-        self
-    }
-}
-
-/// The printer's resolution: 8 dots per millimetre, 576 dots across 72 mm.
-pub const RECEIPT_DPI: u32 = 203;
-
-fn pdftoppm(pdf: &[u8], args: &[&str], extension: &str) -> Result<Vec<u8>, ReminderError> {
-    let dir = tempfile_dir()?;
-    // The PDF carries a name: the folder goes whatever happens.
-    let result = rasterise(&dir, pdf, args, extension);
-    let _ = std::fs::remove_dir_all(&dir);
-    result
-}
-
-fn rasterise(
-    dir: &Path,
-    pdf: &[u8],
-    args: &[&str],
-    extension: &str,
-) -> Result<Vec<u8>, ReminderError> {
-    let input = dir.join("reminder.pdf");
-    std::fs::write(&input, pdf).map_err(|e| ReminderError::Raster(e.to_string()))?;
-    let output = dir.join("reminder");
-    let status = Command::new("pdftoppm")
-        .args(args)
-        .arg("-singlefile")
-        .arg(&input)
-        .arg(&output)
-        .status()
-        .map_err(|e| ReminderError::Raster(e.to_string()))?;
-    if !status.success() {
-        return Err(ReminderError::Raster(format!(
-            "pdftoppm exited with {status}"
-        )));
-    }
-    std::fs::read(output.with_extension(extension))
-        .map_err(|e| ReminderError::Raster(e.to_string()))
-}
-
-fn tempfile_dir() -> Result<std::path::PathBuf, ReminderError> {
-    let mut random = [0u8; 8];
-    getrandom::fill(&mut random).map_err(|e| ReminderError::Raster(e.to_string()))?;
-    let dir = std::env::temp_dir().join(format!(
-        "coper-reminder-{}",
-        random
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    ));
-    std::fs::create_dir_all(&dir).map_err(|e| ReminderError::Raster(e.to_string()))?;
-    Ok(dir)
-}
-
-/// The receipt as the printer will print it.
-pub fn receipt_raster(reminder: &Reminder) -> Result<Raster, ReminderError> {
-    let pdf = pdf(reminder, Paper::Receipt)?;
-    let dpi = RECEIPT_DPI.to_string();
-    let pbm = pdftoppm(&pdf, &["-mono", "-r", &dpi], "pbm")?;
-    Raster::from_pbm(&pbm)
-        .map(Raster::trimmed)
-        .ok_or_else(|| ReminderError::Raster("unreadable PBM".into()))
-}
-
-/// The receipt as a PNG picture (for setting printers up, and for the documentation).
-pub fn receipt_png(reminder: &Reminder) -> Result<Vec<u8>, ReminderError> {
-    let pdf = pdf(reminder, Paper::Receipt)?;
-    pdftoppm(&pdf, &["-png", "-r", &RECEIPT_DPI.to_string()], "png")
-}
-
-/// The ESC/POS byte stream of `raster`: initialise, the bitmap in bands (`GS v 0`), feed, cut.
-pub fn escpos(raster: &Raster) -> Vec<u8> {
-    const BAND: usize = 256;
-    let row = raster.width.div_ceil(8);
-    let mut out = vec![0x1B, 0x40]; // ESC @: initialise
-    out.extend_from_slice(&[0x1B, 0x61, 0x01]); // ESC a 1: centre
-    for start in (0..raster.height).step_by(BAND) {
-        let rows = BAND.min(raster.height - start);
-        out.extend_from_slice(&[0x1D, 0x76, 0x30, 0x00]);
-        out.extend_from_slice(&(row as u16).to_le_bytes());
-        out.extend_from_slice(&(rows as u16).to_le_bytes());
-        out.extend_from_slice(&raster.bits[start * row..(start + rows) * row]);
-    }
-    out.extend_from_slice(&[0x1B, 0x64, 0x04]); // ESC d 4: feed four lines
-    out.extend_from_slice(&[0x1D, 0x56, 0x42, 0x00]); // GS V B 0: cut
-    out
-}
-
-/// Read the bitmap back out of an ESC/POS stream written by [`escpos`] (for tests and checks).
-pub fn raster_of_escpos(bytes: &[u8]) -> Option<Raster> {
-    let mut at = 0;
-    let (mut width, mut bits, mut height) = (0, Vec::new(), 0);
-    while at + 8 <= bytes.len() {
-        if bytes[at..at + 4] == [0x1D, 0x76, 0x30, 0x00] {
-            let row = u16::from_le_bytes([bytes[at + 4], bytes[at + 5]]) as usize;
-            let rows = u16::from_le_bytes([bytes[at + 6], bytes[at + 7]]) as usize;
-            width = row * 8;
-            bits.extend_from_slice(bytes.get(at + 8..at + 8 + row * rows)?);
-            height += rows;
-            at += 8 + row * rows;
-        } else {
-            at += 1;
-        }
-    }
-    (height > 0).then_some(Raster {
-        width,
-        height,
-        bits,
-    })
-}
-
 /// Send a PDF to the system printer through CUPS.
 pub fn print_pdf(pdf: &[u8], printer: Option<&str>) -> Result<(), ReminderError> {
     let dir = tempfile_dir()?;
@@ -596,42 +368,6 @@ pub fn print_pdf(pdf: &[u8], printer: Option<&str>) -> Result<(), ReminderError>
         .success()
         .then_some(())
         .ok_or_else(|| ReminderError::Raster(format!("lp exited with {status}")))
-}
-
-/// Write an ESC/POS stream to a receipt printer's device (e.g. `/dev/usb/lp0`).
-pub fn print_escpos(bytes: &[u8], device: &Path) -> std::io::Result<()> {
-    std::fs::write(device, bytes)
-}
-
-/// A synthetic reminder, for `coper-kiosk reminder --sample` and the tests.
-pub fn sample(lang: &str) -> Reminder {
-    let date = Date::constant(2026, 11, 24);
-    let time = Time::constant(9, 40, 0, 0);
-    let ticket = coper_shared::ticket::Ticket {
-        issuer: coper_shared::ticket::Issuer::Kiosk(uuid::Uuid::from_u128(
-            0x0190_0000_0000_7000_8000_0000_0000_0001,
-        )),
-        booking: uuid::Uuid::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0002),
-        service: coper_shared::ids::ServiceId::parse("consegna-pse").expect("a valid id"),
-        date,
-        time,
-    }
-    .sign(&ed25519_dalek::SigningKey::from_bytes(&[7; 32]));
-    Reminder {
-        questura: "Questura di Pavia (dimostrazione)".into(),
-        questura_address: "Piazza dell'Esempio 1, 27100 Pavia".into(),
-        service: "Consegna permesso elettronico".into(),
-        what_to_bring: "Promemoria della prenotazione; passaporto o documento di identità; ricevuta della richiesta (assicurata); il vecchio permesso di soggiorno, se ne avete uno.".into(),
-        date,
-        time,
-        surname: "El Amrani".into(),
-        given_names: "Fatima Zahra".into(),
-        booking_code: "K7QM-4XTA".into(),
-        ticket,
-        partner: "Comune di Pavia – Sportello Stranieri".into(),
-        provisional: true,
-        lang: lang.into(),
-    }
 }
 
 #[cfg(test)]
@@ -655,15 +391,5 @@ mod tests {
         assert_eq!(script_of("ملاقات"), Script::Arabic);
         assert_eq!(script_of("রিমাইন্ডার"), Script::Bengali);
         assert_eq!(script_of("预约提醒单"), Script::Cjk);
-    }
-
-    #[test]
-    fn an_escpos_stream_gives_its_bitmap_back() {
-        let raster = Raster {
-            width: 16,
-            height: 300,
-            bits: (0..600).map(|i| (i % 251) as u8).collect(),
-        };
-        assert_eq!(raster_of_escpos(&escpos(&raster)), Some(raster));
     }
 }
