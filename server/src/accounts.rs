@@ -250,6 +250,8 @@ pub enum AccountError {
     InvalidUsername,
     #[error("il nome utente «{0}» esiste già")]
     UsernameTaken(String),
+    #[error("ente convenzionato {0} inesistente")]
+    UnknownPartner(i64),
     #[error("la password deve avere almeno {MIN_PASSWORD_CHARS} caratteri")]
     WeakPassword,
 }
@@ -298,6 +300,11 @@ pub fn create_user(
     }
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Ok(Err(AccountError::WeakPassword));
+    }
+    if let Some(partner) = partner_body
+        && store::partners::partner(conn, partner)?.is_none()
+    {
+        return Ok(Err(AccountError::UnknownPartner(partner)));
     }
     if users::username_taken(conn, username)? {
         return Ok(Err(AccountError::UsernameTaken(username.to_owned())));

@@ -5,8 +5,8 @@
 //! The rules are checked by `ServiceRules::new` (overlaps, zero places, a slot longer than its
 //! range: Italian messages), the displaced bookings are found and placed by the pure
 //! `coper_shared::relocate`; this module loads, writes and audits. A kiosk's booking that moves has
-//! its verdict rewritten as "relocated", so the kiosk shows the new time; the caller then asks
-//! the sync hub to republish the documents this returns.
+//! its verdict rewritten as "relocated", so the kiosk shows the new time; the operations of
+//! `crate::ops::agenda` turn what this returns into the changes `AppState::perform` publishes.
 
 use std::collections::BTreeSet;
 

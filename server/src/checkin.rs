@@ -49,7 +49,7 @@ pub enum Scan {
     UnknownKiosk,
     /// A ticket from a revoked kiosk.
     RevokedKiosk,
-    /// A ticket whose signature does not match.
+    /// A ticket whose signature does not match, or that names another service than its booking.
     Forged,
     /// An authentic ticket whose booking has not reached the server yet (its office offline).
     NotYetArrived { date: Date, time: Time },
@@ -84,6 +84,8 @@ pub fn read_scan(conn: &Connection, text: &str, now: Timestamp) -> Result<Scan, 
         return Ok(Scan::Forged);
     };
     Ok(match appointments::by_ticket(conn, &ticket)? {
+        // A signed ticket that disagrees with its booking on the service is not trusted either.
+        Some(a) if a.service_id != ticket.service.as_str() => Scan::Forged,
         Some(a) => Scan::Found(Box::new(a), Some((ticket.date, ticket.time))),
         None => Scan::NotYetArrived {
             date: ticket.date,

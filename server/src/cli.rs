@@ -1,6 +1,8 @@
 //! The command line: `serve` and the administrator's commands (`kiosk-code`, `kiosk-revoke`,
 //! `create-admin`, `create-user`, `import-ready`). Each command is a thin shell: it opens the
-//! database and calls the same functions the pages call.
+//! database and runs the same operations (`crate::ops`) the pages run. Their changes are not
+//! published (no hub runs here): a running server rewrites every projection from SQLite on each
+//! kiosk's next connection.
 
 use std::future::Future;
 
@@ -10,8 +12,10 @@ use tokio::net::TcpListener;
 use crate::{
     AppState, accounts,
     config::{self, Cli, Command, ServeConfig},
-    demo, import, serve,
-    store::{Db, kiosks},
+    demo, import,
+    ops::{self, Actor},
+    serve,
+    store::Db,
 };
 
 /// Entry point of the `coper-server` binary.
@@ -28,16 +32,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::KioskCode(args) => {
             let db = open_db(&args.data_dir)?;
             for _ in 0..args.count.max(1) {
-                let code = db.call_blocking(|conn| {
-                    kiosks::issue_code(
-                        conn,
-                        args.partner,
-                        &args.label,
-                        args.valid_days,
-                        jiff::Timestamp::now(),
-                        "cli",
-                    )
-                })??;
+                let by = Actor::cli(jiff::Timestamp::now());
+                let (code, _) = db.call_blocking(|conn| {
+                    ops::kiosks::issue_code(conn, &by, args.partner, &args.label, args.valid_days)
+                })?;
+                let code = code?;
                 println!("{code}");
             }
             Ok(())
@@ -64,8 +63,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             };
             let db = open_db(&args.data_dir)?;
-            let report =
-                db.call_blocking(|conn| import::apply(conn, &rows, jiff::Timestamp::now(), "cli"))?;
+            let by = Actor::cli(jiff::Timestamp::now());
+            let (report, _) = db.call_blocking(|conn| ops::ready::import(conn, &by, &rows))?;
             println!(
                 "aggiunti {}, aggiornati {}, invariati {} (added, updated, unchanged)",
                 report.added, report.updated, report.unchanged
@@ -74,13 +73,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::KioskRevoke(args) => {
             let db = open_db(&args.data_dir)?;
-            let now = jiff::Timestamp::now();
+            let by = Actor::cli(jiff::Timestamp::now());
             // A kiosk id is a UUID; anything else is taken for an unused enrolment code.
             if args.kiosk.parse::<uuid::Uuid>().is_ok() {
-                db.call_blocking(|conn| kiosks::revoke(conn, &args.kiosk, now, "cli"))??;
+                let (done, _) =
+                    db.call_blocking(|conn| ops::kiosks::revoke(conn, &by, &args.kiosk))?;
+                done?;
                 println!("kiosk {} revoked", args.kiosk);
             } else {
-                db.call_blocking(|conn| kiosks::revoke_code(conn, &args.kiosk, now, "cli"))??;
+                let (done, _) =
+                    db.call_blocking(|conn| ops::kiosks::revoke_code(conn, &by, &args.kiosk))?;
+                done?;
                 println!("enrolment code withdrawn");
             }
             Ok(())

@@ -39,7 +39,6 @@ pub enum Seeded {
     AlreadySetUp,
 }
 
-/// Seed the demonstration data unless the database already has a Questura.
 /// The demo's staff accounts, all with [`DEMO_PASSWORD`]: synthetic, for trying the pages.
 pub const DEMO_ACCOUNTS: [(&str, &str, crate::accounts::Role); 2] = [
     (
@@ -56,6 +55,8 @@ pub const DEMO_ACCOUNTS: [(&str, &str, crate::accounts::Role); 2] = [
 /// Printed in the README: the demo is for trying out, never for real data.
 pub const DEMO_PASSWORD: &str = "demo-password";
 
+/// Seed the demonstration data unless the database already has a Questura. Everything goes
+/// through the store's own functions, so the audit log records the set-up as `system`.
 pub fn seed(conn: &mut Connection, now: Timestamp) -> Result<Seeded, StoreError> {
     if questura(conn)?.is_some() {
         return Ok(Seeded::AlreadySetUp);

@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod import;
+pub mod limits;
 pub mod ops;
 pub mod status;
 pub mod store;
@@ -41,11 +42,25 @@ pub struct AppState {
     pub status_limits: std::sync::Arc<status::Limits>,
     /// Login attempts per address (the lock-out per account comes on top).
     pub login_limits: std::sync::Arc<status::AddressLimiter>,
+    /// What the network may send, and the admission of sync connections.
+    pub limits: limits::Limits,
+    pub sync_gate: std::sync::Arc<limits::SyncGate>,
 }
 
 impl AppState {
     pub fn new(db: Db, clock: Clock) -> Self {
-        let sync = sync::SyncHub::new(db.clone(), clock, sync::SyncConfig::default());
+        Self::with_limits(db, clock, limits::Limits::default())
+    }
+
+    pub fn with_limits(db: Db, clock: Clock, limits: limits::Limits) -> Self {
+        let sync = sync::SyncHub::new(
+            db.clone(),
+            clock,
+            sync::SyncConfig {
+                requests: limits.requests,
+                ..sync::SyncConfig::default()
+            },
+        );
         Self {
             db,
             clock,
@@ -53,6 +68,8 @@ impl AppState {
             counter_changes: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
             status_limits: std::sync::Arc::default(),
             login_limits: std::sync::Arc::new(status::per_address_per_minute(20)),
+            sync_gate: std::sync::Arc::new(limits::SyncGate::new(&limits)),
+            limits,
         }
     }
 

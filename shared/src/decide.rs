@@ -37,6 +37,44 @@ pub struct Booking {
     pub slot: SlotKey,
 }
 
+/// What one kiosk's request may carry, and how many a batch may hold. A request beyond them is
+/// rejected with its own verdict (`invalid_request`, `too_many_requests`) and never stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RequestLimits {
+    /// Characters of a surname, and of the given names.
+    pub name_chars: usize,
+    /// Characters of a phone number.
+    pub phone_chars: usize,
+    /// Requests decided from one kiosk in one batch; later ones are refused.
+    pub per_batch: usize,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        Self {
+            name_chars: 100,
+            phone_chars: 32,
+            per_batch: 500,
+        }
+    }
+}
+
+/// Whether `request` carries only what a person's booking can: a surname, names and a phone of
+/// bounded length without control characters, and a booking code of the kiosk's shape.
+pub fn well_formed(request: &Request, limits: &RequestLimits) -> Result<(), &'static str> {
+    let text_ok =
+        |text: &str, max: usize| text.chars().count() <= max && !text.chars().any(char::is_control);
+    let ok = text_ok(&request.surname, limits.name_chars)
+        && text_ok(&request.given_names, limits.name_chars)
+        && request
+            .phone
+            .as_deref()
+            .is_none_or(|p| text_ok(p, limits.phone_chars))
+        && request.booking_code.len() <= 16
+        && (request.kind == RequestKind::Cancel || !request.surname.trim().is_empty());
+    if ok { Ok(()) } else { Err("invalid_request") }
+}
+
 /// One request and the kiosk it came from (authenticated, not taken from the request).
 #[derive(Debug, Clone)]
 pub struct Incoming {
@@ -74,11 +112,13 @@ impl Occupancy for PoolOccupancy<'_> {
 }
 
 /// Decide `incoming` in deterministic order, updating `capacity` as each decision takes effect.
+/// A request that is not [`well_formed`], or beyond `limits.per_batch`, is rejected on its own.
 pub fn decide(
     mut incoming: Vec<Incoming>,
     capacity: &mut Capacity,
     agendas: &BTreeMap<ServiceId, Agenda<'_>>,
     now: Timestamp,
+    limits: &RequestLimits,
 ) -> Vec<Decision> {
     incoming.sort_by_key(|i| (i.request.created_at_ms, i.request.id));
     // The same request delivered twice (even with different clocks) is decided once.
@@ -86,7 +126,26 @@ pub fn decide(
     incoming.retain(|i| seen.insert(i.request.id));
     incoming
         .into_iter()
-        .map(|i| decide_one(i, capacity, agendas, now))
+        .enumerate()
+        .map(|(n, i)| {
+            let refusal = if n >= limits.per_batch {
+                Err("too_many_requests")
+            } else {
+                well_formed(&i.request, limits)
+            };
+            match refusal {
+                Ok(()) => decide_one(i, capacity, agendas, now),
+                Err(reason) => Decision {
+                    request: i.request.id,
+                    kiosk: i.kiosk,
+                    outcome: Outcome::Rejected,
+                    service: i.request.service.clone(),
+                    slot: i.request.slot(),
+                    used_lease: false,
+                    reason: Some(reason),
+                },
+            }
+        })
         .collect()
 }
 

@@ -17,7 +17,9 @@
 //! - [`ready_index`]: the ready list as kiosks hold it: salted hashes, checkable offline, no names.
 //! - [`booking_code`]: the short code printed on a reminder, for typing when a scan fails.
 //! - [`documents`]: the synchronised Automerge documents, who writes each, and their records.
-//! - [`protocol`]: the binary envelope of the kiosk ↔ server WebSocket protocol.
+//! - [`protocol`]: the binary envelope of the kiosk ↔ server WebSocket protocol, and the one
+//!   function both sides send a document's next sync message with.
+//! - [`passwords`]: Argon2id hashing and verification, for the server and the kiosks.
 //! - [`decide`]: the conflict rules by which the server decides kiosks' requests.
 //! - [`relocate`]: which bookings a change of hours displaces, and where each goes.
 //! - [`ticket`]: the signed code in a reminder's QR, read back at the counter.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use coper_shared::{
     agenda::{Agenda, SlotKey},
-    decide::{Capacity, Incoming, decide},
+    decide::{Capacity, Incoming, RequestLimits, decide},
     documents::{KioskId, LeaseEntry, Outcome, Request, RequestKind, SlotCounts},
     holidays::HolidayCalendar,
     ids::ServiceId,
@@ -177,7 +177,13 @@ fn run(
     let agendas = BTreeMap::from([(service(), Agenda::new(&rules, &holidays, &tz))]);
     let mut capacity = case.capacity();
     incoming.reverse();
-    let decisions = decide(incoming, &mut capacity, &agendas, now());
+    let decisions = decide(
+        incoming,
+        &mut capacity,
+        &agendas,
+        now(),
+        &RequestLimits::default(),
+    );
     (decisions, capacity)
 }
 
@@ -238,5 +244,55 @@ proptest! {
         a.sort_by_key(|d| d.request);
         b.sort_by_key(|d| d.request);
         prop_assert_eq!(a, b);
+    }
+
+    /// A malformed request (a name of a megabyte, control characters, no surname, a phone of a
+    /// page) is rejected on its own, wherever it falls in the batch, and every other request is
+    /// decided exactly as if it had not been there.
+    #[test]
+    fn bad_requests_are_rejected_alone(
+        case in case(),
+        bad in proptest::collection::vec((0u8..4, 0u8..4, -5000i64..5000, 0u8..4), 1..6),
+    ) {
+        let (mut clean, _) = run(&case, case.incoming());
+        let mut mixed = case.incoming();
+        for (n, (day, index, offset, flaw)) in bad.iter().enumerate() {
+            let slot = slot_of(*day, *index);
+            let (surname, phone) = match flaw {
+                0 => ("X".repeat(1_000_000), None),
+                1 => ("Rossi\u{0}".to_owned(), None),
+                2 => (" ".to_owned(), None),
+                _ => ("Rossi".to_owned(), Some("3".repeat(5_000))),
+            };
+            mixed.push(Incoming {
+                kiosk: KioskId(Uuid::from_u128(1)),
+                request: Request {
+                    id: Uuid::from_u128(9_000_000 + n as u128),
+                    kind: RequestKind::Book,
+                    service: service(),
+                    date: slot.date,
+                    time: slot.start,
+                    surname,
+                    given_names: String::new(),
+                    phone,
+                    booking_code: String::new(),
+                    created_at_ms: now().as_millisecond() + offset,
+                    lease: None,
+                    cancels: None,
+                    permit: None,
+                },
+            });
+        }
+        let (mixed, _) = run(&case, mixed);
+        let (mut good, rejected): (Vec<_>, Vec<_>) =
+            mixed.into_iter().partition(|d| d.request.as_u128() < 9_000_000);
+        prop_assert_eq!(rejected.len(), bad.len());
+        for d in &rejected {
+            prop_assert_eq!(d.outcome, Outcome::Rejected);
+            prop_assert_eq!(d.reason, Some("invalid_request"));
+        }
+        clean.sort_by_key(|d| d.request);
+        good.sort_by_key(|d| d.request);
+        prop_assert_eq!(clean, good);
     }
 }

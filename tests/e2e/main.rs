@@ -6,6 +6,7 @@ mod agenda;
 mod auth;
 mod counter;
 mod faults;
+mod hardening;
 mod helpers;
 mod kiosk;
 mod kiosk_ui;

@@ -179,6 +179,15 @@ impl KioskCore {
         })
     }
 
+    /// Write `request` into the outbox exactly as given, bypassing every check: what a buggy or
+    /// hostile kiosk could send. For the server's tests only.
+    #[doc(hidden)]
+    pub fn write_raw_request(&self, request: &Request) -> Result<(), CoreError> {
+        write_request(&mut self.shared.lock(), request)?;
+        self.outbox_changed();
+        Ok(())
+    }
+
     /// Ask the server to cancel a booking made at this kiosk.
     pub fn cancel(&self, booking: Uuid) -> Result<Uuid, CoreError> {
         let now = self.now();

@@ -2,7 +2,11 @@
 //! a day. A change of rules moves the bookings it displaces (`crate::agenda_change`); the changes
 //! name the agendas and the kiosks' inboxes to rewrite.
 
-use coper_shared::{ids::ServiceId, rules::ServiceRules};
+use coper_shared::{
+    ids::ServiceId,
+    jiff::civil::Date,
+    rules::{DateException, ExceptionKind, ServiceRules},
+};
 
 use super::{Actor, Changes};
 use crate::{
@@ -61,15 +65,64 @@ pub fn save_service(
     Ok((applied, changes))
 }
 
-/// Close a day: save each service's rules with the closure, moving the bookings it displaces.
+/// A day to close, as the administrator typed it.
+#[derive(Debug, Clone)]
+pub struct Closure {
+    /// `YYYY-MM-DD`.
+    pub date: String,
+    /// A service id, or empty for every service.
+    pub service: String,
+    /// Why, for the people and the audit log.
+    pub note: String,
+}
+
+/// The services' rules with `date` closed, or why the date cannot be closed.
+pub fn rules_with_closure(
+    conn: &Connection,
+    form: &Closure,
+) -> Result<Result<Vec<ServiceRules>, String>, StoreError> {
+    let Ok(date) = form.date.trim().parse::<Date>() else {
+        return Ok(Err("indicare una data valida".into()));
+    };
+    let services = store::services::services(conn)?;
+    let mut out = Vec::new();
+    for service in services {
+        if !form.service.is_empty() && service.id.as_str() != form.service {
+            continue;
+        }
+        let mut draft = service.rules.to_draft();
+        draft.exceptions.retain(|e| e.date != date);
+        draft.exceptions.push(DateException {
+            date,
+            kind: ExceptionKind::Closed {
+                note: form.note.trim().to_owned(),
+            },
+        });
+        match ServiceRules::new(draft) {
+            Ok(rules) => out.push(rules),
+            Err(e) => return Ok(Err(e.to_string())),
+        }
+    }
+    if out.is_empty() {
+        return Ok(Err("servizio sconosciuto".into()));
+    }
+    Ok(Ok(out))
+}
+
+/// Close a day: save each service's rules with the closure, moving the bookings it displaces;
+/// or why the day cannot be closed (nothing changes then).
 pub fn close_day(
     conn: &mut Connection,
     by: &Actor,
-    rules: &[ServiceRules],
-) -> Result<(Applied, Changes), StoreError> {
+    closure: &Closure,
+) -> Result<(Result<Applied, String>, Changes), StoreError> {
+    let rules = match rules_with_closure(conn, closure)? {
+        Ok(rules) => rules,
+        Err(why) => return Ok((Err(why), Changes::none())),
+    };
     let tx = conn.transaction()?;
     let mut all = Applied::default();
-    for r in rules {
+    for r in &rules {
         let applied = agenda_change::apply(&tx, r, by.now, &by.name, &by.source)?;
         all.displaced.extend(applied.displaced);
         all.agendas.extend(applied.agendas);
@@ -77,5 +130,5 @@ pub fn close_day(
     }
     tx.commit()?;
     let changes = changes_of(&all);
-    Ok((all, changes))
+    Ok((Ok(all), changes))
 }

@@ -59,6 +59,9 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../../migrations/0001_initial.sql")),
         M::up(include_str!("../../../migrations/0002_sync.sql")),
         M::up(include_str!("../../../migrations/0003_staff.sql")),
+        M::up(include_str!(
+            "../../../migrations/0004_verdicts_per_kiosk.sql"
+        )),
     ])
 }
 

@@ -142,6 +142,22 @@ pub fn state_places(
     Ok(changed > 0)
 }
 
+/// State a slot's places exactly as the engine gives them, before booking it: they may only
+/// shrink down to what the slot holds (the schema's CHECK refuses anything else).
+pub fn set_places(
+    conn: &Connection,
+    service: &ServiceId,
+    slot: SlotKey,
+    places: u16,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO slot_capacity (service_id, slot_date, slot_time, places) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (service_id, slot_date, slot_time) DO UPDATE SET places = excluded.places",
+        params![service.as_str(), slot.date.to_string(), hh_mm(slot.start), places],
+    )?;
+    Ok(())
+}
+
 /// Create the slot's row with `places` if it has none (a slot is counted once it is booked or
 /// leased).
 pub fn open_slot(

@@ -228,7 +228,7 @@ impl SyncHub {
             .await
     }
 
-    /// Whether `kiosk` has been revoked (from the command line or, later, the admin pages).
+    /// Whether `kiosk` has been revoked (from the command line or the administration pages).
     pub async fn is_revoked(&self, kiosk: KioskId) -> Result<bool, StoreError> {
         self.db
             .call(move |conn| kiosks::is_revoked(conn, kiosk))
@@ -266,7 +266,15 @@ impl SyncHub {
                 }
                 let mut touched: BTreeSet<DocName> = BTreeSet::new();
                 let tx = conn.transaction()?;
-                decide_requests(&tx, &ctx, kiosk, requests, now, &mut touched)?;
+                decide_requests(
+                    &tx,
+                    &ctx,
+                    kiosk,
+                    requests,
+                    now,
+                    &config.requests,
+                    &mut touched,
+                )?;
                 if in_sync {
                     settle_leases(&tx, &ctx, kiosk, now, config, clock_trusted, &mut touched)?;
                 }

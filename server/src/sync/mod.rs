@@ -13,11 +13,13 @@
 //! - `project`: the documents written from SQLite (directory, ready list, operators, agendas,
 //!   inboxes).
 //! - `docs`: the in-memory documents and their persistence.
-//! - `ws`: one WebSocket per kiosk: challenge, authentication, sync loop.
+//! - `handshake`: the challenge and the kiosk's answer (authentication or enrolment).
+//! - `ws`: one WebSocket per kiosk: admission, then the sync loop.
 //!
 //! None of these writes SQL: they call `crate::store`.
 
 pub mod docs;
+mod handshake;
 mod hub;
 mod leases;
 mod outbox;
@@ -26,7 +28,7 @@ pub mod ws;
 
 use std::collections::BTreeMap;
 
-use coper_shared::{agenda::Agenda, ids::ServiceId};
+use coper_shared::{agenda::Agenda, decide::RequestLimits, ids::ServiceId};
 use jiff::{Timestamp, civil::Date};
 
 pub use hub::SyncHub;
@@ -46,6 +48,8 @@ pub struct SyncConfig {
     pub lease_ttl_ms: i64,
     /// Leases cover this many of the next open days of each service.
     pub lease_days: usize,
+    /// What a kiosk's request may carry (`crate::limits::Limits::requests`).
+    pub requests: RequestLimits,
 }
 
 impl Default for SyncConfig {
@@ -54,6 +58,7 @@ impl Default for SyncConfig {
             clock_skew_bound_ms: 120_000,
             lease_ttl_ms: 24 * 3600 * 1000,
             lease_days: 3,
+            requests: RequestLimits::default(),
         }
     }
 }

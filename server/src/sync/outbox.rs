@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use coper_shared::{
     agenda::{DayPlan, Slot},
-    decide::{Booking, Capacity, Decision, Incoming, decide},
+    decide::{Booking, Capacity, Decision, Incoming, RequestLimits, decide},
     documents::{DocName, KioskId, Outcome, Request, SlotCounts},
     ids::ServiceId,
 };
@@ -25,12 +25,14 @@ use crate::store::{
 
 /// Decide the undecided requests of `kiosk` and commit appointments and verdicts in `tx`; the
 /// agenda documents the decisions touch are added to `touched`.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn decide_requests(
     tx: &Transaction<'_>,
     ctx: &Context,
     kiosk: KioskId,
     requests: Vec<Request>,
     now: Timestamp,
+    limits: &RequestLimits,
     touched: &mut BTreeSet<DocName>,
 ) -> Result<(), StoreError> {
     let decided = verdicts::decided(tx, kiosk)?;
@@ -50,7 +52,7 @@ pub(super) fn decide_requests(
         .collect();
     let partner = kiosks::partner_of(tx, kiosk)?
         .ok_or_else(|| StoreError::InvalidData(format!("kiosk {kiosk} has no partner body")))?;
-    for decision in decide(incoming, &mut capacity, &agendas, now) {
+    for decision in decide(incoming, &mut capacity, &agendas, now, limits) {
         let request = &by_id[&decision.request];
         let written = match store::in_savepoint(tx, |tx| {
             write_decision(tx, ctx, kiosk, partner, request, &decision, now)

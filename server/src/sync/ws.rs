@@ -1,9 +1,8 @@
 //! One WebSocket per kiosk at `GET /api/v1/sync`.
 //!
-//! The server speaks first with a challenge ([`Frame::Hello`]). A known kiosk answers with
-//! [`Frame::Auth`], signed with its enrolled key; a new one with [`Frame::Enrol`] and a one-time
-//! code. Unknown, revoked and mis-signing kiosks are refused before any document is exchanged.
-//! Then both sides exchange Automerge sync messages per document until one hangs up.
+//! A connection is admitted by the `SyncGate` before the upgrade, then challenged (`handshake`:
+//! authentication or enrolment); then both sides exchange Automerge sync messages per document
+//! until one hangs up.
 //!
 //! Authorisation is by document: a kiosk receives only the documents [`DocName::readable_by`]
 //! allows, and may send changes only to its own outbox. A sync message that carries changes to a
@@ -22,23 +21,21 @@ use axum::{
         ConnectInfo, State,
         ws::{Message, WebSocket, WebSocketUpgrade},
     },
-    response::Response,
+    http::{StatusCode, header},
+    response::{IntoResponse, Response},
 };
 use coper_shared::{
     documents::{DocName, KioskId, Writer},
-    protocol::{Frame, auth_payload, next_sync_frame},
+    protocol::{Frame, next_sync_frame},
 };
-use ed25519_dalek::{Signature, VerifyingKey};
-use uuid::Uuid;
 
-use super::SyncHub;
+use super::{SyncHub, handshake};
 use crate::{
     AppState,
-    store::{StoreError, documents, kiosks},
+    limits::Admitted,
+    store::{StoreError, documents},
 };
 
-/// How long a kiosk has to answer the challenge.
-const AUTH_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a kiosk has to acknowledge changes sent to it before the session is presumed broken.
 const ACK_TIMEOUT: Duration = Duration::from_secs(4);
 const ACK_CHECK: Duration = Duration::from_millis(500);
@@ -52,31 +49,48 @@ pub async fn upgrade(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ws: WebSocketUpgrade,
 ) -> Response {
+    // Admitted before the upgrade: a flood of connections that never authenticate is turned
+    // away here, before it holds any memory.
+    let Some(admitted) = state.sync_gate.admit(peer.ip()) else {
+        tracing::warn!(%peer, "sync connection refused: too many connections");
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "10")],
+            "troppe connessioni: riprovare tra poco",
+        )
+            .into_response();
+    };
     let hub = state.sync.clone();
-    ws.max_message_size(16 << 20)
+    let limits = state.limits;
+    ws.max_message_size(limits.sync_message_bytes)
+        .max_frame_size(limits.sync_message_bytes)
         .on_upgrade(move |socket| async move {
-            if let Err(e) = session(socket, hub, peer).await {
+            if let Err(e) = session(socket, hub, peer, admitted, limits.auth_timeout).await {
                 tracing::warn!(%peer, error = %e, "sync session ended with an error");
             }
         })
 }
 
 #[derive(Debug, thiserror::Error)]
-enum SessionError {
+pub(super) enum SessionError {
     #[error("store: {0}")]
     Store(#[from] StoreError),
     #[error("socket: {0}")]
     Socket(#[from] axum::Error),
 }
 
-async fn send(socket: &mut WebSocket, frame: &Frame) -> Result<(), SessionError> {
+pub(super) async fn send(socket: &mut WebSocket, frame: &Frame) -> Result<(), SessionError> {
     socket
         .send(Message::Binary(frame.encode().into()))
         .await
         .map_err(SessionError::from)
 }
 
-async fn refuse(socket: &mut WebSocket, code: &str, message: &str) -> Result<(), SessionError> {
+pub(super) async fn refuse(
+    socket: &mut WebSocket,
+    code: &str,
+    message: &str,
+) -> Result<(), SessionError> {
     send(
         socket,
         &Frame::Refused {
@@ -90,7 +104,7 @@ async fn refuse(socket: &mut WebSocket, code: &str, message: &str) -> Result<(),
 }
 
 /// The next binary frame, or `None` when the socket closed.
-async fn next_frame(socket: &mut WebSocket) -> Option<Result<Frame, String>> {
+pub(super) async fn next_frame(socket: &mut WebSocket) -> Option<Result<Frame, String>> {
     loop {
         match socket.recv().await? {
             Ok(Message::Binary(bytes)) => {
@@ -106,77 +120,15 @@ async fn session(
     mut socket: WebSocket,
     hub: SyncHub,
     peer: SocketAddr,
+    mut admitted: Admitted,
+    auth_timeout: Duration,
 ) -> Result<(), SessionError> {
-    let mut nonce = [0u8; 32];
-    getrandom::fill(&mut nonce).expect("the OS has randomness");
-    let server_time_ms = hub.now().as_millisecond();
-    send(
-        &mut socket,
-        &Frame::Hello {
-            nonce,
-            server_time_ms,
-        },
-    )
-    .await?;
-    let first = tokio::time::timeout(AUTH_TIMEOUT, next_frame(&mut socket)).await;
-    let (kiosk, client_time_ms) = match first {
-        Ok(Some(Ok(Frame::Auth {
-            kiosk_id,
-            client_time_ms,
-            signature,
-        }))) => match authenticate(&hub, kiosk_id, &nonce, client_time_ms, &signature).await? {
-            Ok(kiosk) => (kiosk, client_time_ms),
-            Err((code, message)) => {
-                tracing::warn!(%peer, kiosk = %kiosk_id, code, "kiosk refused");
-                return refuse(&mut socket, code, message).await;
-            }
-        },
-        Ok(Some(Ok(Frame::Enrol {
-            public_key,
-            client_time_ms,
-            signature,
-            code,
-        }))) => {
-            let verified = VerifyingKey::from_bytes(&public_key).ok().filter(|key| {
-                key.verify_strict(
-                    &auth_payload(&nonce, Uuid::nil(), client_time_ms),
-                    &Signature::from_bytes(&signature),
-                )
-                .is_ok()
-            });
-            if verified.is_none() {
-                tracing::warn!(%peer, "enrolment with a bad signature refused");
-                return refuse(&mut socket, "bad_signature", "firma non valida").await;
-            }
-            let now = hub.now();
-            return match hub
-                .db()
-                .call(move |conn| kiosks::redeem(conn, &code, &public_key, now))
-                .await?
-            {
-                Ok((kiosk_id, partner_body_id)) => {
-                    tracing::info!(%peer, kiosk = %kiosk_id, "kiosk enrolled");
-                    send(
-                        &mut socket,
-                        &Frame::Enrolled {
-                            kiosk_id: kiosk_id.0,
-                            partner_body_id,
-                        },
-                    )
-                    .await
-                }
-                Err(refusal) => {
-                    tracing::warn!(%peer, code = refusal.code(), "enrolment refused");
-                    refuse(&mut socket, refusal.code(), &refusal.to_string()).await
-                }
-            };
-        }
-        _ => {
-            tracing::warn!(%peer, "no valid answer to the challenge");
-            return refuse(&mut socket, "no_auth", "autenticazione mancante").await;
-        }
+    let Some((kiosk, client_time_ms)) =
+        handshake::challenge(&mut socket, &hub, peer, auth_timeout).await?
+    else {
+        return Ok(());
     };
-
+    admitted.authenticated();
     let skew = (client_time_ms - hub.now().as_millisecond()).abs();
     let clock_trusted = skew <= hub.config.clock_skew_bound_ms;
     hub.reconcile(kiosk).await?;
@@ -398,43 +350,6 @@ async fn sync_loop(
     }
     save_states(&hub, kiosk, &states, &mut dirty).await?;
     Ok(())
-}
-
-/// Check a kiosk's answer to the challenge. The outer error is the store's; the inner one is a
-/// refusal with its code and Italian message.
-async fn authenticate(
-    hub: &SyncHub,
-    kiosk_id: Uuid,
-    nonce: &[u8; 32],
-    client_time_ms: i64,
-    signature: &[u8; 64],
-) -> Result<Result<KioskId, (&'static str, &'static str)>, StoreError> {
-    let row = hub
-        .db()
-        .call(move |conn| kiosks::key_of(conn, &kiosk_id.to_string()))
-        .await?;
-    let Some((key, revoked)) = row else {
-        return Ok(Err(("unknown_kiosk", "chiosco non registrato")));
-    };
-    if revoked {
-        return Ok(Err(("revoked", "chiosco revocato")));
-    }
-    let valid = VerifyingKey::from_bytes(&key).ok().is_some_and(|k| {
-        k.verify_strict(
-            &auth_payload(nonce, kiosk_id, client_time_ms),
-            &Signature::from_bytes(signature),
-        )
-        .is_ok()
-    });
-    if !valid {
-        return Ok(Err(("bad_signature", "firma non valida")));
-    }
-    // Only a kiosk that proved who it is counts as seen.
-    let now = hub.now();
-    hub.db()
-        .call(move |conn| kiosks::seen(conn, KioskId(kiosk_id), now))
-        .await?;
-    Ok(Ok(KioskId(kiosk_id)))
 }
 
 /// Send the next sync message of `name`, if any; whether it carried changes (which the kiosk

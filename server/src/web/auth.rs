@@ -17,11 +17,11 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::{Access, internal_error, message, page::Frame};
-use crate::{
-    AppState,
-    accounts::{self, Staff},
+use super::{
+    Access, internal_error, message,
+    page::{Frame, PageResult},
 };
+use crate::{AppState, accounts};
 
 pub const SESSION_COOKIE: &str = "coper_session";
 const LOGIN_CSRF_COOKIE: &str = "coper_login_csrf";
@@ -38,19 +38,6 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(k, _)| *k == name)
         .map(|(_, v)| v.to_owned())
-}
-
-/// Where a request came from, for the audit log.
-pub fn source(req_extensions: &axum::http::Extensions) -> String {
-    req_extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_default()
-}
-
-/// Who did it and from where, for the audit log.
-pub fn who(staff: &Staff, peer: &SocketAddr) -> (String, String) {
-    (staff.actor(), peer.ip().to_string())
 }
 
 fn session_cookie(token: &str, max_age_secs: i64) -> String {
@@ -75,7 +62,7 @@ fn same_origin(headers: &HeaderMap) -> bool {
 
 /// The guard in front of every page: loads the session, enforces `access`, and checks the CSRF
 /// token of every state-changing request made in a session. On success the handler finds the
-/// [`Staff`] (when logged in) in the request's extensions.
+/// [`crate::accounts::Staff`] (when logged in) in the request's extensions.
 pub async fn guard(state: AppState, access: Access, req: Request, next: Next) -> Response {
     let staff = match cookie(req.headers(), SESSION_COOKIE) {
         Some(token) => {
@@ -274,24 +261,24 @@ pub async fn login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
-) -> Response {
+) -> PageResult {
     let next = safe_next(&form.next);
     let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
     if expected.is_empty() || !constant_time_eq(expected.as_bytes(), form.csrf.as_bytes()) {
-        return login_form(
+        return Ok(login_form(
             next,
             form.username,
             Some("Il modulo è scaduto: riprovare.".into()),
             StatusCode::FORBIDDEN,
-        );
+        ));
     }
     if state.login_limits.check_key(&peer.ip()).is_err() {
-        return login_form(
+        return Ok(login_form(
             next,
             form.username,
             Some("Troppi tentativi da questo computer: riprovare tra un minuto.".into()),
             StatusCode::TOO_MANY_REQUESTS,
-        );
+        ));
     }
     let now = state.clock.now();
     let username = form.username.clone();
@@ -299,14 +286,10 @@ pub async fn login(
     // Argon2 takes a while: check the password outside the database lock, so a flood of logins
     // never stalls the kiosks' sync or the counter.
     let name = form.username.clone();
-    let hash = match state
+    let hash = state
         .db
         .call(move |conn| accounts::password_hash_of(conn, &name))
-        .await
-    {
-        Ok(hash) => hash,
-        Err(e) => return internal_error(e),
-    };
+        .await?;
     let password = form.password;
     let matches = tokio::task::spawn_blocking(move || accounts::verify_password(&password, &hash))
         .await
@@ -314,9 +297,9 @@ pub async fn login(
     let outcome = state
         .db
         .call(move |conn| accounts::login(conn, &form.username, matches, now, &source))
-        .await;
-    match outcome {
-        Ok(Ok(session)) => (
+        .await?;
+    Ok(match outcome {
+        Ok(session) => (
             [(
                 header::SET_COOKIE,
                 session_cookie(&session.token, accounts::SESSION_LIFETIME.as_secs()),
@@ -324,28 +307,25 @@ pub async fn login(
             Redirect::to(&next),
         )
             .into_response(),
-        Ok(Err(refusal)) => login_form(
+        Err(refusal) => login_form(
             next,
             username,
             Some(refusal.to_string()),
             StatusCode::UNAUTHORIZED,
         ),
-        Err(e) => internal_error(e),
-    }
+    })
 }
 
-pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    if let Some(token) = cookie(&headers, SESSION_COOKIE)
-        && let Err(e) = state
+pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
+    if let Some(token) = cookie(&headers, SESSION_COOKIE) {
+        state
             .db
             .call(move |conn| accounts::logout(conn, &token))
-            .await
-    {
-        return internal_error(e);
+            .await?;
     }
-    (
+    Ok((
         [(header::SET_COOKIE, session_cookie("", 0))],
         Redirect::to("/staff/login"),
     )
-        .into_response()
+        .into_response())
 }

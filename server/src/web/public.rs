@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::{
     i18n::{LANG_COOKIE, Lang, Tr},
-    internal_error,
+    page::PageResult,
 };
 use crate::{
     AppState,
@@ -82,9 +82,9 @@ pub async fn home(
     State(state): State<AppState>,
     Query(query): Query<LangQuery>,
     headers: HeaderMap,
-) -> Response {
+) -> PageResult {
     let lang = Lang::of_request(query.lang.as_deref(), &headers);
-    let loaded = state
+    let (partners, services) = state
         .db
         .call(|conn| {
             let partners = store::partners::active(conn)?;
@@ -97,23 +97,17 @@ pub async fn home(
                 .collect::<Vec<_>>();
             Ok::<_, store::StoreError>((partners, services))
         })
-        .await;
-    let (partners, services) = match loaded {
-        Ok(loaded) => loaded,
-        Err(e) => return internal_error(e),
-    };
-    match frame(&state, lang, "/").await {
-        Ok(frame) => with_lang_cookie(
-            &query,
-            lang,
-            HomePage {
-                frame,
-                partners,
-                services,
-            },
-        ),
-        Err(e) => internal_error(e),
-    }
+        .await?;
+    let frame = frame(&state, lang, "/").await?;
+    Ok(with_lang_cookie(
+        &query,
+        lang,
+        HomePage {
+            frame,
+            partners,
+            services,
+        },
+    ))
 }
 
 /// The status page's result box.
@@ -189,39 +183,34 @@ async fn status_page(
     lang: Lang,
     form: StatusForm,
     outcome: Option<Outcome>,
-) -> Response {
-    let partners = match state.db.call(|conn| store::partners::active(conn)).await {
-        Ok(partners) => partners,
-        Err(e) => return internal_error(e),
-    };
+) -> PageResult {
+    let partners = state.db.call(|conn| store::partners::active(conn)).await?;
     let status = match outcome {
         Some(Outcome::Problem("status.wait")) => StatusCode::TOO_MANY_REQUESTS,
         Some(Outcome::Problem(_)) => StatusCode::BAD_REQUEST,
         _ => StatusCode::OK,
     };
-    match frame(state, lang, "/status-check").await {
-        Ok(frame) => (
-            status,
-            StatusPage {
-                frame,
-                form,
-                outcome,
-                partners,
-            },
-        )
-            .into_response(),
-        Err(e) => internal_error(e),
-    }
+    let frame = frame(state, lang, "/status-check").await?;
+    Ok((
+        status,
+        StatusPage {
+            frame,
+            form,
+            outcome,
+            partners,
+        },
+    )
+        .into_response())
 }
 
 pub async fn status_form(
     State(state): State<AppState>,
     Query(query): Query<LangQuery>,
     headers: HeaderMap,
-) -> Response {
+) -> PageResult {
     let lang = Lang::of_request(query.lang.as_deref(), &headers);
-    let page = status_page(&state, lang, StatusForm::default(), None).await;
-    with_lang_cookie(&query, lang, page)
+    let page = status_page(&state, lang, StatusForm::default(), None).await?;
+    Ok(with_lang_cookie(&query, lang, page))
 }
 
 pub async fn status_check(
@@ -229,7 +218,7 @@ pub async fn status_check(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     Form(form): Form<StatusForm>,
-) -> Response {
+) -> PageResult {
     let lang = Lang::of_request(form.lang.as_deref(), &headers);
     let outcome = match status::check(&state, peer.ip(), &form.asked()).await {
         Ok(answer) if answer.status == "ready" => Outcome::Ready,
@@ -242,7 +231,7 @@ pub async fn status_check(
             "invalid_receipt_number" => "status.error.invalid_receipt_number",
             _ => "status.error.invalid_pratica_number",
         }),
-        Err(Refusal::Store(e)) => return internal_error(e),
+        Err(Refusal::Store(e)) => return Err(e.into()),
     };
     status_page(&state, lang, form, Some(outcome)).await
 }

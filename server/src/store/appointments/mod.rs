@@ -29,12 +29,13 @@ pub enum AppointmentStatus {
 }
 
 impl AppointmentStatus {
+    /// Every status, in the order the pages list them.
     pub const ALL: [Self; 5] = [
         Self::Booked,
         Self::CheckedIn,
         Self::Delivered,
-        Self::Cancelled,
         Self::NoShow,
+        Self::Cancelled,
     ];
 
     /// The word stored in `appointments.status` (and used in URLs and CSS classes).
@@ -135,13 +136,12 @@ pub fn book_with_code(
 ) -> Result<Booked, BookingError> {
     let date = new.slot.date.to_string();
     let time = hh_mm(new.slot.start);
-    // Places may only shrink down to what is already taken: the CHECK refuses anything else.
-    tx.execute(
-        "INSERT INTO slot_capacity (service_id, slot_date, slot_time, places) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (service_id, slot_date, slot_time) DO UPDATE SET places = excluded.places",
-        params![new.service.as_str(), date, time, new.slot.places],
-    )
-    .map_err(classify)?;
+    super::slots::set_places(tx, new.service, new.slot.key(), new.slot.places).map_err(
+        |e| match e {
+            StoreError::Sqlite(e) => classify(e),
+            other => BookingError::Store(other),
+        },
+    )?;
     let id = Uuid::now_v7();
     tx.execute(
         "INSERT INTO appointments (id, booking_code, service_id, slot_date, slot_time, surname,

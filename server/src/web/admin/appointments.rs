@@ -180,13 +180,46 @@ pub async fn appointments_csv(
         .into_response())
 }
 
-/// A cell Excel will not run as a formula: text starting with `=`, `+`, `-` or `@` gets a
-/// leading apostrophe.
+/// A cell Excel will not run as a formula: text that starts (after any blanks, tabs or line
+/// breaks Excel skips) with `=`, `+`, `-`, `@` or their full-width forms gets a leading
+/// apostrophe; so does text starting with a tab or a carriage return.
 fn not_a_formula(cell: &str) -> String {
-    if cell.starts_with(['=', '+', '-', '@']) {
+    const TRIGGERS: [char; 8] = ['=', '+', '-', '@', '＝', '＋', '－', '＠'];
+    let risky = cell.starts_with(['\t', '\r'])
+        || cell
+            .trim_start_matches([' ', '\t', '\r', '\n', '\u{3000}'])
+            .starts_with(TRIGGERS);
+    if risky {
         format!("'{cell}")
     } else {
         cell.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::not_a_formula;
+
+    #[test]
+    fn cells_that_excel_could_run_are_neutralised() {
+        for risky in [
+            "=1+1",
+            "+1",
+            "-1",
+            "@SUM(A1)",
+            "\t=1",
+            "\r=1",
+            " =1",
+            "\n=1",
+            "＝1+1",
+            "＋1",
+            "\u{3000}=1",
+        ] {
+            assert!(not_a_formula(risky).starts_with('\''), "{risky:?}");
+        }
+        for plain in ["Rossi", "De la Cruz", "K7QM-4XTA", "0382 000101", ""] {
+            assert_eq!(not_a_formula(plain), plain);
+        }
     }
 }
 

@@ -3,10 +3,6 @@
 //! `crate::agenda_change`).
 
 use axum::{extract::Form, http::StatusCode, response::IntoResponse};
-use coper_shared::{
-    jiff::civil::Date,
-    rules::{DateException, ExceptionKind, ServiceRules},
-};
 
 use super::{
     editor::{MoveShown, move_shown},
@@ -14,7 +10,7 @@ use super::{
 };
 use crate::{
     agenda_change, ops,
-    store::{Connection, StoreError, services},
+    store::{StoreError, services},
     web::page::{Frame, PageResult, StaffContext},
 };
 
@@ -79,37 +75,14 @@ pub async fn close_day_form(cx: StaffContext) -> PageResult {
     close_day_page(&cx, CloseDayForm::default(), None, None).await
 }
 
-/// The services' rules with `date` closed, or why the date cannot be closed.
-fn with_closure(
-    conn: &Connection,
-    form: &CloseDayForm,
-) -> Result<Result<Vec<ServiceRules>, String>, StoreError> {
-    let Ok(date) = form.date.trim().parse::<Date>() else {
-        return Ok(Err("indicare una data valida".into()));
-    };
-    let services = services::services(conn)?;
-    let mut out = Vec::new();
-    for service in services {
-        if !form.service.is_empty() && service.id.as_str() != form.service {
-            continue;
-        }
-        let mut draft = service.rules.to_draft();
-        draft.exceptions.retain(|e| e.date != date);
-        draft.exceptions.push(DateException {
-            date,
-            kind: ExceptionKind::Closed {
-                note: form.note.trim().to_owned(),
-            },
-        });
-        match ServiceRules::new(draft) {
-            Ok(rules) => out.push(rules),
-            Err(e) => return Ok(Err(e.to_string())),
+impl CloseDayForm {
+    fn closure(&self) -> ops::agenda::Closure {
+        ops::agenda::Closure {
+            date: self.date.clone(),
+            service: self.service.clone(),
+            note: self.note.clone(),
         }
     }
-    if out.is_empty() {
-        return Ok(Err("servizio sconosciuto".into()));
-    }
-    Ok(Ok(out))
 }
 
 /// Show which bookings closing the day would move, and where.
@@ -120,7 +93,8 @@ pub async fn close_day_preview(cx: StaffContext, Form(form): Form<CloseDayForm>)
         .state
         .db
         .call(move |conn| {
-            let rules = match with_closure(conn, &probe)? {
+            let closure = probe.closure();
+            let rules = match ops::agenda::rules_with_closure(conn, &closure)? {
                 Ok(rules) => rules,
                 Err(e) => return Ok(Err(e)),
             };
@@ -146,14 +120,7 @@ pub async fn close_day(cx: StaffContext, Form(form): Form<CloseDayForm>) -> Page
     let probe = form.clone();
     let closed = cx
         .state
-        .perform(move |conn| {
-            let rules = match with_closure(conn, &probe)? {
-                Ok(rules) => rules,
-                Err(e) => return Ok((Err(e), ops::Changes::none())),
-            };
-            let (applied, changes) = ops::agenda::close_day(conn, &by, &rules)?;
-            Ok((Ok(applied), changes))
-        })
+        .perform(move |conn| ops::agenda::close_day(conn, &by, &probe.closure()))
         .await?;
     match closed {
         Ok(applied) => {

@@ -106,6 +106,8 @@ pub(super) async fn load_day(state: &AppState, query: DayQuery) -> Result<Day, S
                 .find(|(id, _)| *id == query.service)
                 .map(|(id, _)| id.clone());
             let all = store::day(conn, date, service.as_deref())?;
+            // One status, or all when the filter is empty or unknown.
+            let shown = AppointmentStatus::parse(&query.status);
             let mut counts = Counts::default();
             for a in &all {
                 match a.status {
@@ -118,7 +120,7 @@ pub(super) async fn load_day(state: &AppState, query: DayQuery) -> Result<Day, S
             }
             let appointments: Vec<CounterAppointment> = all
                 .into_iter()
-                .filter(|a| query.status.is_empty() || a.status.as_str() == query.status)
+                .filter(|a| shown.is_none_or(|s| a.status == s))
                 .collect();
             let rows = appointments.iter().map(day_row).collect();
             let questura = settings::questura(conn)?
@@ -219,8 +221,6 @@ pub struct NoShowForm {
 }
 
 /// End of the day: everyone still only booked whose slot is past the late window is absent.
-/// Mark the day's no-shows: the people still only booked whose slot and check-in window have
-/// passed.
 pub async fn mark_no_shows(cx: StaffContext, Form(form): Form<NoShowForm>) -> PageResult {
     let by = cx.by.clone();
     let date = form.date.parse::<Date>().ok();
