@@ -2,7 +2,7 @@
 //! carry identifiers, never people's names.
 
 use coper_shared::jiff::civil::Date;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{StoreError, instant_text};
 
@@ -30,6 +30,18 @@ pub fn audit_from(
         ),
     )?;
     Ok(())
+}
+
+/// Whether `actor` has done `action` from `source` before (e.g. logged in from this computer).
+pub fn has(conn: &Connection, actor: &str, action: &str, source: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM audit_log WHERE actor = ?1 AND action = ?2 AND source = ?3 LIMIT 1",
+            params![actor, action, source],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
 }
 
 /// One line of the audit log.
