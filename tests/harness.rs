@@ -193,6 +193,13 @@ impl TestApp {
             .unwrap_or_else(|e| panic!("{sql}: {e}"))
     }
 
+    /// The one value `sql` reads from the server's database, given its one parameter.
+    pub fn one<T: rusqlite::types::FromSql>(&self, sql: &str, param: impl rusqlite::ToSql) -> T {
+        self.database()
+            .query_row(sql, [param], |r| r.get(0))
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    }
+
     /// The body of `GET path`, as text.
     pub async fn text(&self, path: &str) -> String {
         self.client

@@ -394,14 +394,7 @@ async fn partner_bodies_kiosks_operators_appointments_and_audit_over_http() {
         )
         .await;
     assert!(page.contains("Prenotazione annullata"), "{page}");
-    let status: String = app
-        .database()
-        .query_row(
-            "SELECT status FROM appointments WHERE id = ?1",
-            [&id],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let status: String = app.one("SELECT status FROM appointments WHERE id = ?1", &id);
     assert_eq!(status, "cancelled");
 
     // The audit log shows who did all this, from where, filtered by action.

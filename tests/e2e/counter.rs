@@ -132,14 +132,10 @@ async fn a_clerk_scans_checks_in_delivers_and_watches_the_day_fill_up() {
     clerk
         .wait_for_text("#outcome-headline", "Permesso consegnato", 10)
         .await;
-    let status: String = app
-        .database()
-        .query_row(
-            "SELECT status FROM appointments WHERE request_id = ?1",
-            [booking.request.to_string()],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let status: String = app.one(
+        "SELECT status FROM appointments WHERE request_id = ?1",
+        booking.request.to_string(),
+    );
     assert_eq!(status, "delivered");
 
     // A forged reminder: one character of the signature changed.

@@ -325,14 +325,10 @@ async fn an_operator_books_on_the_touchscreen_and_the_reminder_prints() {
 
     // The Questura closes that day: the kiosk shows the booking moved, raises the alert, and a
     // reprint carries the new time.
-    let date: String = app
-        .database()
-        .query_row(
-            "SELECT slot_date FROM appointments WHERE booking_code = ?1",
-            [&code],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let date: String = app.one(
+        "SELECT slot_date FROM appointments WHERE booking_code = ?1",
+        &code,
+    );
     let admin = app.log_in("admin", DEMO_PASSWORD).await.unwrap();
     let (status, _) = app
         .submit(
@@ -355,14 +351,10 @@ async fn an_operator_books_on_the_touchscreen_and_the_reminder_prints() {
         ui.api().get_alert(),
         "an alert for a printed booking the Questura changed"
     );
-    let new_time: String = app
-        .database()
-        .query_row(
-            "SELECT slot_date FROM appointments WHERE booking_code = ?1",
-            [&code],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let new_time: String = app.one(
+        "SELECT slot_date FROM appointments WHERE booking_code = ?1",
+        &code,
+    );
     assert_ne!(new_time, date);
     press(window, &it("Back"));
     assert_eq!(ui.api().get_screen(), Screen::Menu);

@@ -67,14 +67,10 @@ async fn online_booking_is_confirmed_and_stored() {
             "booked".to_owned()
         )]
     );
-    let code: String = app
-        .database()
-        .query_row(
-            "SELECT booking_code FROM appointments WHERE request_id = ?1",
-            [booking.request.to_string()],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let code: String = app.one(
+        "SELECT booking_code FROM appointments WHERE request_id = ?1",
+        booking.request.to_string(),
+    );
     assert_eq!(code, booking.booking_code);
     assert_eq!(kiosk.core.bookings()[0].status, BookingStatus::Confirmed);
     assert_eq!(kiosk.core.status().pending, 0);
@@ -184,15 +180,11 @@ async fn two_offline_kiosks_taking_the_last_place_get_one_confirmed_one_relocate
         jiff::civil::time(9, 10, 0, 0),
         "the nearest later slot"
     );
-    let in_slot: i64 = app
-        .database()
-        .query_row(
-            "SELECT count(*) FROM appointments WHERE service_id = 'consegna-pse' AND slot_date = ?1
+    let in_slot: i64 = app.one(
+        "SELECT count(*) FROM appointments WHERE service_id = 'consegna-pse' AND slot_date = ?1
              AND slot_time = '09:00' AND status <> 'cancelled'",
-            [slot.date.to_string()],
-            |r| r.get(0),
-        )
-        .unwrap();
+        slot.date.to_string(),
+    );
     assert_eq!(
         in_slot,
         i64::from(target.slot.places),
@@ -390,14 +382,10 @@ async fn a_server_killed_mid_sync_loses_no_seen_verdict_and_duplicates_nothing()
         );
     }
     for (request, outcome) in seen {
-        let stored: String = app
-            .database()
-            .query_row(
-                "SELECT outcome FROM sync_verdicts WHERE request_id = ?1",
-                [request.to_string()],
-                |r| r.get(0),
-            )
-            .unwrap();
+        let stored: String = app.one(
+            "SELECT outcome FROM sync_verdicts WHERE request_id = ?1",
+            request.to_string(),
+        );
         assert_eq!(stored, format!("{outcome:?}").to_lowercase());
     }
 }

@@ -95,6 +95,24 @@ struct Flow<'a, 'b> {
     y: f32,
 }
 
+impl<'a, 'b> Flow<'a, 'b> {
+    /// A flow from the top margin: onto `surface`, or only measuring when there is none.
+    fn new(
+        surface: Option<&'a mut Surface<'b>>,
+        fonts: &'a Fonts,
+        width: f32,
+        margin: f32,
+    ) -> Self {
+        Self {
+            surface,
+            fonts,
+            width,
+            margin,
+            y: margin - 6.0,
+        }
+    }
+}
+
 impl Flow<'_, '_> {
     /// One paragraph, wrapped to the page's width.
     fn text(&mut self, text: &str, size: f32, bold: bool) -> Result<(), ReminderError> {
@@ -225,13 +243,7 @@ pub fn pdf(reminder: &Reminder, paper: Paper) -> Result<Vec<u8>, ReminderError> 
     let margin = if paper == Paper::Receipt { 6.0 } else { 36.0 };
     let base = if paper == Paper::Receipt { 0.8 } else { 1.0 };
     let measured = compose(
-        &mut Flow {
-            surface: None,
-            fonts: &fonts,
-            width,
-            margin,
-            y: margin - 6.0,
-        },
+        &mut Flow::new(None, &fonts, width, margin),
         reminder,
         paper,
         base,
@@ -250,13 +262,7 @@ pub fn pdf(reminder: &Reminder, paper: Paper) -> Result<Vec<u8>, ReminderError> 
     );
     let mut surface = page.surface();
     compose(
-        &mut Flow {
-            surface: Some(&mut surface),
-            fonts: &fonts,
-            width,
-            margin,
-            y: margin - 6.0,
-        },
+        &mut Flow::new(Some(&mut surface), &fonts, width, margin),
         reminder,
         paper,
         scale,

@@ -142,33 +142,33 @@ pub fn state_places(
     Ok(changed > 0)
 }
 
-/// State a slot's places exactly as the engine gives them, before booking it: they may only
-/// shrink down to what the slot holds (the schema's CHECK refuses anything else).
+/// What [`set_places`] does to a slot that already has a row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Existing {
+    /// Leave it: a slot is counted once it is booked or leased.
+    Keep,
+    /// Restate its places as the engine gives them, before booking it: they may only shrink
+    /// down to what the slot holds (the schema's CHECK refuses anything else).
+    Restate,
+}
+
+/// Give the slot a row with `places`, or do to its row what `existing` says.
 pub fn set_places(
     conn: &Connection,
     service: &ServiceId,
     slot: SlotKey,
     places: u16,
+    existing: Existing,
 ) -> Result<(), StoreError> {
+    let on_conflict = match existing {
+        Existing::Keep => "DO NOTHING",
+        Existing::Restate => "DO UPDATE SET places = excluded.places",
+    };
     conn.execute(
-        "INSERT INTO slot_capacity (service_id, slot_date, slot_time, places) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (service_id, slot_date, slot_time) DO UPDATE SET places = excluded.places",
-        params![service.as_str(), slot.date.to_string(), hh_mm(slot.start), places],
-    )?;
-    Ok(())
-}
-
-/// Create the slot's row with `places` if it has none (a slot is counted once it is booked or
-/// leased).
-pub fn open_slot(
-    conn: &Connection,
-    service: &ServiceId,
-    slot: SlotKey,
-    places: u16,
-) -> Result<(), StoreError> {
-    conn.execute(
-        "INSERT INTO slot_capacity (service_id, slot_date, slot_time, places)
-         VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+        &format!(
+            "INSERT INTO slot_capacity (service_id, slot_date, slot_time, places)
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT (service_id, slot_date, slot_time) {on_conflict}"
+        ),
         params![
             service.as_str(),
             slot.date.to_string(),
@@ -268,7 +268,7 @@ pub fn unused_on(
 }
 
 /// Lease one more place of `slot` to `kiosk`, if the pool still has one (the schema's CHECK
-/// refuses otherwise). The slot's row must exist ([`open_slot`]). Returns whether it was granted.
+/// refuses otherwise). The slot's row must exist ([`set_places`]). Returns whether it was granted.
 pub fn grant_place(
     conn: &Connection,
     kiosk: KioskId,

@@ -10,7 +10,7 @@ use jiff::{Timestamp, ToSpan, civil::Time};
 use super::{Context, SyncConfig};
 use crate::store::{
     StoreError, Transaction, partners,
-    slots::{self, LeaseScope},
+    slots::{self, Existing, LeaseScope},
 };
 
 /// With the kiosk's outbox fully received: return its expired leases to the pool, extend the
@@ -70,7 +70,7 @@ pub(super) fn settle_leases(
                     break;
                 }
                 let key = free.slot.key();
-                slots::open_slot(tx, &service.id, key, free.slot.places)?;
+                slots::set_places(tx, &service.id, key, free.slot.places, Existing::Keep)?;
                 if !slots::grant_place(tx, kiosk, &service.id, key, expires_at_ms)? {
                     continue;
                 }

@@ -136,7 +136,8 @@ pub fn book_with_code(
 ) -> Result<Booked, BookingError> {
     let date = new.slot.date.to_string();
     let time = hh_mm(new.slot.start);
-    super::slots::set_places(tx, new.service, new.slot.key(), new.slot.places).map_err(
+    let restate = super::slots::Existing::Restate;
+    super::slots::set_places(tx, new.service, new.slot.key(), new.slot.places, restate).map_err(
         |e| match e {
             StoreError::Sqlite(e) => classify(e),
             other => BookingError::Store(other),
