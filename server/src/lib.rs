@@ -121,15 +121,68 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serve `app` on `listener` until `shutdown` completes, then finish the requests in flight.
+///
+/// One HTTP/1.1 connection per accepted socket, with a timer so that a client that trickles its
+/// headers, or an idle connection, is closed after [`limits::Limits::http_header_read`] (axum's
+/// own `serve` sets no such timeout).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::ServiceExt;
+
+    let header_read = state.limits.http_header_read;
+    let router = app(state);
+    // Connections learn of the shutdown through `stop`; the server waits for them through
+    // `open` (every connection holds a receiver; `closed` resolves when all are gone).
+    let (stop, _) = tokio::sync::watch::channel(());
+    let (open, _) = tokio::sync::watch::channel(());
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (socket, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, say: wait a moment rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = socket.set_nodelay(true);
+        let service = router.clone().map_request(
+            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut()
+                    .insert(axum::extract::ConnectInfo(remote));
+                req.map(axum::body::Body::new)
+            },
+        );
+        let service = hyper_util::service::TowerToHyperService::new(service);
+        let mut stopping = stop.subscribe();
+        let still_open = open.subscribe();
+        tokio::spawn(async move {
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_read)
+                .serve_connection(TokioIo::new(socket), service)
+                .with_upgrades();
+            let mut connection = std::pin::pin!(connection);
+            tokio::select! {
+                _ = connection.as_mut() => {}
+                _ = stopping.changed() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.as_mut().await;
+                }
+            }
+            drop(still_open);
+        });
+    }
+    drop(listener);
+    let _ = stop.send(());
+    open.closed().await;
+    Ok(())
 }

@@ -1,5 +1,5 @@
 //! Every limit the server applies to what arrives from the network, in one place, each with a
-//! safe default. ARCHITECTURE.md and docs/SECURITY.md list them; a new limit belongs here.
+//! safe default. docs/SECURITY.md lists them; a new limit belongs here.
 
 use std::{
     collections::HashMap,
@@ -24,6 +24,9 @@ pub struct Limits {
     pub auth_timeout: Duration,
     /// What one request may carry, and how many one batch may hold.
     pub requests: RequestLimits,
+    /// How long a client may take to send a request's headers, and how long an idle
+    /// connection waits for its next request, before it is closed.
+    pub http_header_read: Duration,
 }
 
 impl Default for Limits {
@@ -34,6 +37,7 @@ impl Default for Limits {
             syncs_per_address: 32,
             auth_timeout: Duration::from_secs(10),
             requests: RequestLimits::default(),
+            http_header_read: Duration::from_secs(10),
         }
     }
 }

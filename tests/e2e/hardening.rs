@@ -136,3 +136,35 @@ async fn bad_requests_are_rejected_alone_and_never_stored() {
         Outcome::Confirmed
     );
 }
+
+/// Finding 4: a client that trickles its headers, or just holds a connection open, is cut off
+/// after the header-read timeout (10 s), so idle sockets cannot pile up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trickling_and_idle_connections_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_demo().await;
+    let mut trickle = tokio::net::TcpStream::connect(app.addr()).await.unwrap();
+    let mut idle = tokio::net::TcpStream::connect(app.addr()).await.unwrap();
+    let started = std::time::Instant::now();
+    for piece in ["GET /healthz HTTP/1.1\r\n", "Host: x\r\n", "X-A: 1\r\n"] {
+        trickle.write_all(piece.as_bytes()).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+    // Within the limit the server still waits; well after it, both sockets are closed.
+    for socket in [&mut trickle, &mut idle] {
+        let mut buffer = [0u8; 256];
+        let read = tokio::time::timeout(Duration::from_secs(20), socket.read(&mut buffer))
+            .await
+            .expect("the server closes the connection");
+        assert!(
+            matches!(read, Ok(0) | Err(_)) || buffer.starts_with(b"HTTP/1.1 408"),
+            "{read:?}"
+        );
+    }
+    assert!(
+        started.elapsed() >= Duration::from_secs(9),
+        "not before the limit"
+    );
+    // Meanwhile, and after, the server answers.
+    assert_eq!(app.get("/healthz").await.0, 200);
+}
