@@ -35,29 +35,33 @@ fn permit_row(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Permit> {
 }
 
 /// The stored permit an imported one is: the same receipt, else the same pratica, else the same
-/// person and dates.
+/// person and dates. One indexed lookup each (a single query with `OR` scanned the whole list).
 pub fn find(conn: &Connection, p: &Permit) -> Result<Option<(i64, Permit)>, StoreError> {
-    Ok(conn
-        .query_row(
-            "SELECT id, surname, given_names, birth_date, fingerprint_date, receipt_number,
-                    pratica_number, drawer
-             FROM ready_permits
-             WHERE (?1 IS NOT NULL AND receipt_number = ?1)
-                OR (?1 IS NULL AND ?2 IS NOT NULL AND pratica_number = ?2)
-                OR (?1 IS NULL AND ?2 IS NULL AND surname = ?3 AND given_names = ?4
-                    AND birth_date = ?5 AND fingerprint_date = ?6)
-             ORDER BY id LIMIT 1",
-            params![
-                p.receipt_number,
-                p.pratica_number,
-                p.surname,
-                p.given_names,
-                p.birth_date,
-                p.fingerprint_date
-            ],
-            |r| Ok((r.get(0)?, permit_row(r, 1)?)),
-        )
-        .optional()?)
+    const COLUMNS: &str = "id, surname, given_names, birth_date, fingerprint_date, receipt_number,
+        pratica_number, drawer";
+    let read = |r: &rusqlite::Row<'_>| Ok((r.get(0)?, permit_row(r, 1)?));
+    let found = match (&p.receipt_number, &p.pratica_number) {
+        (Some(receipt), _) => conn
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM ready_permits WHERE receipt_number = ?1"
+            ))?
+            .query_row([receipt], read),
+        (None, Some(pratica)) => conn
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM ready_permits WHERE pratica_number = ?1"
+            ))?
+            .query_row([pratica], read),
+        (None, None) => conn
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM ready_permits WHERE fingerprint_date = ?1 AND surname = ?2
+                 AND given_names = ?3 AND birth_date = ?4 ORDER BY id LIMIT 1"
+            ))?
+            .query_row(
+                params![p.fingerprint_date, p.surname, p.given_names, p.birth_date],
+                read,
+            ),
+    };
+    Ok(found.optional()?)
 }
 
 /// Add a permit to the list; its id.
