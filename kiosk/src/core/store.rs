@@ -55,6 +55,7 @@ impl Store {
     /// without it a commit survives a crash of the program but maybe not of the machine (only
     /// for simulating many kiosks on one disk, as `coper-loadgen` does).
     pub fn open(path: &Path, power_loss_safe: bool) -> Result<Self, CoreError> {
+        private_to_this_user(path)?;
         let conn = Connection::open(path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(
@@ -216,5 +217,51 @@ impl Store {
                 ))
             },
         )?)
+    }
+}
+
+/// The kiosk's folder and file hold its secret key and the people it booked: readable by the
+/// kiosk's user only (0700 and 0600; SQLite gives its WAL and shared-memory files the database
+/// file's permissions).
+fn private_to_this_user(path: &Path) -> Result<(), CoreError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let fail = |e: std::io::Error| CoreError::Corrupt(format!("{}: {e}", path.display()));
+    if let Some(folder) = path.parent().filter(|f| !f.as_os_str().is_empty()) {
+        std::fs::set_permissions(folder, std::fs::Permissions::from_mode(0o700)).map_err(fail)?;
+    }
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(fail)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(fail)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    /// A stolen disk's other users (or a careless backup) cannot read the kiosk's key or outbox.
+    #[test]
+    fn the_kiosk_store_is_readable_by_its_user_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("kiosk");
+        std::fs::create_dir(&folder).unwrap();
+        std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let path = folder.join("kiosk.sqlite3");
+        let store = Store::open(&path, true).unwrap();
+        store
+            .save_key(&[7; 32], "ws://127.0.0.1:1/api/v1/sync")
+            .unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&folder), 0o700);
+        assert_eq!(mode(&path), 0o600);
+        let wal = folder.join("kiosk.sqlite3-wal");
+        if wal.exists() {
+            assert_eq!(mode(&wal), 0o600);
+        }
     }
 }
