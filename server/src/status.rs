@@ -195,6 +195,25 @@ pub fn per_address_per_minute(n: u32) -> AddressLimiter {
     ))
 }
 
+/// The network an address belongs to, for rate limits: its /24 for IPv4, its /64 for IPv6 (one
+/// customer's allocation), so that an attacker cannot multiply addresses to multiply attempts.
+pub fn network_of(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            IpAddr::from([a, b, c, 0])
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => network_of(IpAddr::V4(v4)),
+            None => {
+                let mut segments = v6.segments();
+                segments[4..].fill(0);
+                IpAddr::from(segments)
+            }
+        },
+    }
+}
+
 /// The status check's rate limits, kept in memory (a restart forgets them, which is harmless).
 pub struct Limits {
     per_address: Limiter<IpAddr>,
@@ -236,7 +255,9 @@ impl Limits {
                 .wait_time_from(governor::clock::Clock::now(&DefaultClock::default()))
                 .max(Duration::from_secs(1))
         };
-        self.per_address.check_key(&address).map_err(wait)?;
+        self.per_address
+            .check_key(&network_of(address))
+            .map_err(wait)?;
         if let Some(identity) = identity {
             self.per_identity
                 .check_key(&identity.to_owned())
@@ -265,6 +286,27 @@ mod tests {
             receipt_number: get("receipt_number"),
             pratica_number: get("pratica_number"),
         }
+    }
+
+    #[test]
+    fn addresses_count_by_network() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(network_of(ip("203.0.113.77")), ip("203.0.113.0"));
+        assert_eq!(
+            network_of(ip("2001:db8:1:2:aaaa:bbbb:cccc:dddd")),
+            ip("2001:db8:1:2::")
+        );
+        assert_eq!(network_of(ip("::ffff:203.0.113.9")), ip("203.0.113.0"));
+        // Ten questions from one /24 use up its minute, whichever addresses ask.
+        let limits = Limits::default();
+        for n in 0..PER_ADDRESS_PER_MINUTE {
+            assert!(limits.allow(ip(&format!("198.51.100.{n}")), None).is_ok());
+        }
+        assert!(limits.allow(ip("198.51.100.200"), None).is_err());
+        assert!(
+            limits.allow(ip("198.51.101.1"), None).is_ok(),
+            "another /24"
+        );
     }
 
     #[test]
@@ -330,7 +372,9 @@ mod tests {
         }
         let wait = limits.allow(address, None).unwrap_err();
         assert!(wait >= Duration::from_secs(1));
-        assert!(limits.allow("192.0.2.8".parse().unwrap(), None).is_ok());
+        // The same network is the same asker; another network is not.
+        assert!(limits.allow("192.0.2.8".parse().unwrap(), None).is_err());
+        assert!(limits.allow("192.0.3.8".parse().unwrap(), None).is_ok());
         for _ in 0..PER_IDENTITY_PER_HOUR {
             assert!(
                 limits

@@ -272,7 +272,11 @@ pub async fn login(
             StatusCode::FORBIDDEN,
         ));
     }
-    if state.login_limits.check_key(&peer.ip()).is_err() {
+    if state
+        .login_limits
+        .check_key(&crate::status::network_of(peer.ip()))
+        .is_err()
+    {
         return Ok(login_form(
             next,
             form.username,
