@@ -124,7 +124,8 @@ pub fn app(state: AppState) -> Router {
 ///
 /// One HTTP/1.1 connection per accepted socket, with a timer so that a client that trickles its
 /// headers, or an idle connection, is closed after [`limits::Limits::http_header_read`] (axum's
-/// own `serve` sets no such timeout).
+/// own `serve` sets no such timeout), and a body that takes longer than
+/// [`limits::Limits::http_body`] fails to read.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -133,7 +134,7 @@ pub async fn serve(
     use hyper_util::rt::{TokioIo, TokioTimer};
     use tower::ServiceExt;
 
-    let header_read = state.limits.http_header_read;
+    let (header_read, body_time) = (state.limits.http_header_read, state.limits.http_body);
     let router = app(state);
     // Connections learn of the shutdown through `stop`; the server waits for them through
     // `open` (every connection holds a receiver; `closed` resolves when all are gone).
@@ -158,7 +159,10 @@ pub async fn serve(
             move |mut req: axum::http::Request<hyper::body::Incoming>| {
                 req.extensions_mut()
                     .insert(axum::extract::ConnectInfo(remote));
-                req.map(axum::body::Body::new)
+                // A body trickled past its deadline fails to read: the handler answers 400.
+                req.map(|body| {
+                    axum::body::Body::new(tower_http::timeout::DeadlineBody::new(body_time, body))
+                })
             },
         );
         let service = hyper_util::service::TowerToHyperService::new(service);

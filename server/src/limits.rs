@@ -27,6 +27,8 @@ pub struct Limits {
     /// How long a client may take to send a request's headers, and how long an idle
     /// connection waits for its next request, before it is closed.
     pub http_header_read: Duration,
+    /// How long a client may take to send a request's body, from its headers on.
+    pub http_body: Duration,
 }
 
 impl Default for Limits {
@@ -38,6 +40,7 @@ impl Default for Limits {
             auth_timeout: Duration::from_secs(10),
             requests: RequestLimits::default(),
             http_header_read: Duration::from_secs(10),
+            http_body: Duration::from_secs(60),
         }
     }
 }
