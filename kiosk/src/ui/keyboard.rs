@@ -34,24 +34,44 @@ pub(super) const FIELDS: [(&str, Getter, Setter); 8] = [
 ];
 
 pub(super) fn key(c: &Controller, k: &str) {
-    edit_active(c, |value| format!("{value}{k}"));
+    edit_active(c, |field, value| typed(field, value, k));
 }
 
 pub(super) fn erase(c: &Controller) {
-    edit_active(c, |value| {
+    edit_active(c, |_, value| {
         let mut value = value.to_owned();
         value.pop();
         value
     });
 }
 
+/// The most characters `field` takes: for names and the phone, what the server accepts in a
+/// request (it refuses longer ones), so nothing typed here is refused there.
+fn max_chars(field: &str) -> usize {
+    let limits = coper_shared::decide::RequestLimits::default();
+    match field {
+        "surname" | "given-names" => limits.name_chars,
+        "phone" => limits.phone_chars,
+        _ => 64,
+    }
+}
+
+/// `value` of `field` after the key `k`: unchanged once the field is full.
+fn typed(field: &str, value: &str, k: &str) -> String {
+    if value.chars().count() + k.chars().count() > max_chars(field) {
+        value.to_owned()
+    } else {
+        format!("{value}{k}")
+    }
+}
+
 /// Change the field the keyboard types into.
-fn edit_active(c: &Controller, edit: impl FnOnce(&str) -> String) {
+fn edit_active(c: &Controller, edit: impl FnOnce(&str, &str) -> String) {
     navigation::touch(c);
     c.with_api(|api| {
         let active = api.get_active_field();
-        if let Some((_, get, set)) = FIELDS.iter().find(|(key, _, _)| *key == active.as_str()) {
-            set(api, edit(&get(api)).into());
+        if let Some((key, get, set)) = FIELDS.iter().find(|(key, _, _)| *key == active.as_str()) {
+            set(api, edit(key, &get(api)).into());
         }
     });
 }
@@ -60,5 +80,25 @@ fn edit_active(c: &Controller, edit: impl FnOnce(&str) -> String) {
 pub(super) fn clear(api: &Api<'_>) {
     for (_, _, set) in FIELDS {
         set(api, SharedString::new());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::typed;
+
+    #[test]
+    fn a_full_field_takes_no_more_keys() {
+        let mut surname = String::new();
+        for _ in 0..150 {
+            surname = typed("surname", &surname, "À");
+        }
+        assert_eq!(surname.chars().count(), 100, "what the server accepts");
+        let mut phone = String::new();
+        for _ in 0..50 {
+            phone = typed("phone", &phone, "3");
+        }
+        assert_eq!(phone.len(), 32);
+        assert_eq!(typed("surname", "ross", "i"), "rossi");
     }
 }
