@@ -261,26 +261,6 @@ pub enum AccountError {
 
 pub use coper_shared::passwords::{hash as hash_password, verify as verify_password};
 
-/// Create an administrator. The outer error is the store's; the inner one the user's.
-pub fn create_admin(
-    conn: &Connection,
-    username: &str,
-    display_name: &str,
-    password: &str,
-    now: jiff::Timestamp,
-) -> Result<Result<i64, AccountError>, StoreError> {
-    create_user(
-        conn,
-        username,
-        display_name,
-        password,
-        Role::Admin,
-        None,
-        now,
-        "cli",
-    )
-}
-
 /// Create an account with `role`; an operator belongs to `partner_body`.
 #[allow(clippy::too_many_arguments)]
 pub fn create_user(

@@ -14,7 +14,7 @@ use crate::store::{
     self, Connection, StoreError, Transaction,
     appointments::{self, Movable},
     settings,
-    slots::{self, LeaseScope},
+    slots::{self, Existing, LeaseScope},
 };
 use coper_shared::{
     agenda::{Agenda, DayPlan, DaySummary, SlotKey, TakenPlaces},
@@ -169,7 +169,7 @@ pub fn apply(
     for m in &moves {
         let booking = &bookings[m.id];
         let Some(to) = m.to else { continue };
-        slots::state_places(tx, service, to.key(), to.places)?;
+        slots::set_places(tx, service, to.key(), to.places, Existing::AtLeastHeld)?;
         appointments::relocate(tx, &booking.id, to.key())?;
         if let Some(kiosk) = &booking.kiosk
             && let Ok(id) = kiosk.parse()
@@ -213,7 +213,7 @@ pub fn apply(
         // never confirmed on a closed day.
         let withdrawn = u32::from(places) < occupied
             && !slots::return_unused(tx, LeaseScope::Slot(service, key))?.is_empty();
-        if slots::state_places(tx, service, key, places)? || withdrawn {
+        if slots::set_places(tx, service, key, places, Existing::AtLeastHeld)? || withdrawn {
             applied
                 .agendas
                 .insert(DocName::agenda_for(service, key.date));

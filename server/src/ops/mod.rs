@@ -92,13 +92,6 @@ impl Changes {
         self
     }
 
-    pub fn merge(&mut self, other: Changes) {
-        self.agendas.extend(other.agendas);
-        self.inboxes.extend(other.inboxes);
-        self.shared |= other.shared;
-        self.appointments |= other.appointments;
-    }
-
     /// Whether any synchronised document must be rewritten.
     pub fn touches_documents(&self) -> bool {
         self.shared || !self.agendas.is_empty() || !self.inboxes.is_empty()

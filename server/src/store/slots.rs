@@ -125,23 +125,6 @@ pub fn places_of(
         .optional()?)
 }
 
-/// State a slot's places: created with `places` if it has no row; otherwise set to `places`,
-/// never below what it holds. Returns whether the row changed.
-pub fn state_places(
-    conn: &Connection,
-    service: &ServiceId,
-    slot: SlotKey,
-    places: u16,
-) -> Result<bool, StoreError> {
-    let changed = conn.execute(
-        "INSERT INTO slot_capacity (service_id, slot_date, slot_time, places) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (service_id, slot_date, slot_time) DO UPDATE SET places = max(excluded.places, taken + held)
-         WHERE places <> max(excluded.places, taken + held)",
-        params![service.as_str(), slot.date.to_string(), hh_mm(slot.start), places],
-    )?;
-    Ok(changed > 0)
-}
-
 /// What [`set_places`] does to a slot that already has a row.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Existing {
@@ -150,21 +133,28 @@ pub enum Existing {
     /// Restate its places as the engine gives them, before booking it: they may only shrink
     /// down to what the slot holds (the schema's CHECK refuses anything else).
     Restate,
+    /// Set its places as a change of rules gives them, but never below what it holds.
+    AtLeastHeld,
 }
 
-/// Give the slot a row with `places`, or do to its row what `existing` says.
+/// Give the slot a row with `places`, or do to its row what `existing` says. Returns whether
+/// the row was created or changed.
 pub fn set_places(
     conn: &Connection,
     service: &ServiceId,
     slot: SlotKey,
     places: u16,
     existing: Existing,
-) -> Result<(), StoreError> {
+) -> Result<bool, StoreError> {
     let on_conflict = match existing {
         Existing::Keep => "DO NOTHING",
         Existing::Restate => "DO UPDATE SET places = excluded.places",
+        Existing::AtLeastHeld => {
+            "DO UPDATE SET places = max(excluded.places, taken + held)
+             WHERE places <> max(excluded.places, taken + held)"
+        }
     };
-    conn.execute(
+    let changed = conn.execute(
         &format!(
             "INSERT INTO slot_capacity (service_id, slot_date, slot_time, places)
              VALUES (?1, ?2, ?3, ?4) ON CONFLICT (service_id, slot_date, slot_time) {on_conflict}"
@@ -176,7 +166,7 @@ pub fn set_places(
             places
         ],
     )?;
-    Ok(())
+    Ok(changed > 0)
 }
 
 /// A lease from the columns `lease_id, granted, used, expires_at_ms` starting at `first`.

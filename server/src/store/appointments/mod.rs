@@ -137,12 +137,12 @@ pub fn book_with_code(
     let date = new.slot.date.to_string();
     let time = hh_mm(new.slot.start);
     let restate = super::slots::Existing::Restate;
-    super::slots::set_places(tx, new.service, new.slot.key(), new.slot.places, restate).map_err(
-        |e| match e {
+    super::slots::set_places(tx, new.service, new.slot.key(), new.slot.places, restate)
+        .map(drop)
+        .map_err(|e| match e {
             StoreError::Sqlite(e) => classify(e),
             other => BookingError::Store(other),
-        },
-    )?;
+        })?;
     let id = Uuid::now_v7();
     tx.execute(
         "INSERT INTO appointments (id, booking_code, service_id, slot_date, slot_time, surname,
