@@ -417,6 +417,7 @@ impl TestKiosk {
 }
 
 /// A staff member logged in through the login form, for HTTP tests of the pages.
+#[derive(Clone)]
 pub struct StaffSession {
     pub cookie: String,
     pub csrf: String,

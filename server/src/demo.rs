@@ -227,8 +227,7 @@ fn insert_partner_bodies(tx: &Transaction<'_>, now: Timestamp) -> Result<(), Sto
             phone: phone.into(),
             email: String::new(),
             opening_hours: hours.into(),
-            active: true,
-            lease_places_per_day: 2,
+            ..Partner::draft()
         };
         partners::save_partner(tx, &body, now, "system", "")?
             .map_err(|e| StoreError::InvalidData(e.to_string()))?;

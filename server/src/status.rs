@@ -432,7 +432,7 @@ pub async fn check(
             .map_err(Refusal::Wait)?;
         let ready = state
             .db
-            .call(move |conn| is_ready(conn, &query))
+            .read(move |conn| is_ready(conn, &query))
             .await
             .map_err(Refusal::Store)?;
         Ok(Answer {

@@ -8,7 +8,11 @@
 //! - any other booking is confirmed if its place is still free, otherwise relocated to the nearest
 //!   later free slot of the same service, otherwise rejected;
 //! - requests are taken in the order of their creation time, then id, so replaying the same
-//!   inputs gives the same outcome.
+//!   inputs gives the same outcome;
+//! - every booking counts against the kiosk's and its partner body's quotas ([`crate::quota`]):
+//!   a day or week whose quota is used up looks full to that kiosk, so a booking is relocated to
+//!   a day the quota still allows, or rejected (`quota_reached`). A lease's places were granted
+//!   within the quota, so a booking inside a lease is confirmed and counted.
 
 use std::collections::BTreeMap;
 
@@ -19,6 +23,7 @@ use crate::{
     agenda::{Agenda, Occupancy, SlotKey},
     documents::{KioskId, LeaseEntry, Outcome, Request, RequestKind, SlotCounts},
     ids::ServiceId,
+    quota::Quotas,
 };
 
 /// What the server knows of the slots and leases a batch may touch.
@@ -28,6 +33,8 @@ pub struct Capacity {
     pub leases: BTreeMap<(KioskId, ServiceId, SlotKey), LeaseEntry>,
     /// Active bookings by the request that made them, for cancellations.
     pub bookings: BTreeMap<Uuid, Booking>,
+    /// The deciding kiosk's quotas and what it and its partner body already hold.
+    pub quotas: Quotas,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,14 +102,19 @@ pub struct Decision {
     pub reason: Option<&'static str>,
 }
 
-/// The common pool's view of a service: places taken plus places held for leases.
+/// The common pool's view of a service: places taken plus places held for leases; with
+/// `quotas`, a day the kiosk's quota no longer allows looks full.
 struct PoolOccupancy<'a> {
     capacity: &'a Capacity,
     service: &'a ServiceId,
+    quotas: Option<&'a Quotas>,
 }
 
 impl Occupancy for PoolOccupancy<'_> {
     fn taken(&self, key: SlotKey) -> u32 {
+        if self.quotas.is_some_and(|q| !q.allows(key.date)) {
+            return u32::MAX;
+        }
         self.capacity
             .slots
             .get(&(self.service.clone(), key))
@@ -179,6 +191,7 @@ fn decide_one(
                 {
                     counts.taken = counts.taken.saturating_sub(1);
                 }
+                capacity.quotas.give_back(booking.slot.date);
                 decision.outcome = Outcome::Cancelled;
                 decision.service = booking.service;
                 decision.slot = booking.slot;
@@ -210,12 +223,23 @@ fn decide_one(
         record_booking(capacity, &decision);
         return decision;
     }
-    let pool = PoolOccupancy {
+    let from = asked.date.to_datetime(asked.start);
+    let within_quota = PoolOccupancy {
         capacity,
         service: &request.service,
+        quotas: Some(&capacity.quotas),
     };
-    let Some(free) = agenda.first_free(&pool, now, asked.date.to_datetime(asked.start)) else {
-        decision.reason = Some("no_free_slot");
+    let Some(free) = agenda.first_free(&within_quota, now, from) else {
+        // Say why: the agenda has room this kiosk may not take, or none at all.
+        let pool = PoolOccupancy {
+            quotas: None,
+            ..within_quota
+        };
+        decision.reason = Some(if agenda.first_free(&pool, now, from).is_some() {
+            "quota_reached"
+        } else {
+            "no_free_slot"
+        });
         return decision;
     };
     let key = free.slot.key();
@@ -240,6 +264,7 @@ fn decide_one(
 }
 
 fn record_booking(capacity: &mut Capacity, decision: &Decision) {
+    capacity.quotas.take(decision.slot.date);
     capacity.bookings.insert(
         decision.request,
         Booking {

@@ -20,6 +20,7 @@
 //! - [`protocol`]: the binary envelope of the kiosk ↔ server WebSocket protocol, and the one
 //!   function both sides send a document's next sync message with.
 //! - [`passwords`]: Argon2id hashing and verification, for the server and the kiosks.
+//! - [`quota`]: places per day and per week one kiosk and one partner body may take.
 //! - [`decide`]: the conflict rules by which the server decides kiosks' requests.
 //! - [`relocate`]: which bookings a change of hours displaces, and where each goes.
 //! - [`ticket`]: the signed code in a reminder's QR, read back at the counter.
@@ -34,6 +35,7 @@ pub mod italian;
 pub mod names;
 pub mod passwords;
 pub mod protocol;
+pub mod quota;
 pub mod ready_index;
 pub mod relocate;
 pub mod rules;

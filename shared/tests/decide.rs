@@ -9,6 +9,7 @@ use coper_shared::{
     documents::{KioskId, LeaseEntry, Outcome, Request, RequestKind, SlotCounts},
     holidays::HolidayCalendar,
     ids::ServiceId,
+    quota::{Allowance, Quota, Quotas, week_start},
     rules::{OpeningRange, ServiceRules, ServiceRulesDraft, WeeklyRule},
 };
 use jiff::{
@@ -167,15 +168,18 @@ impl Case {
     }
 }
 
-fn run(
-    case: &Case,
+fn run(case: &Case, incoming: Vec<Incoming>) -> (Vec<coper_shared::decide::Decision>, Capacity) {
+    run_with(case.capacity(), incoming)
+}
+
+fn run_with(
+    mut capacity: Capacity,
     mut incoming: Vec<Incoming>,
 ) -> (Vec<coper_shared::decide::Decision>, Capacity) {
     let rules = rules();
     let holidays = HolidayCalendar::default();
     let tz = TimeZone::get("Europe/Rome").unwrap();
     let agendas = BTreeMap::from([(service(), Agenda::new(&rules, &holidays, &tz))]);
-    let mut capacity = case.capacity();
     incoming.reverse();
     let decisions = decide(
         incoming,
@@ -294,5 +298,54 @@ proptest! {
         clean.sort_by_key(|d| d.request);
         good.sort_by_key(|d| d.request);
         prop_assert_eq!(clean, good);
+    }
+
+    /// However many requests one kiosk sends, the places it and its partner body hold on a day
+    /// and in a week never pass their quotas; a request the quota refuses says so.
+    #[test]
+    fn quotas_are_never_exceeded(
+        case in case(),
+        kiosk_quota in (0u32..4, 0u32..6),
+        partner_quota in (0u32..5, 0u32..8),
+        held_by_others in prop::collection::vec(0u8..4, 0..4),
+    ) {
+        let mut capacity = case.capacity();
+        capacity.leases.clear();
+        let kiosk_quota = Quota { per_day: kiosk_quota.0, per_week: kiosk_quota.1 };
+        let partner_quota = Quota { per_day: partner_quota.0, per_week: partner_quota.1 };
+        capacity.quotas = Quotas {
+            kiosk: Allowance::new(kiosk_quota),
+            partner: Allowance::new(partner_quota),
+        };
+        // Other kiosks of the same body already hold places (perhaps past the quota, set later).
+        for day in &held_by_others {
+            *capacity.quotas.partner.held.entry(slot_of(*day, 0).date).or_default() += 1;
+        }
+        let partner_before = capacity.quotas.partner.held.clone();
+        // Every request from the one kiosk being decided, none claiming a lease.
+        let incoming: Vec<Incoming> = case.incoming().into_iter().map(|mut i| {
+            i.kiosk = kiosk(0);
+            i.request.lease = None;
+            i
+        }).collect();
+        let (decisions, _) = run_with(capacity, incoming);
+        let mut kiosk_days: BTreeMap<jiff::civil::Date, u32> = BTreeMap::new();
+        let mut partner_days = partner_before.clone();
+        for d in decisions.iter().filter(|d| matches!(d.outcome, Outcome::Confirmed | Outcome::Relocated)) {
+            let date = d.slot.date;
+            let before_day = partner_days.get(&date).copied().unwrap_or(0);
+            let week: u32 = partner_days.iter().filter(|(day, _)| week_start(**day) == week_start(date)).map(|(_, n)| n).sum();
+            prop_assert!(before_day < partner_quota.per_day && week < partner_quota.per_week, "partner over quota on {date}");
+            *partner_days.entry(date).or_default() += 1;
+            *kiosk_days.entry(date).or_default() += 1;
+        }
+        for (day, n) in &kiosk_days {
+            prop_assert!(*n <= kiosk_quota.per_day);
+            let week: u32 = kiosk_days.iter().filter(|(d, _)| week_start(**d) == week_start(*day)).map(|(_, n)| n).sum();
+            prop_assert!(week <= kiosk_quota.per_week);
+        }
+        for d in decisions.iter().filter(|d| d.outcome == Outcome::Rejected) {
+            prop_assert!(matches!(d.reason, Some("quota_reached" | "no_free_slot")), "{:?}", d.reason);
+        }
     }
 }

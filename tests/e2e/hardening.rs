@@ -8,7 +8,9 @@ use futures_util::{SinkExt, future::join_all};
 use tokio_tungstenite::{connect_async, tungstenite::Message};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, TestKiosk, delivery, spawn_demo};
+use coper_server::demo::DEMO_PASSWORD;
+
+use crate::helpers::{TestApp, TestKiosk, delivery, eventually, spawn_demo};
 
 /// The server's resident memory, in bytes.
 fn rss(app: &TestApp) -> u64 {
@@ -167,4 +169,208 @@ async fn trickling_and_idle_connections_are_closed() {
     );
     // Meanwhile, and after, the server answers.
     assert_eq!(app.get("/healthz").await.0, 200);
+}
+
+/// The places `kiosk` holds (bookings not cancelled) on each slot date.
+fn held_by_kiosk(app: &TestApp, kiosk: &TestKiosk) -> Vec<(String, i64)> {
+    let db = app.database();
+    let mut stmt = db
+        .prepare(
+            "SELECT slot_date, count(*) FROM appointments WHERE kiosk_id = ?1
+             AND status <> 'cancelled' GROUP BY slot_date ORDER BY slot_date",
+        )
+        .unwrap();
+    stmt.query_map([kiosk.core.kiosk_id().to_string()], |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
+/// Finding 2: a kiosk that sends 3,000 booking requests gets at most its quota (per day and per
+/// week, set on its partner body's page) and the others are refused with a reason; revoking it
+/// lists its bookings still to come, which the administration cancels together, audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kiosk_gets_at_most_its_quota_and_revoking_it_offers_to_cancel_its_bookings() {
+    let app = spawn_demo().await;
+    let admin = app.log_in("admin", DEMO_PASSWORD).await.unwrap();
+    let field = |column: &str| -> String {
+        app.one(
+            &format!("SELECT {column} FROM partner_bodies WHERE id = ?1"),
+            1,
+        )
+    };
+    let (status, _) = app
+        .submit(
+            &admin,
+            "/admin/partners/1",
+            &[
+                ("name", &field("name")),
+                ("address", &field("address")),
+                ("city", &field("city")),
+                ("active", "1"),
+                ("lease_places_per_day", "0"),
+                ("quota_day", "8"),
+                ("quota_week", "30"),
+                ("kiosk_quota_day", "5"),
+                ("kiosk_quota_week", "12"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303, "the quotas are saved");
+    let kiosk = TestKiosk::enrol(&app, 1, &app.ws_url()).await;
+    kiosk.wait_up_to_date().await;
+
+    let ids: Vec<Uuid> = (0..3000).map(|_| Uuid::now_v7()).collect();
+    let flood: Vec<Request> = ids
+        .iter()
+        .map(|id| request(&kiosk, *id, "Flood".into()))
+        .collect();
+    kiosk.core.write_raw_requests(&flood).unwrap();
+    eventually(120, "every request to be decided", || {
+        ids.iter().all(|id| kiosk.core.verdict(*id).is_some())
+    })
+    .await;
+
+    let held = held_by_kiosk(&app, &kiosk);
+    let booked: i64 = held.iter().map(|(_, n)| n).sum();
+    assert!(booked > 0, "the quota lets some through");
+    for (date, n) in &held {
+        assert!(*n <= 5, "{n} places on {date}");
+    }
+    let mut weeks: std::collections::BTreeMap<String, i64> = Default::default();
+    for (date, n) in &held {
+        let date: coper_shared::jiff::civil::Date = date.parse().unwrap();
+        let week = date.iso_week_date();
+        *weeks
+            .entry(format!("{}-{}", week.year(), week.week()))
+            .or_default() += n;
+    }
+    assert!(weeks.values().all(|n| *n <= 12), "{weeks:?}");
+    // Every other request says why: its quota, or (past the first 500 of one batch) too many.
+    let reasons: Vec<Option<String>> = ids
+        .iter()
+        .map(|id| kiosk.core.verdict(*id).unwrap().reason)
+        .filter(Option::is_some)
+        .collect();
+    assert_eq!(reasons.len() as i64, 3000 - booked);
+    assert!(
+        reasons
+            .iter()
+            .all(|r| matches!(r.as_deref(), Some("quota_reached" | "too_many_requests")))
+    );
+    assert!(reasons.contains(&Some("quota_reached".into())));
+
+    // Revoked, the kiosk's bookings stay valid until cancelled; the page lists them first.
+    let kiosk_id = kiosk.core.kiosk_id().to_string();
+    let (status, _) = app
+        .submit(&admin, &format!("/admin/kiosks/{kiosk_id}/revoke"), &[])
+        .await;
+    assert_eq!(status, 303);
+    let listed = String::from_utf8(
+        app.fetch(
+            &admin,
+            &format!("/admin/appointments?status=booked&revoked=1&kiosk={kiosk_id}"),
+        )
+        .await
+        .1,
+    )
+    .unwrap();
+    assert!(listed.contains("id=\"revoked\""));
+    assert!(listed.contains(&format!("Annulla tutte le {booked} prenotazioni")));
+    // Without the confirmation, nothing happens.
+    let cancel_fields = [("kiosk", kiosk_id.as_str()), ("reason", "Chiosco rubato")];
+    let (_, page) = app
+        .submit(&admin, "/admin/appointments/cancel-all", &cancel_fields)
+        .await;
+    assert!(page.contains("spuntare la conferma"));
+    assert_eq!(held_by_kiosk(&app, &kiosk).len(), held.len());
+    let mut confirmed = cancel_fields.to_vec();
+    confirmed.push(("confirm", "1"));
+    let (status, page) = app
+        .submit(&admin, "/admin/appointments/cancel-all", &confirmed)
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(&format!("Prenotazioni annullate: {booked}.")),
+        "{page}"
+    );
+    assert!(held_by_kiosk(&app, &kiosk).is_empty());
+    assert_eq!(
+        app.scalar(
+            "SELECT count(*) FROM audit_log WHERE action = 'appointments.bulk_cancelled'
+             AND json_extract(detail, '$.count') > 0 AND json_extract(detail, '$.reason') = 'Chiosco rubato'"
+        ),
+        1
+    );
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM audit_log WHERE action = 'appointment.cancelled'"),
+        booked
+    );
+}
+
+/// Finding 5: while a 20,000-row ready list is being imported, `/healthz` (and every page that
+/// only reads) answers from a query-only connection, not behind the import.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_answers_within_100_ms_while_a_big_import_runs() {
+    let app = spawn_demo().await;
+    let admin = app.log_in("admin", DEMO_PASSWORD).await.unwrap();
+    let mut csv = String::from("cognome;nome;data di nascita;data impronte;assicurata\n");
+    for n in 0..20_000u32 {
+        csv.push_str(&format!(
+            "Persona{n};Nome{};{:02}/{:02}/19{:02};{:02}/{:02}/2026;88{n:010}\n",
+            n % 97,
+            n % 28 + 1,
+            n % 12 + 1,
+            n % 90 + 10,
+            n % 28 + 1,
+            n % 9 + 1,
+        ));
+    }
+    let import = {
+        let (app_url, admin) = (app.url("/admin/permits/import"), admin.clone());
+        let client = app.page_client();
+        tokio::spawn(async move {
+            let response = client
+                .post(app_url)
+                .header("cookie", &admin.cookie)
+                .form(&[("csrf", admin.csrf.as_str()), ("csv", csv.as_str())])
+                .send()
+                .await
+                .unwrap();
+            (response.status().as_u16(), response.text().await.unwrap())
+        })
+    };
+    let mut slowest = Duration::ZERO;
+    let mut probes = 0;
+    let mut during = 0;
+    while !import.is_finished() {
+        let started = std::time::Instant::now();
+        let (status, _) = app.get("/healthz").await;
+        let took = started.elapsed();
+        assert_eq!(status, 200);
+        // Probes that ended before the import did were made while it ran.
+        if !import.is_finished() {
+            slowest = slowest.max(took);
+            during += 1;
+        }
+        probes += 1;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, page) = import.await.unwrap();
+    assert_eq!(status, 200);
+    assert!(page.contains("20000 aggiunti"), "the import ran");
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM ready_permits WHERE surname LIKE 'Persona%'"),
+        20_000
+    );
+    assert!(
+        during >= 5,
+        "only {during} of {probes} probes ran during the import"
+    );
+    assert!(
+        slowest < Duration::from_millis(100),
+        "/healthz took {slowest:?} during the import"
+    );
 }

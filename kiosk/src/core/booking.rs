@@ -183,7 +183,13 @@ impl KioskCore {
     /// hostile kiosk could send. For the server's tests only.
     #[doc(hidden)]
     pub fn write_raw_request(&self, request: &Request) -> Result<(), CoreError> {
-        write_request(&mut self.shared.lock(), request)?;
+        self.write_raw_requests(std::slice::from_ref(request))
+    }
+
+    /// [`Self::write_raw_request`] for many at once, saved once: a flood as one change.
+    #[doc(hidden)]
+    pub fn write_raw_requests(&self, requests: &[Request]) -> Result<(), CoreError> {
+        write_requests(&mut self.shared.lock(), requests)?;
         self.outbox_changed();
         Ok(())
     }
@@ -276,9 +282,15 @@ impl KioskCore {
 /// outbox goes back to what the store holds, so a request the operator was told failed is never
 /// sent.
 fn write_request(inner: &mut Inner, request: &Request) -> Result<(), CoreError> {
+    write_requests(inner, std::slice::from_ref(request))
+}
+
+fn write_requests(inner: &mut Inner, requests: &[Request]) -> Result<(), CoreError> {
     let outbox = DocName::Outbox(inner.kiosk);
     let doc = inner.docs.entry(outbox.clone()).or_default();
-    put_record(doc, collections::REQUESTS, &request.id.to_string(), request);
+    for request in requests {
+        put_record(doc, collections::REQUESTS, &request.id.to_string(), request);
+    }
     let saved = inner.store.save_document(&outbox, doc);
     if saved.is_err() {
         let restored = inner.store.load_document(&outbox).ok().flatten();

@@ -193,7 +193,14 @@ fn status_text(c: &Controller, b: &LocalBooking) -> String {
         BookingStatus::Relocated { date, time } => {
             c.tr("Moved to {}").replace("{}", &slot_text(*date, *time))
         }
-        BookingStatus::Rejected { .. } => c.tr("Rejected"),
+        // The two refusals an operator can act on say why; the others are faults of the kiosk.
+        BookingStatus::Rejected { reason } => match reason.as_str() {
+            "quota_reached" => {
+                c.tr("Rejected: this office has used all its places for that day or week")
+            }
+            "no_free_slot" => c.tr("Rejected: no free place left"),
+            _ => c.tr("Rejected"),
+        },
         BookingStatus::CancelPending | BookingStatus::Cancelled => c.tr("Cancelled"),
     }
 }

@@ -139,7 +139,7 @@ pub async fn list_services(
 ) -> Result<Json<Vec<ServiceDto>>, ApiError> {
     let services = state
         .db
-        .call(|conn| store::services::services(conn).map_err(ApiError::from))
+        .read(|conn| store::services::services(conn).map_err(ApiError::from))
         .await?;
     Ok(Json(services.iter().map(service_dto).collect()))
 }
@@ -157,7 +157,7 @@ pub async fn first_free(
     let now = state.clock.now();
     state
         .db
-        .call(move |conn| {
+        .read(move |conn| {
             let (questura, service) = load(conn, &id)?;
             let from = parse_from(query.from.as_deref(), &questura.time_zone, now)?;
             let agenda = Agenda::new(&service.rules, &questura.holidays, &questura.time_zone);
@@ -190,7 +190,7 @@ pub async fn options(
     let now = state.clock.now();
     state
         .db
-        .call(move |conn| {
+        .read(move |conn| {
             let (questura, service) = load(conn, &id)?;
             let from = parse_from(query.from.as_deref(), &questura.time_zone, now)?;
             let agenda = Agenda::new(&service.rules, &questura.holidays, &questura.time_zone);
@@ -221,7 +221,7 @@ pub async fn days(
     let now = state.clock.now();
     state
         .db
-        .call(move |conn| {
+        .read(move |conn| {
             let (questura, service) = load(conn, &id)?;
             let today = now.to_zoned(questura.time_zone.clone()).date();
             let from = match query.from.as_deref() {

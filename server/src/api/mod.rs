@@ -109,7 +109,7 @@ pub async fn list_partners(
 ) -> Result<Json<Vec<PartnerDto>>, ApiError> {
     let bodies = state
         .db
-        .call(|conn| store::partners::active(conn).map_err(ApiError::from))
+        .read(|conn| store::partners::active(conn).map_err(ApiError::from))
         .await?;
     Ok(Json(
         bodies

@@ -16,7 +16,10 @@ use crate::{
     checkin::{Assessment, assess, local_now},
     store::{
         Connection, StoreError,
-        appointments::{self, CancelError, CounterAppointment, Step, StepError},
+        appointments::{
+            self, AppointmentFilter, AppointmentStatus, CancelError, Cancelled, CounterAppointment,
+            Step, StepError,
+        },
         settings,
     },
 };
@@ -75,17 +78,60 @@ pub fn cancel(
 ) -> Result<(Result<(), CancelError>, Changes), StoreError> {
     Ok(
         match appointments::cancel(conn, id, reason, by.now, &by.name, &by.source)? {
-            Ok((kiosk, service, date)) => {
-                let mut changes =
-                    Changes::appointments().inbox(kiosk.and_then(|k| k.parse().ok()).map(KioskId));
-                if let Ok(service) = ServiceId::parse(&service) {
-                    changes = changes.agenda(&service, date);
-                }
-                (Ok(()), changes)
-            }
+            Ok(cancelled) => (Ok(()), changes_of(&[cancelled])),
             Err(e) => (Err(e), Changes::none()),
         },
     )
+}
+
+/// Cancel, with one reason, every appointment matching `filter` that is still only booked and
+/// not in the past (a revoked kiosk's bookings, a day's, a service's): one transaction, audited
+/// as a whole and one by one; the kiosks that booked them show them cancelled. How many.
+pub fn cancel_all(
+    conn: &mut Connection,
+    by: &Actor,
+    filter: &AppointmentFilter,
+    reason: &str,
+) -> Result<(Result<usize, CancelError>, Changes), StoreError> {
+    let (_, local) = local_now(conn, by.now)?;
+    let today = local.date();
+    let filter = AppointmentFilter {
+        status: Some(AppointmentStatus::Booked),
+        from: Some(filter.from.map_or(today, |from| from.max(today))),
+        ..filter.clone()
+    };
+    let ids: Vec<String> = appointments::search(conn, &filter, usize::MAX)?
+        .into_iter()
+        .map(|row| row.id)
+        .collect();
+    let detail = serde_json::json!({
+        "from": filter.from.map(|d| d.to_string()),
+        "to": filter.to.map(|d| d.to_string()),
+        "service": filter.service,
+        "partner": filter.partner,
+        "kiosk": filter.kiosk,
+        "text": filter.text,
+    });
+    let cancelled =
+        match appointments::cancel_many(conn, &ids, reason, by.now, &by.name, &by.source, &detail)?
+        {
+            Ok(cancelled) => cancelled,
+            Err(e) => return Ok((Err(e), Changes::none())),
+        };
+    Ok((Ok(cancelled.len()), changes_of(&cancelled)))
+}
+
+/// What cancellations change: the lists, the inboxes of the kiosks that booked them, the agenda
+/// months that have a free place again.
+fn changes_of(cancelled: &[Cancelled]) -> Changes {
+    let mut changes = Changes::appointments();
+    for (kiosk, service, date) in cancelled {
+        changes = changes.inbox(kiosk.as_ref().and_then(|k| k.parse().ok()).map(KioskId));
+        if let Ok(service) = ServiceId::parse(service) {
+            changes = changes.agenda(&service, *date);
+        }
+    }
+    changes
 }
 
 /// A booking presented at the counter: what the counter says of it and, when the scan checked

@@ -4,9 +4,12 @@
 //! to a kiosk must survive a power cut), foreign keys on. The schema lives in `migrations/` at the
 //! root of the repository; [`Db::open`] applies what is missing, in order, and records it.
 //!
-//! rusqlite is synchronous, so async code reaches the database through [`Db::call`], which runs the
+//! rusqlite is synchronous, so async code reaches the database through [`Db::call`] (the one
+//! writing connection) or [`Db::read`] (one of a few query-only connections), which run the
 //! closure on tokio's blocking pool. One connection serialises writes, which SQLite does anyway;
-//! the closures are short.
+//! in WAL mode readers see the last committed state and never wait behind a writer, so
+//! `/healthz`, the status check and the pages that only look stay fast while an import or a
+//! sync batch is being written.
 //!
 //! One submodule per aggregate, each the only one that reads or writes its tables: `settings`
 //! (the Questura, the server's key), `services` (rules), `slots` (places and leases),
@@ -34,7 +37,7 @@ pub use rusqlite::{Connection, Transaction};
 
 use std::{
     path::Path,
-    sync::{Arc, Mutex},
+    sync::{Arc, Condvar, Mutex},
 };
 
 use rusqlite_migration::{M, Migrations};
@@ -62,6 +65,9 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "../../../migrations/0004_verdicts_per_kiosk.sql"
         )),
+        M::up(include_str!("../../../migrations/0005_audit_by_actor.sql")),
+        M::up(include_str!("../../../migrations/0006_ready_by_person.sql")),
+        M::up(include_str!("../../../migrations/0007_quotas.sql")),
     ])
 }
 
@@ -69,6 +75,60 @@ pub fn migrations() -> Migrations<'static> {
 #[derive(Clone)]
 pub struct Db {
     conn: Arc<Mutex<Connection>>,
+    readers: Arc<Readers>,
+}
+
+/// Query-only connections, lent one closure at a time.
+struct Readers {
+    idle: Mutex<Vec<Connection>>,
+    returned: Condvar,
+}
+
+impl Readers {
+    /// How many: enough for the blocking pool's readers on two cores, few enough to stay cheap.
+    const COUNT: usize = 4;
+
+    fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut idle = Vec::with_capacity(Self::COUNT);
+        for _ in 0..Self::COUNT {
+            let conn = Connection::open(path)?;
+            conn.pragma_update(None, "query_only", "ON")?;
+            conn.busy_timeout(std::time::Duration::from_secs(5))?;
+            idle.push(conn);
+        }
+        Ok(Self {
+            idle: Mutex::new(idle),
+            returned: Condvar::new(),
+        })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> T) -> T {
+        let conn = {
+            let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+            loop {
+                if let Some(conn) = idle.pop() {
+                    break conn;
+                }
+                idle = self.returned.wait(idle).unwrap_or_else(|p| p.into_inner());
+            }
+        };
+        // Given back even if `f` panics: a query-only connection holds no half-done work.
+        struct Lent<'a>(&'a Readers, Option<Connection>);
+        impl Drop for Lent<'_> {
+            fn drop(&mut self) {
+                if let Some(conn) = self.1.take() {
+                    self.0
+                        .idle
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push(conn);
+                    self.0.returned.notify_one();
+                }
+            }
+        }
+        let lent = Lent(self, Some(conn));
+        f(lent.1.as_ref().expect("lent until dropped"))
+    }
 }
 
 impl Db {
@@ -79,7 +139,24 @@ impl Db {
         migrations().to_latest(&mut conn)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
+            readers: Arc::new(Readers::open(path)?),
         })
+    }
+
+    /// Run `f` with a query-only connection on the blocking thread pool: it sees the last
+    /// committed state and does not wait for the writer. A write in `f` fails.
+    pub async fn read<T, E>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+    {
+        let readers = self.readers.clone();
+        tokio::task::spawn_blocking(move || readers.with(f))
+            .await
+            .map_err(|_| E::from(StoreError::WorkerGone))?
     }
 
     /// Run `f` with the connection on the blocking thread pool.
@@ -104,7 +181,7 @@ impl Db {
 
     /// Whether the database answers a query (for `/healthz`).
     pub async fn ping(&self) -> Result<(), StoreError> {
-        self.call(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+        self.read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
             .await
     }
 
@@ -167,6 +244,64 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         migrations().validate().unwrap();
+    }
+
+    /// A file added to `migrations/` but not to [`migrations`] would silently never run (0005
+    /// and 0006 did not, for a while): the schema's version must count every file.
+    #[test]
+    fn every_migration_file_is_applied() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations");
+        let files = std::fs::read_dir(dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "sql")
+            })
+            .count();
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.sqlite3")).unwrap();
+        let version: i64 = db.call_blocking(|conn| {
+            conn.pragma_query_value(None, "user_version", |r| r.get(0))
+                .unwrap()
+        });
+        assert_eq!(version, files as i64);
+    }
+
+    /// A reader sees what the writer committed, and refuses to write.
+    #[tokio::test]
+    async fn readers_see_commits_and_cannot_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.sqlite3")).unwrap();
+        db.call(|conn| {
+            audit_from(
+                conn,
+                jiff::Timestamp::UNIX_EPOCH,
+                "system",
+                "test",
+                "",
+                &serde_json::json!({}),
+                "",
+            )
+            .map_err(StoreError::from)
+        })
+        .await
+        .unwrap();
+        let seen: i64 = db
+            .read(|conn| {
+                Ok::<_, StoreError>(
+                    conn.query_row("SELECT count(*) FROM audit_log", [], |r| r.get(0))?,
+                )
+            })
+            .await
+            .unwrap();
+        assert_eq!(seen, 1);
+        let write = db
+            .read(|conn| Ok::<_, StoreError>(conn.execute("DELETE FROM settings", [])?))
+            .await;
+        assert!(write.is_err());
     }
 
     #[test]

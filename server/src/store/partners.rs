@@ -5,6 +5,7 @@
 use coper_shared::{
     documents::{KioskId, PartnerEntry},
     jiff::Timestamp,
+    quota::Quota,
 };
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
@@ -22,6 +23,27 @@ pub struct Partner {
     pub opening_hours: String,
     pub active: bool,
     pub lease_places_per_day: i64,
+    /// Places all the body's kiosks together may hold per day and per week of slots.
+    pub quota_day: i64,
+    pub quota_week: i64,
+    /// Places each of its kiosks may hold per day and per week.
+    pub kiosk_quota_day: i64,
+    pub kiosk_quota_week: i64,
+}
+
+impl Partner {
+    /// A new body's fields before the administrator fills them: the schema's default quotas.
+    pub fn draft() -> Self {
+        Self {
+            active: true,
+            lease_places_per_day: 2,
+            quota_day: 40,
+            quota_week: 150,
+            kiosk_quota_day: 20,
+            kiosk_quota_week: 80,
+            ..Self::default()
+        }
+    }
 }
 
 fn partner_row(r: &Row<'_>) -> rusqlite::Result<Partner> {
@@ -35,11 +57,18 @@ fn partner_row(r: &Row<'_>) -> rusqlite::Result<Partner> {
         opening_hours: r.get(6)?,
         active: r.get(7)?,
         lease_places_per_day: r.get(8)?,
+        quota_day: r.get(9)?,
+        quota_week: r.get(10)?,
+        kiosk_quota_day: r.get(11)?,
+        kiosk_quota_week: r.get(12)?,
     })
 }
 
-const PARTNER_COLUMNS: &str =
-    "id, name, address, city, phone, email, opening_hours, active, lease_places_per_day";
+const PARTNER_COLUMNS: &str = "id, name, address, city, phone, email, opening_hours, active,
+     lease_places_per_day, quota_day, quota_week, kiosk_quota_day, kiosk_quota_week";
+
+/// The most a quota may be set to: more than any Questura's agenda holds in a week.
+pub const MAX_QUOTA: i64 = 100_000;
 
 /// Active partner bodies, by city then name: those the public and the kiosks see.
 pub fn active(conn: &Connection) -> Result<Vec<Partner>, StoreError> {
@@ -78,6 +107,10 @@ pub enum PartnerError {
     DuplicateName,
     #[error("i posti riservati al giorno vanno da 0 a 50")]
     BadLeasePlaces,
+    #[error(
+        "le quote sono numeri interi da 0 a 100000, e la quota di un giorno non supera quella della settimana"
+    )]
+    BadQuota,
 }
 
 /// Create (`p.id == 0`) or update a partner body; its id.
@@ -96,6 +129,12 @@ pub fn save_partner(
     }
     if !(0..=50).contains(&p.lease_places_per_day) {
         return Ok(Err(PartnerError::BadLeasePlaces));
+    }
+    let quota_ok = |day: i64, week: i64| {
+        (0..=MAX_QUOTA).contains(&day) && (0..=MAX_QUOTA).contains(&week) && day <= week
+    };
+    if !quota_ok(p.quota_day, p.quota_week) || !quota_ok(p.kiosk_quota_day, p.kiosk_quota_week) {
+        return Ok(Err(PartnerError::BadQuota));
     }
     let duplicate: Option<i64> = conn
         .query_row(
@@ -116,11 +155,16 @@ pub fn save_partner(
         p.opening_hours.trim(),
         p.active,
         p.lease_places_per_day,
+        p.quota_day,
+        p.quota_week,
+        p.kiosk_quota_day,
+        p.kiosk_quota_week,
     ];
     let id = if p.id == 0 {
         conn.execute(
             "INSERT INTO partner_bodies (name, address, city, phone, email, opening_hours, active,
-                 lease_places_per_day) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 lease_places_per_day, quota_day, quota_week, kiosk_quota_day, kiosk_quota_week)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             fields,
         )?;
         conn.last_insert_rowid()
@@ -129,7 +173,8 @@ pub fn save_partner(
         with_id.push(&p.id);
         conn.execute(
             "UPDATE partner_bodies SET name = ?1, address = ?2, city = ?3, phone = ?4, email = ?5,
-                 opening_hours = ?6, active = ?7, lease_places_per_day = ?8 WHERE id = ?9",
+                 opening_hours = ?6, active = ?7, lease_places_per_day = ?8, quota_day = ?9,
+                 quota_week = ?10, kiosk_quota_day = ?11, kiosk_quota_week = ?12 WHERE id = ?13",
             with_id.as_slice(),
         )?;
         p.id
@@ -144,7 +189,11 @@ pub fn save_partner(
             "partner.updated"
         },
         &id.to_string(),
-        &serde_json::json!({ "active": p.active }),
+        &serde_json::json!({
+            "active": p.active,
+            "quota": [p.quota_day, p.quota_week],
+            "kiosk_quota": [p.kiosk_quota_day, p.kiosk_quota_week],
+        }),
         source,
     )?;
     Ok(Ok(id))
@@ -181,6 +230,32 @@ pub fn lease_places_per_day(conn: &Connection, kiosk: KioskId) -> Result<u32, St
         )
         .optional()?
         .unwrap_or(0))
+}
+
+/// The quotas a booking from `kiosk` counts against: the kiosk's, then its partner body's (with
+/// the body's id). `None` for an unknown kiosk.
+pub fn quotas_of_kiosk(
+    conn: &Connection,
+    kiosk: KioskId,
+) -> Result<Option<(i64, Quota, Quota)>, StoreError> {
+    let quota = |day: i64, week: i64| Quota {
+        per_day: u32::try_from(day).unwrap_or(0),
+        per_week: u32::try_from(week).unwrap_or(0),
+    };
+    Ok(conn
+        .query_row(
+            "SELECT p.id, p.kiosk_quota_day, p.kiosk_quota_week, p.quota_day, p.quota_week
+             FROM kiosks k JOIN partner_bodies p ON p.id = k.partner_body_id WHERE k.id = ?1",
+            [kiosk.to_string()],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    quota(r.get(1)?, r.get(2)?),
+                    quota(r.get(3)?, r.get(4)?),
+                ))
+            },
+        )
+        .optional()?)
 }
 
 /// Whether `id` is an active partner body.

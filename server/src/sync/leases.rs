@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use coper_shared::documents::{DocName, KioskId};
 use jiff::{Timestamp, ToSpan, civil::Time};
 
-use super::{Context, SyncConfig};
+use super::{Context, SyncConfig, quotas};
 use crate::store::{
     StoreError, Transaction, partners,
     slots::{self, Existing, LeaseScope},
@@ -46,6 +46,28 @@ pub(super) fn settle_leases(
         return Ok(());
     }
     let today = ctx.today(now);
+    let Some((partner, kiosk_quota, partner_quota)) = partners::quotas_of_kiosk(tx, kiosk)? else {
+        return Ok(());
+    };
+    let last_day = ctx
+        .services
+        .iter()
+        .map(|s| today.saturating_add((s.rules.horizon_days() as i32).days()))
+        .max()
+        .unwrap_or(today);
+    let mut quotas = quotas::holdings(
+        tx,
+        kiosk,
+        partner,
+        (kiosk_quota, partner_quota),
+        (Some(today), Some(last_day)),
+    )?;
+    // Places already leased and not used yet may still become bookings: they count too.
+    for (service, date) in slots::leased_days_of(tx, kiosk)? {
+        for _ in 0..slots::unused_on(tx, kiosk, &service, date)? {
+            quotas.take(date);
+        }
+    }
     for service in &ctx.services {
         let agenda = ctx.agenda(service);
         let last = today.saturating_add((service.rules.horizon_days() as i32).days());
@@ -71,9 +93,13 @@ pub(super) fn settle_leases(
                 }
                 let key = free.slot.key();
                 slots::set_places(tx, &service.id, key, free.slot.places, Existing::Keep)?;
+                if !quotas.allows(day) {
+                    break;
+                }
                 if !slots::grant_place(tx, kiosk, &service.id, key, expires_at_ms)? {
                     continue;
                 }
+                quotas.take(day);
                 missing -= 1;
                 touched.insert(DocName::agenda_for(&service.id, day));
             }

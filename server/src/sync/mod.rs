@@ -9,7 +9,8 @@
 //! - `hub`: [`SyncHub`], what every session shares: live sessions, document access, and the
 //!   entry points (reconcile, process an outbox, republish after a change by the staff).
 //! - `outbox`: deciding a kiosk's requests and writing the decisions.
-//! - `leases`: settling and topping up a kiosk's leases.
+//! - `leases`: settling and topping up a kiosk's leases (within its quotas).
+//! - `quotas`: a kiosk's and its partner body's quotas and holdings, for the rules to count.
 //! - `project`: the documents written from SQLite (directory, ready list, operators, agendas,
 //!   inboxes).
 //! - `docs`: the in-memory documents and their persistence.
@@ -24,6 +25,7 @@ mod hub;
 mod leases;
 mod outbox;
 mod project;
+mod quotas;
 pub mod ws;
 
 use std::collections::BTreeMap;

@@ -15,11 +15,11 @@ use coper_shared::{
 use jiff::{Timestamp, ToSpan};
 use uuid::Uuid;
 
-use super::Context;
+use super::{Context, quotas};
 use crate::store::{
     self, StoreError, Transaction,
     appointments::{self, BookingError, NewAppointment},
-    kiosks, ready, slots,
+    partners, ready, slots,
     verdicts::{self, NewVerdict},
 };
 
@@ -43,15 +43,19 @@ pub(super) fn decide_requests(
     if pending.is_empty() {
         return Ok(());
     }
+    let (partner, kiosk_quota, partner_quota) = partners::quotas_of_kiosk(tx, kiosk)?
+        .ok_or_else(|| StoreError::InvalidData(format!("kiosk {kiosk} has no partner body")))?;
     let mut capacity = load_capacity(tx, ctx, kiosk, &pending, now)?;
+    capacity.quotas = quotas::holdings(tx, kiosk, partner, (kiosk_quota, partner_quota), {
+        let dates = capacity.slots.keys().map(|(_, key)| key.date);
+        (dates.clone().min(), dates.max())
+    })?;
     let agendas = ctx.agendas();
     let by_id: BTreeMap<Uuid, Request> = pending.iter().map(|r| (r.id, r.clone())).collect();
     let incoming = pending
         .into_iter()
         .map(|request| Incoming { kiosk, request })
         .collect();
-    let partner = kiosks::partner_of(tx, kiosk)?
-        .ok_or_else(|| StoreError::InvalidData(format!("kiosk {kiosk} has no partner body")))?;
     for decision in decide(incoming, &mut capacity, &agendas, now, limits) {
         let request = &by_id[&decision.request];
         let written = match store::in_savepoint(tx, |tx| {

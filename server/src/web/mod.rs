@@ -255,6 +255,12 @@ pub fn pages() -> Pages {
             get(admin::appointments::appointments_csv),
         )
         .add(
+            "/admin/appointments/cancel-all",
+            &[M::POST],
+            Access::Admin,
+            post(admin::appointments::appointments_cancel_all),
+        )
+        .add(
             "/admin/appointments/{id}/cancel",
             &[M::POST],
             Access::Admin,

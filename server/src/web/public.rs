@@ -45,7 +45,7 @@ async fn frame(
 ) -> Result<Frame, store::StoreError> {
     let questura = state
         .db
-        .call(|conn| Ok::<_, store::StoreError>(store::settings::questura(conn)?.map(|q| q.name)))
+        .read(|conn| Ok::<_, store::StoreError>(store::settings::questura(conn)?.map(|q| q.name)))
         .await?
         .unwrap_or_default();
     Ok(Frame {
@@ -86,7 +86,7 @@ pub async fn home(
     let lang = Lang::of_request(query.lang.as_deref(), &headers);
     let (partners, services) = state
         .db
-        .call(|conn| {
+        .read(|conn| {
             let partners = store::partners::active(conn)?;
             let services = store::services::services(conn)?
                 .into_iter()
@@ -184,7 +184,7 @@ async fn status_page(
     form: StatusForm,
     outcome: Option<Outcome>,
 ) -> PageResult {
-    let partners = state.db.call(|conn| store::partners::active(conn)).await?;
+    let partners = state.db.read(store::partners::active).await?;
     let status = match outcome {
         Some(Outcome::Problem("status.wait")) => StatusCode::TOO_MANY_REQUESTS,
         Some(Outcome::Problem(_)) => StatusCode::BAD_REQUEST,

@@ -158,6 +158,57 @@ pub fn cancel(
         return Ok(Err(CancelError::MissingReason));
     }
     let tx = conn.transaction()?;
+    let cancelled = cancel_in(&tx, id, reason, now, actor, source)?;
+    tx.commit()?;
+    Ok(cancelled)
+}
+
+/// Cancel every appointment of `ids` still only booked, in one transaction, with one reason;
+/// the others are left as they are. Each gets its own audit line, and the whole one more
+/// (`appointments.bulk_cancelled`, with `detail`). Returns what was cancelled.
+pub fn cancel_many(
+    conn: &mut Connection,
+    ids: &[String],
+    reason: &str,
+    now: Timestamp,
+    actor: &str,
+    source: &str,
+    detail: &serde_json::Value,
+) -> Result<Result<Vec<Cancelled>, CancelError>, StoreError> {
+    if reason.trim().is_empty() {
+        return Ok(Err(CancelError::MissingReason));
+    }
+    let tx = conn.transaction()?;
+    let mut done = Vec::new();
+    for id in ids {
+        if let Ok(cancelled) = cancel_in(&tx, id, reason, now, actor, source)? {
+            done.push(cancelled);
+        }
+    }
+    let mut detail = detail.clone();
+    detail["count"] = done.len().into();
+    detail["reason"] = reason.trim().into();
+    audit_from(
+        &tx,
+        now,
+        actor,
+        "appointments.bulk_cancelled",
+        "",
+        &detail,
+        source,
+    )?;
+    tx.commit()?;
+    Ok(Ok(done))
+}
+
+fn cancel_in(
+    tx: &Connection,
+    id: &str,
+    reason: &str,
+    now: Timestamp,
+    actor: &str,
+    source: &str,
+) -> Result<Result<Cancelled, CancelError>, StoreError> {
     let row: Option<(AppointmentStatus, Option<String>, String, String)> = tx
         .query_row(
             "SELECT status, kiosk_id, service_id, slot_date FROM appointments WHERE id = ?1",
@@ -175,9 +226,9 @@ pub fn cancel(
         "UPDATE appointments SET status = 'cancelled', cancelled_at = ?2, cancel_reason = ?3 WHERE id = ?1",
         params![id, instant_text(now), reason.trim()],
     )?;
-    verdicts::restate(&tx, id, Restated::Cancelled)?;
+    verdicts::restate(tx, id, Restated::Cancelled)?;
     audit_from(
-        &tx,
+        tx,
         now,
         actor,
         "appointment.cancelled",
@@ -185,7 +236,6 @@ pub fn cancel(
         &serde_json::json!({ "by": "questura" }),
         source,
     )?;
-    tx.commit()?;
     Ok(Ok((kiosk, service, parse_date(&date)?)))
 }
 

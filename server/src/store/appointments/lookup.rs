@@ -162,6 +162,41 @@ pub fn search_by_name(
         .collect())
 }
 
+/// Whose bookings [`held_by`] counts.
+#[derive(Debug, Clone, Copy)]
+pub enum Holder<'a> {
+    Kiosk(&'a str),
+    Partner(i64),
+}
+
+/// Places `holder` holds on each slot date from `from` to `to`: every booking not cancelled
+/// (delivered and missed ones took their place too). Quotas are counted from this.
+pub fn held_by(
+    conn: &Connection,
+    holder: Holder<'_>,
+    from: Date,
+    to: Date,
+) -> Result<std::collections::BTreeMap<Date, u32>, StoreError> {
+    let (column, key): (&str, rusqlite::types::Value) = match holder {
+        Holder::Kiosk(id) => ("kiosk_id", id.to_owned().into()),
+        Holder::Partner(id) => ("partner_body_id", id.into()),
+    };
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT slot_date, count(*) FROM appointments
+         WHERE {column} = ?1 AND slot_date BETWEEN ?2 AND ?3 AND status <> 'cancelled'
+         GROUP BY slot_date"
+    ))?;
+    let rows = stmt.query_map(params![key, from.to_string(), to.to_string()], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, u32>(1)?))
+    })?;
+    let mut held = std::collections::BTreeMap::new();
+    for row in rows {
+        let (date, n) = row?;
+        held.insert(parse_date(&date)?, n);
+    }
+    Ok(held)
+}
+
 /// Filters of the appointments page and its export.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AppointmentFilter {
@@ -170,6 +205,8 @@ pub struct AppointmentFilter {
     pub service: Option<String>,
     pub status: Option<AppointmentStatus>,
     pub partner: Option<i64>,
+    /// The kiosk that made the booking (its id).
+    pub kiosk: Option<String>,
     /// Words of a name, or a booking code.
     pub text: String,
 }
@@ -216,6 +253,7 @@ pub fn search(
          WHERE (?1 IS NULL OR a.slot_date >= ?1) AND (?2 IS NULL OR a.slot_date <= ?2)
            AND (?3 IS NULL OR a.service_id = ?3) AND (?4 IS NULL OR a.status = ?4)
            AND (?5 IS NULL OR a.partner_body_id = ?5) AND (?6 IS NULL OR a.booking_code = ?6)
+           AND (?7 IS NULL OR a.kiosk_id = ?7)
          ORDER BY a.slot_date, a.slot_time, a.surname COLLATE NOCASE",
     )?;
     let rows = stmt.query_map(
@@ -225,7 +263,8 @@ pub fn search(
             filter.service,
             filter.status.map(AppointmentStatus::as_str),
             filter.partner,
-            code
+            code,
+            filter.kiosk,
         ],
         |r| {
             Ok(AppointmentRow {

@@ -1,5 +1,7 @@
-//! Appointments: search by date, service, status and name or code; export for Excel; cancel
-//! with a reason (the kiosk that booked it shows it cancelled).
+//! Appointments: search by date, service, status, kiosk and name or code; export for Excel;
+//! cancel one with a reason, or every future one the search found (a revoked kiosk's bookings
+//! are listed here first, to be cancelled together). The kiosks that booked them show them
+//! cancelled.
 
 use axum::{
     extract::{Form, Path, Query},
@@ -10,7 +12,9 @@ use coper_shared::jiff::civil::Date;
 use serde::Deserialize;
 
 use crate::{
-    AppState, ops,
+    AppState,
+    checkin::local_now,
+    ops,
     store::{
         StoreError,
         appointments::{self, AppointmentFilter, AppointmentRow, AppointmentStatus},
@@ -31,6 +35,12 @@ pub struct AppointmentsQuery {
     pub status: String,
     #[serde(default)]
     pub q: String,
+    /// A kiosk's id: its bookings only.
+    #[serde(default)]
+    pub kiosk: String,
+    /// Set when a kiosk was just revoked: the page offers to cancel its bookings.
+    #[serde(default)]
+    pub revoked: String,
 }
 
 impl AppointmentsQuery {
@@ -42,6 +52,7 @@ impl AppointmentsQuery {
             service: text(&self.service),
             status: AppointmentStatus::parse(self.status.trim()),
             partner: None,
+            kiosk: text(&self.kiosk),
             text: self.q.trim().to_owned(),
         }
     }
@@ -54,6 +65,7 @@ impl AppointmentsQuery {
             ("service", &self.service),
             ("status", &self.status),
             ("q", &self.q),
+            ("kiosk", &self.kiosk),
         ])
         .unwrap_or_default()
     }
@@ -71,6 +83,8 @@ pub struct AppointmentsPage {
     pub rows: Vec<AppointmentRow>,
     pub more: bool,
     pub notice: Option<String>,
+    /// Bookings the search found that are still to come and only booked: what "cancel all" takes.
+    pub cancellable: usize,
 }
 
 async fn appointments_page(
@@ -79,16 +93,24 @@ async fn appointments_page(
     notice: Option<String>,
 ) -> PageResult {
     let filter = query.filter();
-    let (services, mut rows) = cx
+    let now = cx.by.now;
+    let (services, mut rows, cancellable) = cx
         .state
         .db
-        .call(move |conn| {
+        .read(move |conn| {
             let services = services::services(conn)?
                 .into_iter()
                 .map(|s| (s.id.as_str().to_owned(), s.name))
                 .collect::<Vec<_>>();
             let rows = appointments::search(conn, &filter, PAGE_ROWS + 1)?;
-            Ok::<_, StoreError>((services, rows))
+            let today = local_now(conn, now)?.1.date();
+            let cancellable = AppointmentFilter {
+                status: Some(AppointmentStatus::Booked),
+                from: Some(filter.from.map_or(today, |from| from.max(today))),
+                ..filter
+            };
+            let cancellable = appointments::search(conn, &cancellable, usize::MAX)?.len();
+            Ok::<_, StoreError>((services, rows, cancellable))
         })
         .await?;
     let more = rows.len() > PAGE_ROWS;
@@ -100,6 +122,7 @@ async fn appointments_page(
         rows,
         more,
         notice,
+        cancellable,
     }
     .into_response())
 }
@@ -116,7 +139,7 @@ pub async fn appointments_csv(
     let filter = query.filter();
     let rows = state
         .db
-        .call(move |conn| appointments::search(conn, &filter, usize::MAX))
+        .read(move |conn| appointments::search(conn, &filter, usize::MAX))
         .await?;
     let mut out = b"\xEF\xBB\xBF".to_vec();
     {
@@ -245,4 +268,40 @@ pub async fn appointment_cancel(
         Err(error) => format!("Non annullata: {error}."),
     };
     appointments_page(&cx, AppointmentsQuery::default(), Some(notice)).await
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CancelAllForm {
+    #[serde(flatten)]
+    query: AppointmentsQuery,
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+/// Cancel every future booking the search found, with one reason, once the administrator has
+/// ticked the confirmation; the same page comes back with how many.
+pub async fn appointments_cancel_all(
+    cx: StaffContext,
+    Form(form): Form<CancelAllForm>,
+) -> PageResult {
+    let query = AppointmentsQuery {
+        revoked: String::new(),
+        ..form.query
+    };
+    if form.confirm != "1" {
+        let notice = "Non annullate: spuntare la conferma.".to_owned();
+        return appointments_page(&cx, query, Some(notice)).await;
+    }
+    let (by, filter) = (cx.by.clone(), query.filter());
+    let notice = match cx
+        .state
+        .perform(move |conn| ops::appointments::cancel_all(conn, &by, &filter, &form.reason))
+        .await?
+    {
+        Ok(n) => format!("Prenotazioni annullate: {n}."),
+        Err(error) => format!("Non annullate: {error}."),
+    };
+    appointments_page(&cx, query, Some(notice)).await
 }

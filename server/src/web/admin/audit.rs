@@ -44,7 +44,7 @@ pub async fn audit(cx: StaffContext, Query(query): Query<AuditQuery>) -> PageRes
     let lines = cx
         .state
         .db
-        .call(move |conn| audit::audit_lines(conn, &filter, AUDIT_ROWS))
+        .read(move |conn| audit::audit_lines(conn, &filter, AUDIT_ROWS))
         .await?;
     let next = (lines.len() == AUDIT_ROWS).then(|| {
         let last = lines.last().map(|l| l.id).unwrap_or_default();

@@ -46,7 +46,7 @@ async fn close_day_page(
     let services = cx
         .state
         .db
-        .call(|conn| services::services(conn))
+        .read(services::services)
         .await?
         .into_iter()
         .map(|s| (s.id.as_str().to_owned(), s.name))
@@ -92,7 +92,7 @@ pub async fn close_day_preview(cx: StaffContext, Form(form): Form<CloseDayForm>)
     let planned = cx
         .state
         .db
-        .call(move |conn| {
+        .read(move |conn| {
             let closure = probe.closure();
             let rules = match ops::agenda::rules_with_closure(conn, &closure)? {
                 Ok(rules) => rules,

@@ -21,7 +21,7 @@ pub async fn home(cx: StaffContext) -> PageResult {
     let (services, ready, imported, configured) = cx
         .state
         .db
-        .call(|conn| {
+        .read(|conn| {
             let services = services::services(conn)?
                 .into_iter()
                 .map(|s| (s.id.as_str().to_owned(), s.name))

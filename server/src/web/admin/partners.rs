@@ -27,7 +27,7 @@ pub struct PartnersPage {
 }
 
 pub async fn partners(cx: StaffContext) -> PageResult {
-    let partners = cx.state.db.call(|conn| partners::partners(conn)).await?;
+    let partners = cx.state.db.read(partners::partners).await?;
     Ok(PartnersPage {
         frame: cx.frame(),
         partners,
@@ -65,10 +65,24 @@ pub struct PartnerForm {
     active: Option<String>,
     #[serde(default)]
     lease_places_per_day: String,
+    #[serde(default)]
+    quota_day: String,
+    #[serde(default)]
+    quota_week: String,
+    #[serde(default)]
+    kiosk_quota_day: String,
+    #[serde(default)]
+    kiosk_quota_week: String,
 }
 
 impl PartnerForm {
     fn partner(&self, id: i64) -> Partner {
+        // A number left empty takes the default; anything else that is not one is refused.
+        let defaults = Partner::draft();
+        let number = |text: &str, default: i64| match text.trim() {
+            "" => default,
+            t => t.parse().unwrap_or(-1),
+        };
         Partner {
             id,
             name: self.name.clone(),
@@ -78,7 +92,11 @@ impl PartnerForm {
             email: self.email.clone(),
             opening_hours: self.opening_hours.clone(),
             active: self.active.is_some(),
-            lease_places_per_day: self.lease_places_per_day.trim().parse().unwrap_or(-1),
+            lease_places_per_day: number(&self.lease_places_per_day, defaults.lease_places_per_day),
+            quota_day: number(&self.quota_day, defaults.quota_day),
+            quota_week: number(&self.quota_week, defaults.quota_week),
+            kiosk_quota_day: number(&self.kiosk_quota_day, defaults.kiosk_quota_day),
+            kiosk_quota_week: number(&self.kiosk_quota_week, defaults.kiosk_quota_week),
         }
     }
 }
@@ -116,13 +134,6 @@ pub struct KioskCodeForm {
     label: String,
 }
 
-/// Issue a one-time enrolment code; it is shown once and only its hash is kept.
-#[derive(Debug, Deserialize)]
-pub struct RevokeForm {
-    #[serde(default)]
-    partner: Option<i64>,
-}
-
 /// The partner body's page: its fields (or the draft that failed), operators and kiosks.
 async fn partner_page(
     cx: &StaffContext,
@@ -135,7 +146,7 @@ async fn partner_page(
     let (partner, operators, kiosks) = cx
         .state
         .db
-        .call(move |conn| {
+        .read(move |conn| {
             let partner = partners::partner(conn, id)?;
             let operators = users::accounts(conn, Some(id), now)?;
             let kiosks = kiosks::kiosks_of(conn, id)?;
@@ -309,21 +320,22 @@ pub async fn kiosk_code(
 }
 
 /// Revoke a kiosk: refused from its next connection, cut off within seconds if connected, its
-/// leases returned to the pool (and the agendas holding them republished).
-pub async fn kiosk_revoke(
-    cx: StaffContext,
-    Path(kiosk): Path<String>,
-    Form(form): Form<RevokeForm>,
-) -> PageResult {
+/// leases returned to the pool (and the agendas holding them republished). Then its bookings
+/// still to come are listed, with the offer to cancel them all.
+pub async fn kiosk_revoke(cx: StaffContext, Path(kiosk): Path<String>) -> PageResult {
     let by = cx.by.clone();
+    let kiosk_id = kiosk.clone();
     match cx
         .state
         .perform(move |conn| ops::kiosks::revoke(conn, &by, &kiosk))
         .await?
     {
-        Ok(()) => Ok(
-            Redirect::to(&format!("/admin/partners/{}", form.partner.unwrap_or(0))).into_response(),
-        ),
+        // Its bookings stay valid: list them, with the offer to cancel them together.
+        Ok(()) => Ok(Redirect::to(&format!(
+            "/admin/appointments?status=booked&revoked=1&{}",
+            serde_urlencoded::to_string([("kiosk", &kiosk_id)]).unwrap_or_default()
+        ))
+        .into_response()),
         Err(error) => Err(PageError::message(
             StatusCode::NOT_FOUND,
             "Chiosco sconosciuto",

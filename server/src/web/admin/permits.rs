@@ -41,7 +41,7 @@ struct Shown {
 }
 
 async fn permits_page(cx: &StaffContext, shown: Shown) -> PageResult {
-    let (ready, imported) = cx.state.db.call(|conn| ready::summary(conn)).await?;
+    let (ready, imported) = cx.state.db.read(ready::summary).await?;
     let status = if shown.errors.is_empty() {
         StatusCode::OK
     } else {

@@ -61,7 +61,7 @@ pub async fn service_editor(cx: StaffContext, Path(id): Path<String>) -> PageRes
     let found = cx
         .state
         .db
-        .call(move |conn| store::services::service(conn, &id))
+        .read(move |conn| store::services::service(conn, &id))
         .await?;
     let Some(service) = found else {
         return Err(PageError::message(
@@ -84,7 +84,7 @@ pub async fn service_preview(
     let plan = cx
         .state
         .db
-        .call(move |conn| agenda_change::preview(conn, &rules, now))
+        .read(move |conn| agenda_change::preview(conn, &rules, now))
         .await?;
     let days = plan.days.iter().map(preview_day).collect();
     let moves = plan.displaced.iter().map(move_shown).collect();

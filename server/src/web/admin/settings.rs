@@ -114,7 +114,7 @@ impl SettingsForm {
 }
 
 pub async fn settings_page(cx: StaffContext) -> PageResult {
-    let current = cx.state.db.call(|conn| settings::settings(conn)).await?;
+    let current = cx.state.db.read(settings::settings).await?;
     let form = current
         .as_ref()
         .map(SettingsForm::of)

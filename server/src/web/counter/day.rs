@@ -94,7 +94,7 @@ pub(super) async fn load_day(state: &AppState, query: DayQuery) -> Result<Day, S
     let now = state.clock.now();
     state
         .db
-        .call(move |conn| {
+        .read(move |conn| {
             let (_, local) = local_now(conn, now)?;
             let date = query.date.parse::<Date>().unwrap_or(local.date());
             let services: Vec<(String, String)> = services::services(conn)?
