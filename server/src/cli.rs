@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use crate::{
     AppState, accounts,
     config::{self, Cli, Command, ServeConfig},
-    demo, import,
+    demo, import, limits,
     ops::{self, Actor},
     serve,
     store::Db,
@@ -167,7 +167,11 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
     // Printed, not only logged: scripts and tests read the actual port from here.
     println!("coper-server listening on http://{local}");
     tracing::info!(%local, data_dir = %config.data_dir.display(), "serving");
-    let state = AppState::new(db, config.clock);
+    let limits = limits::Limits {
+        trusted_proxies: config.trusted_proxies.clone(),
+        ..limits::Limits::default()
+    };
+    let state = AppState::with_limits(db, config.clock, limits);
     serve(listener, state, shutdown).await?;
     tracing::info!("stopped");
     Ok(())

@@ -117,7 +117,8 @@ pub struct ServeArgs {
     #[arg(long, env = "COPER_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
 
-    /// Optional TOML file with the same settings (`listen`, `data_dir`, `fixed_now`).
+    /// Optional TOML file with the same settings (`listen`, `data_dir`, `demo`,
+    /// `trusted_proxies`, `fixed_now`).
     #[arg(long, env = "COPER_CONFIG")]
     pub config: Option<PathBuf>,
 
@@ -130,6 +131,16 @@ pub struct ServeArgs {
     /// tests and reproducible demonstrations only: never set it in production.
     #[arg(long, env = "COPER_FIXED_NOW", hide = true)]
     pub fixed_now: Option<Timestamp>,
+
+    /// A reverse proxy (address or network, e.g. `127.0.0.1/32`) whose `X-Forwarded-For` is
+    /// believed, so that limits per address count real clients. Repeat, or comma-separate in
+    /// the environment. None by default: the connecting address is the client.
+    #[arg(
+        long = "trusted-proxy",
+        env = "COPER_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// The TOML file's shape: every key optional.
@@ -140,6 +151,7 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     fixed_now: Option<Timestamp>,
     demo: Option<bool>,
+    trusted_proxies: Option<Vec<ipnet::IpNet>>,
 }
 
 /// The settings `serve` runs with, once every layer is merged.
@@ -149,6 +161,7 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     pub demo: bool,
     pub clock: crate::clock::Clock,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -175,6 +188,11 @@ impl ServeConfig {
             clock: match fixed_now {
                 Some(at) => crate::clock::Clock::Fixed(at),
                 None => crate::clock::Clock::System,
+            },
+            trusted_proxies: if args.trusted_proxies.is_empty() {
+                file.trusted_proxies.unwrap_or_default()
+            } else {
+                args.trusted_proxies
             },
         })
     }
@@ -226,6 +244,26 @@ mod tests {
         .unwrap();
         assert_eq!(flag_wins.listen.to_string(), "0.0.0.0:80");
         assert_eq!(flag_wins.data_dir, PathBuf::from("/srv/coper"));
+    }
+
+    #[test]
+    fn trusted_proxies_come_from_flags_or_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("coper.toml");
+        std::fs::write(&file, "trusted_proxies = [\"10.0.0.0/8\", \"::1/128\"]\n").unwrap();
+        let config = file.to_str().unwrap();
+        let from_file = ServeConfig::from_args(serve_args(&["--config", config])).unwrap();
+        assert_eq!(from_file.trusted_proxies.len(), 2);
+        let flags = ServeConfig::from_args(serve_args(&[
+            "--config",
+            config,
+            "--trusted-proxy",
+            "127.0.0.1/32",
+        ]))
+        .unwrap();
+        assert_eq!(flags.trusted_proxies, vec!["127.0.0.1/32".parse().unwrap()]);
+        let nonsense = ["coper-server", "serve", "--trusted-proxy", "nonsense"];
+        assert!(Cli::try_parse_from(nonsense).is_err());
     }
 
     #[test]

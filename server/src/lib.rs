@@ -135,6 +135,7 @@ pub async fn serve(
     use tower::ServiceExt;
 
     let (header_read, body_time) = (state.limits.http_header_read, state.limits.http_body);
+    let trusted: std::sync::Arc<[ipnet::IpNet]> = state.limits.trusted_proxies.clone().into();
     let router = app(state);
     // Connections learn of the shutdown through `stop`; the server waits for them through
     // `open` (every connection holds a receiver; `closed` resolves when all are gone).
@@ -155,10 +156,18 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = socket.set_nodelay(true);
+        let trusted = trusted.clone();
         let service = router.clone().map_request(
             move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                // Every handler and limit sees the real client, also behind our own proxies.
+                let forwarded = req.headers().get_all("x-forwarded-for").iter();
+                let client =
+                    limits::client_address(remote.ip(), forwarded.map(|v| v.as_bytes()), &trusted);
                 req.extensions_mut()
-                    .insert(axum::extract::ConnectInfo(remote));
+                    .insert(axum::extract::ConnectInfo(std::net::SocketAddr::new(
+                        client,
+                        remote.port(),
+                    )));
                 // A body trickled past its deadline fails to read: the handler answers 400.
                 req.map(|body| {
                     axum::body::Body::new(tower_http::timeout::DeadlineBody::new(body_time, body))

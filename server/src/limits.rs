@@ -11,7 +11,7 @@ use std::{
 use coper_shared::decide::RequestLimits;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// The largest WebSocket message a kiosk may send. A message beyond it ends the session
     /// before it is held whole (a day of offline bookings is a few kilobytes).
@@ -29,6 +29,9 @@ pub struct Limits {
     pub http_header_read: Duration,
     /// How long a client may take to send a request's body, from its headers on.
     pub http_body: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` is believed (none by default): behind them, every
+    /// limit keyed on an address is keyed on the real client's. See [`client_address`].
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for Limits {
@@ -41,8 +44,37 @@ impl Default for Limits {
             requests: RequestLimits::default(),
             http_header_read: Duration::from_secs(10),
             http_body: Duration::from_secs(60),
+            trusted_proxies: Vec::new(),
         }
     }
+}
+
+/// The address of the client behind a connection from `peer`: `peer` itself, unless `peer` is
+/// a trusted proxy, in which case the right-most address of `X-Forwarded-For` (`forwarded`, the
+/// header's values in order) that is not itself a trusted proxy. A client can write anything in
+/// the header, but only what our own proxies appended to its right is believed.
+pub fn client_address<'a>(
+    peer: IpAddr,
+    forwarded: impl Iterator<Item = &'a [u8]>,
+    trusted: &[ipnet::IpNet],
+) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let hops: Vec<IpAddr> = forwarded
+        .filter_map(|value| std::str::from_utf8(value).ok())
+        .flat_map(|value| value.split(','))
+        .map(|hop| hop.trim().parse::<IpAddr>())
+        .collect::<Result<_, _>>()
+        // A garbled header was not written by our proxy whole: believe only the connection.
+        .unwrap_or_default();
+    hops.iter()
+        .rev()
+        .find(|hop| !is_trusted(hop))
+        .or(hops.first())
+        .copied()
+        .unwrap_or(peer)
 }
 
 /// Admission of sync connections: at most [`Limits::unauthenticated_syncs`] waiting for their
@@ -111,6 +143,44 @@ impl Drop for Admitted {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_client_is_read_from_trusted_proxies_only() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let header = |v: &'static str| std::iter::once(v.as_bytes());
+        // Straight from the internet: the header is the client's to forge, and ignored.
+        assert_eq!(
+            client_address(ip("203.0.113.5"), header("198.51.100.1"), &trusted),
+            ip("203.0.113.5")
+        );
+        // Through our proxy: the right-most hop it did not add is the client.
+        assert_eq!(
+            client_address(
+                ip("10.0.0.2"),
+                header("1.2.3.4, 203.0.113.5, 10.0.0.3"),
+                &trusted
+            ),
+            ip("203.0.113.5")
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.2"), header("2001:db8::1"), &trusted),
+            ip("2001:db8::1")
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.2"), header("nonsense, 203.0.113.5"), &trusted),
+            ip("10.0.0.2")
+        );
+        assert_eq!(
+            client_address(ip("10.0.0.2"), std::iter::empty(), &trusted),
+            ip("10.0.0.2")
+        );
+        // No proxy trusted: the connection is the client.
+        assert_eq!(
+            client_address(ip("10.0.0.2"), header("203.0.113.5"), &[]),
+            ip("10.0.0.2")
+        );
+    }
 
     #[test]
     fn the_gate_counts_waiting_and_per_address_connections() {

@@ -5,9 +5,11 @@
 //! by the receipt (12 characters) or pratica (10 characters) number with the birth date. The
 //! answer is only "ready" or "not ready": an unknown person, a permit not ready, and a permit
 //! already delivered all read "not ready", and every answer takes the same time
-//! ([`ANSWER_TIME`]), so the check reveals nothing else. Attempts are limited per address and per
-//! identity (the identity without the field a guesser would vary), so the dates cannot be
-//! guessed by trying.
+//! ([`ANSWER_TIME`]), so the check reveals nothing else. Attempts are limited per network (the
+//! real client's /24 or /64, behind trusted proxies: `crate::limits`), in total (a budget no
+//! crowd of addresses can pass), and per identity (who is asked about, without the fields a
+//! guesser would vary) by a delay that grows with each question rather than a lock, so the dates
+//! cannot be guessed by trying and a stranger cannot shut a person out.
 
 use std::{net::IpAddr, num::NonZeroU32, sync::Mutex, time::Duration};
 
@@ -141,12 +143,26 @@ impl Asked {
 
 impl Query {
     /// Who is being asked about, without the fields a guesser would vary: the key of the
-    /// per-identity limit. For a name it is the birth date alone, since a tolerant match lets
-    /// many spellings (particles, repeated or partial names) name the same person. Hashed, so
-    /// the limiter holds nothing readable.
+    /// per-identity limit. For a name it is the birth year (a permit listed with only a year, or
+    /// a month, matches every day of it, so the day typed must not make a new identity) and the
+    /// longest word of the names, accents and case folded (so swapping, repeating or adding
+    /// particles does not either). Hashed, so the limiter holds nothing readable.
     pub fn identity(&self) -> String {
         let text = match self {
-            Self::ByName { birth_date, .. } => format!("n:{birth_date}"),
+            Self::ByName {
+                surname,
+                given_names,
+                birth_date,
+                ..
+            } => {
+                let words = coper_shared::names::words(&format!("{surname} {given_names}"));
+                let longest = words
+                    .iter()
+                    .max_by(|a, b| a.chars().count().cmp(&b.chars().count()).then(b.cmp(a)))
+                    .cloned()
+                    .unwrap_or_default();
+                format!("n:{}:{longest}", birth_date.year())
+            }
             Self::ByReceipt { number, .. } => format!("r:{number}"),
             Self::ByPratica { number, .. } => format!("p:{number}"),
         };
@@ -217,21 +233,30 @@ pub fn network_of(address: IpAddr) -> IpAddr {
 /// The status check's rate limits, kept in memory (a restart forgets them, which is harmless).
 pub struct Limits {
     per_address: Limiter<IpAddr>,
-    per_identity: Limiter<String>,
+    per_identity: Backoff,
+    overall: RateLimiter<governor::state::NotKeyed, governor::state::InMemoryState, DefaultClock>,
     checks: Mutex<u32>,
 }
 
-/// How often one address may ask: a family at home asks a few times, a script asks thousands.
+/// How often one network may ask: a family at home asks a few times, a script asks thousands.
 pub const PER_ADDRESS_PER_MINUTE: u32 = 10;
-/// How often one identity may be asked about, from anywhere.
-pub const PER_IDENTITY_PER_HOUR: u32 = 6;
+/// How many questions the whole service answers a minute: more than a city's people ask, far
+/// fewer than a crowd of addresses guessing dates would need.
+pub const OVERALL_PER_MINUTE: u32 = 600;
+/// Questions about one identity answered at once within an hour; after them each waits twice
+/// as long as the one before, from [`BACKOFF_START`] up to [`BACKOFF_MAX`].
+pub const FREE_PER_IDENTITY: u32 = 3;
+pub const BACKOFF_START: Duration = Duration::from_secs(5);
+pub const BACKOFF_MAX: Duration = Duration::from_secs(120);
+const BACKOFF_MEMORY: Duration = Duration::from_secs(3600);
 
 impl Default for Limits {
     fn default() -> Self {
         let n = |n: u32| NonZeroU32::new(n).expect("limits are positive");
         Self {
             per_address: RateLimiter::hashmap(Quota::per_minute(n(PER_ADDRESS_PER_MINUTE))),
-            per_identity: RateLimiter::hashmap(Quota::per_hour(n(PER_IDENTITY_PER_HOUR))),
+            per_identity: Backoff::default(),
+            overall: RateLimiter::direct(Quota::per_minute(n(OVERALL_PER_MINUTE))),
             checks: Mutex::new(0),
         }
     }
@@ -241,13 +266,22 @@ impl Limits {
     /// Count an attempt from `address` (and, once the question is readable, about `identity`);
     /// `Err` with how long to wait when over a limit.
     pub fn allow(&self, address: IpAddr, identity: Option<&str>) -> Result<(), Duration> {
+        self.allow_at(address, identity, std::time::Instant::now())
+    }
+
+    fn allow_at(
+        &self,
+        address: IpAddr,
+        identity: Option<&str>,
+        now: std::time::Instant,
+    ) -> Result<(), Duration> {
         {
             // Forget idle keys now and then, so memory stays bounded.
             let mut checks = self.checks.lock().unwrap_or_else(|p| p.into_inner());
             *checks = checks.wrapping_add(1);
             if checks.is_multiple_of(1024) {
                 self.per_address.retain_recent();
-                self.per_identity.retain_recent();
+                self.per_identity.forget_before(now);
             }
         }
         let wait = |not_until: governor::NotUntil<_>| {
@@ -258,12 +292,59 @@ impl Limits {
         self.per_address
             .check_key(&network_of(address))
             .map_err(wait)?;
+        self.overall.check().map_err(wait)?;
         if let Some(identity) = identity {
-            self.per_identity
-                .check_key(&identity.to_owned())
-                .map_err(wait)?;
+            self.per_identity.ask(identity, now)?;
         }
         Ok(())
+    }
+}
+
+/// The per-identity limit: a delay that grows with each question about one person, never a
+/// lock. A stranger asking about someone else costs that person at most [`BACKOFF_MAX`] of
+/// waiting; a guesser gets a few dozen tries an hour instead of thousands.
+#[derive(Default)]
+struct Backoff {
+    asked: Mutex<std::collections::HashMap<String, Tally>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Tally {
+    questions: u32,
+    last: std::time::Instant,
+}
+
+impl Backoff {
+    fn delay_after(questions: u32) -> Duration {
+        match questions.checked_sub(FREE_PER_IDENTITY) {
+            None => Duration::ZERO,
+            Some(over) => BACKOFF_START
+                .saturating_mul(1u32 << over.min(16))
+                .min(BACKOFF_MAX),
+        }
+    }
+
+    fn ask(&self, identity: &str, now: std::time::Instant) -> Result<(), Duration> {
+        let mut asked = self.asked.lock().unwrap_or_else(|p| p.into_inner());
+        let tally = asked.entry(identity.to_owned()).or_insert(Tally {
+            questions: 0,
+            last: now,
+        });
+        if now.saturating_duration_since(tally.last) >= BACKOFF_MEMORY {
+            tally.questions = 0;
+        }
+        let ready_at = tally.last + Self::delay_after(tally.questions);
+        if now < ready_at {
+            return Err(ready_at - now);
+        }
+        tally.questions += 1;
+        tally.last = now;
+        Ok(())
+    }
+
+    fn forget_before(&self, now: std::time::Instant) {
+        let mut asked = self.asked.lock().unwrap_or_else(|p| p.into_inner());
+        asked.retain(|_, t| now.saturating_duration_since(t.last) < BACKOFF_MEMORY);
     }
 }
 
@@ -375,18 +456,53 @@ mod tests {
         // The same network is the same asker; another network is not.
         assert!(limits.allow("192.0.2.8".parse().unwrap(), None).is_err());
         assert!(limits.allow("192.0.3.8".parse().unwrap(), None).is_ok());
-        for _ in 0..PER_IDENTITY_PER_HOUR {
-            assert!(
-                limits
-                    .allow("198.51.100.1".parse().unwrap(), Some("x"))
-                    .is_ok()
-            );
+    }
+
+    /// Questions about one person, from anywhere, are answered at once a few times, then each
+    /// after a growing delay (never more than two minutes): a stranger cannot lock anyone out.
+    #[test]
+    fn questions_about_one_identity_wait_longer_and_longer_but_never_forever() {
+        let limits = Limits::default();
+        let start = std::time::Instant::now();
+        let from = |n: u8| IpAddr::from([198, 51, n, 1]);
+        for n in 0..FREE_PER_IDENTITY {
+            assert!(limits.allow_at(from(n as u8), Some("x"), start).is_ok());
         }
+        let first = limits.allow_at(from(50), Some("x"), start).unwrap_err();
+        assert_eq!(first, BACKOFF_START);
         assert!(
-            limits
-                .allow("203.0.113.9".parse().unwrap(), Some("x"))
-                .is_err()
+            limits.allow_at(from(51), Some("y"), start).is_ok(),
+            "another person"
         );
+        let mut at = start;
+        let mut waits = Vec::new();
+        for n in 0..8u8 {
+            at += Backoff::delay_after(FREE_PER_IDENTITY + u32::from(n));
+            assert!(limits.allow_at(from(60 + n), Some("x"), at).is_ok());
+            waits.push(limits.allow_at(from(100 + n), Some("x"), at).unwrap_err());
+        }
+        assert!(waits.windows(2).all(|w| w[0] <= w[1]), "{waits:?}");
+        assert_eq!(*waits.last().unwrap(), BACKOFF_MAX);
+        // An hour later, the person starts afresh.
+        at += BACKOFF_MAX + BACKOFF_MEMORY;
+        assert!(limits.allow_at(from(200), Some("x"), at).is_ok());
+    }
+
+    #[test]
+    fn a_partial_birth_date_is_one_identity_whatever_day_is_typed() {
+        let on = |day: &str| {
+            asked(&[
+                ("surname", "Diallo"),
+                ("name", "Moussa"),
+                ("birth_date", day),
+                ("fingerprint_date", "2026-01-10"),
+            ])
+            .query()
+            .unwrap()
+            .identity()
+        };
+        assert_eq!(on("1976-01-01"), on("1976-12-31"));
+        assert_ne!(on("1976-01-01"), on("1977-01-01"));
     }
 }
 

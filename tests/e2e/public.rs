@@ -211,3 +211,100 @@ async fn the_status_api_says_only_ready_or_not_with_the_same_shape_and_time() {
     assert_eq!(body["error"]["code"], "rate_limited");
     assert!(retry.unwrap().parse::<u64>().unwrap() >= 1);
 }
+
+/// Ask as the client `from`, arriving through a proxy that says so in `X-Forwarded-For`.
+async fn ask_from(app: &TestApp, from: &str, body: Value) -> (u16, Value, Option<String>) {
+    let response = app
+        .client
+        .post(app.url("/api/v1/status-check"))
+        .header("x-forwarded-for", from)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let retry = response
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, response.json().await.unwrap(), retry)
+}
+
+/// Finding 6: behind a trusted proxy the limits count real clients' networks (and without one a
+/// forged `X-Forwarded-For` changes nothing); a permit listed with only a birth year is one
+/// identity whatever day is typed; and questions about one person slow down instead of locking
+/// them out: after the delay, the person is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_limits_count_real_clients_and_never_lock_a_person_out() {
+    use crate::helpers::{Options, spawn};
+    use coper_server::status::{BACKOFF_START, FREE_PER_IDENTITY, PER_ADDRESS_PER_MINUTE};
+
+    let incomplete = json!({"surname": "x"});
+    // No proxy trusted: the header is the client's to forge, and every question is loopback's.
+    let direct = spawn_demo_at(MONDAY_NINE_ROME).await;
+    for n in 0..PER_ADDRESS_PER_MINUTE {
+        let (status, ..) = ask_from(&direct, &format!("198.51.{n}.1"), incomplete.clone()).await;
+        assert_eq!(status, 400);
+    }
+    let (status, ..) = ask_from(&direct, "203.0.113.1", incomplete.clone()).await;
+    assert_eq!(status, 429, "a forged header bought no new limit");
+
+    let app = spawn(Options {
+        demo: true,
+        fixed_now: Some(MONDAY_NINE_ROME),
+        args: vec!["--trusted-proxy".into(), "127.0.0.1/32".into()],
+        ..Options::default()
+    })
+    .await;
+    for n in 0..PER_ADDRESS_PER_MINUTE {
+        let (status, ..) = ask_from(&app, &format!("198.51.100.{n}"), incomplete.clone()).await;
+        assert_eq!(status, 400);
+    }
+    let (status, ..) = ask_from(&app, "198.51.100.250", incomplete.clone()).await;
+    assert_eq!(
+        status, 429,
+        "one network's minute is used up, whichever address asks"
+    );
+    let (status, ..) = ask_from(&app, "203.0.113.1", incomplete.clone()).await;
+    assert_eq!(status, 400, "another client is not held up by it");
+
+    // A permit listed with only the birth year.
+    app.database_rw()
+        .execute(
+            "INSERT INTO ready_permits (surname, given_names, birth_date, fingerprint_date, imported_at)
+             VALUES ('Diallo', 'Moussa', '1976', '2026-10-02', '2026-11-01T08:00:00Z')",
+            [],
+        )
+        .unwrap();
+    let question = |day: u32| {
+        json!({"surname": "Diallo", "name": "Moussa", "birth_date": format!("1976-03-{day:02}"),
+               "fingerprint_date": "2026-10-02"})
+    };
+    // A guesser spread over many networks, trying days of 1976.
+    let mut answered = 0;
+    let mut wait = None;
+    for day in 1..=11 {
+        let (status, _, retry) = ask_from(&app, &format!("192.0.{day}.1"), question(day)).await;
+        match status {
+            200 => answered += 1,
+            429 => {
+                wait = retry;
+                break;
+            }
+            other => panic!("status {other}"),
+        }
+    }
+    assert_eq!(
+        answered, FREE_PER_IDENTITY,
+        "every typed day counted for one person"
+    );
+    let wait: u64 = wait.expect("then told to wait").parse().unwrap();
+    assert!(
+        wait <= BACKOFF_START.as_secs(),
+        "a short wait, not a lock: {wait} s"
+    );
+    // The person, after that short wait, is answered.
+    tokio::time::sleep(Duration::from_secs(wait)).await;
+    let (status, body, _) = ask_from(&app, "203.0.113.77", question(15)).await;
+    assert_eq!((status, body), (200, json!({"status": "ready"})));
+}

@@ -143,7 +143,9 @@ pub async fn status_check(
     match crate::status::check(&state, peer.ip(), &asked).await {
         Ok(answer) => Ok(Json(answer)),
         Err(Refusal::Invalid(e)) => Err(ApiError::bad_request(e.code(), e.to_string())),
-        Err(Refusal::Wait(wait)) => Err(ApiError::TooManyRequests(wait.as_secs().max(1))),
+        Err(Refusal::Wait(wait)) => Err(ApiError::TooManyRequests(
+            wait.as_secs_f64().ceil().max(1.0) as u64,
+        )),
         Err(Refusal::Store(e)) => Err(e.into()),
     }
 }
