@@ -58,6 +58,7 @@ impl AppState {
             clock,
             sync::SyncConfig {
                 requests: limits.requests,
+                outbox_bytes: limits.outbox_bytes,
                 ..sync::SyncConfig::default()
             },
         );

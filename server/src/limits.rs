@@ -24,6 +24,11 @@ pub struct Limits {
     pub auth_timeout: Duration,
     /// What one request may carry, and how many one batch may hold.
     pub requests: RequestLimits,
+    /// The most a kiosk's outbox document may take in the store. Past it, the kiosk's next sync
+    /// message to its outbox is refused unapplied (`outbox_full`) and its session ends; what was
+    /// already received is decided as usual. A request takes a few hundred bytes: this is years
+    /// of an office's bookings, and bounds what one kiosk can make the server store.
+    pub outbox_bytes: u64,
     /// How long a client may take to send a request's headers, and how long an idle
     /// connection waits for its next request, before it is closed.
     pub http_header_read: Duration,
@@ -42,6 +47,7 @@ impl Default for Limits {
             syncs_per_address: 32,
             auth_timeout: Duration::from_secs(10),
             requests: RequestLimits::default(),
+            outbox_bytes: 32 << 20,
             http_header_read: Duration::from_secs(10),
             http_body: Duration::from_secs(60),
             trusted_proxies: Vec::new(),

@@ -374,3 +374,78 @@ async fn health_answers_within_100_ms_while_a_big_import_runs() {
         "/healthz took {slowest:?} during the import"
     );
 }
+
+/// The bytes the server stores for `kiosk`'s outbox.
+async fn outbox_bytes(db: &coper_server::store::Db, kiosk: &TestKiosk) -> u64 {
+    let name = coper_shared::documents::DocName::Outbox(kiosk.core.kiosk_id()).to_string();
+    db.read(move |conn| coper_server::store::documents::stored_bytes(conn, &name))
+        .await
+        .unwrap()
+}
+
+/// Finding 3, the document as a whole: a kiosk's outbox may take only so much of the server's
+/// store. Past the limit its next sync message is refused unapplied, the kiosk is told why
+/// (`outbox_full`, on its status bar), and what it sent later is never decided.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_outbox_takes_no_more_and_the_kiosk_is_told() {
+    use coper_server::{AppState, clock::Clock, limits::Limits, serve, store::Db};
+
+    let mut app = spawn_demo().await;
+    let kiosk = TestKiosk::enrol(&app, 1, &app.ws_url()).await;
+    kiosk.wait_up_to_date().await;
+    let data = app.keep_data().expect("the demo's folder");
+    app.signal_and_wait("TERM");
+
+    // The same database, served in this process with a small outbox limit.
+    let db = Db::open(&data.path().join("data/coper.sqlite3")).unwrap();
+    let start = outbox_bytes(&db, &kiosk).await;
+    let limits = Limits {
+        outbox_bytes: start + 1_000,
+        ..Limits::default()
+    };
+    let message_limit = limits.sync_message_bytes as u64;
+    let state = AppState::with_limits(db.clone(), Clock::System, limits);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}/api/v1/sync", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+    let kiosk = kiosk.reconnect_via(&url).await;
+    kiosk.wait_up_to_date().await;
+
+    // A first burst passes the limit (it was checked before it arrived) and is decided.
+    let burst = |n: usize| -> Vec<Request> {
+        (0..n)
+            .map(|i| request(&kiosk, Uuid::now_v7(), format!("Persona{i:03}")))
+            .collect()
+    };
+    let first = burst(60);
+    kiosk.core.write_raw_requests(&first).unwrap();
+    eventually(30, "the first burst to be decided", || {
+        first.iter().all(|r| kiosk.core.verdict(r.id).is_some())
+    })
+    .await;
+    let full = outbox_bytes(&db, &kiosk).await;
+    assert!(
+        full > start + 1_000,
+        "the outbox is full now: {start} then {full}"
+    );
+
+    // The next one is refused unapplied, and the kiosk shows why.
+    let second = burst(5);
+    kiosk.core.write_raw_requests(&second).unwrap();
+    eventually(30, "the kiosk to be told its outbox is full", || {
+        kiosk.core.status().refused.as_deref() == Some("outbox_full")
+    })
+    .await;
+    assert!(second.iter().all(|r| kiosk.core.verdict(r.id).is_none()));
+    let stored = outbox_bytes(&db, &kiosk).await;
+    assert!(
+        stored < start + 1_000 + message_limit,
+        "past the limit by one message at most: {stored}"
+    );
+    kiosk.core.shutdown().await;
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+}

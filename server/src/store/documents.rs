@@ -50,6 +50,17 @@ pub fn saved_shape(conn: &Connection, name: &str) -> Result<(bool, i64), StoreEr
     Ok((exists, increments))
 }
 
+/// The bytes `name` takes in the store: its snapshot and its increments.
+pub fn stored_bytes(conn: &Connection, name: &str) -> Result<u64, StoreError> {
+    let bytes: i64 = conn.query_row(
+        "SELECT coalesce((SELECT length(snapshot) FROM sync_documents WHERE name = ?1), 0)
+              + coalesce((SELECT sum(length(bytes)) FROM sync_document_changes WHERE name = ?1), 0)",
+        [name],
+        |r| r.get(0),
+    )?;
+    Ok(bytes.max(0) as u64)
+}
+
 /// Replace `name`'s snapshot and drop its increments.
 pub fn save_snapshot(
     conn: &Connection,

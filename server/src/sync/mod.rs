@@ -52,6 +52,8 @@ pub struct SyncConfig {
     pub lease_days: usize,
     /// What a kiosk's request may carry (`crate::limits::Limits::requests`).
     pub requests: RequestLimits,
+    /// The most a kiosk's outbox may take in the store (`crate::limits::Limits::outbox_bytes`).
+    pub outbox_bytes: u64,
 }
 
 impl Default for SyncConfig {
@@ -61,6 +63,7 @@ impl Default for SyncConfig {
             lease_ttl_ms: 24 * 3600 * 1000,
             lease_days: 3,
             requests: RequestLimits::default(),
+            outbox_bytes: crate::limits::Limits::default().outbox_bytes,
         }
     }
 }

@@ -61,7 +61,7 @@ pub async fn upgrade(
             .into_response();
     };
     let hub = state.sync.clone();
-    let limits = state.limits;
+    let limits = state.limits.clone();
     ws.max_message_size(limits.sync_message_bytes)
         .max_frame_size(limits.sync_message_bytes)
         .on_upgrade(move |socket| async move {
@@ -261,6 +261,21 @@ async fn sync_loop(
                     refuse(socket, "protocol", "messaggio di sincronizzazione non valido").await?;
                     break;
                 };
+                if name.writer() == Writer::Kiosk(kiosk) {
+                    // What one kiosk can make the server store is bounded: a full outbox takes
+                    // no more changes (checked before applying, so it grows past the limit by
+                    // one message at most).
+                    let key = name.to_string();
+                    let stored = hub
+                        .db()
+                        .read(move |conn| documents::stored_bytes(conn, &key))
+                        .await?;
+                    if stored >= hub.config.outbox_bytes {
+                        tracing::warn!(%peer, %kiosk, stored, "outbox full: sync message refused");
+                        refuse(socket, "outbox_full", "archivio delle richieste del chiosco pieno: contattare la Questura").await?;
+                        break;
+                    }
+                }
                 if name.writer() != Writer::Kiosk(kiosk) {
                     // The sync state of a document the kiosk does not write is read-only: its
                     // changes are never applied. A kiosk whose heads include a change we never
