@@ -335,7 +335,14 @@ pub struct TestKiosk {
 impl TestKiosk {
     pub async fn enrol(app: &TestApp, partner: i64, url: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let config = coper_kiosk::core::KioskConfig::new(dir.path().join("kiosk"));
+        // As a real kiosk runs: its signing key sealed with a key file the OS protects.
+        let key_file = dir.path().join("kiosk-key");
+        let secret: Vec<u8> = (0..32).map(|_| fastrand::u8(..)).collect();
+        std::fs::write(&key_file, secret).unwrap();
+        let config = coper_kiosk::core::KioskConfig {
+            key_file: Some(key_file),
+            ..coper_kiosk::core::KioskConfig::new(dir.path().join("kiosk"))
+        };
         let code = app.kiosk_code(partner);
         coper_kiosk::core::enrol(&config, url, &code)
             .await

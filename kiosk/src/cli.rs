@@ -42,6 +42,9 @@ pub enum Command {
         code: String,
         #[arg(long, env = "COPER_KIOSK_DATA_DIR", default_value = "./kiosk-data")]
         data_dir: PathBuf,
+        /// Seal the kiosk's key with this file (see `run --key-file`).
+        #[arg(long, env = "COPER_KIOSK_KEY_FILE")]
+        key_file: Option<PathBuf>,
     },
     /// Write a reminder to a file without a printer: for tests and for setting printers up.
     Reminder(ReminderArgs),
@@ -57,6 +60,22 @@ pub struct RunArgs {
     /// A window instead of the full screen (for trying the kiosk on a desktop).
     #[arg(long)]
     pub windowed: bool,
+    /// A file of 32+ random bytes that seals the kiosk's signing key at rest. Defaults to the
+    /// systemd credential `coper-kiosk-key` when the service has one (`LoadCredentialEncrypted=`).
+    #[arg(long, env = "COPER_KIOSK_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
+}
+
+/// The kiosk's configuration for `data_dir`, with the key file given, or else the systemd
+/// credential `coper-kiosk-key` if the service was started with one.
+fn config(data_dir: &std::path::Path, key_file: Option<PathBuf>) -> KioskConfig {
+    let credential = std::env::var_os("CREDENTIALS_DIRECTORY")
+        .map(|dir| PathBuf::from(dir).join("coper-kiosk-key"))
+        .filter(|path| path.exists());
+    KioskConfig {
+        key_file: key_file.or(credential),
+        ..KioskConfig::new(data_dir)
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -100,15 +119,17 @@ pub fn main() -> Result<(), Error> {
                 .map_or_else(|| "./kiosk-data".into(), Into::into),
             printer: std::env::var("COPER_KIOSK_PRINTER").unwrap_or_else(|_| "pdf".into()),
             windowed: false,
+            key_file: std::env::var_os("COPER_KIOSK_KEY_FILE").map(Into::into),
         }),
         Some(Command::Run(args)) => run(args),
         Some(Command::Enrol {
             server,
             code,
             data_dir,
+            key_file,
         }) => {
             let runtime = tokio::runtime::Runtime::new()?;
-            let config = KioskConfig::new(data_dir);
+            let config = config(&data_dir, key_file);
             let kiosk = runtime.block_on(crate::core::enrol(&config, &server, &code))?;
             println!("kiosk {kiosk} enrolled");
             Ok(())
@@ -153,7 +174,10 @@ fn run(args: RunArgs) -> Result<(), Error> {
         .build()?;
     let core = {
         let _guard = runtime.enter();
-        Arc::new(KioskCore::start(KioskConfig::new(&args.data_dir))?)
+        Arc::new(KioskCore::start(config(
+            &args.data_dir,
+            args.key_file.clone(),
+        ))?)
     };
     let window = AppWindow::new()?;
     let controller = ui::bind(&window, core.clone(), printer);

@@ -449,3 +449,35 @@ async fn a_full_outbox_takes_no_more_and_the_kiosk_is_told() {
     stop.send(()).unwrap();
     server.await.unwrap().unwrap();
 }
+
+/// Finding 7, the key: a kiosk's signing key is sealed with its key file. The same folder
+/// copied without the key file cannot start, so a stolen disk cannot sign as the kiosk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copied_kiosk_folder_without_its_key_file_cannot_sign() {
+    let app = spawn_demo().await;
+    let kiosk = TestKiosk::enrol(&app, 1, &app.ws_url()).await;
+    let proposal = kiosk.core.first_free(&delivery()).unwrap().unwrap();
+    let booked = kiosk
+        .core
+        .book(&delivery(), proposal.slot.key(), "Rossi", "Ana", None)
+        .unwrap();
+    let verdict = kiosk
+        .core
+        .wait_for_verdict(booked.request, Duration::from_secs(20))
+        .await
+        .expect("a sealed key signs as well as any");
+    assert_eq!(verdict.outcome, Outcome::Confirmed);
+    let (core, config, _dir) = kiosk.into_parts();
+    core.shutdown().await;
+    let copied = coper_kiosk::core::KioskConfig {
+        key_file: None,
+        ..config.clone()
+    };
+    assert!(matches!(
+        coper_kiosk::core::KioskCore::start(copied),
+        Err(coper_kiosk::core::CoreError::KeyLocked(_))
+    ));
+    // With its key file, the kiosk starts again.
+    let again = coper_kiosk::core::KioskCore::start(config).expect("starts with its key file");
+    again.shutdown().await;
+}

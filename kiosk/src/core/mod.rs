@@ -73,6 +73,9 @@ pub enum CoreError {
     Network(String),
     #[error("protocol: {0}")]
     Protocol(String),
+    /// The signing key is sealed and the key that unseals it is missing or wrong.
+    #[error("the kiosk's key is sealed and cannot be opened: {0}")]
+    KeyLocked(String),
 }
 
 /// How to start a kiosk core.
@@ -85,6 +88,10 @@ pub struct KioskConfig {
     /// Flush every commit to disk (true for a real kiosk). `coper-loadgen` turns it off to
     /// simulate hundreds of kiosks on one disk; a commit still survives a crash of the program.
     pub power_loss_safe: bool,
+    /// A file of at least 32 random bytes that the operating system protects (a systemd
+    /// credential, which `systemd-creds` can bind to the machine's TPM): with it, the kiosk's
+    /// signing key is stored sealed, so a copied disk does not hold it. See [`store::KeySeal`].
+    pub key_file: Option<PathBuf>,
 }
 
 impl KioskConfig {
@@ -93,7 +100,16 @@ impl KioskConfig {
             data_dir: data_dir.into(),
             clock_offset_ms: 0,
             power_loss_safe: true,
+            key_file: None,
         }
+    }
+
+    /// The seal for the signing key, if a key file is configured.
+    fn key_seal(&self) -> Result<Option<store::KeySeal>, CoreError> {
+        self.key_file
+            .as_deref()
+            .map(store::KeySeal::from_file)
+            .transpose()
     }
 
     fn database(&self) -> PathBuf {
@@ -222,7 +238,8 @@ pub async fn enrol(
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| CoreError::Corrupt(format!("{}: {e}", config.data_dir.display())))?;
     let store = Store::open(&config.database(), config.power_loss_safe)?;
-    let secret_key = match store.identity()? {
+    let seal = config.key_seal()?;
+    let secret_key = match store.identity(seal.as_ref())? {
         Some(identity) => identity.secret_key,
         None => {
             let mut key = [0u8; 32];
@@ -230,7 +247,7 @@ pub async fn enrol(
             key
         }
     };
-    store.save_key(&secret_key, server_url)?;
+    store.save_key(&secret_key, server_url, seal.as_ref())?;
     let (kiosk, partner) = client::enrol(server_url, &secret_key, code, config.now()).await?;
     store.save_enrolment(kiosk, partner)?;
     Ok(kiosk)
@@ -240,7 +257,13 @@ impl KioskCore {
     /// Open an enrolled kiosk's store and start syncing on the current tokio runtime.
     pub fn start(config: KioskConfig) -> Result<Self, CoreError> {
         let store = Store::open(&config.database(), config.power_loss_safe)?;
-        let identity = store.identity()?.ok_or(CoreError::NotEnrolled)?;
+        let seal = config.key_seal()?;
+        if seal.is_none() {
+            tracing::warn!("no key file: the kiosk's signing key is stored unsealed");
+        }
+        let identity = store
+            .identity(seal.as_ref())?
+            .ok_or(CoreError::NotEnrolled)?;
         let (kiosk, _partner) = identity.kiosk.ok_or(CoreError::NotEnrolled)?;
         let docs: HashMap<DocName, AutoCommit> = store.load_documents()?.into_iter().collect();
         let (last_sync_ms, clock_trusted, _) = store.session()?;

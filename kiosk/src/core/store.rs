@@ -4,14 +4,79 @@
 //! A document is saved whole (Automerge's compressed snapshot) in the same transaction each time
 //! it changes. Kiosk documents are small (one partner office's requests, a few months of counts),
 //! and a whole-snapshot write is atomic, so there is no increment log to compact or to replay.
+//!
+//! At rest: the folder and the file are the kiosk user's only; deleted rows are overwritten
+//! (`secure_delete`); and with a key file ([`KeySeal`]) the signing key is stored sealed
+//! (ChaCha20-Poly1305), never in clear, so a copied disk cannot sign as this kiosk.
 
 use std::path::Path;
 
 use automerge::{AutoCommit, sync};
+use chacha20poly1305::{
+    ChaCha20Poly1305, KeyInit, Nonce,
+    aead::{Aead, Payload},
+};
 use coper_shared::documents::{DocName, KioskId};
 use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
 
 use super::CoreError;
+
+/// Seals the kiosk's signing key with a key the operating system keeps: a file of at least 32
+/// random bytes (a systemd credential, `LoadCredentialEncrypted=`, which can be bound to the
+/// machine's TPM so that a copied disk cannot open it).
+pub struct KeySeal(ChaCha20Poly1305);
+
+/// Bound into every sealed key: a ciphertext made for something else never opens as one.
+const SEAL_CONTEXT: &[u8] = b"coper kiosk signing key v1";
+const NONCE_BYTES: usize = 12;
+
+impl KeySeal {
+    pub fn from_file(path: &Path) -> Result<Self, CoreError> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| CoreError::KeyLocked(format!("{}: {e}", path.display())))?;
+        if bytes.len() < 32 {
+            return Err(CoreError::KeyLocked(format!(
+                "{}: fewer than 32 bytes",
+                path.display()
+            )));
+        }
+        Ok(Self::from_secret(&bytes))
+    }
+
+    fn from_secret(secret: &[u8]) -> Self {
+        let key: [u8; 32] = Sha256::digest(secret).into();
+        Self(ChaCha20Poly1305::new(&key.into()))
+    }
+
+    fn seal(&self, secret_key: &[u8; 32]) -> Vec<u8> {
+        let mut nonce = [0u8; NONCE_BYTES];
+        getrandom::fill(&mut nonce).expect("the OS has randomness");
+        let payload = Payload {
+            msg: secret_key,
+            aad: SEAL_CONTEXT,
+        };
+        let sealed = self
+            .0
+            .encrypt(Nonce::from_slice(&nonce), payload)
+            .expect("sealing 32 bytes cannot fail");
+        [&nonce[..], &sealed].concat()
+    }
+
+    fn open(&self, sealed: &[u8]) -> Result<[u8; 32], CoreError> {
+        let wrong = || CoreError::KeyLocked("wrong key file, or a damaged sealed key".into());
+        let (nonce, sealed) = sealed.split_at_checked(NONCE_BYTES).ok_or_else(wrong)?;
+        let payload = Payload {
+            msg: sealed,
+            aad: SEAL_CONTEXT,
+        };
+        self.0
+            .decrypt(Nonce::from_slice(nonce), payload)
+            .map_err(|_| wrong())?
+            .try_into()
+            .map_err(|_| wrong())
+    }
+}
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS identity (
@@ -57,6 +122,8 @@ impl Store {
     pub fn open(path: &Path, power_loss_safe: bool) -> Result<Self, CoreError> {
         private_to_this_user(path)?;
         let conn = Connection::open(path)?;
+        // What is deleted (a key unsealed before, names once decided) is overwritten on disk.
+        conn.pragma_update(None, "secure_delete", "ON")?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(
             None,
@@ -64,40 +131,97 @@ impl Store {
             if power_loss_safe { "FULL" } else { "NORMAL" },
         )?;
         conn.execute_batch(SCHEMA)?;
+        let sealed_column: bool = conn.query_row(
+            "SELECT count(*) FROM pragma_table_info('identity') WHERE name = 'sealed_key'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !sealed_column {
+            // When sealed, `secret_key` holds zeros and the key is in `sealed_key`.
+            conn.execute_batch("ALTER TABLE identity ADD COLUMN sealed_key BLOB")?;
+        }
         Ok(Self { conn })
     }
 
-    pub fn identity(&self) -> Result<Option<Identity>, CoreError> {
-        Ok(self
+    /// Who this kiosk is. With `seal`, a key stored in clear (from before the key file was set)
+    /// is sealed now and its clear copy overwritten; a sealed key needs `seal` to open.
+    pub fn identity(&self, seal: Option<&KeySeal>) -> Result<Option<Identity>, CoreError> {
+        let row = self
             .conn
             .query_row(
-                "SELECT secret_key, server_url, kiosk_id, partner_body_id FROM identity",
+                "SELECT secret_key, sealed_key, server_url, kiosk_id, partner_body_id FROM identity",
                 [],
                 |r| {
-                    let key: Vec<u8> = r.get(0)?;
-                    let kiosk: Option<String> = r.get(2)?;
-                    let partner: Option<i64> = r.get(3)?;
-                    Ok((key, r.get::<_, String>(1)?, kiosk, partner))
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, Option<Vec<u8>>>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, Option<i64>>(4)?,
+                    ))
                 },
             )
-            .optional()?
-            .map(|(key, server_url, kiosk, partner)| Identity {
-                secret_key: key.try_into().unwrap_or([0; 32]),
-                server_url,
-                kiosk: kiosk
-                    .and_then(|k| k.parse().ok())
-                    .zip(partner)
-                    .map(|(k, p)| (KioskId(k), p)),
-            }))
+            .optional()?;
+        let Some((clear, sealed, server_url, kiosk, partner)) = row else {
+            return Ok(None);
+        };
+        let secret_key = match (sealed, seal) {
+            (Some(sealed), Some(seal)) => seal.open(&sealed)?,
+            (Some(_), None) => {
+                return Err(CoreError::KeyLocked(
+                    "the key is sealed and no key file is configured".into(),
+                ));
+            }
+            (None, seal) => {
+                let key: [u8; 32] = clear
+                    .try_into()
+                    .map_err(|_| CoreError::Corrupt("the stored key is damaged".into()))?;
+                if let Some(seal) = seal {
+                    self.store_key(&key, Some(seal))?;
+                }
+                key
+            }
+        };
+        Ok(Some(Identity {
+            secret_key,
+            server_url,
+            kiosk: kiosk
+                .and_then(|k| k.parse().ok())
+                .zip(partner)
+                .map(|(k, p)| (KioskId(k), p)),
+        }))
     }
 
-    /// Keep a freshly made key (before enrolment is attempted, so a retry uses the same key).
-    pub fn save_key(&self, secret_key: &[u8; 32], server_url: &str) -> Result<(), CoreError> {
+    /// Keep a freshly made key (before enrolment is attempted, so a retry uses the same key),
+    /// sealed when there is a `seal`.
+    pub fn save_key(
+        &self,
+        secret_key: &[u8; 32],
+        server_url: &str,
+        seal: Option<&KeySeal>,
+    ) -> Result<(), CoreError> {
         self.conn.execute(
-            "INSERT INTO identity (id, secret_key, server_url) VALUES (1, ?1, ?2)
+            "INSERT INTO identity (id, secret_key, server_url) VALUES (1, zeroblob(32), ?1)
              ON CONFLICT (id) DO UPDATE SET server_url = excluded.server_url",
-            params![secret_key.as_slice(), server_url],
+            params![server_url],
         )?;
+        self.store_key(secret_key, seal)
+    }
+
+    fn store_key(&self, secret_key: &[u8; 32], seal: Option<&KeySeal>) -> Result<(), CoreError> {
+        match seal {
+            Some(seal) => self.conn.execute(
+                "UPDATE identity SET secret_key = zeroblob(32), sealed_key = ?1",
+                params![seal.seal(secret_key)],
+            )?,
+            None => self.conn.execute(
+                "UPDATE identity SET secret_key = ?1, sealed_key = NULL",
+                params![secret_key.as_slice()],
+            )?,
+        };
+        // The clear copy must not linger in the write-ahead log either.
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
     }
 
@@ -246,6 +370,44 @@ mod tests {
 
     /// A stolen disk's other users (or a careless backup) cannot read the kiosk's key or outbox.
     #[test]
+    fn a_sealed_key_is_never_on_disk_in_clear_and_opens_only_with_its_key_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kiosk.sqlite3");
+        let key = [0x5Au8; 32];
+        let seal = KeySeal::from_secret(&[1u8; 32]);
+        {
+            let store = Store::open(&path, true).unwrap();
+            // A kiosk enrolled before its key file existed keeps its key in clear...
+            store.save_key(&key, "ws://x", None).unwrap();
+            assert_eq!(store.identity(None).unwrap().unwrap().secret_key, key);
+            // ...until it starts with one: then the key is sealed and the clear copy overwritten.
+            assert_eq!(
+                store.identity(Some(&seal)).unwrap().unwrap().secret_key,
+                key
+            );
+        }
+        let mut disk = Vec::new();
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            disk.extend(std::fs::read(entry.unwrap().path()).unwrap());
+        }
+        assert!(
+            !disk.windows(32).any(|w| w == key),
+            "the key is nowhere on disk in clear"
+        );
+        let store = Store::open(&path, true).unwrap();
+        assert_eq!(
+            store.identity(Some(&seal)).unwrap().unwrap().secret_key,
+            key
+        );
+        assert!(matches!(store.identity(None), Err(CoreError::KeyLocked(_))));
+        let wrong = KeySeal::from_secret(&[2u8; 32]);
+        assert!(matches!(
+            store.identity(Some(&wrong)),
+            Err(CoreError::KeyLocked(_))
+        ));
+    }
+
+    #[test]
     fn the_kiosk_store_is_readable_by_its_user_only() {
         let dir = tempfile::tempdir().unwrap();
         let folder = dir.path().join("kiosk");
@@ -254,7 +416,7 @@ mod tests {
         let path = folder.join("kiosk.sqlite3");
         let store = Store::open(&path, true).unwrap();
         store
-            .save_key(&[7; 32], "ws://127.0.0.1:1/api/v1/sync")
+            .save_key(&[7; 32], "ws://127.0.0.1:1/api/v1/sync", None)
             .unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&folder), 0o700);
