@@ -209,6 +209,10 @@ pub struct Request {
     /// delivery at the counter takes it off the list.
     #[serde(default)]
     pub permit: Option<i64>,
+    /// The surname, given names and phone sealed for the server ([`crate::sealed`]); the clear
+    /// fields are then empty. The server opens it before deciding.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<String>,
 }
 
 impl Request {

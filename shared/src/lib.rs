@@ -24,6 +24,7 @@
 //! - [`decide`]: the conflict rules by which the server decides kiosks' requests.
 //! - [`relocate`]: which bookings a change of hours displaces, and where each goes.
 //! - [`ticket`]: the signed code in a reminder's QR, read back at the counter.
+//! - [`sealed`]: a request's name and phone sealed for the server alone.
 
 pub mod agenda;
 pub mod booking_code;
@@ -39,6 +40,7 @@ pub mod quota;
 pub mod ready_index;
 pub mod relocate;
 pub mod rules;
+pub mod sealed;
 pub mod ticket;
 
 pub use automerge;

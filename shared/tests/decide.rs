@@ -161,6 +161,7 @@ impl Case {
                         lease: lease.then(|| lease_id(*k, slot)),
                         cancels: None,
                         permit: None,
+                        sealed: None,
                     },
                 }
             })
@@ -284,6 +285,7 @@ proptest! {
                     lease: None,
                     cancels: None,
                     permit: None,
+                    sealed: None,
                 },
             });
         }

@@ -40,6 +40,7 @@ fn request(kiosk: &TestKiosk, id: Uuid, surname: String) -> Request {
         lease: None,
         cancels: None,
         permit: None,
+        sealed: None,
     }
 }
 
@@ -480,4 +481,96 @@ async fn a_copied_kiosk_folder_without_its_key_file_cannot_sign() {
     // With its key file, the kiosk starts again.
     let again = coper_kiosk::core::KioskCore::start(config).expect("starts with its key file");
     again.shutdown().await;
+}
+
+/// Every byte under `dir`, for looking for what must not be there.
+fn bytes_under(dir: &std::path::Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(bytes_under(&path));
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            out.extend(bytes);
+        }
+    }
+    out
+}
+
+/// Finding 7, the people: a kiosk's outbox carries names and phones sealed for the server, and
+/// the clear copy the kiosk keeps for its list and the reminder is deleted once the booking is
+/// decided and printed; the server books the person under their name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kiosk_keeps_names_in_clear_only_until_the_booking_is_settled() {
+    use coper_shared::automerge::AutoCommit;
+    use coper_shared::documents::{DocName, collections, records};
+
+    let app = spawn_demo().await;
+    let kiosk = TestKiosk::enrol(&app, 1, &app.ws_url()).await;
+    let proposal = kiosk.core.first_free(&delivery()).unwrap().unwrap();
+    let booked = kiosk
+        .core
+        .book(
+            &delivery(),
+            proposal.slot.key(),
+            "Zyxwvutsrq",
+            "Qwertyuiop",
+            Some("+39 333 987 6543"),
+        )
+        .unwrap();
+    let verdict = kiosk
+        .core
+        .wait_for_verdict(booked.request, Duration::from_secs(20))
+        .await
+        .expect("a verdict");
+    assert_eq!(verdict.outcome, Outcome::Confirmed);
+    assert_eq!(
+        app.scalar(
+            "SELECT count(*) FROM appointments WHERE surname = 'Zyxwvutsrq'
+             AND given_names = 'Qwertyuiop' AND phone = '+39 333 987 6543'"
+        ),
+        1,
+        "the server opened the sealed fields"
+    );
+
+    // The outbox the kiosk keeps has the request sealed: no name, no phone.
+    let database = kiosk.config.data_dir.join("kiosk.sqlite3");
+    let outbox_name = DocName::Outbox(kiosk.core.kiosk_id()).to_string();
+    let snapshot: Vec<u8> = rusqlite::Connection::open(&database)
+        .unwrap()
+        .query_row(
+            "SELECT snapshot FROM documents WHERE name = ?1",
+            [&outbox_name],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let outbox = AutoCommit::load(&snapshot).unwrap();
+    let requests = records::<Request>(&outbox, collections::REQUESTS);
+    assert!(!requests.is_empty());
+    for (_, request) in &requests {
+        assert!(
+            request.surname.is_empty() && request.phone.is_none(),
+            "{request:?}"
+        );
+        assert!(request.sealed.is_some());
+    }
+
+    // Its list shows the name until the reminder is printed; then the kiosk forgets it.
+    let listed = |core: &coper_kiosk::core::KioskCore| {
+        core.bookings()
+            .into_iter()
+            .find(|b| b.request == booked.request)
+            .unwrap()
+            .surname
+    };
+    assert_eq!(listed(&kiosk.core), "Zyxwvutsrq");
+    kiosk.core.reminder_printed(booked.request).unwrap();
+    assert_eq!(listed(&kiosk.core), "");
+    let disk = bytes_under(&kiosk.config.data_dir);
+    for secret in ["Zyxwvutsrq", "Qwertyuiop", "987 6543"] {
+        assert!(
+            !disk.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "{secret} is still on the kiosk's disk"
+        );
+    }
 }

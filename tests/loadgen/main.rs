@@ -386,6 +386,7 @@ async fn batch(requests: usize, rounds: usize) {
                 lease: None,
                 cancels: None,
                 permit: None,
+                sealed: None,
             };
             put_record(
                 &mut kiosk_doc,

@@ -11,6 +11,7 @@ use coper_shared::{
         DocName, QuesturaInfo, Request, RequestKind, Verdict, collections, put_record, record,
     },
     ids::ServiceId,
+    sealed::{self, Personal},
 };
 use jiff::civil::DateTime;
 use uuid::Uuid;
@@ -143,7 +144,7 @@ impl KioskCore {
             .check_slot(&view, now, *slot)
             .map_err(|_| CoreError::SlotNotFree)?;
         let lease = view.proposal(free).lease;
-        let request = Request {
+        let mut request = Request {
             id: Uuid::now_v7(),
             kind: RequestKind::Book,
             service: service.clone(),
@@ -161,7 +162,33 @@ impl KioskCore {
             lease,
             cancels: None,
             permit: *permit,
+            sealed: None,
         };
+        let personal = Personal {
+            surname: std::mem::take(&mut request.surname),
+            given_names: std::mem::take(&mut request.given_names),
+            phone: request.phone.take(),
+        };
+        match replica::seal_key(&inner.docs) {
+            // The outbox holds the person sealed for the server; the kiosk keeps the clear copy
+            // in its own store until the booking is settled.
+            Some(server) => {
+                let mut ephemeral = [0u8; 32];
+                getrandom::fill(&mut ephemeral).expect("the OS has randomness");
+                request.sealed = Some(sealed::seal(&server, ephemeral, &personal));
+                inner.store.keep_person(
+                    &request.id.to_string(),
+                    &personal,
+                    &request.date.to_string(),
+                )?;
+            }
+            // A server from before sealing: the fields go in clear.
+            None => {
+                request.surname.clone_from(&personal.surname);
+                request.given_names.clone_from(&personal.given_names);
+                request.phone.clone_from(&personal.phone);
+            }
+        }
         write_request(&mut inner, &request)?;
         drop(inner);
         self.outbox_changed();
@@ -171,12 +198,19 @@ impl KioskCore {
             service: request.service,
             date: request.date,
             time: request.time,
-            surname: request.surname,
-            given_names: request.given_names,
+            surname: personal.surname,
+            given_names: personal.given_names,
             status: BookingStatus::Pending {
                 lease: lease.is_some(),
             },
         })
+    }
+
+    /// The reminder of `request` was printed: the clear name and phone the kiosk kept for it are
+    /// deleted once the booking is decided and printed as decided.
+    pub fn reminder_printed(&self, request: Uuid) -> Result<(), CoreError> {
+        let inner = self.shared.lock();
+        replica::forget_printed(&inner, request, self.now())
     }
 
     /// Write `request` into the outbox exactly as given, bypassing every check: what a buggy or

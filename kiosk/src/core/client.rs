@@ -285,7 +285,10 @@ fn flush(
         })
         .collect();
     let at_ms = inner.last_sync_ms.unwrap_or_default();
-    inner.store.save_received(&items, at_ms)
+    inner.store.save_received(&items, at_ms)?;
+    // A verdict may have settled a booking whose names the kiosk kept in clear.
+    super::replica::forget_settled(inner, shared.config.now())?;
+    Ok(())
 }
 
 /// Whether something still waits on the server: a request without verdict, or a document not

@@ -47,6 +47,20 @@ pub fn clock_skew_bound_ms(docs: &HashMap<DocName, AutoCommit>) -> i64 {
         .map_or(DEFAULT_CLOCK_SKEW_BOUND_MS, |s| s.clock_skew_bound_ms)
 }
 
+/// The server's key for sealing a person's name and phone, once the directory has arrived.
+pub fn seal_key(docs: &HashMap<DocName, AutoCommit>) -> Option<[u8; 32]> {
+    let text: String = record(
+        docs.get(&DocName::Directory)?,
+        collections::SETTINGS,
+        "seal",
+    )?;
+    let bytes: Vec<u8> = (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect::<Option<_>>()?;
+    bytes.try_into().ok()
+}
+
 /// Two minutes, as the server's default.
 const DEFAULT_CLOCK_SKEW_BOUND_MS: i64 = 120_000;
 
@@ -200,6 +214,43 @@ fn requests(inner: &Inner) -> Vec<Request> {
         .unwrap_or_default()
 }
 
+/// Delete the clear names this kiosk keeps of settled bookings: printed and then confirmed,
+/// rejected or cancelled as printed, or whose day has passed. A booking relocated after its
+/// reminder was printed keeps them until the new reminder is printed (`forget_printed`).
+pub fn forget_settled(inner: &Inner, now: Timestamp) -> Result<usize, CoreError> {
+    let verdicts = verdicts(inner);
+    let settled: Vec<String> = inner
+        .store
+        .kept_people()?
+        .into_iter()
+        .filter(|(request, kept)| {
+            kept.printed
+                && verdicts
+                    .get(request)
+                    .is_some_and(|v| v.outcome != coper_shared::documents::Outcome::Relocated)
+        })
+        .map(|(request, _)| request)
+        .collect();
+    inner.store.forget_people(&settled, &today(now).to_string())
+}
+
+/// A reminder of `request` was printed: if its verdict is in, the reminder shows the booking as
+/// decided and the clear names are deleted now; otherwise when the verdict confirms it.
+pub fn forget_printed(inner: &Inner, request: Uuid, now: Timestamp) -> Result<(), CoreError> {
+    let id = request.to_string();
+    if verdicts(inner).contains_key(&id) {
+        inner.store.forget_people(&[id], &today(now).to_string())?;
+    } else {
+        inner.store.mark_printed(&id)?;
+    }
+    Ok(())
+}
+
+/// The kiosk's local date (kiosks stand in the Questura's city).
+fn today(now: Timestamp) -> Date {
+    now.to_zoned(TimeZone::system()).date()
+}
+
 /// Whether any request still waits for the server's verdict.
 pub fn has_pending(inner: &Inner) -> bool {
     !pending_requests(inner).is_empty()
@@ -217,6 +268,8 @@ fn pending_requests(inner: &Inner) -> Vec<Request> {
 pub fn bookings(inner: &Inner) -> Vec<LocalBooking> {
     let verdicts = verdicts(inner);
     let all = requests(inner);
+    // Sealed requests show the names this kiosk still keeps in clear; once settled, none.
+    let people = inner.store.kept_people().unwrap_or_default();
     let mut out: Vec<LocalBooking> = all
         .iter()
         .filter(|r| r.kind == RequestKind::Book)
@@ -243,8 +296,12 @@ pub fn bookings(inner: &Inner) -> Vec<LocalBooking> {
                 service: r.service.clone(),
                 date: r.date,
                 time: r.time,
-                surname: r.surname.clone(),
-                given_names: r.given_names.clone(),
+                surname: people
+                    .get(&r.id.to_string())
+                    .map_or_else(|| r.surname.clone(), |p| p.personal.surname.clone()),
+                given_names: people
+                    .get(&r.id.to_string())
+                    .map_or_else(|| r.given_names.clone(), |p| p.personal.given_names.clone()),
                 status,
             }
         })

@@ -101,10 +101,30 @@ CREATE TABLE IF NOT EXISTS meta (
     documents        TEXT NOT NULL DEFAULT ''
 );
 INSERT OR IGNORE INTO meta (id) VALUES (1);
+-- The clear name and phone of a booking made here, whose outbox copy is sealed for the server:
+-- kept for the kiosk's list and the reminder only until the booking is settled (decided and
+-- printed as decided) or its day has passed, then deleted (and overwritten: secure_delete).
+CREATE TABLE IF NOT EXISTS people (
+    request      TEXT PRIMARY KEY,
+    surname      TEXT NOT NULL,
+    given_names  TEXT NOT NULL,
+    phone        TEXT,
+    slot_date    TEXT NOT NULL,
+    printed      INTEGER NOT NULL DEFAULT 0
+);
 ";
 
 pub struct Store {
     conn: Connection,
+}
+
+/// A person kept in clear for a booking made here (see the `people` table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptPerson {
+    pub personal: coper_shared::sealed::Personal,
+    pub slot_date: String,
+    /// A reminder was printed (before or after the verdict; see `KioskCore::reminder_printed`).
+    pub printed: bool,
 }
 
 /// Who this kiosk is, once enrolled.
@@ -223,6 +243,75 @@ impl Store {
         self.conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
         Ok(())
+    }
+
+    /// Keep `personal` in clear for request `request` (its outbox copy is sealed).
+    pub fn keep_person(
+        &self,
+        request: &str,
+        personal: &coper_shared::sealed::Personal,
+        slot_date: &str,
+    ) -> Result<(), CoreError> {
+        self.conn.execute(
+            "INSERT OR REPLACE INTO people (request, surname, given_names, phone, slot_date)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                request,
+                personal.surname,
+                personal.given_names,
+                personal.phone,
+                slot_date
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// The people kept in clear, by request id.
+    pub fn kept_people(&self) -> Result<std::collections::HashMap<String, KeptPerson>, CoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT request, surname, given_names, phone, slot_date, printed FROM people",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                KeptPerson {
+                    personal: coper_shared::sealed::Personal {
+                        surname: r.get(1)?,
+                        given_names: r.get(2)?,
+                        phone: r.get(3)?,
+                    },
+                    slot_date: r.get(4)?,
+                    printed: r.get(5)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn mark_printed(&self, request: &str) -> Result<(), CoreError> {
+        self.conn.execute(
+            "UPDATE people SET printed = 1 WHERE request = ?1",
+            [request],
+        )?;
+        Ok(())
+    }
+
+    /// Delete the clear names of `requests`, and of every booking whose day is before `today`.
+    pub fn forget_people(&self, requests: &[String], today: &str) -> Result<usize, CoreError> {
+        let mut forgotten = self
+            .conn
+            .execute("DELETE FROM people WHERE slot_date < ?1", [today])?;
+        for request in requests {
+            forgotten += self
+                .conn
+                .execute("DELETE FROM people WHERE request = ?1", [request])?;
+        }
+        if forgotten > 0 {
+            // Older copies of the rows' pages must not linger in the write-ahead log.
+            self.conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        }
+        Ok(forgotten)
     }
 
     pub fn save_enrolment(&self, kiosk: KioskId, partner: i64) -> Result<(), CoreError> {

@@ -232,21 +232,29 @@ pub(super) fn print(c: &Controller) {
     c.with_api(|api| api.set_printing(true));
     let back = c.clone();
     c.0.printer.print(reminder, move |result| {
-        back.post(move |c| printed(c, result))
+        back.post(move |c| printed(c, request, result))
     });
 }
 
 /// The printer's answer, on the UI thread.
-fn printed(c: &Controller, result: Result<(), String>) {
+fn printed(c: &Controller, request: Uuid, result: Result<(), String>) {
     let printing = {
         let mut state = c.state();
         state.printing = state.printing.saturating_sub(1);
         state.printing > 0
     };
     c.with_api(|api| api.set_printing(printing));
-    if let Err(e) = result {
-        tracing::error!(error = %e, "the reminder was not printed");
-        c.show_message(e, true);
+    match result {
+        // Printed as decided: the kiosk no longer needs the person's name in clear.
+        Ok(()) => {
+            if let Err(e) = c.core().reminder_printed(request) {
+                tracing::warn!(error = %e, "could not forget a printed booking's names");
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the reminder was not printed");
+            c.show_message(e, true);
+        }
     }
 }
 
@@ -317,7 +325,12 @@ pub(super) fn show_bookings(c: &Controller) {
             alert |= changed;
             BookingRow {
                 id: b.request.to_string().into(),
-                name: format!("{} {}", b.surname.to_uppercase(), b.given_names).into(),
+                // Once the booking is settled the kiosk no longer keeps the name: its code.
+                name: if b.surname.is_empty() {
+                    b.booking_code.clone().into()
+                } else {
+                    format!("{} {}", b.surname.to_uppercase(), b.given_names).into()
+                },
                 when: slot_text(b.date, b.time).into(),
                 status: status_text(c, &b).into(),
                 changed,

@@ -68,6 +68,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../../migrations/0005_audit_by_actor.sql")),
         M::up(include_str!("../../../migrations/0006_ready_by_person.sql")),
         M::up(include_str!("../../../migrations/0007_quotas.sql")),
+        M::up(include_str!("../../../migrations/0008_server_secrets.sql")),
     ])
 }
 
@@ -137,6 +138,11 @@ impl Db {
         let mut conn = Connection::open(path)?;
         configure(&conn)?;
         migrations().to_latest(&mut conn)?;
+        // Made now, on its own: made inside a later transaction that rolls back, it would be
+        // lost after the documents derived from it (the ready index's salts, the sealing key
+        // kiosks use) had already gone out.
+        settings::server_key(&conn, jiff::Timestamp::now())?;
+        settings::seal_secret(&conn, jiff::Timestamp::now())?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             readers: Arc::new(Readers::open(path)?),

@@ -169,6 +169,29 @@ pub fn server_key(conn: &Connection, now: Timestamp) -> Result<[u8; 32], StoreEr
     Ok(key)
 }
 
+/// The secret that opens what kiosks seal for the server (`coper_shared::sealed`), made once.
+pub fn seal_secret(conn: &Connection, now: Timestamp) -> Result<[u8; 32], StoreError> {
+    let existing: Option<Vec<u8>> = conn
+        .query_row(
+            "SELECT secret FROM server_secrets WHERE name = 'outbox_seal'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(secret) = existing {
+        return secret
+            .try_into()
+            .map_err(|_| StoreError::InvalidData("seal secret".into()));
+    }
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut secret).expect("the OS has randomness");
+    conn.execute(
+        "INSERT INTO server_secrets (name, secret, created_at) VALUES ('outbox_seal', ?1, ?2)",
+        params![secret.to_vec(), instant_text(now)],
+    )?;
+    Ok(secret)
+}
+
 /// The check-in window: minutes before and after a slot's start.
 pub fn checkin_window(conn: &Connection) -> Result<(i64, i64), StoreError> {
     Ok(conn

@@ -19,7 +19,7 @@ use super::{Context, quotas};
 use crate::store::{
     self, StoreError, Transaction,
     appointments::{self, BookingError, NewAppointment},
-    partners, ready, slots,
+    partners, ready, settings, slots,
     verdicts::{self, NewVerdict},
 };
 
@@ -36,9 +36,11 @@ pub(super) fn decide_requests(
     touched: &mut BTreeSet<DocName>,
 ) -> Result<(), StoreError> {
     let decided = verdicts::decided(tx, kiosk)?;
+    let seal = settings::seal_secret(tx, now)?;
     let pending: Vec<Request> = requests
         .into_iter()
         .filter(|r| !decided.contains(&r.id))
+        .map(|r| opened(r, &seal))
         .collect();
     if pending.is_empty() {
         return Ok(());
@@ -99,6 +101,25 @@ pub(super) fn decide_requests(
         }
     }
     Ok(())
+}
+
+/// `request` with its sealed name and phone opened into the clear fields. What does not open
+/// (another key, a forgery, too long) leaves them empty, and the rules reject the request as
+/// invalid.
+fn opened(mut request: Request, seal: &[u8; 32]) -> Request {
+    if let Some(sealed) = request.sealed.take() {
+        // Three bounded fields, JSON, sealed and hex: a few kilobytes at most.
+        let personal = coper_shared::sealed::open(seal, &sealed, 8 * 1024);
+        let personal = personal.unwrap_or(coper_shared::sealed::Personal {
+            surname: String::new(),
+            given_names: String::new(),
+            phone: None,
+        });
+        request.surname = personal.surname;
+        request.given_names = personal.given_names;
+        request.phone = personal.phone;
+    }
+    request
 }
 
 /// What a decision left in the store.

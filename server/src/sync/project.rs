@@ -46,6 +46,7 @@ fn write_directory(
     conn: &Connection,
     docs: &mut Documents,
     clock_skew_bound_ms: i64,
+    seal_key: &str,
 ) -> Result<bool, StoreError> {
     let Some(ctx) = Context::load(conn)? else {
         return Ok(false);
@@ -87,6 +88,8 @@ fn write_directory(
             clock_skew_bound_ms,
         },
     );
+    // Kiosks seal a person's name and phone with this key: only the server opens them.
+    changed |= put_record(doc, collections::SETTINGS, "seal", &seal_key);
     for partner in partners::active(conn)? {
         changed |= put_record(
             doc,
@@ -154,7 +157,10 @@ pub(super) fn write_shared(
     now: Timestamp,
 ) -> Result<Vec<DocName>, StoreError> {
     let mut changed = Vec::new();
-    if write_directory(conn, docs, config.clock_skew_bound_ms)? {
+    let seal_key = hex::encode(coper_shared::sealed::public_key(&settings::seal_secret(
+        conn, now,
+    )?));
+    if write_directory(conn, docs, config.clock_skew_bound_ms, &seal_key)? {
         changed.push(DocName::Directory);
     }
     if write_ready(conn, docs, now)? {
