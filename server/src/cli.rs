@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use crate::{
     AppState, accounts,
     config::{self, Cli, Command, ServeConfig},
-    demo, import, limits,
+    demo, import,
     ops::{self, Actor},
     serve,
     store::Db,
@@ -167,11 +167,7 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
     // Printed, not only logged: scripts and tests read the actual port from here.
     println!("coper-server listening on http://{local}");
     tracing::info!(%local, data_dir = %config.data_dir.display(), "serving");
-    let limits = limits::Limits {
-        trusted_proxies: config.trusted_proxies.clone(),
-        ..limits::Limits::default()
-    };
-    let state = AppState::with_limits(db, config.clock, limits);
+    let state = AppState::with_limits(db, config.clock, config.limits.clone());
     serve(listener, state, shutdown).await?;
     tracing::info!("stopped");
     Ok(())

@@ -118,7 +118,7 @@ pub struct ServeArgs {
     pub data_dir: Option<PathBuf>,
 
     /// Optional TOML file with the same settings (`listen`, `data_dir`, `demo`,
-    /// `trusted_proxies`, `fixed_now`).
+    /// `trusted_proxies`, `fixed_now`) and a `[limits]` table (docs/SECURITY.md lists them).
     #[arg(long, env = "COPER_CONFIG")]
     pub config: Option<PathBuf>,
 
@@ -152,6 +152,8 @@ struct FileConfig {
     fixed_now: Option<Timestamp>,
     demo: Option<bool>,
     trusted_proxies: Option<Vec<ipnet::IpNet>>,
+    #[serde(default)]
+    limits: crate::limits::LimitsFile,
 }
 
 /// The settings `serve` runs with, once every layer is merged.
@@ -161,7 +163,9 @@ pub struct ServeConfig {
     pub data_dir: PathBuf,
     pub demo: bool,
     pub clock: crate::clock::Clock,
-    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Every limit on what the network may send: the defaults, the file's `[limits]` over them,
+    /// and the trusted proxies.
+    pub limits: crate::limits::Limits,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -189,10 +193,16 @@ impl ServeConfig {
                 Some(at) => crate::clock::Clock::Fixed(at),
                 None => crate::clock::Clock::System,
             },
-            trusted_proxies: if args.trusted_proxies.is_empty() {
-                file.trusted_proxies.unwrap_or_default()
-            } else {
-                args.trusted_proxies
+            limits: crate::limits::Limits {
+                trusted_proxies: if args.trusted_proxies.is_empty() {
+                    file.trusted_proxies.unwrap_or_default()
+                } else {
+                    args.trusted_proxies
+                },
+                ..file
+                    .limits
+                    .apply(crate::limits::Limits::default())
+                    .map_err(anyhow::Error::msg)?
             },
         })
     }
@@ -253,7 +263,7 @@ mod tests {
         std::fs::write(&file, "trusted_proxies = [\"10.0.0.0/8\", \"::1/128\"]\n").unwrap();
         let config = file.to_str().unwrap();
         let from_file = ServeConfig::from_args(serve_args(&["--config", config])).unwrap();
-        assert_eq!(from_file.trusted_proxies.len(), 2);
+        assert_eq!(from_file.limits.trusted_proxies.len(), 2);
         let flags = ServeConfig::from_args(serve_args(&[
             "--config",
             config,
@@ -261,7 +271,10 @@ mod tests {
             "127.0.0.1/32",
         ]))
         .unwrap();
-        assert_eq!(flags.trusted_proxies, vec!["127.0.0.1/32".parse().unwrap()]);
+        assert_eq!(
+            flags.limits.trusted_proxies,
+            vec!["127.0.0.1/32".parse().unwrap()]
+        );
         let nonsense = ["coper-server", "serve", "--trusted-proxy", "nonsense"];
         assert!(Cli::try_parse_from(nonsense).is_err());
     }

@@ -55,6 +55,55 @@ impl Default for Limits {
     }
 }
 
+/// The `[limits]` table of the configuration file: any limit, in plain numbers (bytes, counts,
+/// seconds); what is left out keeps its default. An unknown key is an error, never ignored.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsFile {
+    pub sync_message_bytes: Option<usize>,
+    pub unauthenticated_syncs: Option<usize>,
+    pub syncs_per_address: Option<usize>,
+    pub auth_timeout_secs: Option<u64>,
+    pub name_chars: Option<usize>,
+    pub phone_chars: Option<usize>,
+    pub requests_per_batch: Option<usize>,
+    pub outbox_bytes: Option<u64>,
+    pub http_header_read_secs: Option<u64>,
+    pub http_body_secs: Option<u64>,
+}
+
+impl LimitsFile {
+    /// The defaults with what the file sets; a zero where zero would stop the service is refused.
+    pub fn apply(&self, mut limits: Limits) -> Result<Limits, String> {
+        let positive = |name: &str, value: u64| {
+            if value == 0 {
+                Err(format!("limits.{name} must be more than 0"))
+            } else {
+                Ok(value)
+            }
+        };
+        macro_rules! set {
+            ($field:ident => $target:expr, $convert:expr) => {
+                if let Some(value) = self.$field {
+                    positive(stringify!($field), value as u64)?;
+                    $target = $convert(value);
+                }
+            };
+        }
+        set!(sync_message_bytes => limits.sync_message_bytes, |v| v);
+        set!(unauthenticated_syncs => limits.unauthenticated_syncs, |v| v);
+        set!(syncs_per_address => limits.syncs_per_address, |v| v);
+        set!(auth_timeout_secs => limits.auth_timeout, Duration::from_secs);
+        set!(name_chars => limits.requests.name_chars, |v| v);
+        set!(phone_chars => limits.requests.phone_chars, |v| v);
+        set!(requests_per_batch => limits.requests.per_batch, |v| v);
+        set!(outbox_bytes => limits.outbox_bytes, |v| v);
+        set!(http_header_read_secs => limits.http_header_read, Duration::from_secs);
+        set!(http_body_secs => limits.http_body, Duration::from_secs);
+        Ok(limits)
+    }
+}
+
 /// The address of the client behind a connection from `peer`: `peer` itself, unless `peer` is
 /// a trusted proxy, in which case the right-most address of `X-Forwarded-For` (`forwarded`, the
 /// header's values in order) that is not itself a trusted proxy. A client can write anything in
@@ -149,6 +198,21 @@ impl Drop for Admitted {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_file_sets_some_limits_and_keeps_the_others() {
+        let file: LimitsFile = toml::from_str("outbox_bytes = 1000\nhttp_body_secs = 5\n").unwrap();
+        let limits = file.apply(Limits::default()).unwrap();
+        assert_eq!(limits.outbox_bytes, 1000);
+        assert_eq!(limits.http_body, Duration::from_secs(5));
+        assert_eq!(
+            limits.sync_message_bytes,
+            Limits::default().sync_message_bytes
+        );
+        let zero: LimitsFile = toml::from_str("syncs_per_address = 0").unwrap();
+        assert!(zero.apply(Limits::default()).is_err());
+        assert!(toml::from_str::<LimitsFile>("sync_mesage_bytes = 1").is_err());
+    }
 
     #[test]
     fn the_client_is_read_from_trusted_proxies_only() {
