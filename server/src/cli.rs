@@ -64,7 +64,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let db = open_db(&args.data_dir)?;
             let by = Actor::cli(jiff::Timestamp::now());
-            let (report, _) = db.call_blocking(|conn| ops::ready::import(conn, &by, &rows))?;
+            let births = rows.iter().map(|r| r.birth_date.clone());
+            let (stretch, missing) =
+                db.call_blocking(|conn| import::births_to_stretch(conn, births, by.now))?;
+            let stretched = import::stretch_births(&stretch, missing);
+            let (report, _) =
+                db.call_blocking(|conn| ops::ready::import(conn, &by, &rows, &stretched))?;
             println!(
                 "aggiunti {}, aggiornati {}, invariati {} (added, updated, unchanged)",
                 report.added, report.updated, report.unchanged

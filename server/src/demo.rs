@@ -78,6 +78,9 @@ pub fn seed(conn: &mut Connection, now: Timestamp) -> Result<Seeded, StoreError>
         "",
     )?;
     settings::mark_demo_seeded(&tx, now)?;
+    // The demo's people are synthetic: their birth dates are stretched cheaply, so a demo starts
+    // in a moment. A real list uses the default cost (docs/SECURITY.md).
+    settings::set_ready_stretch(&tx, 8, 1)?;
     insert_services(&tx)?;
     insert_partner_bodies(&tx, now)?;
     let mut rng = fastrand::Rng::with_seed(0x00c0_ffee);

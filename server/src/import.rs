@@ -6,7 +6,9 @@
 //! English. Every row is checked first; if any is wrong, nothing is imported and each error names
 //! its line. Importing the same file again changes nothing.
 
-use crate::store::{self, Connection, StoreError, Transaction, ready};
+use coper_shared::ready_index::Stretch;
+
+use crate::store::{self, Connection, StoreError, Transaction, ready, settings};
 use jiff::civil::Date;
 
 /// One valid row.
@@ -21,6 +23,71 @@ pub struct ReadyRow {
     pub receipt_number: Option<String>,
     pub pratica_number: Option<String>,
     pub drawer: String,
+}
+
+/// Birth dates stretched for the ready index ([`coper_shared::ready_index::Stretch`]), made
+/// before an import takes the writing connection: each takes tens of milliseconds, and a new
+/// list may bring thousands.
+#[derive(Debug, Clone, Default)]
+pub struct Stretched {
+    pub stretch: String,
+    pub keys: Vec<(String, String)>,
+}
+
+/// The stretch in force and the birth dates among `births` it has no kept key for (reads only).
+pub fn births_to_stretch(
+    conn: &Connection,
+    births: impl IntoIterator<Item = String>,
+    now: jiff::Timestamp,
+) -> Result<(Stretch, Vec<String>), StoreError> {
+    let stretch = settings::ready_stretch(conn, now)?;
+    let kept = ready::birth_keys(conn, &stretch.id())?;
+    let missing: std::collections::BTreeSet<String> = births
+        .into_iter()
+        .filter(|b| !kept.contains_key(b))
+        .collect();
+    Ok((stretch, missing.into_iter().collect()))
+}
+
+/// Stretch `births`, on every core: pure computation, no database.
+pub fn stretch_births(stretch: &Stretch, births: Vec<String>) -> Stretched {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = births.len().div_ceil(threads).max(1);
+    let keys = std::thread::scope(|scope| {
+        let workers: Vec<_> = births
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|b| (b.clone(), stretch.key(b)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().expect("stretching does not panic"))
+            .collect()
+    });
+    Stretched {
+        stretch: stretch.id(),
+        keys,
+    }
+}
+
+/// Make and keep the stretched keys of `births` not kept yet. On the calling connection: for the
+/// command line, the demo and the rare change of cost; the pages stretch before they write.
+pub fn stretch_and_keep(
+    conn: &Connection,
+    births: impl IntoIterator<Item = String>,
+    now: jiff::Timestamp,
+) -> Result<(), StoreError> {
+    let (stretch, missing) = births_to_stretch(conn, births, now)?;
+    if !missing.is_empty() {
+        let stretched = stretch_births(&stretch, missing);
+        ready::save_birth_keys(conn, &stretched.stretch, &stretched.keys)?;
+    }
+    Ok(())
 }
 
 /// A problem with the file, in Italian, with the line it is on (1 is the header).

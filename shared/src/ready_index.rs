@@ -6,20 +6,73 @@
 //! birth date, the birth date with the fingerprinting date, and the receipt and pratica numbers with
 //! the birth date. A kiosk hashes what the operator or the person typed the same way and compares:
 //! the same tolerance as [`crate::names::names_match`] (accents, particles, several surnames,
-//! swapped order), and never a wrong date. A stolen kiosk disk holds no name or date in clear. It
-//! is not a vault: the hashes are fast and their inputs guessable (about 2.7·10⁷ tries per permit
-//! recover its two dates, then a dictionary its name words), so the list is kept out of sight, not
-//! out of reach of a determined brute force; a slower hash with a list-wide salt (one computation
-//! per query) is the next step if a Questura asks for more.
+//! swapped order), and never a wrong date. A stolen kiosk disk holds no name or date in clear.
 //!
-//! Partial birth dates (`YYYY`, `YYYY-MM`) are hashed as written; a kiosk tries the full date, the
-//! year and month, and the year.
+//! The birth date is in every hash, and it enters them *stretched*: as its Argon2id key under a
+//! list-wide salt and cost ([`Stretch`], published with the list). A kiosk computes the keys of
+//! the date typed once per question (three: the full date, its year and month, its year); a
+//! guesser must compute one per birth date tried, and only then can test names and dates with the
+//! fast hashes. docs/SECURITY.md states the cost of a guess before and after.
+//!
+//! Partial birth dates (`YYYY`, `YYYY-MM`) are stretched as written; a kiosk tries the full date,
+//! the year and month, and the year.
 
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::names::words;
+
+/// How birth dates are stretched before they enter the list's hashes: Argon2id with a salt for
+/// the whole list and a memory and time cost, all published with the list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stretch {
+    pub salt: String,
+    pub memory_kib: u32,
+    pub passes: u32,
+}
+
+impl Stretch {
+    /// Argon2's recommended cost (19 MiB, two passes): a kiosk's three keys stay well under the
+    /// 300 ms a check may take, and every guess of a birth date costs the same.
+    pub const MEMORY_KIB: u32 = 19 * 1024;
+    pub const PASSES: u32 = 2;
+
+    /// The stretched key of a birth date as the list writes it (`YYYY`, `YYYY-MM`, `YYYY-MM-DD`).
+    pub fn key(&self, born: &str) -> String {
+        let params = argon2::Params::new(self.memory_kib.max(8), self.passes.max(1), 1, Some(16))
+            .unwrap_or_default();
+        let argon =
+            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let mut out = [0u8; 16];
+        // The salt is ours (hex, long enough) and the output 16 bytes: this cannot fail.
+        argon
+            .hash_password_into(born.as_bytes(), self.salt.as_bytes(), &mut out)
+            .expect("a valid salt and output length");
+        hex_lower(&out)
+    }
+
+    /// What identifies the keys this stretch makes (for caching them).
+    pub fn id(&self) -> String {
+        format!("{}:{}:{}", self.salt, self.memory_kib, self.passes)
+    }
+}
+
+/// The stretched keys of a typed full birth date, in the forms the list may hold it: the full
+/// date, the year and month, the year. Computed once per question.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypedBirth([String; 3]);
+
+impl TypedBirth {
+    pub fn new(stretch: &Stretch, birth: Date) -> Self {
+        let full = birth.to_string();
+        Self([
+            stretch.key(&full),
+            stretch.key(&full[..7]),
+            stretch.key(&full[..4]),
+        ])
+    }
+}
 
 /// Words that connect parts of a name; the same list the tolerant matching uses.
 fn significant(words: &[String]) -> Vec<&String> {
@@ -78,9 +131,9 @@ pub struct Permit<'a> {
 }
 
 impl ReadyEntry {
-    /// The entry of `permit`, hashed with `salt` (the server derives a stable salt per permit).
-    pub fn new(permit: &Permit<'_>, salt: &str) -> Self {
-        let born = permit.birth_date;
+    /// The entry of `permit`, hashed with `salt` (the server derives a stable salt per permit)
+    /// and `born`, the stretched key of its birth date ([`Stretch::key`]).
+    pub fn new(permit: &Permit<'_>, salt: &str, born: &str) -> Self {
         let (s, g) = (words(permit.surname), words(permit.given_names));
         let each = |ws: &[String], kind: &str| {
             let mut out: Vec<String> = significant(ws)
@@ -108,19 +161,13 @@ impl ReadyEntry {
         }
     }
 
-    /// The forms a typed full birth date may take on the list.
-    fn births(birth: Date) -> [String; 3] {
-        let full = birth.to_string();
-        [full.clone(), full[..7].to_owned(), full[..4].to_owned()]
-    }
-
     /// Whether a typed surname, given names and birth date name this permit's holder.
-    pub fn matches_name(&self, surname: &str, given: &str, birth: Date) -> bool {
+    pub fn matches_name(&self, surname: &str, given: &str, birth: &TypedBirth) -> bool {
         let (ts, tg) = (words(surname), words(given));
         if ts.is_empty() && tg.is_empty() {
             return false;
         }
-        Self::births(birth).iter().any(|born| {
+        birth.0.iter().any(|born| {
             let glued = |ws: &[String]| hash(&self.salt, "j", &[&ws.concat(), born]);
             let same = |t: &[String], listed: &str| !t.is_empty() && glued(t) == listed;
             let given_ok = |t: &[String]| {
@@ -151,23 +198,23 @@ impl ReadyEntry {
         &self,
         surname: &str,
         given: &str,
-        birth: Date,
+        birth: &TypedBirth,
         fingerprint: Date,
     ) -> bool {
         self.matches_name(surname, given, birth)
-            && Self::births(birth).iter().any(|born| {
+            && birth.0.iter().any(|born| {
                 hash(&self.salt, "f", &[born, &fingerprint.to_string()]) == self.fingerprint
             })
     }
 
     /// The self-check by receipt (12 characters) or pratica (10) number with the birth date.
-    pub fn matches_number(&self, number: &str, birth: Date) -> bool {
+    pub fn matches_number(&self, number: &str, birth: &TypedBirth) -> bool {
         let number: String = number
             .chars()
             .filter(|c| c.is_ascii_alphanumeric())
             .map(|c| c.to_ascii_uppercase())
             .collect();
-        Self::births(birth).iter().any(|born| {
+        birth.0.iter().any(|born| {
             let receipt = hash(&self.salt, "r", &[&number, born]);
             let pratica = hash(&self.salt, "p", &[&number, born]);
             self.receipt.as_deref() == Some(receipt.as_str())
@@ -183,6 +230,19 @@ mod tests {
     use super::*;
     use crate::names::names_match;
 
+    /// A cheap stretch: the tests check the matching, not the cost.
+    fn stretch() -> Stretch {
+        Stretch {
+            salt: "0123456789abcdef".into(),
+            memory_kib: 8,
+            passes: 1,
+        }
+    }
+
+    fn born(y: i16, m: i8, d: i8) -> TypedBirth {
+        TypedBirth::new(&stretch(), date(y, m, d))
+    }
+
     fn entry(surname: &str, given: &str, born: &str) -> ReadyEntry {
         ReadyEntry::new(
             &Permit {
@@ -195,7 +255,25 @@ mod tests {
                 pratica: Some("PV00000001"),
             },
             "salt",
+            &stretch().key(born),
         )
+    }
+
+    #[test]
+    fn the_stretched_key_depends_on_the_date_the_salt_and_the_cost() {
+        let s = stretch();
+        assert_eq!(s.key("1990-05-17"), s.key("1990-05-17"));
+        assert_ne!(s.key("1990-05-17"), s.key("1990-05-18"));
+        let other_salt = Stretch {
+            salt: "fedcba9876543210".into(),
+            ..s.clone()
+        };
+        assert_ne!(s.key("1990-05-17"), other_salt.key("1990-05-17"));
+        let costlier = Stretch {
+            passes: 2,
+            ..s.clone()
+        };
+        assert_ne!(s.key("1990-05-17"), costlier.key("1990-05-17"));
     }
 
     #[test]
@@ -243,7 +321,7 @@ mod tests {
             let e = entry(ls, lg, "1990-05-17");
             for (ts, tg) in typed {
                 assert_eq!(
-                    e.matches_name(ts, tg, date(1990, 5, 17)),
+                    e.matches_name(ts, tg, &born(1990, 5, 17)),
                     names_match(ts, tg, ls, lg),
                     "{ts} {tg} vs {ls} {lg}"
                 );
@@ -254,12 +332,12 @@ mod tests {
     #[test]
     fn dates_and_numbers_must_be_right_and_partial_birth_dates_work() {
         let e = entry("HADDAD", "AMIRA", "1990-05");
-        assert!(e.matches_name("Haddad", "Amira", date(1990, 5, 17)));
-        assert!(!e.matches_name("Haddad", "Amira", date(1990, 6, 17)));
-        assert!(e.matches_person("Haddad", "Amira", date(1990, 5, 1), date(2026, 10, 2)));
-        assert!(!e.matches_person("Haddad", "Amira", date(1990, 5, 1), date(2026, 10, 3)));
-        assert!(e.matches_number("0500 0000 0001", date(1990, 5, 30)));
-        assert!(e.matches_number("pv00000001", date(1990, 5, 30)));
-        assert!(!e.matches_number("050000000001", date(1991, 5, 30)));
+        assert!(e.matches_name("Haddad", "Amira", &born(1990, 5, 17)));
+        assert!(!e.matches_name("Haddad", "Amira", &born(1990, 6, 17)));
+        assert!(e.matches_person("Haddad", "Amira", &born(1990, 5, 1), date(2026, 10, 2)));
+        assert!(!e.matches_person("Haddad", "Amira", &born(1990, 5, 1), date(2026, 10, 3)));
+        assert!(e.matches_number("0500 0000 0001", &born(1990, 5, 30)));
+        assert!(e.matches_number("pv00000001", &born(1990, 5, 30)));
+        assert!(!e.matches_number("050000000001", &born(1991, 5, 30)));
     }
 }

@@ -199,6 +199,14 @@ struct Shared {
     /// Recent wrong passwords and self-checks, for the per-kiosk limits (in memory).
     login_failures: SlidingWindow,
     self_checks: SlidingWindow,
+    /// The last birth date stretched for the ready list, with its stretch's id.
+    last_birth: Mutex<
+        Option<(
+            String,
+            jiff::civil::Date,
+            coper_shared::ready_index::TypedBirth,
+        )>,
+    >,
 }
 
 impl Shared {
@@ -289,6 +297,7 @@ impl KioskCore {
             stop: Notify::new(),
             login_failures: operators::login_limit(),
             self_checks: ready::self_check_limit(),
+            last_birth: Mutex::new(None),
         });
         let client = Some(tokio::spawn(client::run(shared.clone())));
         Ok(Self {

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use coper_shared::{
-    documents::{DocName, collections, records},
-    ready_index::ReadyEntry,
+    documents::{DocName, collections, record, records},
+    ready_index::{ReadyEntry, Stretch, TypedBirth},
 };
 use jiff::civil::Date;
 
@@ -45,26 +45,48 @@ pub enum SelfCheckRefusal {
 }
 
 impl KioskCore {
-    fn ready_entries(&self) -> Vec<ReadyEntry> {
+    /// `birth` stretched, remembering the last one: the search and the booking that follows it
+    /// check the same date, and each stretch costs tens of milliseconds.
+    fn stretched(&self, stretch: &Stretch, birth: Date) -> TypedBirth {
+        let id = stretch.id();
+        let mut last = self
+            .shared
+            .last_birth
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some((same_id, same_birth, keys)) = last.as_ref()
+            && *same_id == id
+            && *same_birth == birth
+        {
+            return keys.clone();
+        }
+        let keys = TypedBirth::new(stretch, birth);
+        *last = Some((id, birth, keys.clone()));
+        keys
+    }
+
+    /// The list the server last sent, and how its birth dates are stretched.
+    fn ready_entries(&self) -> (Option<Stretch>, Vec<ReadyEntry>) {
         let inner = self.shared.lock();
-        inner
-            .docs
-            .get(&DocName::Ready)
-            .map(|doc| {
-                records(doc, collections::PERMITS)
-                    .into_iter()
-                    .map(|(_, e)| e)
-                    .collect()
-            })
-            .unwrap_or_default()
+        let Some(doc) = inner.docs.get(&DocName::Ready) else {
+            return (None, Vec::new());
+        };
+        let entries = records(doc, collections::PERMITS)
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect();
+        (record(doc, collections::SETTINGS, "stretch"), entries)
     }
 
     /// The operator's check: the ready permit of the person with this surname, given names and
-    /// birth date, if the list the server last sent has it.
+    /// birth date, if the list the server last sent has it. The birth date is stretched once
+    /// (Argon2id: call it off the UI thread).
     pub fn find_ready(&self, surname: &str, given_names: &str, birth: Date) -> Option<i64> {
-        self.ready_entries()
+        let (stretch, entries) = self.ready_entries();
+        let birth = self.stretched(&stretch?, birth);
+        entries
             .into_iter()
-            .find(|e| e.matches_name(surname, given_names, birth))
+            .find(|e| e.matches_name(surname, given_names, &birth))
             .map(|e| e.permit)
     }
 
@@ -75,18 +97,23 @@ impl KioskCore {
         if !self.shared.self_checks.try_record() {
             return Err(SelfCheckRefusal::TooManyAttempts);
         }
-        let entries = self.ready_entries();
-        if entries.is_empty() && self.status().last_sync_ms.is_none() {
+        let (stretch, entries) = self.ready_entries();
+        let Some(stretch) = stretch else {
             return Err(SelfCheckRefusal::NoList);
-        }
+        };
+        let birth = match question {
+            SelfCheck::ByName { birth, .. } | SelfCheck::ByNumber { birth, .. } => {
+                self.stretched(&stretch, *birth)
+            }
+        };
         Ok(entries.iter().any(|e| match question {
             SelfCheck::ByName {
                 surname,
                 given_names,
-                birth,
                 fingerprint,
-            } => e.matches_person(surname, given_names, *birth, *fingerprint),
-            SelfCheck::ByNumber { number, birth } => e.matches_number(number, *birth),
+                ..
+            } => e.matches_person(surname, given_names, &birth, *fingerprint),
+            SelfCheck::ByNumber { number, .. } => e.matches_number(number, &birth),
         }))
     }
 }

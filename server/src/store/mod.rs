@@ -69,6 +69,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../../migrations/0006_ready_by_person.sql")),
         M::up(include_str!("../../../migrations/0007_quotas.sql")),
         M::up(include_str!("../../../migrations/0008_server_secrets.sql")),
+        M::up(include_str!("../../../migrations/0009_ready_stretch.sql")),
     ])
 }
 
@@ -143,6 +144,7 @@ impl Db {
         // kiosks use) had already gone out.
         settings::server_key(&conn, jiff::Timestamp::now())?;
         settings::seal_secret(&conn, jiff::Timestamp::now())?;
+        settings::ready_stretch(&conn, jiff::Timestamp::now())?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             readers: Arc::new(Readers::open(path)?),
@@ -274,6 +276,31 @@ mod tests {
                 .unwrap()
         });
         assert_eq!(version, files as i64);
+    }
+
+    /// A new database stretches the ready list's birth dates at the full cost, with a salt of
+    /// its own that stays across restarts.
+    #[test]
+    fn the_ready_stretch_is_costly_by_default_and_its_salt_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.sqlite3");
+        let now = jiff::Timestamp::UNIX_EPOCH;
+        let first = Db::open(&path)
+            .unwrap()
+            .call_blocking(|conn| settings::ready_stretch(conn, now).unwrap());
+        assert_eq!(
+            first.memory_kib,
+            coper_shared::ready_index::Stretch::MEMORY_KIB
+        );
+        assert_eq!(first.passes, coper_shared::ready_index::Stretch::PASSES);
+        let again = Db::open(&path)
+            .unwrap()
+            .call_blocking(|conn| settings::ready_stretch(conn, now).unwrap());
+        assert_eq!(first, again);
+        let other = Db::open(&dir.path().join("u.sqlite3"))
+            .unwrap()
+            .call_blocking(|conn| settings::ready_stretch(conn, now).unwrap());
+        assert_ne!(first.salt, other.salt);
     }
 
     /// A reader sees what the writer committed, and refuses to write.

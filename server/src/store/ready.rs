@@ -191,3 +191,30 @@ pub fn summary(conn: &Connection) -> Result<(i64, Option<String>), StoreError> {
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?)
 }
+
+/// The stretched birth keys kept for `stretch` (its [`coper_shared::ready_index::Stretch::id`]),
+/// by birth date as the list writes it.
+pub fn birth_keys(
+    conn: &Connection,
+    stretch: &str,
+) -> Result<std::collections::HashMap<String, String>, StoreError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT birth, key FROM ready_birth_keys WHERE stretch = ?1")?;
+    let rows = stmt.query_map([stretch], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Keep stretched birth keys for `stretch`.
+pub fn save_birth_keys(
+    conn: &Connection,
+    stretch: &str,
+    keys: &[(String, String)],
+) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT OR REPLACE INTO ready_birth_keys (stretch, birth, key) VALUES (?1, ?2, ?3)",
+    )?;
+    for (birth, key) in keys {
+        stmt.execute(params![stretch, birth, key])?;
+    }
+    Ok(())
+}

@@ -4,6 +4,7 @@
 use coper_shared::{
     holidays::{HolidayCalendar, PatronSaint},
     jiff::{Timestamp, tz::TimeZone},
+    ready_index::Stretch,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -171,23 +172,59 @@ pub fn server_key(conn: &Connection, now: Timestamp) -> Result<[u8; 32], StoreEr
 
 /// The secret that opens what kiosks seal for the server (`coper_shared::sealed`), made once.
 pub fn seal_secret(conn: &Connection, now: Timestamp) -> Result<[u8; 32], StoreError> {
+    server_secret(conn, "outbox_seal", now)
+}
+
+/// How the ready list's birth dates are stretched: the list-wide salt (made once) and the cost.
+pub fn ready_stretch(conn: &Connection, now: Timestamp) -> Result<Stretch, StoreError> {
+    let salt = hex::encode(&server_secret(conn, "ready_stretch_salt", now)?[..16]);
+    let (memory_kib, passes) = conn
+        .query_row(
+            "SELECT ready_stretch_kib, ready_stretch_passes FROM settings WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .unwrap_or((Stretch::MEMORY_KIB, Stretch::PASSES));
+    Ok(Stretch {
+        salt,
+        memory_kib,
+        passes,
+    })
+}
+
+/// Set the ready list's stretching cost (the demo uses a cheap one: its data are synthetic).
+pub fn set_ready_stretch(
+    conn: &Connection,
+    memory_kib: u32,
+    passes: u32,
+) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE settings SET ready_stretch_kib = ?1, ready_stretch_passes = ?2 WHERE id = 1",
+        params![memory_kib, passes],
+    )?;
+    Ok(())
+}
+
+/// The server secret called `name`, made the first time it is asked for.
+fn server_secret(conn: &Connection, name: &str, now: Timestamp) -> Result<[u8; 32], StoreError> {
     let existing: Option<Vec<u8>> = conn
         .query_row(
-            "SELECT secret FROM server_secrets WHERE name = 'outbox_seal'",
-            [],
+            "SELECT secret FROM server_secrets WHERE name = ?1",
+            [name],
             |r| r.get(0),
         )
         .optional()?;
     if let Some(secret) = existing {
         return secret
             .try_into()
-            .map_err(|_| StoreError::InvalidData("seal secret".into()));
+            .map_err(|_| StoreError::InvalidData(format!("server secret {name}")));
     }
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).expect("the OS has randomness");
     conn.execute(
-        "INSERT INTO server_secrets (name, secret, created_at) VALUES ('outbox_seal', ?1, ?2)",
-        params![secret.to_vec(), instant_text(now)],
+        "INSERT INTO server_secrets (name, secret, created_at) VALUES (?1, ?2, ?3)",
+        params![name, secret.to_vec(), instant_text(now)],
     )?;
     Ok(secret)
 }

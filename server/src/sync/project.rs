@@ -177,14 +177,23 @@ fn write_ready(
     now: Timestamp,
 ) -> Result<bool, StoreError> {
     // Every kiosk connection reconciles: hash the list again only when it changed (an import, a
-    // delivery) since this process last wrote it.
-    let version = ready::version(conn)?;
+    // delivery, the stretching cost) since this process last wrote it.
+    let stretch = settings::ready_stretch(conn, now)?;
+    let version = format!("{}/{}", ready::version(conn)?, stretch.id());
     if docs.ready_version.as_deref() == Some(version.as_str()) {
         return Ok(false);
     }
     let secret = settings::server_key(conn, now)?;
+    let permits = ready::undelivered(conn)?;
+    // Imports stretch their birth dates beforehand; what is still missing (the demo, a new
+    // cost) is stretched here.
+    crate::import::stretch_and_keep(conn, permits.iter().map(|(_, p)| p.birth_date.clone()), now)?;
+    let births = ready::birth_keys(conn, &stretch.id())?;
     let mut entries: Vec<ReadyEntry> = Vec::new();
-    for (id, permit) in ready::undelivered(conn)? {
+    for (id, permit) in permits {
+        let Some(born) = births.get(&permit.birth_date) else {
+            continue;
+        };
         // A stable salt per permit, which only the server can derive.
         let seed = [&secret[..], &id.to_be_bytes()].concat();
         let salt = hex::encode(&<sha2::Sha256 as sha2::Digest>::digest(&seed)[..8]);
@@ -199,10 +208,11 @@ fn write_ready(
                 pratica: permit.pratica_number.as_deref(),
             },
             &salt,
+            born,
         ));
     }
     let doc = docs.get(conn, &DocName::Ready)?;
-    let mut changed = false;
+    let mut changed = put_record(doc, collections::SETTINGS, "stretch", &stretch);
     let keys: Vec<String> = entries.iter().map(|e| e.permit.to_string()).collect();
     for entry in &entries {
         changed |= put_record(doc, collections::PERMITS, &entry.permit.to_string(), entry);

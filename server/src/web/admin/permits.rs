@@ -7,7 +7,7 @@ use serde::Deserialize;
 use crate::{
     import, ops,
     store::ready,
-    web::page::{Frame, PageResult, StaffContext},
+    web::page::{Frame, PageError, PageResult, StaffContext},
 };
 
 #[derive(askama::Template, askama_web::WebTemplate)]
@@ -97,8 +97,21 @@ async fn permits_run(cx: StaffContext, form: CsvForm, apply: bool) -> PageResult
     let by = cx.by.clone();
     let count = rows.len();
     let report = if apply {
+        // Birth dates new to the list are stretched first, on the blocking pool, so the import
+        // holds the writing connection only to write.
+        let births: Vec<String> = rows.iter().map(|r| r.birth_date.clone()).collect();
+        let now = by.now;
+        let (stretch, missing) = cx
+            .state
+            .db
+            .read(move |conn| import::births_to_stretch(conn, births, now))
+            .await?;
+        let stretched =
+            tokio::task::spawn_blocking(move || import::stretch_births(&stretch, missing))
+                .await
+                .map_err(PageError::internal)?;
         cx.state
-            .perform(move |conn| ops::ready::import(conn, &by, &rows))
+            .perform(move |conn| ops::ready::import(conn, &by, &rows, &stretched))
             .await?
     } else {
         cx.state
