@@ -303,25 +303,25 @@ mod tests {
         assert_ne!(first.salt, other.salt);
     }
 
+    fn write_an_audit_line(conn: &Connection) -> Result<(), StoreError> {
+        audit_from(
+            conn,
+            jiff::Timestamp::UNIX_EPOCH,
+            "system",
+            "test",
+            "",
+            &serde_json::json!({}),
+            "",
+        )?;
+        Ok(())
+    }
+
     /// A reader sees what the writer committed, and refuses to write.
     #[tokio::test]
     async fn readers_see_commits_and_cannot_write() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("t.sqlite3")).unwrap();
-        db.call(|conn| {
-            audit_from(
-                conn,
-                jiff::Timestamp::UNIX_EPOCH,
-                "system",
-                "test",
-                "",
-                &serde_json::json!({}),
-                "",
-            )
-            .map_err(StoreError::from)
-        })
-        .await
-        .unwrap();
+        db.call(|conn| write_an_audit_line(conn)).await.unwrap();
         let seen: i64 = db
             .read(|conn| {
                 Ok::<_, StoreError>(
@@ -342,16 +342,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("t.sqlite3")).unwrap();
         db.call_blocking(|conn| {
-            audit_from(
-                conn,
-                jiff::Timestamp::UNIX_EPOCH,
-                "system",
-                "test",
-                "",
-                &serde_json::json!({}),
-                "",
-            )
-            .unwrap();
+            write_an_audit_line(conn).unwrap();
             let update = conn.execute("UPDATE audit_log SET action = 'x'", []);
             assert!(update.unwrap_err().to_string().contains("append_only"));
             let delete = conn.execute("DELETE FROM audit_log", []);
