@@ -72,6 +72,7 @@ pub fn seed(conn: &mut Connection, now: Timestamp) -> Result<Seeded, StoreError>
             patron: Some((12, 9, "San Siro".into())),
             checkin_early_minutes: 60,
             checkin_late_minutes: 90,
+            kiosk_silent_minutes: 30,
         },
         now,
         "system",

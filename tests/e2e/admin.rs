@@ -545,3 +545,54 @@ async fn a_new_questura_is_set_up_from_an_empty_database() {
         );
     }
 }
+
+/// A kiosk's last contact follows its syncs (not only its enrolment), reads as "… min fa" on its
+/// partner body's page, and a kiosk silent for longer than the settings allow is flagged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kiosk_that_syncs_is_seen_alive_and_a_silent_one_is_flagged() {
+    let app = crate::helpers::spawn_demo().await;
+    let alive = crate::helpers::TestKiosk::enrol(&app, 1, &app.ws_url()).await;
+    let silent = crate::helpers::TestKiosk::enrol(&app, 1, &app.ws_url()).await;
+    let (core, _config, _dir) = silent.into_parts();
+    core.shutdown().await;
+    let two_hours_ago = coper_shared::jiff::Timestamp::now()
+        .checked_sub(coper_shared::jiff::SignedDuration::from_hours(2))
+        .unwrap()
+        .to_string();
+    app.database_rw()
+        .execute(
+            "UPDATE kiosks SET last_seen_at = ?1 WHERE partner_body_id = 1",
+            [&two_hours_ago],
+        )
+        .unwrap();
+    // The connected kiosk is seen again while it stays connected, without reconnecting.
+    let id = alive.core.kiosk_id().to_string();
+    eventually(30, "the connected kiosk's last contact to move", || {
+        let seen: String = app.one("SELECT last_seen_at FROM kiosks WHERE id = ?1", &id);
+        seen > two_hours_ago
+    })
+    .await;
+    let admin = app.log_in("admin", DEMO_PASSWORD).await.unwrap();
+    let page = String::from_utf8(app.fetch(&admin, "/admin/partners/1").await.1).unwrap();
+    let row_of = |kiosk: &str| -> String {
+        let at = page.find(kiosk).expect("the kiosk is listed");
+        let start = page[..at].rfind("<tr").unwrap();
+        let end = at + page[at..].find("</tr>").unwrap();
+        page[start..end].to_owned()
+    };
+    let alive_row = row_of(&id);
+    assert!(
+        alive_row.contains("adesso") || alive_row.contains("min fa"),
+        "{alive_row}"
+    );
+    assert!(!alive_row.contains("silenzioso"), "{alive_row}");
+    let silent_id: String = app.one(
+        "SELECT id FROM kiosks WHERE partner_body_id = 1 AND public_key IS NOT NULL AND id <> ?1",
+        &id,
+    );
+    let silent_row = row_of(&silent_id);
+    assert!(
+        silent_row.contains("2 h fa") && silent_row.contains("silenzioso"),
+        "{silent_row}"
+    );
+}

@@ -70,6 +70,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../../migrations/0007_quotas.sql")),
         M::up(include_str!("../../../migrations/0008_server_secrets.sql")),
         M::up(include_str!("../../../migrations/0009_ready_stretch.sql")),
+        M::up(include_str!("../../../migrations/0010_kiosk_silence.sql")),
     ])
 }
 

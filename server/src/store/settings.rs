@@ -76,13 +76,16 @@ pub struct Settings {
     pub patron: Option<(i8, i8, String)>,
     pub checkin_early_minutes: i64,
     pub checkin_late_minutes: i64,
+    /// A kiosk silent for longer is flagged on its partner body's page.
+    pub kiosk_silent_minutes: i64,
 }
 
 pub fn settings(conn: &Connection) -> Result<Option<Settings>, StoreError> {
     Ok(conn
         .query_row(
             "SELECT questura_name, address, phone, email, patron_month, patron_day, patron_name,
-                    checkin_early_minutes, checkin_late_minutes FROM settings WHERE id = 1",
+                    checkin_early_minutes, checkin_late_minutes, kiosk_silent_minutes
+             FROM settings WHERE id = 1",
             [],
             |r| {
                 let month: Option<i8> = r.get(4)?;
@@ -98,6 +101,7 @@ pub fn settings(conn: &Connection) -> Result<Option<Settings>, StoreError> {
                         .map(|(m, d)| (m, d, name.unwrap_or_default())),
                     checkin_early_minutes: r.get(7)?,
                     checkin_late_minutes: r.get(8)?,
+                    kiosk_silent_minutes: r.get(9)?,
                 })
             },
         )
@@ -118,11 +122,11 @@ pub fn save_settings(
     };
     conn.execute(
         "INSERT INTO settings (id, questura_name, address, phone, email, patron_month, patron_day,
-             patron_name, checkin_early_minutes, checkin_late_minutes)
-         VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             patron_name, checkin_early_minutes, checkin_late_minutes, kiosk_silent_minutes)
+         VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT (id) DO UPDATE SET questura_name = ?1, address = ?2, phone = ?3, email = ?4,
              patron_month = ?5, patron_day = ?6, patron_name = ?7, checkin_early_minutes = ?8,
-             checkin_late_minutes = ?9",
+             checkin_late_minutes = ?9, kiosk_silent_minutes = ?10",
         params![
             s.questura_name,
             s.address,
@@ -132,7 +136,8 @@ pub fn save_settings(
             day,
             patron,
             s.checkin_early_minutes,
-            s.checkin_late_minutes
+            s.checkin_late_minutes,
+            s.kiosk_silent_minutes,
         ],
     )?;
     audit_from(

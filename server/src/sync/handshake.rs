@@ -133,9 +133,6 @@ async fn authenticate(
         return Ok(Err(("bad_signature", "firma non valida")));
     }
     // Only a kiosk that proved who it is counts as seen.
-    let now = hub.now();
-    hub.db()
-        .call(move |conn| kiosks::seen(conn, KioskId(kiosk_id), now))
-        .await?;
+    hub.seen(KioskId(kiosk_id)).await?;
     Ok(Ok(KioskId(kiosk_id)))
 }

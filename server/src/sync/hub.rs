@@ -229,6 +229,14 @@ impl SyncHub {
     }
 
     /// Whether `kiosk` has been revoked (from the command line or the administration pages).
+    /// Kiosk `kiosk` was heard from now: its partner body's page shows when it was last alive.
+    pub async fn seen(&self, kiosk: KioskId) -> Result<(), StoreError> {
+        let now = self.now();
+        self.db
+            .call(move |conn| kiosks::seen(conn, kiosk, now))
+            .await
+    }
+
     pub async fn is_revoked(&self, kiosk: KioskId) -> Result<bool, StoreError> {
         self.db
             .call(move |conn| kiosks::is_revoked(conn, kiosk))

@@ -43,6 +43,9 @@ const ACK_CHECK: Duration = Duration::from_millis(500);
 const NUDGE_AFTER: Duration = Duration::from_secs(2);
 /// How often a session checks that its kiosk is still enrolled and its documents unchanged.
 const REVIEW_EVERY: Duration = Duration::from_secs(5);
+/// How often a connected kiosk's last contact is written: often enough for "2 min fa", seldom
+/// enough that hundreds of kiosks cost a write a second at most.
+const SEEN_EVERY: Duration = Duration::from_secs(15);
 
 pub async fn upgrade(
     State(state): State<AppState>,
@@ -185,6 +188,7 @@ async fn sync_loop(
     // booking.
     let mut dirty: HashSet<DocName> = HashSet::new();
     let mut last_review = tokio::time::Instant::now();
+    let mut last_seen = tokio::time::Instant::now();
     let mut last_heard: HashMap<DocName, tokio::time::Instant> = HashMap::new();
     let mut last_offer = tokio::time::Instant::now();
     for name in &names {
@@ -200,6 +204,10 @@ async fn sync_loop(
         tokio::select! {
             _ = ack_check.tick() => {
                 save_states(&hub, kiosk, &states, &mut dirty).await?;
+                if last_seen.elapsed() > SEEN_EVERY {
+                    last_seen = tokio::time::Instant::now();
+                    hub.seen(kiosk).await?;
+                }
                 if last_review.elapsed() > REVIEW_EVERY {
                     last_review = tokio::time::Instant::now();
                     if hub.is_revoked(kiosk).await? {

@@ -6,6 +6,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Redirect},
 };
+use coper_shared::jiff::Timestamp;
 use serde::Deserialize;
 
 use crate::{
@@ -14,7 +15,7 @@ use crate::{
     store::{
         StoreError, kiosks,
         partners::{self, Partner},
-        users,
+        settings, users,
     },
     web::page::{Frame, PageError, PageResult, StaffContext},
 };
@@ -41,10 +42,30 @@ pub struct PartnerPage {
     pub frame: Frame,
     pub partner: Partner,
     pub operators: Vec<users::Account>,
-    pub kiosks: Vec<kiosks::Kiosk>,
+    pub kiosks: Vec<KioskRow>,
     pub errors: Vec<String>,
     /// A message after an action: a new enrolment code, a password reset.
     pub notice: Option<String>,
+}
+
+/// A kiosk as its partner body's page lists it: when it was last heard from, in words, and
+/// whether that is longer ago than the settings allow.
+pub struct KioskRow {
+    pub kiosk: kiosks::Kiosk,
+    pub contact: String,
+    pub silent: bool,
+}
+
+/// How long ago `then` was, as a person says it: "adesso", "2 min fa", "3 h fa", "5 giorni fa".
+fn ago(now: Timestamp, then: Timestamp) -> String {
+    let minutes = (now.as_second() - then.as_second()).max(0) / 60;
+    match minutes {
+        0 => "adesso".to_owned(),
+        1..60 => format!("{minutes} min fa"),
+        60..1440 => format!("{} h fa", minutes / 60),
+        _ if minutes < 2880 => "ieri".to_owned(),
+        _ => format!("{} giorni fa", minutes / 1440),
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -143,16 +164,32 @@ async fn partner_page(
     notice: Option<String>,
 ) -> PageResult {
     let now = cx.by.now;
-    let (partner, operators, kiosks) = cx
+    let (partner, operators, kiosks, silent_after) = cx
         .state
         .db
         .read(move |conn| {
             let partner = partners::partner(conn, id)?;
             let operators = users::accounts(conn, Some(id), now)?;
             let kiosks = kiosks::kiosks_of(conn, id)?;
-            Ok::<_, StoreError>((partner, operators, kiosks))
+            let silent_after = settings::settings(conn)?.map_or(30, |s| s.kiosk_silent_minutes);
+            Ok::<_, StoreError>((partner, operators, kiosks, silent_after))
         })
         .await?;
+    let kiosks = kiosks
+        .into_iter()
+        .map(|kiosk| {
+            let seen = kiosk
+                .last_seen_at
+                .as_deref()
+                .and_then(|t| t.parse::<Timestamp>().ok());
+            KioskRow {
+                contact: seen.map_or_else(|| "mai".to_owned(), |t| ago(now, t)),
+                silent: kiosk.revoked_at.is_none()
+                    && seen.is_none_or(|t| (now.as_second() - t.as_second()) / 60 > silent_after),
+                kiosk,
+            }
+        })
+        .collect();
     let Some(partner) = partner else {
         return Err(unknown_partner());
     };
@@ -341,5 +378,28 @@ pub async fn kiosk_revoke(cx: StaffContext, Path(kiosk): Path<String>) -> PageRe
             "Chiosco sconosciuto",
             &error.to_string(),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ago;
+
+    #[test]
+    fn last_contact_reads_as_a_person_says_it() {
+        let now: coper_shared::jiff::Timestamp = "2026-12-01T12:00:00Z".parse().unwrap();
+        let before = |seconds: i64| {
+            coper_shared::jiff::Timestamp::from_second(now.as_second() - seconds).unwrap()
+        };
+        assert_eq!(ago(now, before(20)), "adesso");
+        assert_eq!(ago(now, before(120)), "2 min fa");
+        assert_eq!(ago(now, before(3 * 3600 + 5)), "3 h fa");
+        assert_eq!(ago(now, before(30 * 3600)), "ieri");
+        assert_eq!(ago(now, before(5 * 86400)), "5 giorni fa");
+        assert_eq!(
+            ago(now, before(-60)),
+            "adesso",
+            "a clock ahead is not the future"
+        );
     }
 }

@@ -43,6 +43,8 @@ pub struct SettingsForm {
     pub checkin_early_minutes: String,
     #[serde(default)]
     pub checkin_late_minutes: String,
+    #[serde(default)]
+    pub kiosk_silent_minutes: String,
 }
 
 impl SettingsForm {
@@ -60,6 +62,7 @@ impl SettingsForm {
             patron_name: s.patron.as_ref().map(|p| p.2.clone()).unwrap_or_default(),
             checkin_early_minutes: s.checkin_early_minutes.to_string(),
             checkin_late_minutes: s.checkin_late_minutes.to_string(),
+            kiosk_silent_minutes: s.kiosk_silent_minutes.to_string(),
         }
     }
 
@@ -98,6 +101,19 @@ impl SettingsForm {
             };
         let early = minutes(&self.checkin_early_minutes, "anticipo ammesso", &mut errors);
         let late = minutes(&self.checkin_late_minutes, "ritardo ammesso", &mut errors);
+        let silent = match self.kiosk_silent_minutes.trim() {
+            "" => 30,
+            text => match text.parse::<i64>() {
+                Ok(n) if (1..=10_080).contains(&n) => n,
+                _ => {
+                    errors.push(
+                        "chiosco silenzioso dopo: un numero di minuti tra 1 e 10080 (una settimana)"
+                            .to_owned(),
+                    );
+                    30
+                }
+            },
+        };
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -109,6 +125,7 @@ impl SettingsForm {
             patron,
             checkin_early_minutes: early,
             checkin_late_minutes: late,
+            kiosk_silent_minutes: silent,
         })
     }
 }
@@ -121,6 +138,7 @@ pub async fn settings_page(cx: StaffContext) -> PageResult {
         .unwrap_or(SettingsForm {
             checkin_early_minutes: "60".into(),
             checkin_late_minutes: "90".into(),
+            kiosk_silent_minutes: "30".into(),
             ..SettingsForm::default()
         });
     Ok(SettingsPage {
