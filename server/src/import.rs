@@ -149,9 +149,24 @@ fn column_of(header: &str) -> Option<Column> {
     })
 }
 
-/// Parse a whole file: every valid row, or every error.
-pub fn parse(bytes: &[u8]) -> Result<Vec<ReadyRow>, Vec<RowError>> {
+/// The text of a file as the national system or Excel wrote it: UTF-8 when the bytes are valid
+/// UTF-8 (with or without BOM), else Windows-1252 (Italian Excel's "CSV"; a superset of
+/// ISO-8859-1, and every byte decodes). The name of the encoding found comes with it.
+pub fn decode(bytes: &[u8]) -> (std::borrow::Cow<'_, str>, &'static str) {
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    match std::str::from_utf8(bytes) {
+        Ok(text) => (text.into(), "UTF-8"),
+        Err(_) => {
+            let (text, _, _) = encoding_rs::WINDOWS_1252.decode(bytes);
+            (text, "Windows-1252")
+        }
+    }
+}
+
+/// Parse a whole file, in either encoding [`decode`] knows: every valid row, or every error.
+pub fn parse(bytes: &[u8]) -> Result<Vec<ReadyRow>, Vec<RowError>> {
+    let (text, _) = decode(bytes);
+    let bytes = text.as_bytes();
     // Windows line ends (Excel, and every browser's form post) would shift the csv crate's line
     // numbers by one: read them as plain newlines.
     let unix: Vec<u8>;
@@ -229,6 +244,15 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<ReadyRow>, Vec<RowError>> {
                 .join(" ")
         };
         let mut fail = |message: String| errors.push(RowError { line, message });
+        // A character lost before it reached us (a file read in the wrong encoding and pasted)
+        // would be stored as a different person: refuse the row.
+        if record.iter().any(|field| field.contains('\u{FFFD}')) {
+            fail(
+                "carattere illeggibile («\u{FFFD}»): salvare il file come CSV UTF-8 o caricarlo con «File CSV»"
+                    .into(),
+            );
+            continue;
+        }
         let surname = get(Column::Surname);
         if surname.is_empty() {
             fail("cognome mancante".into());
@@ -403,6 +427,31 @@ fn apply_in(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What Italian Excel writes for "CSV": `;`, Windows-1252. The same people saved as UTF-8
+    /// parse to the same rows, so importing both adds nobody twice.
+    #[test]
+    fn a_windows_1252_file_from_excel_reads_as_its_utf8_twin() {
+        let utf8 = "cognome;nome;data di nascita;data impronte\nFernández López;José;01/02/1980;03/10/2026\nTraoré;Aïssata;1976;03/10/2026\n";
+        let (cp1252, _, unmappable) = encoding_rs::WINDOWS_1252.encode(utf8);
+        assert!(!unmappable);
+        assert!(
+            std::str::from_utf8(&cp1252).is_err(),
+            "the bytes Excel writes"
+        );
+        assert_eq!(decode(&cp1252).1, "Windows-1252");
+        assert_eq!(decode(utf8.as_bytes()).1, "UTF-8");
+        let from_excel = parse(&cp1252).unwrap();
+        assert_eq!(from_excel, parse(utf8.as_bytes()).unwrap());
+        assert_eq!(from_excel[0].surname, "Fernández López");
+        assert_eq!(from_excel[1].given_names, "Aïssata");
+    }
+
+    #[test]
+    fn a_character_lost_before_the_import_is_refused() {
+        let errors = parse("cognome;nome;data di nascita;data impronte\nFern\u{FFFD}ndez;Jos\u{FFFD};01/02/1980;03/10/2026\n".as_bytes()).unwrap_err();
+        assert!(errors[0].message.contains("illeggibile"), "{errors:?}");
+    }
 
     #[test]
     fn a_semicolon_file_with_a_bom_and_italian_headers_parses() {

@@ -596,3 +596,55 @@ async fn a_kiosk_that_syncs_is_seen_alive_and_a_silent_one_is_flagged() {
         "{silent_row}"
     );
 }
+
+/// Issue "A booking every party can trust", point 6: a `;` file saved by Italian Excel in
+/// Windows-1252, chosen with the page's file input in a real browser, previews with its accents
+/// intact, imports as the right names, and the same people in UTF-8 afterwards add nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_excel_file_in_windows_1252_imports_with_its_accents() {
+    let app = spawn_demo_at(MONDAY_NINE_ROME).await;
+    let utf8 = "Cognome;Nome;Data di nascita;Data impronte\n\
+                Fernández López;José;01/02/1980;03/10/2026\n\
+                Traoré;Aïssata;1976;03/10/2026\n";
+    // The bytes Excel writes: one byte per accented letter.
+    let cp1252: Vec<u8> = utf8
+        .chars()
+        .map(|c| u8::try_from(u32::from(c)).expect("Latin-1 letters"))
+        .collect();
+    assert!(std::str::from_utf8(&cp1252).is_err());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("permessi.csv");
+    std::fs::write(&file, &cp1252).unwrap();
+
+    let browser = Browser::start().await;
+    browser.log_in(&app.base, "admin", DEMO_PASSWORD).await;
+    browser.goto(&format!("{}/admin/permits", app.base)).await;
+    browser.type_into("#csv-file", file.to_str().unwrap()).await;
+    browser
+        .wait_for_script(
+            "return document.getElementById('csv').value.includes('Fernández López');",
+            5,
+        )
+        .await;
+    browser.click_and_wait_for_page("#import-check").await;
+    let sample = browser.text("#import-sample").await;
+    assert!(
+        sample.contains("Fernández López") && sample.contains("Aïssata"),
+        "{sample}"
+    );
+    browser.click_and_wait_for_page("#import-confirm").await;
+    assert!(browser.text("#import-done").await.contains("2 aggiunti"));
+    assert_eq!(
+        app.scalar(
+            "SELECT count(*) FROM ready_permits WHERE surname IN ('Fernández López', 'Traoré')"
+        ),
+        2
+    );
+    // The same people, saved in UTF-8 this time: nobody new.
+    let admin = app.log_in("admin", DEMO_PASSWORD).await.unwrap();
+    let (_, page) = app
+        .submit(&admin, "/admin/permits/import", &[("csv", utf8)])
+        .await;
+    assert!(page.contains("0 aggiunti"), "{page}");
+    browser.quit().await;
+}

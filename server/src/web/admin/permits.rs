@@ -5,7 +5,8 @@ use axum::{extract::Form, http::StatusCode, response::IntoResponse};
 use serde::Deserialize;
 
 use crate::{
-    import, ops,
+    import::{self, ReadyRow},
+    ops,
     store::ready,
     web::page::{Frame, PageError, PageResult, StaffContext},
 };
@@ -22,7 +23,12 @@ pub struct PermitsPage {
     pub counts: Option<(usize, usize, usize)>,
     pub rows: usize,
     pub imported_now: bool,
+    /// The first rows as read, in the preview: names as they will be stored.
+    pub sample: Vec<ReadyRow>,
 }
+
+/// Rows of the file shown in the preview, so the administrator sees the names as read.
+const SAMPLE_ROWS: usize = 20;
 
 #[derive(Debug, Default, Deserialize)]
 pub struct CsvForm {
@@ -38,6 +44,7 @@ struct Shown {
     counts: Option<(usize, usize, usize)>,
     rows: usize,
     imported_now: bool,
+    sample: Vec<ReadyRow>,
 }
 
 async fn permits_page(cx: &StaffContext, shown: Shown) -> PageResult {
@@ -58,6 +65,7 @@ async fn permits_page(cx: &StaffContext, shown: Shown) -> PageResult {
             counts: shown.counts,
             rows: shown.rows,
             imported_now: shown.imported_now,
+            sample: shown.sample,
         },
     )
         .into_response())
@@ -96,6 +104,11 @@ async fn permits_run(cx: StaffContext, form: CsvForm, apply: bool) -> PageResult
     };
     let by = cx.by.clone();
     let count = rows.len();
+    let sample: Vec<ReadyRow> = if apply {
+        Vec::new()
+    } else {
+        rows.iter().take(SAMPLE_ROWS).cloned().collect()
+    };
     let report = if apply {
         // Birth dates new to the list are stretched first, on the blocking pool, so the import
         // holds the writing connection only to write.
@@ -128,6 +141,7 @@ async fn permits_run(cx: StaffContext, form: CsvForm, apply: bool) -> PageResult
             counts: Some((report.added, report.updated, report.unchanged)),
             rows: count,
             imported_now: apply,
+            sample,
         },
     )
     .await
