@@ -54,6 +54,10 @@ pub enum StoreError {
     InvalidData(String),
     #[error("the database worker stopped unexpectedly")]
     WorkerGone,
+    /// Applying a change to a synchronised document panicked inside Automerge (a malformed sync
+    /// message from a kiosk: the client's fault). The document was reloaded from the store.
+    #[error("a change to document {0} could not be applied")]
+    DocumentRefused(String),
 }
 
 /// The migrations, in order. Each file is applied once and recorded in SQLite's `user_version`.

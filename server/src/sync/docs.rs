@@ -55,6 +55,13 @@ impl Documents {
         Ok(self.docs.get_mut(name).expect("just inserted"))
     }
 
+    /// Drop `name` from memory: the next use loads it from the store again (after an operation
+    /// on it failed half-way).
+    pub fn forget(&mut self, name: &DocName) {
+        self.docs.remove(name);
+        self.needs_snapshot.remove(name);
+    }
+
     /// Save what changed in `name` since its last save.
     pub fn persist(&mut self, conn: &Connection, name: &DocName) -> Result<(), StoreError> {
         let Some(doc) = self.docs.get_mut(name) else {

@@ -136,6 +136,11 @@ impl SyncHub {
     }
 
     /// Run `f` on one document, under the documents' lock, with the database connection.
+    ///
+    /// Automerge may panic on a malformed message instead of returning an error (the fuzzer
+    /// found such input): a panic in `f` is caught, the document dropped from memory (so a
+    /// half-applied change is never saved or sent) and reloaded from the store at its next use,
+    /// and the caller gets [`StoreError::DocumentRefused`]. Nothing else is affected.
     pub async fn with_doc<T: Send + 'static>(
         &self,
         name: DocName,
@@ -146,9 +151,16 @@ impl SyncHub {
             .call(move |conn| {
                 let mut docs = docs.lock().unwrap_or_else(|p| p.into_inner());
                 let doc = docs.get(conn, &name)?;
-                let out = f(doc);
-                docs.persist(conn, &name)?;
-                Ok(out)
+                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(doc))) {
+                    Ok(out) => {
+                        docs.persist(conn, &name)?;
+                        Ok(out)
+                    }
+                    Err(_) => {
+                        docs.forget(&name);
+                        Err(StoreError::DocumentRefused(name.to_string()))
+                    }
+                }
             })
             .await
     }
@@ -296,5 +308,52 @@ impl SyncHub {
             .await?;
         self.notify(changed);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use automerge::sync::{self, SyncDoc};
+    use coper_shared::{
+        documents::{DocName, KioskId, put_record, records},
+        protocol::Frame,
+    };
+
+    use super::*;
+
+    /// A sync frame the fuzzer found that makes Automerge 0.12 panic while reading it (hexane
+    /// unwraps a truncated number): refused, and the document is as it was.
+    #[tokio::test]
+    async fn a_message_that_makes_automerge_panic_is_refused_and_the_document_survives() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("t.sqlite3")).unwrap();
+        let hub = SyncHub::new(db, Clock::System, super::super::SyncConfig::default());
+        let name = DocName::Outbox(KioskId(uuid::Uuid::from_u128(7)));
+        hub.with_doc(name.clone(), |doc| {
+            put_record(doc, "requests", "kept", &1);
+        })
+        .await
+        .unwrap();
+        let Ok(Frame::Sync { message, .. }) =
+            Frame::decode(include_bytes!("../../tests/data/automerge_panic.bin"))
+        else {
+            panic!("the fuzzer's input is a sync frame");
+        };
+        let message = sync::Message::decode(&message).expect("it decodes");
+        let refused = hub
+            .with_doc(name.clone(), move |doc| {
+                doc.sync()
+                    .receive_sync_message(&mut sync::State::new(), message)
+            })
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::DocumentRefused(_))),
+            "{refused:?}"
+        );
+        let kept = hub
+            .with_doc(name, |doc| records::<i32>(doc, "requests").len())
+            .await
+            .unwrap();
+        assert_eq!(kept, 1);
     }
 }

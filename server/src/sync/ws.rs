@@ -304,7 +304,7 @@ async fn sync_loop(
                 let state = states.get_mut(&name).expect("state per doc");
                 let heads = message.heads.clone();
                 let moved = std::mem::take(state);
-                let (state_back, outcome) = hub
+                let applied = hub
                     .with_doc(name.clone(), move |doc| {
                         let mut state = moved;
                         let before = doc.get_heads();
@@ -312,7 +312,17 @@ async fn sync_loop(
                         let in_sync = heads.iter().all(|h| doc.get_change_by_hash(h).is_some());
                         (state, result.map(|()| (doc.get_heads() != before, in_sync)))
                     })
-                    .await?;
+                    .await;
+                let (state_back, outcome) = match applied {
+                    Ok(applied) => applied,
+                    // Automerge panicked on it: the message was malformed.
+                    Err(StoreError::DocumentRefused(_)) => {
+                        tracing::warn!(%peer, %kiosk, document, "sync message refused: it could not be applied");
+                        refuse(socket, "protocol", "messaggio di sincronizzazione non valido").await?;
+                        break;
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 *state = state_back;
                 let (changed, in_sync) = match outcome {
                     Ok(v) => v,
