@@ -305,9 +305,24 @@ fn receive(shared: &Shared, name: &DocName, state: &mut sync::State, message: sy
     let doc = inner.docs.entry(name.clone()).or_default();
     let before = doc.get_heads();
     let their_heads = message.heads.clone();
-    if let Err(e) = doc.sync().receive_sync_message(state, message) {
-        tracing::warn!(document = %name, error = %e, "sync message not applied");
-        return;
+    // Automerge may panic on a malformed message rather than refuse it: the kiosk goes back to
+    // the document it last saved and keeps running.
+    let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        doc.sync().receive_sync_message(state, message)
+    }));
+    match applied {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(document = %name, error = %e, "sync message not applied");
+            return;
+        }
+        Err(_) => {
+            tracing::error!(document = %name, "a sync message made Automerge panic: reloaded");
+            let saved = inner.store.load_document(name).ok().flatten();
+            inner.docs.insert(name.clone(), saved.unwrap_or_default());
+            *state = sync::State::new();
+            return;
+        }
     }
     let changed = doc.get_heads() != before;
     let complete = their_heads
