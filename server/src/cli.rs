@@ -21,6 +21,7 @@ use crate::{
 /// Entry point of the `coper-server` binary.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::CheckChanges => crate::sync::sandbox::check_changes_from_stdin(),
         Command::Serve(args) => {
             let config = ServeConfig::from_args(args)?;
             tokio::runtime::Builder::new_multi_thread()
@@ -172,7 +173,14 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
     // Printed, not only logged: scripts and tests read the actual port from here.
     println!("coper-server listening on http://{local}");
     tracing::info!(%local, data_dir = %config.data_dir.display(), "serving");
-    let state = AppState::with_limits(db, config.clock, config.limits.clone());
+    let limits = crate::limits::Limits {
+        // Kiosks' changes are parsed first by this very binary, in a child with bounded memory.
+        sync_sandbox: Some(
+            std::env::current_exe().context("cannot find the server's own executable")?,
+        ),
+        ..config.limits.clone()
+    };
+    let state = AppState::with_limits(db, config.clock, limits);
     serve(listener, state, shutdown).await?;
     tracing::info!("stopped");
     Ok(())

@@ -45,6 +45,10 @@ pub enum Command {
     /// Import the list of ready permits (CSV from the national system). Nothing is imported if
     /// any row is wrong; each error is printed with its line number.
     ImportReady(ImportReadyArgs),
+    /// Internal: parse a kiosk's changes from standard input, in the child process `serve`
+    /// starts with bounded memory and time (`sync::sandbox`).
+    #[command(hide = true)]
+    CheckChanges,
 }
 
 #[derive(Debug, Args)]

@@ -53,7 +53,7 @@ impl AppState {
     }
 
     pub fn with_limits(db: Db, clock: Clock, limits: limits::Limits) -> Self {
-        let sync = sync::SyncHub::new(
+        let mut sync = sync::SyncHub::new(
             db.clone(),
             clock,
             sync::SyncConfig {
@@ -62,6 +62,10 @@ impl AppState {
                 ..sync::SyncConfig::default()
             },
         );
+        sync.sandbox = limits
+            .sync_sandbox
+            .clone()
+            .map(|executable| sync::sandbox::Sandbox { executable });
         Self {
             db,
             clock,

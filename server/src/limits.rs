@@ -34,6 +34,10 @@ pub struct Limits {
     pub http_header_read: Duration,
     /// How long a client may take to send a request's body, from its headers on.
     pub http_body: Duration,
+    /// The executable that parses kiosks' changes in a child process first
+    /// (`crate::sync::sandbox`): the server binary itself, set by `serve`. `None` applies them
+    /// directly (for tests that run the server inside their own process).
+    pub sync_sandbox: Option<std::path::PathBuf>,
     /// Reverse proxies whose `X-Forwarded-For` is believed (none by default): behind them, every
     /// limit keyed on an address is keyed on the real client's. See [`client_address`].
     pub trusted_proxies: Vec<ipnet::IpNet>,
@@ -50,6 +54,7 @@ impl Default for Limits {
             outbox_bytes: 32 << 20,
             http_header_read: Duration::from_secs(10),
             http_body: Duration::from_secs(60),
+            sync_sandbox: None,
             trusted_proxies: Vec::new(),
         }
     }

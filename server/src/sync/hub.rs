@@ -33,6 +33,8 @@ pub struct SyncHub {
     db: Db,
     clock: Clock,
     pub config: SyncConfig,
+    /// Where kiosks' changes are parsed first (see `sandbox`); `None`: applied directly.
+    pub sandbox: Option<super::sandbox::Sandbox>,
     docs: Arc<Mutex<Documents>>,
     changed: broadcast::Sender<DocName>,
     /// The live session of each kiosk: a new one replaces the old (one WebSocket per kiosk).
@@ -46,6 +48,7 @@ impl SyncHub {
             db,
             clock,
             config,
+            sandbox: None,
             docs: Arc::new(Mutex::new(Documents::default())),
             changed,
             sessions: Arc::new(Mutex::new(HashMap::new())),

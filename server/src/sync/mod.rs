@@ -11,6 +11,7 @@
 //! - `outbox`: deciding a kiosk's requests and writing the decisions.
 //! - `leases`: settling and topping up a kiosk's leases (within its quotas).
 //! - `quotas`: a kiosk's and its partner body's quotas and holdings, for the rules to count.
+//! - `sandbox`: kiosks' changes parsed first in a child process with bounded memory and time.
 //! - `project`: the documents written from SQLite (directory, ready list, operators, agendas,
 //!   inboxes).
 //! - `docs`: the in-memory documents and their persistence.
@@ -26,6 +27,7 @@ mod leases;
 mod outbox;
 mod project;
 mod quotas;
+pub mod sandbox;
 pub mod ws;
 
 use std::collections::BTreeMap;

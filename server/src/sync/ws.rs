@@ -269,6 +269,22 @@ async fn sync_loop(
                     refuse(socket, "protocol", "messaggio di sincronizzazione non valido").await?;
                     break;
                 };
+                if name.writer() == Writer::Kiosk(kiosk)
+                    && !message.changes.is_empty()
+                    && let Some(sandbox) = hub.sandbox.clone()
+                {
+                    // Parsed first where a malformed change can cost no more than the child's
+                    // limits (Automerge can be made to panic or allocate without bound).
+                    let changes: Vec<u8> = message.changes.iter().flatten().copied().collect();
+                    let parses = tokio::task::spawn_blocking(move || sandbox.changes_parse(&changes))
+                        .await
+                        .unwrap_or(false);
+                    if !parses {
+                        tracing::warn!(%peer, %kiosk, document, "sync message refused: its changes do not parse within the limits");
+                        refuse(socket, "protocol", "messaggio di sincronizzazione non valido").await?;
+                        break;
+                    }
+                }
                 if name.writer() == Writer::Kiosk(kiosk) {
                     // What one kiosk can make the server store is bounded: a full outbox takes
                     // no more changes (checked before applying, so it grows past the limit by
