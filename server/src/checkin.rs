@@ -34,6 +34,17 @@ pub fn local_now(conn: &Connection, now: Timestamp) -> Result<(TimeZone, DateTim
     Ok((zone, local))
 }
 
+/// Whether a booking still only booked, for `date` at `time`, may be marked absent at `now`
+/// (the Questura's local time): only once its slot and the late check-in window have passed, so
+/// nobody is marked absent for a day still to come.
+pub fn may_mark_absent(date: Date, time: Time, now: DateTime, late_minutes: i64) -> bool {
+    let absent_from = date
+        .to_datetime(time)
+        .checked_add(SignedDuration::from_mins(late_minutes))
+        .unwrap_or(DateTime::MAX);
+    now >= absent_from
+}
+
 /// What a scan or a typed code turned out to be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scan {
@@ -239,6 +250,19 @@ mod tests {
     use coper_shared::jiff::civil::{date, time};
 
     use super::*;
+
+    #[test]
+    fn nobody_is_absent_before_the_slot_and_the_late_window_have_passed() {
+        let (day, at) = (date(2026, 11, 24), time(10, 0, 0, 0));
+        let absent = |now| may_mark_absent(day, at, now, 90);
+        assert!(
+            !absent(date(2026, 11, 23).at(16, 0, 0, 0)),
+            "the day before"
+        );
+        assert!(!absent(day.at(11, 29, 0, 0)), "within the late window");
+        assert!(absent(day.at(11, 30, 0, 0)));
+        assert!(absent(date(2026, 11, 25).at(8, 0, 0, 0)), "a day after");
+    }
 
     fn booking(status: &str) -> CounterAppointment {
         let status = AppointmentStatus::parse(status).expect("a status");

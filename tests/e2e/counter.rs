@@ -452,3 +452,31 @@ async fn end_of_day_marks_no_shows_only_for_slots_past_the_window() {
     let audited = app.scalar("SELECT count(*) FROM audit_log WHERE action = 'appointment.no_show'");
     assert_eq!(audited, booked_early);
 }
+
+/// Issue "A booking every party can trust", point 2: a booking still to come cannot be marked
+/// absent, neither from the page (no button) nor by posting the form; the clerk is told why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_booking_still_to_come_cannot_be_marked_absent() {
+    let app = spawn_demo_at(MONDAY_NINE_ROME).await;
+    let (id, _) = demo_appointment(&app, "2026-11-28");
+    let code: String = app.one("SELECT booking_code FROM appointments WHERE id = ?1", &id);
+    let clerk = app.log_in("sportello", DEMO_PASSWORD).await.unwrap();
+    let (_, page) = app
+        .submit(&clerk, "/counter/scan", &[("scan", &code)])
+        .await;
+    assert!(page.contains(&code), "the booking is shown");
+    assert!(
+        !page.contains("id=\"no-show\""),
+        "no absent button for Saturday"
+    );
+    let (_, page) = app
+        .submit(
+            &clerk,
+            &format!("/counter/appointments/{id}/no-show"),
+            &[("confirm", "1")],
+        )
+        .await;
+    assert!(page.contains("non si può ancora segnare assente"), "{page}");
+    let status: String = app.one("SELECT status FROM appointments WHERE id = ?1", &id);
+    assert_eq!(status, "booked");
+}

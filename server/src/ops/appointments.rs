@@ -31,6 +31,13 @@ pub fn take_step(
     id: &str,
     step: Step,
 ) -> Result<(Result<CounterAppointment, StepError>, Changes), StoreError> {
+    if step == Step::NoShow
+        && let Some(appointment) = appointments::by_id(conn, id)?
+        && !absent_allowed(conn, by, &appointment)?
+    {
+        let when = format!("il {} alle {}", appointment.date, appointment.time);
+        return Ok((Err(StepError::NotYetAbsent(when)), Changes::none()));
+    }
     let taken = appointments::take_step(conn, id, step, by.now, &by.name, &by.source)?;
     let changes = match (&taken, step) {
         (Ok(_), Step::Deliver) => Changes {
@@ -41,6 +48,18 @@ pub fn take_step(
         (Err(_), _) => Changes::none(),
     };
     Ok((taken, changes))
+}
+
+/// Whether `appointment` may be marked absent now (`checkin::may_mark_absent`).
+fn absent_allowed(
+    conn: &Connection,
+    by: &Actor,
+    appointment: &CounterAppointment,
+) -> Result<bool, StoreError> {
+    let (_, local) = local_now(conn, by.now)?;
+    let (_, late) = settings::checkin_window(conn)?;
+    let (date, time) = appointments::slot_of(appointment)?;
+    Ok(crate::checkin::may_mark_absent(date, time, local, late))
 }
 
 /// Mark as no-show every appointment of `date` still only booked whose slot (plus the check-in
@@ -142,6 +161,8 @@ pub struct Presented {
     pub appointment: CounterAppointment,
     /// `Some` when the person was checked in by this presentation (or the attempt failed).
     pub checked_in: Option<Result<CounterAppointment, StepError>>,
+    /// Whether the clerk may mark the person absent now (the slot and the late window passed).
+    pub may_mark_absent: bool,
 }
 
 /// Assess `appointment` as presented now (with the slot printed on its ticket, for a scan) and,
@@ -155,7 +176,9 @@ pub fn present(
 ) -> Result<(Presented, Changes), StoreError> {
     let (zone, local) = local_now(conn, by.now)?;
     let window = settings::checkin_window(conn)?;
-    let (_, booked_time) = appointments::slot_of(&appointment)?;
+    let (booked_date, booked_time) = appointments::slot_of(&appointment)?;
+    let may_mark_absent =
+        crate::checkin::may_mark_absent(booked_date, booked_time, local, window.1);
     let checked_in_at = appointment
         .checked_in_at
         .map(|t| t.to_zoned(zone.clone()).strftime("%H:%M").to_string())
@@ -174,6 +197,7 @@ pub fn present(
             assessment,
             appointment,
             checked_in: Some(checked_in),
+            may_mark_absent,
         };
         return Ok((presented, changes));
     }
@@ -181,6 +205,7 @@ pub fn present(
         assessment,
         appointment,
         checked_in: None,
+        may_mark_absent,
     };
     Ok((presented, Changes::none()))
 }

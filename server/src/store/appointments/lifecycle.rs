@@ -34,6 +34,10 @@ pub enum StepError {
     NotFound,
     #[error("operazione non possibile per una prenotazione in stato «{0}»")]
     WrongStatus(String),
+    #[error(
+        "non si può ancora segnare assente: l'appuntamento è {0}, e si attende fino alla fine del ritardo ammesso"
+    )]
+    NotYetAbsent(String),
 }
 
 /// Take `step` on appointment `id`, audited as `actor` from `source`. Delivering also marks the

@@ -49,7 +49,8 @@ pub struct Shown {
     pub may_no_show: bool,
 }
 
-pub(super) fn shown(a: &CounterAppointment) -> Shown {
+/// `a` as the page shows it; `may_mark_absent`: its slot and the late window have passed.
+pub(super) fn shown(a: &CounterAppointment, may_mark_absent: bool) -> Shown {
     Shown {
         id: a.id.clone(),
         name: format!("{} {}", a.surname.to_uppercase(), a.given_names),
@@ -60,7 +61,7 @@ pub(super) fn shown(a: &CounterAppointment) -> Shown {
         partner: a.partner_name.clone().unwrap_or_else(|| "Questura".into()),
         drawer: a.drawer.clone().unwrap_or_default(),
         may_deliver: a.status == AppointmentStatus::CheckedIn,
-        may_no_show: a.status == AppointmentStatus::Booked,
+        may_no_show: a.status == AppointmentStatus::Booked && may_mark_absent,
     }
 }
 
@@ -155,7 +156,7 @@ fn outcome_of(presented: &Presented) -> Outcome {
                 tone: "success",
                 headline: "Presenza registrata".into(),
                 detail: describe(assessment),
-                appointment: Some(shown(updated)),
+                appointment: Some(shown(updated, false)),
                 may_override: false,
             };
         }
@@ -182,7 +183,7 @@ fn outcome_of(presented: &Presented) -> Outcome {
         headline: headline.into(),
         detail: describe(assessment),
         may_override: assessment.may_override() || *assessment == Assessment::OnTime,
-        appointment: Some(shown(&presented.appointment)),
+        appointment: Some(shown(&presented.appointment, presented.may_mark_absent)),
     }
 }
 
@@ -250,7 +251,7 @@ pub async fn lookup(cx: StaffContext, Query(query): Query<LookupQuery>) -> PageR
     });
     let mut page = checkin(&cx, outcome).await?;
     page.query = q;
-    page.matches = matches.iter().map(shown).collect();
+    page.matches = matches.iter().map(|a| shown(a, false)).collect();
     Ok(page.into_response())
 }
 
@@ -304,7 +305,7 @@ pub async fn take_step(cx: StaffContext, Path((id, step)): Path<(String, String)
             }
             .into(),
             detail: String::new(),
-            appointment: Some(shown(&updated)),
+            appointment: Some(shown(&updated, false)),
             may_override: false,
         },
         Err(e) => refusal("Operazione non riuscita", &e.to_string()),
