@@ -263,6 +263,15 @@ async fn closing_a_day_moves_its_bookings_and_the_kiosk_sees_the_new_time() {
         .await;
     assert_eq!(days["days"][0]["status"], "closed", "{days}");
     assert_eq!(days["days"][0]["reason"]["label"], "sciopero", "{days}");
+    // The audit log has the closure and the reason typed, not only the rules it changed.
+    assert_eq!(
+        app.scalar(
+            "SELECT count(*) FROM audit_log WHERE action = 'agenda.day_closed'
+             AND subject = '2026-11-24' AND json_extract(detail, '$.reason') = 'sciopero'
+             AND json_extract(detail, '$.moved') > 0"
+        ),
+        1
+    );
     browser.quit().await;
 }
 

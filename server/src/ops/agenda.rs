@@ -128,6 +128,20 @@ pub fn close_day(
         all.agendas.extend(applied.agendas);
         all.kiosks.extend(applied.kiosks);
     }
+    // The closure itself, with the reason the administrator typed, beside the rules it changed.
+    store::audit_from(
+        &tx,
+        by.now,
+        &by.name,
+        "agenda.day_closed",
+        &closure.date,
+        &serde_json::json!({
+            "service": closure.service,
+            "reason": closure.note.trim(),
+            "moved": all.displaced.len(),
+        }),
+        &by.source,
+    )?;
     tx.commit()?;
     let changes = changes_of(&all);
     Ok((Ok(all), changes))
