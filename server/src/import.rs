@@ -75,21 +75,6 @@ pub fn stretch_births(stretch: &Stretch, births: Vec<String>) -> Stretched {
     }
 }
 
-/// Make and keep the stretched keys of `births` not kept yet. On the calling connection: for the
-/// command line, the demo and the rare change of cost; the pages stretch before they write.
-pub fn stretch_and_keep(
-    conn: &Connection,
-    births: impl IntoIterator<Item = String>,
-    now: jiff::Timestamp,
-) -> Result<(), StoreError> {
-    let (stretch, missing) = births_to_stretch(conn, births, now)?;
-    if !missing.is_empty() {
-        let stretched = stretch_births(&stretch, missing);
-        ready::save_birth_keys(conn, &stretched.stretch, &stretched.keys)?;
-    }
-    Ok(())
-}
-
 /// A problem with the file, in Italian, with the line it is on (1 is the header).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowError {

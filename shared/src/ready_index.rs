@@ -114,7 +114,7 @@ fn hash(salt: &str, kind: &str, parts: &[&str]) -> String {
     hex_lower(&hasher.finalize()[..16])
 }
 
-fn hex_lower(bytes: &[u8]) -> String {
+pub(crate) fn hex_lower(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 const CONTEXT: &[u8] = b"coper sealed personal fields v1";
 
 /// What is sealed: the fields of a request that name a person.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Personal {
     pub surname: String,
     pub given_names: String,
@@ -60,11 +60,7 @@ pub fn seal(recipient: &[u8; 32], ephemeral: [u8; 32], personal: &Personal) -> S
             },
         )
         .expect("sealing a short text cannot fail");
-    let mut out = String::with_capacity(2 * (32 + sealed.len()));
-    for byte in ephemeral_public.iter().chain(&sealed) {
-        out.push_str(&format!("{byte:02x}"));
-    }
-    out
+    crate::ready_index::hex_lower(&[&ephemeral_public[..], &sealed].concat())
 }
 
 /// The fields sealed in `text` for `secret`, or `None` for anything else (another key, a

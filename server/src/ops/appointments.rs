@@ -17,8 +17,7 @@ use crate::{
     store::{
         Connection, StoreError,
         appointments::{
-            self, AppointmentFilter, AppointmentStatus, CancelError, Cancelled, CounterAppointment,
-            Step, StepError,
+            self, AppointmentFilter, CancelError, Cancelled, CounterAppointment, Step, StepError,
         },
         settings,
     },
@@ -113,12 +112,7 @@ pub fn cancel_all(
     reason: &str,
 ) -> Result<(Result<usize, CancelError>, Changes), StoreError> {
     let (_, local) = local_now(conn, by.now)?;
-    let today = local.date();
-    let filter = AppointmentFilter {
-        status: Some(AppointmentStatus::Booked),
-        from: Some(filter.from.map_or(today, |from| from.max(today))),
-        ..filter.clone()
-    };
+    let filter = filter.still_to_come(local.date());
     let ids: Vec<String> = appointments::search(conn, &filter, usize::MAX)?
         .into_iter()
         .map(|row| row.id)

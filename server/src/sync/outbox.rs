@@ -109,12 +109,7 @@ pub(super) fn decide_requests(
 fn opened(mut request: Request, seal: &[u8; 32]) -> Request {
     if let Some(sealed) = request.sealed.take() {
         // Three bounded fields, JSON, sealed and hex: a few kilobytes at most.
-        let personal = coper_shared::sealed::open(seal, &sealed, 8 * 1024);
-        let personal = personal.unwrap_or(coper_shared::sealed::Personal {
-            surname: String::new(),
-            given_names: String::new(),
-            phone: None,
-        });
+        let personal = coper_shared::sealed::open(seal, &sealed, 8 * 1024).unwrap_or_default();
         request.surname = personal.surname;
         request.given_names = personal.given_names;
         request.phone = personal.phone;

@@ -187,8 +187,17 @@ fn write_ready(
     let permits = ready::undelivered(conn)?;
     // Imports stretch their birth dates beforehand; what is still missing (the demo, a new
     // cost) is stretched here.
-    crate::import::stretch_and_keep(conn, permits.iter().map(|(_, p)| p.birth_date.clone()), now)?;
-    let births = ready::birth_keys(conn, &stretch.id())?;
+    let mut births = ready::birth_keys(conn, &stretch.id())?;
+    let missing: BTreeSet<String> = permits
+        .iter()
+        .map(|(_, p)| p.birth_date.clone())
+        .filter(|b| !births.contains_key(b))
+        .collect();
+    if !missing.is_empty() {
+        let stretched = crate::import::stretch_births(&stretch, missing.into_iter().collect());
+        ready::save_birth_keys(conn, &stretched.stretch, &stretched.keys)?;
+        births.extend(stretched.keys);
+    }
     let mut entries: Vec<ReadyEntry> = Vec::new();
     for (id, permit) in permits {
         let Some(born) = births.get(&permit.birth_date) else {

@@ -211,6 +211,18 @@ pub struct AppointmentFilter {
     pub text: String,
 }
 
+impl AppointmentFilter {
+    /// The same search narrowed to bookings still to come (from `today`) and only booked: what a
+    /// bulk cancellation takes.
+    pub fn still_to_come(&self, today: Date) -> Self {
+        Self {
+            status: Some(AppointmentStatus::Booked),
+            from: Some(self.from.map_or(today, |from| from.max(today))),
+            ..self.clone()
+        }
+    }
+}
+
 /// One appointment as listed and exported.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppointmentRow {

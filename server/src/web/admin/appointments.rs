@@ -104,12 +104,8 @@ async fn appointments_page(
                 .collect::<Vec<_>>();
             let rows = appointments::search(conn, &filter, PAGE_ROWS + 1)?;
             let today = local_now(conn, now)?.1.date();
-            let cancellable = AppointmentFilter {
-                status: Some(AppointmentStatus::Booked),
-                from: Some(filter.from.map_or(today, |from| from.max(today))),
-                ..filter
-            };
-            let cancellable = appointments::search(conn, &cancellable, usize::MAX)?.len();
+            let cancellable =
+                appointments::search(conn, &filter.still_to_come(today), usize::MAX)?.len();
             Ok::<_, StoreError>((services, rows, cancellable))
         })
         .await?;
