@@ -480,3 +480,75 @@ async fn a_booking_still_to_come_cannot_be_marked_absent() {
     let status: String = app.one("SELECT status FROM appointments WHERE id = ?1", &id);
     assert_eq!(status, "booked");
 }
+
+/// Issue "A booking every party can trust", point 2: a step taken by mistake is undone by the
+/// clerk the same day (a delivery goes back to checked in and its permit back on the ready list),
+/// audited; a step of another day is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clerk_undoes_a_delivery_the_same_day_but_not_the_next() {
+    let app = spawn_demo_at(MONDAY_NINE_ROME).await;
+    set_window(&app, 720, 720);
+    let key = server_key(&app);
+    let (id, time) = demo_appointment(&app, "2026-11-23");
+    let permit: i64 = app.one(
+        "SELECT ready_permit_id FROM appointments WHERE id = ?1",
+        &id,
+    );
+    let clerk = Browser::start().await;
+    clerk.log_in(&app.base, "sportello", DEMO_PASSWORD).await;
+    let ticket = server_ticket(&key, &id, "2026-11-23", &time);
+    assert_eq!(scan(&clerk, &app.base, &ticket).await, "Presenza registrata");
+    clerk.click("#deliver").await;
+    clerk
+        .wait_for_text("#outcome-headline", "Permesso consegnato", 10)
+        .await;
+    let delivered: Option<String> = app.one(
+        "SELECT delivered_at FROM ready_permits WHERE id = ?1",
+        permit,
+    );
+    assert!(delivered.is_some(), "the delivery took the permit off the list");
+    assert_eq!(clerk.text("#undo").await, "Annulla la consegna");
+    clerk.click("#undo").await;
+    clerk
+        .wait_for_text("#outcome-headline", "Operazione annullata", 10)
+        .await;
+    assert_eq!(
+        app.one::<String>("SELECT status FROM appointments WHERE id = ?1", &id),
+        "checked_in"
+    );
+    let delivered: Option<String> = app.one(
+        "SELECT delivered_at FROM ready_permits WHERE id = ?1",
+        permit,
+    );
+    assert_eq!(delivered, None, "the permit is back on the ready list");
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM audit_log WHERE action = 'appointment.delivery_undone' AND actor LIKE 'user:%'"),
+        1
+    );
+
+    // A check-in recorded yesterday stays: no button, and the form is refused with the reason.
+    app.database_rw()
+        .execute(
+            "UPDATE appointments SET checked_in_at = '2026-11-22T10:00:00Z' WHERE id = ?1",
+            [&id],
+        )
+        .unwrap();
+    clerk
+        .goto(&format!("{}/counter/appointments/{id}", app.base))
+        .await;
+    clerk.find("#outcome-status").await;
+    let has_undo = clerk
+        .script("return document.getElementById('undo') !== null;")
+        .await;
+    assert_eq!(has_undo, false, "no undo for yesterday's step");
+    let staff = app.log_in("sportello", DEMO_PASSWORD).await.unwrap();
+    let (_, page) = app
+        .submit(&staff, &format!("/counter/appointments/{id}/undo"), &[])
+        .await;
+    assert!(page.contains("solo nel giorno in cui"), "{page}");
+    assert_eq!(
+        app.one::<String>("SELECT status FROM appointments WHERE id = ?1", &id),
+        "checked_in"
+    );
+    clerk.quit().await;
+}

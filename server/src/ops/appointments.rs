@@ -37,9 +37,16 @@ pub fn take_step(
         let when = format!("il {} alle {}", appointment.date, appointment.time);
         return Ok((Err(StepError::NotYetAbsent(when)), Changes::none()));
     }
+    if step == Step::Undo
+        && let Some(appointment) = appointments::by_id(conn, id)?
+        && !undo_allowed(conn, by, &appointment)?
+    {
+        return Ok((Err(StepError::UndoTooLate), Changes::none()));
+    }
     let taken = appointments::take_step(conn, id, step, by.now, &by.name, &by.source)?;
     let changes = match (&taken, step) {
-        (Ok(_), Step::Deliver) => Changes {
+        // A delivery, or its undo, changes the ready list the kiosks hold.
+        (Ok(_), Step::Deliver | Step::Undo) => Changes {
             shared: true,
             ..Changes::appointments()
         },
@@ -59,6 +66,23 @@ fn absent_allowed(
     let (_, late) = settings::checkin_window(conn)?;
     let (date, time) = appointments::slot_of(appointment)?;
     Ok(crate::checkin::may_mark_absent(date, time, local, late))
+}
+
+/// Whether the counter's last step on `appointment` may be undone now: only on the day it was
+/// taken (by the Questura's calendar), so yesterday's deliveries stay as the registers say.
+pub fn undo_allowed(
+    conn: &Connection,
+    by: &Actor,
+    appointment: &CounterAppointment,
+) -> Result<bool, StoreError> {
+    let (zone, local) = local_now(conn, by.now)?;
+    let taken_at = match appointment.status {
+        appointments::AppointmentStatus::Delivered => appointment.delivered_at,
+        appointments::AppointmentStatus::CheckedIn => appointment.checked_in_at,
+        appointments::AppointmentStatus::NoShow => appointment.no_show_at,
+        _ => return Ok(false),
+    };
+    Ok(taken_at.is_some_and(|at| at.to_zoned(zone).date() == local.date()))
 }
 
 /// Mark as no-show every appointment of `date` still only booked whose slot (plus the check-in
@@ -157,6 +181,8 @@ pub struct Presented {
     pub checked_in: Option<Result<CounterAppointment, StepError>>,
     /// Whether the clerk may mark the person absent now (the slot and the late window passed).
     pub may_mark_absent: bool,
+    /// Whether the last step taken on it may be undone now (it was taken today).
+    pub may_undo: bool,
 }
 
 /// Assess `appointment` as presented now (with the slot printed on its ticket, for a scan) and,
@@ -173,6 +199,7 @@ pub fn present(
     let (booked_date, booked_time) = appointments::slot_of(&appointment)?;
     let may_mark_absent =
         crate::checkin::may_mark_absent(booked_date, booked_time, local, window.1);
+    let may_undo = undo_allowed(conn, by, &appointment)?;
     let checked_in_at = appointment
         .checked_in_at
         .map(|t| t.to_zoned(zone.clone()).strftime("%H:%M").to_string())
@@ -192,6 +219,7 @@ pub fn present(
             appointment,
             checked_in: Some(checked_in),
             may_mark_absent,
+            may_undo,
         };
         return Ok((presented, changes));
     }
@@ -200,6 +228,7 @@ pub fn present(
         appointment,
         checked_in: None,
         may_mark_absent,
+        may_undo,
     };
     Ok((presented, Changes::none()))
 }

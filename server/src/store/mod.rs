@@ -75,6 +75,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../../migrations/0008_server_secrets.sql")),
         M::up(include_str!("../../../migrations/0009_ready_stretch.sql")),
         M::up(include_str!("../../../migrations/0010_kiosk_silence.sql")),
+        M::up(include_str!("../../../migrations/0011_booking_trust.sql")),
     ])
 }
 

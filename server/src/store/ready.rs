@@ -183,6 +183,15 @@ pub fn mark_delivered(conn: &Connection, id: i64, now: Timestamp) -> Result<(), 
     Ok(())
 }
 
+/// The delivery of permit `id` was undone at the counter: it is back on the list.
+pub fn mark_undelivered(conn: &Connection, id: i64) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE ready_permits SET delivered_at = NULL WHERE id = ?1",
+        [id],
+    )?;
+    Ok(())
+}
+
 /// How many ready permits wait for delivery, and when the list was last imported.
 pub fn summary(conn: &Connection) -> Result<(i64, Option<String>), StoreError> {
     Ok(conn.query_row(

@@ -25,6 +25,9 @@ pub enum Step {
     CheckIn,
     Deliver,
     NoShow,
+    /// Undo the last step (a delivery, a check-in, a no-show); the operation allows it only on
+    /// the day the step was taken.
+    Undo,
 }
 
 /// Why a step was not taken. Italian: the clerk reads it.
@@ -38,6 +41,10 @@ pub enum StepError {
         "non si può ancora segnare assente: l'appuntamento è {0}, e si attende fino alla fine del ritardo ammesso"
     )]
     NotYetAbsent(String),
+    #[error("non c'è nulla da annullare: la prenotazione è in stato «{0}»")]
+    NothingToUndo(String),
+    #[error("si può annullare un'operazione solo nel giorno in cui è stata registrata")]
+    UndoTooLate,
 }
 
 /// Take `step` on appointment `id`, audited as `actor` from `source`. Delivering also marks the
@@ -56,32 +63,59 @@ pub fn take_step(
     };
     let at = instant_text(now);
     use AppointmentStatus::*;
-    let (from, sql, action): (&[AppointmentStatus], &str, &str) = match step {
-        Step::CheckIn => (
+    let (from, sql, action): (&[AppointmentStatus], &str, &str) = match (step, current.status) {
+        (Step::CheckIn, _) => (
             &[Booked, NoShow],
             "UPDATE appointments SET status = 'checked_in', checked_in_at = ?2, no_show_at = NULL
              WHERE id = ?1",
             "appointment.checked_in",
         ),
-        Step::Deliver => (
+        (Step::Deliver, _) => (
             &[CheckedIn],
             "UPDATE appointments SET status = 'delivered', delivered_at = ?2 WHERE id = ?1",
             "appointment.delivered",
         ),
-        Step::NoShow => (
+        (Step::NoShow, _) => (
             &[Booked],
             "UPDATE appointments SET status = 'no_show', no_show_at = ?2 WHERE id = ?1",
             "appointment.no_show",
         ),
+        (Step::Undo, Delivered) => (
+            &[Delivered],
+            "UPDATE appointments SET status = 'checked_in', delivered_at = NULL WHERE id = ?1",
+            "appointment.delivery_undone",
+        ),
+        (Step::Undo, CheckedIn) => (
+            &[CheckedIn],
+            "UPDATE appointments SET status = 'booked', checked_in_at = NULL WHERE id = ?1",
+            "appointment.check_in_undone",
+        ),
+        (Step::Undo, NoShow) => (
+            &[NoShow],
+            "UPDATE appointments SET status = 'booked', no_show_at = NULL WHERE id = ?1",
+            "appointment.no_show_undone",
+        ),
+        (Step::Undo, other) => {
+            return Ok(Err(StepError::NothingToUndo(other.label().into())));
+        }
     };
     if !from.contains(&current.status) {
         return Ok(Err(StepError::WrongStatus(current.status.label().into())));
     }
-    tx.execute(sql, params![id, at])?;
-    if step == Step::Deliver
-        && let Some(permit) = current.ready_permit_id
-    {
-        crate::store::ready::mark_delivered(&tx, permit, now)?;
+    // The undos clear a time rather than stamp one.
+    let mut update = tx.prepare(sql)?;
+    if update.parameter_count() == 2 {
+        update.execute(params![id, at])?;
+    } else {
+        update.execute(params![id])?;
+    }
+    drop(update);
+    if let Some(permit) = current.ready_permit_id {
+        match (step, current.status) {
+            (Step::Deliver, _) => crate::store::ready::mark_delivered(&tx, permit, now)?,
+            (Step::Undo, Delivered) => crate::store::ready::mark_undelivered(&tx, permit)?,
+            _ => {}
+        }
     }
     audit_from(
         &tx,

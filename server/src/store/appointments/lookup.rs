@@ -26,6 +26,7 @@ pub struct CounterAppointment {
     pub partner_name: Option<String>,
     pub checked_in_at: Option<Timestamp>,
     pub delivered_at: Option<Timestamp>,
+    pub no_show_at: Option<Timestamp>,
     pub cancel_reason: Option<String>,
     pub ready_permit_id: Option<i64>,
     pub drawer: Option<String>,
@@ -33,7 +34,7 @@ pub struct CounterAppointment {
 
 const SELECT: &str = "SELECT a.id, a.booking_code, a.service_id, s.name, a.slot_date, a.slot_time,
         a.surname, a.given_names, a.status, p.name, a.checked_in_at, a.delivered_at,
-        a.cancel_reason, a.ready_permit_id, r.drawer
+        a.cancel_reason, a.ready_permit_id, r.drawer, a.no_show_at
     FROM appointments a
     JOIN services s ON s.id = a.service_id
     LEFT JOIN partner_bodies p ON p.id = a.partner_body_id
@@ -64,6 +65,7 @@ fn read(row: &Row<'_>) -> rusqlite::Result<CounterAppointment> {
         cancel_reason: row.get(12)?,
         ready_permit_id: row.get(13)?,
         drawer: row.get(14)?,
+        no_show_at: instant(15)?,
     })
 }
 

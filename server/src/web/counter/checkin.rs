@@ -1,5 +1,6 @@
 //! The check-in page: a scan (a form post of whatever the scanner typed) or a lookup by code or
-//! name, the counter's verdict in large type, and the clerk's steps (check in, deliver, absent).
+//! name, the counter's verdict in large type, and the clerk's steps (check in, deliver, absent,
+//! and undo the last one on the day it was taken).
 //!
 //! What a scan means and what the counter says of a booking is `crate::checkin`'s; the steps are
 //! operations of `crate::ops`. This module only words the outcome for the clerk.
@@ -47,10 +48,19 @@ pub struct Shown {
     pub drawer: String,
     pub may_deliver: bool,
     pub may_no_show: bool,
+    /// The button that undoes the last step, when it was taken today.
+    pub undo: Option<&'static str>,
 }
 
-/// `a` as the page shows it; `may_mark_absent`: its slot and the late window have passed.
-pub(super) fn shown(a: &CounterAppointment, may_mark_absent: bool) -> Shown {
+/// `a` as the page shows it; `may_mark_absent`: its slot and the late window have passed;
+/// `may_undo`: its last step was taken today.
+pub(super) fn shown(a: &CounterAppointment, may_mark_absent: bool, may_undo: bool) -> Shown {
+    let undo = match a.status {
+        AppointmentStatus::Delivered => Some("Annulla la consegna"),
+        AppointmentStatus::CheckedIn => Some("Annulla la presenza"),
+        AppointmentStatus::NoShow => Some("Annulla l'assenza"),
+        _ => None,
+    };
     Shown {
         id: a.id.clone(),
         name: format!("{} {}", a.surname.to_uppercase(), a.given_names),
@@ -62,6 +72,7 @@ pub(super) fn shown(a: &CounterAppointment, may_mark_absent: bool) -> Shown {
         drawer: a.drawer.clone().unwrap_or_default(),
         may_deliver: a.status == AppointmentStatus::CheckedIn,
         may_no_show: a.status == AppointmentStatus::Booked && may_mark_absent,
+        undo: undo.filter(|_| may_undo),
     }
 }
 
@@ -156,7 +167,7 @@ fn outcome_of(presented: &Presented) -> Outcome {
                 tone: "success",
                 headline: "Presenza registrata".into(),
                 detail: describe(assessment),
-                appointment: Some(shown(updated, false)),
+                appointment: Some(shown(updated, false, true)),
                 may_override: false,
             };
         }
@@ -183,7 +194,11 @@ fn outcome_of(presented: &Presented) -> Outcome {
         headline: headline.into(),
         detail: describe(assessment),
         may_override: assessment.may_override() || *assessment == Assessment::OnTime,
-        appointment: Some(shown(&presented.appointment, presented.may_mark_absent)),
+        appointment: Some(shown(
+            &presented.appointment,
+            presented.may_mark_absent,
+            presented.may_undo,
+        )),
     }
 }
 
@@ -251,7 +266,7 @@ pub async fn lookup(cx: StaffContext, Query(query): Query<LookupQuery>) -> PageR
     });
     let mut page = checkin(&cx, outcome).await?;
     page.query = q;
-    page.matches = matches.iter().map(|a| shown(a, false)).collect();
+    page.matches = matches.iter().map(|a| shown(a, false, false)).collect();
     Ok(page.into_response())
 }
 
@@ -276,12 +291,13 @@ pub async fn appointment_page(cx: StaffContext, Path(id): Path<String>) -> PageR
     Ok(checkin(&cx, Some(outcome)).await?.into_response())
 }
 
-/// Check in (also overriding a warning), deliver, or mark absent.
+/// Check in (also overriding a warning), deliver, mark absent, or undo the last step.
 pub async fn take_step(cx: StaffContext, Path((id, step)): Path<(String, String)>) -> PageResult {
     let step = match step.as_str() {
         "check-in" => Step::CheckIn,
         "deliver" => Step::Deliver,
         "no-show" => Step::NoShow,
+        "undo" => Step::Undo,
         _ => {
             return Err(PageError::message(
                 StatusCode::NOT_FOUND,
@@ -302,10 +318,11 @@ pub async fn take_step(cx: StaffContext, Path((id, step)): Path<(String, String)
                 Step::CheckIn => "Presenza registrata",
                 Step::Deliver => "Permesso consegnato",
                 Step::NoShow => "Segnato come assente",
+                Step::Undo => "Operazione annullata",
             }
             .into(),
             detail: String::new(),
-            appointment: Some(shown(&updated, false)),
+            appointment: Some(shown(&updated, false, step != Step::Undo)),
             may_override: false,
         },
         Err(e) => refusal("Operazione non riuscita", &e.to_string()),
