@@ -279,6 +279,7 @@ mod tests {
             partner_name: None,
             checked_in_at: None,
             delivered_at: None,
+            no_show_at: None,
             cancel_reason: None,
             ready_permit_id: None,
             drawer: None,
