@@ -14,15 +14,17 @@ BEGIN
     SELECT RAISE(ABORT, 'invalid_status_transition');
 END;
 
--- One active booking per ready permit and service. Enforced on every new booking (rows already
--- stored are left as they are: a second booking made before this rule is cancelled by staff,
--- not by a migration).
+-- One active booking per ready permit and service: booked or checked in, for today or later (a
+-- past day's booking never marked absent does not stop a new one). Enforced on every new
+-- booking; rows already stored are left as they are (a second booking made before this rule is
+-- cancelled by staff, not by a migration). "Today" is the booking's creation date in UTC, which
+-- differs from the Questura's only around midnight.
 CREATE TRIGGER appointment_one_active_per_permit
 BEFORE INSERT ON appointments
 WHEN NEW.ready_permit_id IS NOT NULL AND NEW.status IN ('booked', 'checked_in') AND EXISTS (
     SELECT 1 FROM appointments
     WHERE ready_permit_id = NEW.ready_permit_id AND service_id = NEW.service_id
-      AND status IN ('booked', 'checked_in'))
+      AND status IN ('booked', 'checked_in') AND slot_date >= substr(NEW.created_at, 1, 10))
 BEGIN
     SELECT RAISE(ABORT, 'already_booked');
 END;

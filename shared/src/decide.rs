@@ -12,7 +12,11 @@
 //! - every booking counts against the kiosk's and its partner body's quotas ([`crate::quota`]):
 //!   a day or week whose quota is used up looks full to that kiosk, so a booking is relocated to
 //!   a day the quota still allows, or rejected (`quota_reached`). A lease's places were granted
-//!   within the quota, so a booking inside a lease is confirmed and counted.
+//!   within the quota, so a booking inside a lease is confirmed and counted;
+//! - a person has one active booking per service: a booking for a ready permit that already has
+//!   one is rejected (`already_booked`), even inside a lease, unless it names that booking in
+//!   `moves` (the operator chose "move"): then the old booking gives its place back and the new
+//!   one is decided as any other; if the new one finds no place, the old one stays.
 
 use std::collections::BTreeMap;
 
@@ -35,6 +39,21 @@ pub struct Capacity {
     pub bookings: BTreeMap<Uuid, Booking>,
     /// The deciding kiosk's quotas and what it and its partner body already hold.
     pub quotas: Quotas,
+    /// The active booking of each ready permit, per service, that the batch's requests name.
+    pub permits: BTreeMap<(i64, ServiceId), ActiveBooking>,
+}
+
+/// A ready permit's active booking (booked or checked in).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveBooking {
+    /// The appointment; `None` for one made earlier in the same batch.
+    pub appointment: Option<Uuid>,
+    pub slot: SlotKey,
+    /// Still only booked: a move may replace it (a person checked in is being served).
+    pub movable: bool,
+    /// The kiosk request that made it, if one did: its cancellation in the same batch frees the
+    /// person.
+    pub request: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +119,8 @@ pub struct Decision {
     /// The booking consumed one of the kiosk's leased places.
     pub used_lease: bool,
     pub reason: Option<&'static str>,
+    /// The appointment this booking replaces (the request's `moves`, granted).
+    pub moves: Option<Uuid>,
 }
 
 /// The common pool's view of a service: places taken plus places held for leases; with
@@ -155,6 +176,7 @@ pub fn decide(
                     slot: i.request.slot(),
                     used_lease: false,
                     reason: Some(reason),
+                    moves: None,
                 },
             }
         })
@@ -176,6 +198,7 @@ fn decide_one(
         slot: asked,
         used_lease: false,
         reason: None,
+        moves: None,
     };
     if request.kind == RequestKind::Cancel {
         let Some(target) = request.cancels else {
@@ -192,6 +215,9 @@ fn decide_one(
                     counts.taken = counts.taken.saturating_sub(1);
                 }
                 capacity.quotas.give_back(booking.slot.date);
+                capacity
+                    .permits
+                    .retain(|_, active| active.request != Some(target));
                 decision.outcome = Outcome::Cancelled;
                 decision.service = booking.service;
                 decision.slot = booking.slot;
@@ -204,6 +230,72 @@ fn decide_one(
         decision.reason = Some("unknown_service");
         return decision;
     };
+    // One active booking per person and service; a move frees the old place first, and puts it
+    // back if the new booking finds none.
+    let permit_key = request.permit.map(|p| (p, request.service.clone()));
+    let replaced = match permit_key.as_ref().and_then(|k| capacity.permits.get(k)) {
+        Some(active)
+            if active.movable
+                && active.appointment.is_some()
+                && request.moves == active.appointment =>
+        {
+            let active = active.clone();
+            if let Some(counts) = capacity
+                .slots
+                .get_mut(&(request.service.clone(), active.slot))
+            {
+                counts.taken = counts.taken.saturating_sub(1);
+            }
+            Some(active)
+        }
+        Some(_) => {
+            decision.reason = Some("already_booked");
+            return decision;
+        }
+        None => None,
+    };
+    let decision = decide_booking(decision, &request, capacity, agenda, now);
+    match (&replaced, decision.outcome) {
+        (Some(active), Outcome::Rejected) => {
+            if let Some(counts) = capacity
+                .slots
+                .get_mut(&(request.service.clone(), active.slot))
+            {
+                counts.taken += 1;
+            }
+            decision
+        }
+        (_, Outcome::Rejected) => decision,
+        (_, _) => {
+            if let Some(key) = permit_key {
+                capacity.permits.insert(
+                    key,
+                    ActiveBooking {
+                        appointment: None,
+                        slot: decision.slot,
+                        movable: false,
+                        request: Some(decision.request),
+                    },
+                );
+            }
+            Decision {
+                moves: replaced.and_then(|a| a.appointment),
+                ..decision
+            }
+        }
+    }
+}
+
+/// Decide a booking request whose person may be booked: inside its lease, or the first free slot
+/// from the one asked.
+fn decide_booking(
+    mut decision: Decision,
+    request: &Request,
+    capacity: &mut Capacity,
+    agenda: &Agenda<'_>,
+    now: Timestamp,
+) -> Decision {
+    let (kiosk, asked) = (decision.kiosk, decision.slot);
     // Inside a valid lease: confirmed in place, whatever the pool looks like.
     let lease_key = (kiosk, request.service.clone(), asked);
     if let Some(lease) = capacity.leases.get_mut(&lease_key)

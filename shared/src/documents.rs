@@ -213,6 +213,10 @@ pub struct Request {
     /// fields are then empty. The server opens it before deciding.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sealed: Option<String>,
+    /// The appointment this booking replaces: the person already had one for this service and
+    /// the operator chose to move it ([`crate::decide`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moves: Option<Uuid>,
 }
 
 impl Request {
@@ -354,6 +358,27 @@ pub struct PartnerEntry {
     pub phone: String,
 }
 
+/// A ready permit's active booking, kept in the `ready` document (collection
+/// [`collections::BOOKED`], key `<permit id> <service>`), so a kiosk says "already booked on …
+/// by …: move?" before booking the person again, also offline. No names: the permit id is only
+/// reached through the person's hashed name and birth date.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BookedPermit {
+    pub appointment: Uuid,
+    pub date: Date,
+    pub time: Time,
+    /// The partner body that booked it ("Questura" when the staff did).
+    pub partner: String,
+    /// Still only booked: it may be moved (a person checked in is being served).
+    pub movable: bool,
+}
+
+impl BookedPermit {
+    pub fn key(permit: i64, service: &ServiceId) -> String {
+        format!("{permit} {service}")
+    }
+}
+
 /// Collections used in each document.
 pub mod collections {
     pub const QUESTURA: &str = "questura";
@@ -367,6 +392,8 @@ pub mod collections {
     pub const VERDICTS: &str = "verdicts";
     /// In `ready`: permit id → [`crate::ready_index::ReadyEntry`].
     pub const PERMITS: &str = "permits";
+    /// In `ready`: `<permit id> <service>` → [`super::BookedPermit`].
+    pub const BOOKED: &str = "booked";
     /// In `operators/K`: username → [`super::OperatorEntry`]; and `partner` → [`super::PartnerEntry`].
     pub const OPERATORS: &str = "operators";
     pub const PARTNER: &str = "partner";

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use coper_shared::{
     agenda::{Agenda, SlotKey},
-    decide::{Capacity, Incoming, RequestLimits, decide},
+    decide::{ActiveBooking, Capacity, Incoming, RequestLimits, decide},
     documents::{KioskId, LeaseEntry, Outcome, Request, RequestKind, SlotCounts},
     holidays::HolidayCalendar,
     ids::ServiceId,
@@ -162,6 +162,7 @@ impl Case {
                         cancels: None,
                         permit: None,
                         sealed: None,
+                        moves: None,
                     },
                 }
             })
@@ -286,6 +287,7 @@ proptest! {
                     cancels: None,
                     permit: None,
                     sealed: None,
+                    moves: None,
                 },
             });
         }
@@ -348,6 +350,98 @@ proptest! {
         }
         for d in decisions.iter().filter(|d| d.outcome == Outcome::Rejected) {
             prop_assert!(matches!(d.reason, Some("quota_reached" | "no_free_slot")), "{:?}", d.reason);
+        }
+    }
+}
+
+/// The appointment a permit was booked with before the batch (permits 0–2 have one).
+fn earlier_booking(permit: i64) -> Uuid {
+    Uuid::from_u128(77_000 + permit as u128)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// One active booking per person and service: whatever a batch brings (second bookings,
+    /// moves of the right booking, of a wrong one, of one being served), each permit ends with at
+    /// most one active booking, a move is granted only for the booking it names, and a refused
+    /// booking says `already_booked`.
+    #[test]
+    fn a_person_never_holds_two_active_bookings(
+        requests in prop::collection::vec(
+            (0u8..3, 0u8..4, 0u8..4, 0i64..6, 0u8..3, 0i64..1000), 0..30),
+        served in 0i64..4,
+    ) {
+        let mut capacity = Capacity::default();
+        for permit in 0..3 {
+            let slot = slot_of(0, permit as u8);
+            capacity.slots.insert((service(), slot), SlotCounts { places: 2, taken: 1, held: 0 });
+            capacity.permits.insert((permit, service()), ActiveBooking {
+                appointment: Some(earlier_booking(permit)),
+                slot,
+                // One of them is at the counter already.
+                movable: permit != served,
+                request: None,
+            });
+        }
+        let incoming: Vec<Incoming> = requests
+            .iter()
+            .enumerate()
+            .map(|(i, (k, day, index, permit, moves, offset))| {
+                let slot = slot_of(*day, *index);
+                Incoming {
+                    kiosk: kiosk(*k),
+                    request: Request {
+                        id: Uuid::from_u128(5000 + i as u128),
+                        kind: RequestKind::Book,
+                        service: service(),
+                        date: slot.date,
+                        time: slot.start,
+                        surname: "X".into(),
+                        given_names: String::new(),
+                        phone: None,
+                        booking_code: String::new(),
+                        created_at_ms: now().as_millisecond() - 5000 + offset,
+                        lease: None,
+                        cancels: None,
+                        permit: Some(*permit),
+                        sealed: None,
+                        moves: match moves {
+                            0 => None,
+                            1 => Some(earlier_booking(*permit)),
+                            _ => Some(Uuid::from_u128(1)),
+                        },
+                    },
+                }
+            })
+            .collect();
+        let asked: BTreeMap<Uuid, Request> =
+            incoming.iter().map(|i| (i.request.id, i.request.clone())).collect();
+        let (decisions, _) = run_with(capacity, incoming);
+        for permit in 0..6 {
+            let booked = decisions
+                .iter()
+                .filter(|d| asked[&d.request].permit == Some(permit))
+                .filter(|d| matches!(d.outcome, Outcome::Confirmed | Outcome::Relocated))
+                .collect::<Vec<_>>();
+            let moved = booked.iter().filter(|d| d.moves.is_some()).count();
+            let earlier = usize::from(permit < 3);
+            prop_assert!(booked.len() <= 1, "permit {permit}: {booked:?}");
+            prop_assert!(earlier + booked.len() - moved <= 1, "permit {permit}: two active");
+            for d in &booked {
+                if let Some(replaced) = d.moves {
+                    prop_assert_eq!(replaced, earlier_booking(permit));
+                    prop_assert_eq!(asked[&d.request].moves, Some(replaced));
+                    prop_assert!(permit != served, "a person being served is never moved");
+                }
+            }
+        }
+        for d in decisions.iter().filter(|d| d.outcome == Outcome::Rejected) {
+            let r = &asked[&d.request];
+            let permit = r.permit.unwrap();
+            if permit < 3 && !(r.moves == Some(earlier_booking(permit)) && permit != served) {
+                prop_assert_eq!(d.reason, Some("already_booked"));
+            }
         }
     }
 }

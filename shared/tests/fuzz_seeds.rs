@@ -71,6 +71,7 @@ fn write_fuzz_seeds() {
             cancels: None,
             permit: None,
             sealed: sealed.then(|| seal(&public_key(&[5u8; 32]), [6u8; 32], &personal)),
+            moves: None,
         };
         put_record(
             &mut outbox,

@@ -497,7 +497,10 @@ async fn a_clerk_undoes_a_delivery_the_same_day_but_not_the_next() {
     let clerk = Browser::start().await;
     clerk.log_in(&app.base, "sportello", DEMO_PASSWORD).await;
     let ticket = server_ticket(&key, &id, "2026-11-23", &time);
-    assert_eq!(scan(&clerk, &app.base, &ticket).await, "Presenza registrata");
+    assert_eq!(
+        scan(&clerk, &app.base, &ticket).await,
+        "Presenza registrata"
+    );
     clerk.click("#deliver").await;
     clerk
         .wait_for_text("#outcome-headline", "Permesso consegnato", 10)
@@ -506,7 +509,10 @@ async fn a_clerk_undoes_a_delivery_the_same_day_but_not_the_next() {
         "SELECT delivered_at FROM ready_permits WHERE id = ?1",
         permit,
     );
-    assert!(delivered.is_some(), "the delivery took the permit off the list");
+    assert!(
+        delivered.is_some(),
+        "the delivery took the permit off the list"
+    );
     assert_eq!(clerk.text("#undo").await, "Annulla la consegna");
     clerk.click("#undo").await;
     clerk

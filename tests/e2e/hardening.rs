@@ -41,6 +41,7 @@ fn request(kiosk: &TestKiosk, id: Uuid, surname: String) -> Request {
         cancels: None,
         permit: None,
         sealed: None,
+        moves: None,
     }
 }
 

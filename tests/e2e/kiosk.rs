@@ -58,7 +58,9 @@ async fn operators_log_in_offline_and_the_ready_list_is_checked_without_names() 
         .database()
         .query_row(
             "SELECT id, surname, given_names, birth_date, fingerprint_date FROM ready_permits
-             WHERE length(birth_date) = 10 AND given_names <> '' ORDER BY id LIMIT 1",
+             WHERE length(birth_date) = 10 AND given_names <> '' AND id NOT IN
+                 (SELECT ready_permit_id FROM appointments WHERE ready_permit_id IS NOT NULL)
+             ORDER BY id LIMIT 1",
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
@@ -127,6 +129,7 @@ async fn operators_log_in_offline_and_the_ready_list_is_checked_without_names() 
             given_names: given.clone(),
             phone: None,
             permit: Some(id),
+            moves: None,
         })
         .unwrap();
     kiosk
@@ -155,6 +158,131 @@ async fn operators_log_in_offline_and_the_ready_list_is_checked_without_names() 
     }
     eventually(15, "the delivered permit to leave the kiosk's list", || {
         kiosk.core.find_ready(&surname, &given, birth).is_none()
+    })
+    .await;
+}
+
+/// Issue "A booking every party can trust", point 1: a person already booked (here by another
+/// partner body) is found at a kiosk; the kiosk says when and by whom before booking, offline
+/// too; a second booking is refused by the server, and "move" replaces the first. The booking
+/// carries the ready list's spelling of the name, not the one typed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_is_booked_once_and_a_move_replaces_the_booking() {
+    let app = spawn_demo_at(MONDAY_NINE_ROME).await;
+    let delivery = ServiceId::parse("consegna-pse").unwrap();
+    // A person the demo booked from partner body 3, later this week.
+    let (permit, surname, given, born, old, old_date): (
+        i64,
+        String,
+        String,
+        String,
+        String,
+        String,
+    ) = app
+        .database()
+        .query_row(
+            "SELECT r.id, r.surname, r.given_names, r.birth_date, a.id, a.slot_date
+             FROM ready_permits r JOIN appointments a ON a.ready_permit_id = r.id
+             WHERE length(r.birth_date) = 10 AND r.given_names <> '' AND a.status = 'booked'
+               AND a.partner_body_id = 3 AND a.slot_date > '2026-11-24'
+             ORDER BY r.id LIMIT 1",
+            [],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            },
+        )
+        .unwrap();
+    let proxy = Proxy::start(app.addr()).await;
+    let kiosk = TestKiosk::enrol_at(&app, 1, &proxy.url(), MONDAY_NINE_ROME).await;
+    kiosk.wait_up_to_date().await;
+    let birth: Date = born.parse().unwrap();
+    // Typed as people type: lower case, no accents kept.
+    let typed = surname.to_lowercase();
+    assert_eq!(kiosk.core.find_ready(&typed, &given, birth), Some(permit));
+    proxy.cut();
+    let booked = kiosk
+        .core
+        .booked_already(permit, &delivery)
+        .expect("the kiosk knows the person is booked, offline");
+    assert_eq!(booked.date.to_string(), old_date);
+    assert_eq!(booked.appointment.to_string(), old);
+    let partner3: String = app.one("SELECT name FROM partner_bodies WHERE id = ?1", 3);
+    assert_eq!(booked.partner, partner3);
+    assert!(booked.movable);
+    proxy.restore();
+
+    let book = |moves| {
+        let slot = kiosk
+            .core
+            .first_free(&delivery)
+            .unwrap()
+            .unwrap()
+            .slot
+            .key();
+        kiosk
+            .core
+            .book_request(&BookingRequest {
+                service: delivery.clone(),
+                slot,
+                surname: typed.clone(),
+                given_names: given.clone(),
+                phone: None,
+                permit: Some(permit),
+                moves,
+            })
+            .unwrap()
+    };
+    let second = book(None);
+    let verdict = kiosk
+        .core
+        .wait_for_verdict(second.request, Duration::from_secs(15))
+        .await
+        .unwrap();
+    assert_eq!(verdict.reason.as_deref(), Some("already_booked"));
+    let active = || -> i64 {
+        app.one(
+            "SELECT count(*) FROM appointments WHERE ready_permit_id = ?1
+             AND status IN ('booked', 'checked_in')",
+            permit,
+        )
+    };
+    assert_eq!(active(), 1, "the second booking changed nothing");
+
+    let moved = book(Some(old.parse().unwrap()));
+    let verdict = kiosk
+        .core
+        .wait_for_verdict(moved.request, Duration::from_secs(15))
+        .await
+        .unwrap();
+    assert!(verdict.appointment.is_some(), "{verdict:?}");
+    assert_eq!(active(), 1, "the move replaced the booking");
+    let (status, reason): (String, String) = app
+        .database()
+        .query_row(
+            "SELECT status, cancel_reason FROM appointments WHERE id = ?1",
+            [&old],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(status, "cancelled");
+    assert!(reason.contains("spostata"), "{reason}");
+    let stored: String = app.one(
+        "SELECT surname FROM appointments WHERE request_id = ?1",
+        moved.request.to_string(),
+    );
+    assert_eq!(stored, surname, "the list's spelling, not the typed one");
+    eventually(15, "every kiosk to learn the new booking", || {
+        kiosk
+            .core
+            .booked_already(permit, &delivery)
+            .is_some_and(|b| Some(b.appointment) == verdict.appointment)
     })
     .await;
 }

@@ -177,12 +177,27 @@ async fn operator(app: &TestApp) {
     assert!(page.contains("Operatore creato"));
 }
 
+/// A person of the ready list with no booking yet.
 fn a_ready_person(app: &TestApp) -> (String, String, String, String) {
+    a_person(app, "NOT IN")
+}
+
+/// A person of the ready list the demo has booked.
+fn a_booked_person(app: &TestApp) -> (String, String, String, String) {
+    a_person(app, "IN")
+}
+
+fn a_person(app: &TestApp, booked: &str) -> (String, String, String, String) {
     app.database()
         .query_row(
-            "SELECT surname, given_names, birth_date, fingerprint_date FROM ready_permits
+            &format!(
+                "SELECT surname, given_names, birth_date, fingerprint_date FROM ready_permits
              WHERE length(birth_date) = 10 AND given_names <> '' AND surname NOT LIKE '%''%'
-             ORDER BY id LIMIT 1",
+               AND id {booked} (SELECT ready_permit_id FROM appointments
+                                WHERE ready_permit_id IS NOT NULL AND status = 'booked'
+                                  AND slot_date >= '2026-11-23')
+             ORDER BY id LIMIT 1"
+            ),
             [],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
@@ -505,4 +520,54 @@ async fn a_foreigner_checks_a_permit_in_arabic_and_every_screen_renders() {
             snapshot(window, &format!("{name}-{lang}"));
         }
     }
+}
+
+/// Issue "A booking every party can trust", point 1, on the touchscreen: the person found is
+/// already booked; the kiosk says when and by whom before anything is booked, the button says
+/// "move", and moving leaves the person one booking.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_already_booked_is_told_and_moved_not_booked_twice() {
+    let ui = KioskUi::start(Duration::ZERO).await;
+    let (app, window) = (&ui.app, &ui.window);
+    let it = |english: &str| tr("it", english);
+    ui.log_in().await;
+    press(window, &it("New booking"));
+    let (surname, given, born, _) = a_booked_person(app);
+    let (old, partner): (String, String) = app
+        .database()
+        .query_row(
+            "SELECT a.id, coalesce(p.name, 'Questura') FROM appointments a
+             JOIN ready_permits r ON r.id = a.ready_permit_id
+             LEFT JOIN partner_bodies p ON p.id = a.partner_body_id
+             WHERE r.surname = ?1 AND r.given_names = ?2 AND a.status = 'booked'",
+            [&surname, &given],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    ui.api().set_surname(surname.clone().into());
+    ui.api().set_given_names(given.clone().into());
+    ui.api().set_birth_date(typed(&born).into());
+    press(window, &it("Search"));
+    press(window, "Consegna permesso elettronico");
+    let warning = value(window, "message");
+    assert!(warning.starts_with("Già prenotato per "), "{warning}");
+    assert!(warning.contains(&partner), "{warning}");
+    press(window, &it("Confirm"));
+    press(window, &it("Move the booking"));
+    assert_eq!(ui.api().get_screen(), Screen::Done);
+    let code = value(window, "booking code");
+    let settled = || -> (i64, String) {
+        app.database()
+            .query_row(
+                "SELECT (SELECT count(*) FROM appointments WHERE booking_code = ?1),
+                        (SELECT status FROM appointments WHERE id = ?2)",
+                [&code, &old],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap()
+    };
+    crate::helpers::eventually(15, "the move to be decided", || {
+        settled() == (1, "cancelled".to_owned())
+    })
+    .await;
 }

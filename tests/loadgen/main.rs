@@ -387,6 +387,7 @@ async fn batch(requests: usize, rounds: usize) {
                 cancels: None,
                 permit: None,
                 sealed: None,
+                moves: None,
             };
             put_record(
                 &mut kiosk_doc,

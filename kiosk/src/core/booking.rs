@@ -29,6 +29,9 @@ pub struct BookingRequest {
     /// Blank counts as none.
     pub phone: Option<String>,
     pub permit: Option<i64>,
+    /// The person's active booking for this service that this one replaces (the operator
+    /// chose "move" on [`KioskCore::booked_already`]'s warning).
+    pub moves: Option<Uuid>,
 }
 
 impl KioskCore {
@@ -119,6 +122,7 @@ impl KioskCore {
             given_names: given_names.to_owned(),
             phone: phone.map(str::to_owned),
             permit: None,
+            moves: None,
         })
     }
 
@@ -131,6 +135,7 @@ impl KioskCore {
             given_names,
             phone,
             permit,
+            moves,
         } = booking;
         let surname = surname.trim();
         if surname.is_empty() {
@@ -163,6 +168,7 @@ impl KioskCore {
             cancels: None,
             permit: *permit,
             sealed: None,
+            moves: *moves,
         };
         let personal = Personal {
             surname: std::mem::take(&mut request.surname),

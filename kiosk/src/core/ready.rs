@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use coper_shared::{
-    documents::{DocName, collections, record, records},
+    documents::{BookedPermit, DocName, collections, record, records},
+    ids::ServiceId,
     ready_index::{ReadyEntry, Stretch, TypedBirth},
 };
 use jiff::civil::Date;
@@ -88,6 +89,18 @@ impl KioskCore {
             .into_iter()
             .find(|e| e.matches_name(surname, given_names, &birth))
             .map(|e| e.permit)
+    }
+
+    /// The active booking ready permit `permit` already has for `service`, as the replica last
+    /// heard it: the operator is told before booking the person again, and may move it.
+    pub fn booked_already(&self, permit: i64, service: &ServiceId) -> Option<BookedPermit> {
+        let inner = self.shared.lock();
+        let doc = inner.docs.get(&DocName::Ready)?;
+        record(
+            doc,
+            collections::BOOKED,
+            &BookedPermit::key(permit, service),
+        )
     }
 
     /// The public self-check, offline: by name, birth date and fingerprinting date, or by

@@ -70,13 +70,38 @@ pub(super) fn choose_service(c: &Controller, id: &str) {
     let Ok(service) = ServiceId::parse(id) else {
         return;
     };
+    // One active booking per person and service: said before anything is booked.
+    let permit = c.state().permit;
+    let already = permit.and_then(|p| c.core().booked_already(p, &service));
+    if already.as_ref().is_some_and(|b| !b.movable) {
+        c.say(
+            "Already at the Questura for this service: it cannot be booked again",
+            true,
+        );
+        return;
+    }
     let first = c.core().first_free(&service).ok().flatten();
-    c.state().service = Some(service);
-    if first.is_none() {
-        c.say("No free place", true);
+    {
+        let mut state = c.state();
+        state.service = Some(service);
+        state.moving = already.clone();
     }
     show_proposal(c, first);
-    c.with_api(|api| api.set_screen(Screen::Proposal));
+    c.with_api(|api| {
+        api.set_moving(already.is_some());
+        api.set_screen(Screen::Proposal);
+    });
+    match (already, first) {
+        (Some(booked), _) => {
+            let text = c
+                .tr("Already booked for {when} by {by}: confirming moves the booking")
+                .replace("{when}", &slot_text(booked.date, booked.time))
+                .replace("{by}", &booked.partner);
+            c.show_message(text, true);
+        }
+        (None, None) => c.say("No free place", true),
+        (None, Some(_)) => {}
+    }
 }
 
 /// "Another day": the first free slot of each of the next ten days.
@@ -128,9 +153,14 @@ pub(super) fn confirm_proposal(c: &Controller) {
 }
 
 pub(super) fn confirm_booking(c: &Controller) {
-    let (service, proposal, permit) = {
+    let (service, proposal, permit, moving) = {
         let state = c.state();
-        (state.service.clone(), state.proposal, state.permit)
+        (
+            state.service.clone(),
+            state.proposal,
+            state.permit,
+            state.moving.as_ref().map(|b| b.appointment),
+        )
     };
     let (Some(service), Some(proposal)) = (service, proposal) else {
         return;
@@ -158,6 +188,8 @@ pub(super) fn confirm_booking(c: &Controller) {
         surname,
         given_names,
         phone: Some(phone).filter(|p| !p.is_empty()),
+        // A move only for the person whose booking was found.
+        moves: moving.filter(|_| permit.is_some()),
         permit,
     });
     match booked {
@@ -199,6 +231,7 @@ fn status_text(c: &Controller, b: &LocalBooking) -> String {
                 c.tr("Rejected: this office has used all its places for that day or week")
             }
             "no_free_slot" => c.tr("Rejected: no free place left"),
+            "already_booked" => c.tr("Rejected: this person already has a booking"),
             _ => c.tr("Rejected"),
         },
         BookingStatus::CancelPending | BookingStatus::Cancelled => c.tr("Cancelled"),

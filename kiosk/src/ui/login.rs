@@ -77,6 +77,7 @@ pub(super) fn log_out(c: &Controller) {
         state.operator = None;
         state.permit = None;
         state.service = None;
+        state.moving = None;
     }
     c.with_api(|api| api.set_operator_name(SharedString::new()));
     navigation::go(c, Screen::Start);

@@ -49,6 +49,8 @@ struct State {
     operator: Option<String>,
     permit: Option<i64>,
     service: Option<ServiceId>,
+    /// The person's active booking for the chosen service, which confirming moves.
+    moving: Option<coper_shared::documents::BookedPermit>,
     proposal: Option<Proposal>,
     options: Vec<Proposal>,
     last: Option<Uuid>,

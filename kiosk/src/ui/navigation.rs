@@ -33,7 +33,9 @@ pub(super) fn go(c: &Controller, screen: Screen) {
     };
     if matches!(screen, Screen::Find | Screen::Start | Screen::Check) {
         clear_fields(c);
-        c.state().permit = None;
+        let mut state = c.state();
+        state.permit = None;
+        state.moving = None;
     }
     if screen == Screen::Bookings {
         c.show_core();

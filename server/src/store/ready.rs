@@ -162,6 +162,17 @@ pub fn undelivered(conn: &Connection) -> Result<Vec<(i64, Permit)>, StoreError> 
         .collect::<Result<_, _>>()?)
 }
 
+/// The surname and given names the list has for permit `id`, if it still has it.
+pub fn names(conn: &Connection, id: i64) -> Result<Option<(String, String)>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT surname, given_names FROM ready_permits WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}
+
 /// Whether the list still has permit `id`.
 pub fn exists(conn: &Connection, id: i64) -> Result<bool, StoreError> {
     Ok(conn

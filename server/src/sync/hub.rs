@@ -19,7 +19,7 @@ use super::{
     docs::Documents,
     leases::settle_leases,
     outbox::decide_requests,
-    project::{project, write_agenda, write_inbox, write_operators, write_shared},
+    project::{project, write_agenda, write_booked, write_inbox, write_operators, write_shared},
 };
 use crate::{
     clock::Clock,
@@ -306,7 +306,12 @@ impl SyncHub {
                 // (Each document syncs on its own, so a kiosk may learn a verdict before the new
                 // counts: its replica counts its own lease bookings itself, and a provisional
                 // booking proposed from a count a moment old is at worst relocated.)
-                project(conn, &mut docs, kiosk, touched)
+                let mut changed = project(conn, &mut docs, kiosk, touched)?;
+                // The people just booked: every kiosk warns before booking them again.
+                if write_booked(conn, &mut docs, now)? {
+                    changed.push(DocName::Ready);
+                }
+                Ok::<_, StoreError>(changed)
             })
             .await?;
         self.notify(changed);

@@ -8,8 +8,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use coper_shared::{
     agenda::{DayPlan, Slot},
-    decide::{Booking, Capacity, Decision, Incoming, RequestLimits, decide},
-    documents::{DocName, KioskId, Outcome, Request, SlotCounts},
+    decide::{ActiveBooking, Booking, Capacity, Decision, Incoming, RequestLimits, decide},
+    documents::{DocName, KioskId, Outcome, Request, RequestKind, SlotCounts},
     ids::ServiceId,
 };
 use jiff::{Timestamp, ToSpan};
@@ -99,6 +99,7 @@ pub(super) fn decide_requests(
         if decision.slot != request.slot() {
             touched.insert(DocName::agenda_for(&request.service, request.date));
         }
+        touched.extend(written.touched);
     }
     Ok(())
 }
@@ -122,14 +123,27 @@ struct Written {
     outcome: Outcome,
     appointment: Option<String>,
     reason: Option<String>,
+    /// Other documents it changed: a moved booking's month and its kiosk's inbox.
+    touched: Vec<DocName>,
+}
+
+impl Default for Written {
+    fn default() -> Self {
+        Self {
+            outcome: Outcome::Rejected,
+            appointment: None,
+            reason: None,
+            touched: Vec::new(),
+        }
+    }
 }
 
 impl Written {
     fn rejected(reason: &str) -> Self {
         Self {
             outcome: Outcome::Rejected,
-            appointment: None,
             reason: Some(reason.to_owned()),
+            ..Self::default()
         }
     }
 }
@@ -147,8 +161,8 @@ fn write_decision(
     match decision.outcome {
         Outcome::Rejected => Ok(Written {
             outcome: Outcome::Rejected,
-            appointment: None,
             reason: decision.reason.map(str::to_owned),
+            ..Written::default()
         }),
         Outcome::Cancelled => {
             if let Some(cancelled) = request.cancels {
@@ -156,8 +170,7 @@ fn write_decision(
             }
             Ok(Written {
                 outcome: Outcome::Cancelled,
-                appointment: None,
-                reason: None,
+                ..Written::default()
             })
         }
         Outcome::Confirmed | Outcome::Relocated => {
@@ -188,16 +201,47 @@ fn write_decision(
             let kiosk_text = kiosk.to_string();
             let request_id = request.id.to_string();
             let created_by = format!("kiosk:{kiosk_text}");
+            let mut touched = Vec::new();
+            // The person's earlier booking gives its place back first (the operator chose to
+            // move it); its kiosk shows it cancelled.
+            if let Some(old) = decision.moves {
+                match appointments::cancel_in(
+                    tx,
+                    &old.to_string(),
+                    "spostata con una nuova prenotazione",
+                    now,
+                    &created_by,
+                    "",
+                )? {
+                    Ok((old_kiosk, old_service, old_date)) => {
+                        if let Ok(old_service) = ServiceId::parse(&old_service) {
+                            touched.push(DocName::agenda_for(&old_service, old_date));
+                        }
+                        touched.extend(
+                            old_kiosk
+                                .and_then(|k| k.parse().ok())
+                                .map(|k| DocName::Inbox(KioskId(k))),
+                        );
+                    }
+                    Err(_) => return Ok(Written::rejected("already_booked")),
+                }
+            }
             // Only a permit the list still has: a stale kiosk must not make the booking fail.
-            let permit = match request.permit {
-                Some(id) if ready::exists(tx, id)? => Some(id),
-                _ => None,
+            // The booking carries the list's spelling of the name, as the counter will read it.
+            let listed = match request.permit {
+                Some(id) => ready::names(tx, id)?.map(|names| (id, names)),
+                None => None,
+            };
+            let permit = listed.as_ref().map(|(id, _)| *id);
+            let (surname, given_names) = match &listed {
+                Some((_, (surname, given))) => (surname.as_str(), given.as_str()),
+                None => (request.surname.as_str(), request.given_names.as_str()),
             };
             let new = NewAppointment {
                 service: &service.id,
                 slot,
-                surname: &request.surname,
-                given_names: &request.given_names,
+                surname,
+                given_names,
                 phone: request.phone.as_deref(),
                 ready_permit_id: permit,
                 partner_body_id: Some(partner),
@@ -211,10 +255,13 @@ fn write_decision(
                 booked = appointments::book(tx, &new, now);
             }
             match booked {
+                // Booked meanwhile by the Questura itself: the person has their booking.
+                Err(BookingError::AlreadyBooked) => Ok(Written::rejected("already_booked")),
                 Ok(b) => Ok(Written {
                     outcome: decision.outcome,
                     appointment: Some(b.id.to_string()),
                     reason: None,
+                    touched,
                 }),
                 // The schema disagreed with the decision (it never should): reject, loudly.
                 Err(
@@ -261,6 +308,33 @@ fn load_capacity(
     }
     for (service, key, lease) in slots::leases_of(tx, kiosk)? {
         capacity.leases.insert((kiosk, service, key), lease);
+    }
+    // Each person's active booking, for the one-booking-per-person rule.
+    for request in pending.iter().filter(|r| r.kind == RequestKind::Book) {
+        let Some(permit) = request.permit else {
+            continue;
+        };
+        let Some(active) = appointments::active_for_permit(tx, permit, &request.service, today)?
+        else {
+            continue;
+        };
+        capacity
+            .slots
+            .entry((request.service.clone(), active.slot))
+            .or_insert(SlotCounts {
+                places: 0,
+                taken: 1,
+                held: 0,
+            });
+        capacity.permits.insert(
+            (permit, request.service.clone()),
+            ActiveBooking {
+                appointment: active.id.parse().ok(),
+                slot: active.slot,
+                movable: active.status == appointments::AppointmentStatus::Booked,
+                request: active.request.and_then(|r| r.parse().ok()),
+            },
+        );
     }
     let kiosk_text = kiosk.to_string();
     for cancelled in pending.iter().filter_map(|r| r.cancels) {

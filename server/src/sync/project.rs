@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use coper_shared::{
     agenda::SlotKey,
     documents::{
-        DocName, KioskId, LeaseEntry, QuesturaInfo, ServiceInfo, SlotCounts, SyncSettings,
-        collections, delete_record, put_record, records,
+        BookedPermit, DocName, KioskId, LeaseEntry, QuesturaInfo, ServiceInfo, SlotCounts,
+        SyncSettings, collections, delete_record, put_record, records,
     },
     ready_index::{Permit, ReadyEntry},
     rules::hh_mm,
@@ -18,25 +18,33 @@ use jiff::{Timestamp, civil::Date};
 
 use super::{Context, SyncConfig, docs::Documents};
 use crate::store::{
-    Connection, StoreError, parse_date, partners, ready, settings, slots, users, verdicts,
+    Connection, StoreError, appointments, parse_date, partners, ready, settings, slots, users,
+    verdicts,
 };
 
-/// Write `agendas`, then `kiosk`'s inbox, from SQLite; the documents that changed, in that order
-/// (counts before verdicts).
+/// Write the agendas named in `touched`, then the inboxes it names and `kiosk`'s, from SQLite;
+/// the documents that changed, in that order (counts before verdicts).
 pub(super) fn project(
     conn: &Connection,
     docs: &mut Documents,
     kiosk: KioskId,
-    agendas: impl IntoIterator<Item = DocName>,
+    touched: impl IntoIterator<Item = DocName>,
 ) -> Result<Vec<DocName>, StoreError> {
     let mut changed = Vec::new();
-    for name in agendas {
-        if write_agenda(conn, docs, &name)? {
-            changed.push(name);
+    let mut inboxes = BTreeSet::from([kiosk]);
+    for name in touched {
+        match name {
+            DocName::Agenda { .. } if write_agenda(conn, docs, &name)? => changed.push(name),
+            DocName::Inbox(other) => {
+                inboxes.insert(other);
+            }
+            _ => {}
         }
     }
-    if write_inbox(conn, docs, kiosk)? {
-        changed.push(DocName::Inbox(kiosk));
+    for inbox in inboxes {
+        if write_inbox(conn, docs, inbox)? {
+            changed.push(DocName::Inbox(inbox));
+        }
     }
     Ok(changed)
 }
@@ -163,7 +171,7 @@ pub(super) fn write_shared(
     if write_directory(conn, docs, config.clock_skew_bound_ms, &seal_key)? {
         changed.push(DocName::Directory);
     }
-    if write_ready(conn, docs, now)? {
+    if write_ready(conn, docs, now)? | write_booked(conn, docs, now)? {
         changed.push(DocName::Ready);
     }
     Ok(changed)
@@ -235,6 +243,39 @@ fn write_ready(
     }
     docs.persist(conn, &DocName::Ready)?;
     docs.ready_version = Some(version);
+    Ok(changed)
+}
+
+/// Write, beside the ready list, each permit's active booking (no names), so kiosks warn before
+/// booking a person twice. Returns whether the document changed.
+pub(super) fn write_booked(
+    conn: &Connection,
+    docs: &mut Documents,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let Some(ctx) = Context::load(conn)? else {
+        return Ok(false);
+    };
+    let active = appointments::active_with_permits(conn, ctx.today(now))?;
+    let doc = docs.get(conn, &DocName::Ready)?;
+    let mut keep = BTreeSet::new();
+    let mut changed = false;
+    for (permit, service, booked) in &active {
+        let Ok(service) = coper_shared::ids::ServiceId::parse(service) else {
+            continue;
+        };
+        let key = BookedPermit::key(*permit, &service);
+        changed |= put_record(doc, collections::BOOKED, &key, booked);
+        keep.insert(key);
+    }
+    for (key, _) in records::<serde_json::Value>(doc, collections::BOOKED) {
+        if !keep.contains(&key) {
+            changed |= delete_record(doc, collections::BOOKED, &key);
+        }
+    }
+    if changed {
+        docs.persist(conn, &DocName::Ready)?;
+    }
     Ok(changed)
 }
 

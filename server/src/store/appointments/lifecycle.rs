@@ -239,7 +239,9 @@ pub fn cancel_many(
     Ok(Ok(done))
 }
 
-fn cancel_in(
+/// Cancel appointment `id`, still only booked, inside the caller's transaction: its place given
+/// back, the verdict of the kiosk that booked it restated, audited as `actor`.
+pub fn cancel_in(
     tx: &Connection,
     id: &str,
     reason: &str,
@@ -271,7 +273,7 @@ fn cancel_in(
         actor,
         "appointment.cancelled",
         id,
-        &serde_json::json!({ "by": "questura" }),
+        &serde_json::json!({ "by": if actor.starts_with("kiosk:") { "kiosk" } else { "questura" } }),
         source,
     )?;
     Ok(Ok((kiosk, service, parse_date(&date)?)))
@@ -353,6 +355,91 @@ pub fn cancel_at_kiosk(conn: &Connection, request: Uuid, now: Timestamp) -> Resu
         params![request.to_string(), instant_text(now)],
     )?;
     Ok(())
+}
+
+/// A ready permit's active booking (booked or checked in) for `service`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveForPermit {
+    pub id: String,
+    pub slot: SlotKey,
+    pub status: AppointmentStatus,
+    pub request: Option<String>,
+}
+
+/// A ready permit's active booking for `service`, of `today` or later (a past day's booking never
+/// marked absent does not count: the person may book again).
+pub fn active_for_permit(
+    conn: &Connection,
+    permit: i64,
+    service: &ServiceId,
+    today: Date,
+) -> Result<Option<ActiveForPermit>, StoreError> {
+    let row: Option<(String, String, String, AppointmentStatus, Option<String>)> = conn
+        .query_row(
+            "SELECT id, slot_date, slot_time, status, request_id FROM appointments
+             WHERE ready_permit_id = ?1 AND service_id = ?2 AND status IN ('booked', 'checked_in')
+               AND slot_date >= ?3
+             ORDER BY slot_date, slot_time LIMIT 1",
+            params![permit, service.as_str(), today.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .optional()?;
+    row.map(|(id, date, time, status, request)| {
+        Ok(ActiveForPermit {
+            id,
+            slot: SlotKey {
+                date: parse_date(&date)?,
+                start: parse_time(&time)?,
+            },
+            status,
+            request,
+        })
+    })
+    .transpose()
+}
+
+/// Every ready permit's active booking of `today` or later: permit, service, and where it is.
+pub fn active_with_permits(
+    conn: &Connection,
+    today: Date,
+) -> Result<Vec<(i64, String, coper_shared::documents::BookedPermit)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT a.ready_permit_id, a.service_id, a.id, a.slot_date, a.slot_time,
+                coalesce(p.name, 'Questura'), a.status = 'booked'
+         FROM appointments a LEFT JOIN partner_bodies p ON p.id = a.partner_body_id
+         WHERE a.ready_permit_id IS NOT NULL AND a.status IN ('booked', 'checked_in')
+           AND a.slot_date >= ?1",
+    )?;
+    let rows = stmt.query_map([today.to_string()], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, String>(4)?,
+            r.get::<_, String>(5)?,
+            r.get::<_, bool>(6)?,
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (permit, service, id, date, time, partner, movable) = row?;
+        let Ok(appointment) = id.parse() else {
+            continue;
+        };
+        out.push((
+            permit,
+            service,
+            coper_shared::documents::BookedPermit {
+                appointment,
+                date: parse_date(&date)?,
+                time: parse_time(&time)?,
+                partner,
+                movable,
+            },
+        ));
+    }
+    Ok(out)
 }
 
 /// The slot of the booking `kiosk`'s request `request` made, if it is still only booked.

@@ -113,6 +113,9 @@ pub enum BookingError {
     SlotNotOpen,
     #[error("the booking code is already taken")]
     CodeTaken,
+    /// The ready permit already has an active booking for this service.
+    #[error("the person already has a booking for this service")]
+    AlreadyBooked,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -182,6 +185,8 @@ fn classify(err: rusqlite::Error) -> BookingError {
         BookingError::SlotNotOpen
     } else if text.contains("appointments.booking_code") {
         BookingError::CodeTaken
+    } else if text.contains("already_booked") {
+        BookingError::AlreadyBooked
     } else {
         BookingError::Store(err.into())
     }
@@ -236,6 +241,36 @@ mod tests {
             kiosk: None,
             created_by: "test",
         }
+    }
+
+    /// The schema refuses a second active booking of the same ready permit for one service; once
+    /// the first is cancelled, the person may book again.
+    #[test]
+    fn the_schema_refuses_a_second_active_booking_of_a_permit() {
+        let (_dir, db) = setup();
+        let service = ServiceId::parse("consegna-pse").unwrap();
+        let now: Timestamp = "2026-11-30T10:00:00Z".parse().unwrap();
+        db.call_blocking(|conn| {
+            conn.execute(
+                "INSERT INTO ready_permits (id, surname, birth_date, fingerprint_date, imported_at)
+                 VALUES (7, 'Rossi', '1990', '2026-01-01', '')",
+                [],
+            )
+            .unwrap();
+            let tx = conn.transaction().unwrap();
+            let new = NewAppointment {
+                ready_permit_id: Some(7),
+                ..walk_in(&service, slot(5))
+            };
+            let first = book(&tx, &new, now).unwrap();
+            assert!(matches!(
+                book(&tx, &new, now),
+                Err(BookingError::AlreadyBooked)
+            ));
+            let cancelled = cancel_in(&tx, &first.id.to_string(), "test", now, "test", "");
+            assert!(matches!(cancelled, Ok(Ok(_))));
+            book(&tx, &new, now).expect("booked again once the first is cancelled");
+        });
     }
 
     /// The schema itself refuses a booking beyond a slot's places, whatever the code above it does.
