@@ -154,10 +154,12 @@ pub fn preview(
     })
 }
 
-/// Save `rules` and move the bookings they displace, in `tx`; audited as `actor`.
+/// Save `rules` and move the bookings they displace, in `tx`, for `reason` (as the administrator
+/// typed it: the partner bodies and the people read it); audited as `actor`.
 pub fn apply(
     tx: &Transaction<'_>,
     rules: &ServiceRules,
+    reason: &str,
     now: Timestamp,
     actor: &str,
     source: &str,
@@ -170,7 +172,7 @@ pub fn apply(
         let booking = &bookings[m.id];
         let Some(to) = m.to else { continue };
         slots::set_places(tx, service, to.key(), to.places, Existing::AtLeastHeld)?;
-        appointments::relocate(tx, &booking.id, to.key())?;
+        appointments::relocate(tx, &booking.id, to.key(), now, reason)?;
         if let Some(kiosk) = &booking.kiosk
             && let Ok(id) = kiosk.parse()
         {
@@ -185,7 +187,7 @@ pub fn apply(
             &serde_json::json!({
                 "from": format!("{} {}", m.from.date, hh_mm(m.from.start)),
                 "to": format!("{} {}", to.date, hh_mm(to.start)),
-                "reason": "rules_changed",
+                "reason": reason,
             }),
             source,
         )?;

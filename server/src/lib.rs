@@ -101,6 +101,9 @@ impl AppState {
                     changes.inboxes.into_iter().collect(),
                 )
                 .await?;
+        } else if changes.appointments {
+            // A counter step: the partner bodies' kiosks show it in their lists.
+            self.sync.republish_bookings().await?;
         }
         if live {
             self.counter_changes.send_modify(|n| *n = n.wrapping_add(1));

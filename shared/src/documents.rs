@@ -47,6 +47,11 @@ pub enum DocName {
     /// Kiosk K's partner body and its operators' accounts (password hashes), for logging in
     /// offline: only that body's kiosks receive it.
     Operators(KioskId),
+    /// The bookings of kiosk K's partner body, from today on, made at any of its kiosks, with
+    /// what the Questura did to each ([`PartnerBooking`]): only that kiosk receives it. Named by
+    /// kiosk, like `operators`, so that who may read it is a property of its name; every kiosk
+    /// of the body gets the same records.
+    Bookings(KioskId),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,7 +81,10 @@ impl DocName {
     pub fn readable_by(&self, kiosk: KioskId) -> bool {
         match self {
             DocName::Directory | DocName::Agenda { .. } | DocName::Ready => true,
-            DocName::Outbox(k) | DocName::Inbox(k) | DocName::Operators(k) => *k == kiosk,
+            DocName::Outbox(k)
+            | DocName::Inbox(k)
+            | DocName::Operators(k)
+            | DocName::Bookings(k) => *k == kiosk,
         }
     }
 
@@ -86,6 +94,7 @@ impl DocName {
             ("directory", None, None) => DocName::Directory,
             ("ready", None, None) => DocName::Ready,
             ("operators", Some(id), None) => DocName::Operators(KioskId(id.parse().ok()?)),
+            ("bookings", Some(id), None) => DocName::Bookings(KioskId(id.parse().ok()?)),
             ("outbox", Some(id), None) => DocName::Outbox(KioskId(id.parse().ok()?)),
             ("inbox", Some(id), None) => DocName::Inbox(KioskId(id.parse().ok()?)),
             ("agenda", Some(service), Some(month)) => {
@@ -119,6 +128,7 @@ impl fmt::Display for DocName {
             DocName::Inbox(k) => write!(f, "inbox/{k}"),
             DocName::Ready => f.write_str("ready"),
             DocName::Operators(k) => write!(f, "operators/{k}"),
+            DocName::Bookings(k) => write!(f, "bookings/{k}"),
         }
     }
 }
@@ -379,6 +389,46 @@ impl BookedPermit {
     }
 }
 
+/// Where an appointment stands at the Questura.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AppointmentState {
+    Booked,
+    CheckedIn,
+    Delivered,
+    Cancelled,
+    NoShow,
+}
+
+/// One booking of a partner body, as every kiosk of the body holds it (`bookings/K`): the
+/// person, the slot, and what the Questura did. The server writes it from SQLite.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartnerBooking {
+    pub appointment: Uuid,
+    /// The kiosk request that made it (any kiosk of the body), if a kiosk did.
+    pub request: Option<Uuid>,
+    /// Made at the kiosk that holds this copy: only that kiosk may cancel it.
+    pub here: bool,
+    pub booking_code: String,
+    pub service: ServiceId,
+    pub date: Date,
+    pub time: Time,
+    pub surname: String,
+    pub given_names: String,
+    pub phone: Option<String>,
+    pub state: AppointmentState,
+    /// Where the Questura moved it from (closing a day, a change of hours): the slot on the
+    /// person's reminder.
+    pub moved_from: Option<(Date, Time)>,
+    /// Why it was moved or cancelled, as the Questura wrote it.
+    pub reason: Option<String>,
+    /// When it last changed (booked, moved, cancelled, a counter step), ms since the epoch.
+    pub changed_at_ms: i64,
+    /// Its last change was the Questura's (a move, a cancellation by the staff, a no-show), not
+    /// the body's own: the kiosks list it among the news.
+    pub changed_by_questura: bool,
+}
+
 /// Collections used in each document.
 pub mod collections {
     pub const QUESTURA: &str = "questura";
@@ -397,6 +447,8 @@ pub mod collections {
     /// In `operators/K`: username → [`super::OperatorEntry`]; and `partner` → [`super::PartnerEntry`].
     pub const OPERATORS: &str = "operators";
     pub const PARTNER: &str = "partner";
+    /// In `bookings/K`: appointment id → [`super::PartnerBooking`].
+    pub const BOOKINGS: &str = "bookings";
 }
 
 #[cfg(test)]
@@ -410,6 +462,7 @@ mod tests {
             DocName::Directory,
             DocName::Outbox(k),
             DocName::Inbox(k),
+            DocName::Bookings(k),
             DocName::Agenda {
                 service: ServiceId::parse("consegna-pse").unwrap(),
                 year: 2026,
@@ -438,6 +491,8 @@ mod tests {
         assert!(DocName::Inbox(a).readable_by(a));
         assert!(!DocName::Inbox(a).readable_by(b));
         assert!(!DocName::Outbox(a).readable_by(b));
+        assert!(!DocName::Bookings(a).readable_by(b));
+        assert_eq!(DocName::Bookings(a).writer(), Writer::Server);
         assert!(DocName::Directory.readable_by(b));
     }
 

@@ -286,3 +286,94 @@ async fn a_person_is_booked_once_and_a_move_replaces_the_booking() {
     })
     .await;
 }
+
+/// Issue "A booking every party can trust", point 4: a booking made at one kiosk of a partner
+/// body is on its other kiosks too; when the Questura closes its day, every kiosk of the body
+/// shows it moved, from which slot, to which, and why; another body's kiosk holds none of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_day_closed_shows_the_moved_bookings_on_every_kiosk_of_the_body() {
+    let app = spawn_demo_at(MONDAY_NINE_ROME).await;
+    let delivery = ServiceId::parse("consegna-pse").unwrap();
+    let a = TestKiosk::enrol_at(&app, 1, &app.ws_url(), MONDAY_NINE_ROME).await;
+    let b = TestKiosk::enrol_at(&app, 1, &app.ws_url(), MONDAY_NINE_ROME).await;
+    let other = TestKiosk::enrol_at(&app, 2, &app.ws_url(), MONDAY_NINE_ROME).await;
+    let slot = a.core.first_free(&delivery).unwrap().unwrap().slot.key();
+    let booking = a
+        .core
+        .book(
+            &delivery,
+            slot,
+            "Kowalczyk",
+            "Zofia",
+            Some("+39 333 1234567"),
+        )
+        .unwrap();
+    a.core
+        .wait_for_verdict(booking.request, Duration::from_secs(15))
+        .await
+        .unwrap();
+    let on = |kiosk: &TestKiosk| {
+        kiosk
+            .core
+            .partner_bookings()
+            .into_iter()
+            .find(|p| p.request == Some(booking.request))
+    };
+    eventually(
+        15,
+        "the other kiosk of the body to list the booking",
+        || on(&b).is_some(),
+    )
+    .await;
+    let seen_at_b = on(&b).unwrap();
+    assert!(!seen_at_b.here, "made at A, not at B");
+    assert!(on(&a).unwrap().here);
+    assert_eq!(seen_at_b.surname, "Kowalczyk");
+    assert_eq!(seen_at_b.phone.as_deref(), Some("+39 333 1234567"));
+
+    let admin = app.log_in("admin", DEMO_PASSWORD).await.unwrap();
+    let (status, _) = app
+        .submit(
+            &admin,
+            "/admin/close-day",
+            &[
+                ("date", &slot.date.to_string()),
+                ("service", "consegna-pse"),
+                ("note", "Sciopero"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    eventually(15, "B to show the booking moved", || {
+        on(&b).is_some_and(|p| p.moved_from.is_some())
+    })
+    .await;
+    let moved = on(&b).unwrap();
+    assert_eq!(moved.moved_from, Some((slot.date, slot.start)));
+    assert_ne!(moved.date, slot.date);
+    assert_eq!(moved.reason.as_deref(), Some("Sciopero"));
+    assert!(moved.changed_by_questura);
+    // The audit log has the reason too.
+    let audited: String = app.one(
+        "SELECT detail FROM audit_log WHERE action = 'agenda.day_closed' AND subject = ?1",
+        slot.date.to_string(),
+    );
+    assert!(audited.contains("Sciopero"), "{audited}");
+    // Another body's kiosk holds none of body 1's bookings.
+    other.wait_up_to_date().await;
+    assert!(
+        other
+            .core
+            .partner_bookings()
+            .iter()
+            .all(|p| p.surname != "Kowalczyk")
+    );
+    assert!(
+        other
+            .core
+            .documents()
+            .iter()
+            .all(|n| n.readable_by(other.core.kiosk_id())),
+        "only its own documents"
+    );
+}

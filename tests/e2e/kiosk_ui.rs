@@ -145,8 +145,23 @@ fn value(window: &AppWindow, label: &str) -> String {
     ElementHandle::find_by_accessible_label(window, label)
         .next()
         .and_then(|e| e.accessible_value())
-        .unwrap_or_else(|| panic!("nothing labelled «{label}»"))
+        .unwrap_or_else(|| {
+            let all: Vec<String> = i_slint_backend_testing::ElementQuery::from_root(window)
+                .find_all()
+                .into_iter()
+                .filter_map(|e| e.accessible_label().map(|l| l.to_string()))
+                .collect();
+            panic!("nothing labelled «{label}»; labels: {all:?}")
+        })
         .to_string()
+}
+
+/// The row of the office's list for the person named `name` (the list scrolls: read the model).
+fn listed(api: &Api<'_>, name: &str) -> Option<coper_kiosk::BookingRow> {
+    let rows = api.get_bookings();
+    (0..rows.row_count())
+        .filter_map(|i| slint::Model::row_data(&rows, i))
+        .find(|row| row.name == name)
 }
 
 /// Type `text` on the on-screen keyboard, key by key.
@@ -319,15 +334,19 @@ async fn an_operator_books_on_the_touchscreen_and_the_reminder_prints() {
     assert!(ticket.starts_with("CP1"));
     assert!(ui.printed(&format!("{code}.pdf")).exists());
 
-    // Confirmed by the server: the status shown follows, and the bookings list has it, by its
-    // code: printed and confirmed, the booking is settled and the kiosk forgot the name.
+    // Confirmed by the server: the status shown follows, and the office's list has it, by the
+    // name as the ready list spells it (the server's list of the body's bookings).
     ui.settle("the server's confirmation", |_| {
         value(window, "booking status") == it("Confirmed")
     })
     .await;
     press(window, &it("Done"));
-    press(window, &it("Today's bookings"));
-    assert_eq!(value(window, &code), it("Confirmed"));
+    press(window, &it("Bookings of this office"));
+    let label = format!("{} {}", surname.to_uppercase(), given);
+    ui.settle("the office's list to have the booking", |api| {
+        listed(api, &label).is_some_and(|row| row.status == it("Confirmed"))
+    })
+    .await;
     let clerk = app.log_in("sportello", DEMO_PASSWORD).await.unwrap();
     let (status, page) = app
         .submit(&clerk, "/counter/scan", &[("scan", &ticket)])
@@ -338,8 +357,8 @@ async fn an_operator_books_on_the_touchscreen_and_the_reminder_prints() {
         "the counter knows the ticket"
     );
 
-    // The Questura closes that day: the kiosk shows the booking moved, raises the alert, and a
-    // reprint carries the new time.
+    // The Questura closes that day: the kiosk shows the booking moved (old → new time, the
+    // reason typed), lists it among the news by name, and a reprint carries the new time.
     let date: String = app.one(
         "SELECT slot_date FROM appointments WHERE booking_code = ?1",
         &code,
@@ -357,15 +376,28 @@ async fn an_operator_books_on_the_touchscreen_and_the_reminder_prints() {
         )
         .await;
     assert_eq!(status, 200);
-    let moved_prefix = it("Moved to {}").replace("{}", "");
-    ui.settle("the kiosk to show the booking moved", |_| {
-        value(window, &code).starts_with(&moved_prefix)
+    ui.settle("the kiosk to show the booking moved", |api| {
+        listed(api, &label).is_some_and(|row| row.status == it("Moved by the Questura"))
     })
     .await;
-    assert!(
-        ui.api().get_alert(),
-        "an alert for a printed booking the Questura changed"
+    let row = listed(&ui.api(), &label).unwrap();
+    assert!(row.changed && row.detail.contains(" → "), "{row:?}");
+    let news: Vec<String> = (0..ui.api().get_news().row_count())
+        .filter_map(|i| slint::Model::row_data(&ui.api().get_news(), i))
+        .map(|line| line.to_string())
+        .collect();
+    // Every booking of the office moved that day, this kiosk's and the demo's, one line each.
+    let moved_that_day: i64 = app.one(
+        "SELECT count(*) FROM appointments WHERE partner_body_id = 1 AND moved_from_date = ?1",
+        &date,
     );
+    assert_eq!(news.len() as i64, moved_that_day, "{news:?}");
+    let line = news
+        .iter()
+        .find(|l| l.starts_with(&label))
+        .expect("the person's line");
+    assert!(line.contains("sciopero") && line.contains(" → "), "{line}");
+    assert_eq!(ui.api().get_news_count() as usize, news.len());
     let new_time: String = app.one(
         "SELECT slot_date FROM appointments WHERE booking_code = ?1",
         &code,
@@ -446,7 +478,7 @@ async fn the_screens_answer_while_a_slow_printer_prints() {
 
     press(&ui.window, &it("Done"));
     assert_eq!(ui.api().get_screen(), Screen::Menu);
-    press(&ui.window, &it("Today's bookings"));
+    press(&ui.window, &it("Bookings of this office"));
     assert_eq!(ui.api().get_screen(), Screen::Bookings);
     assert!(
         !pdf.exists() && ui.api().get_printing(),
@@ -570,4 +602,129 @@ async fn a_person_already_booked_is_told_and_moved_not_booked_twice() {
         settled() == (1, "cancelled".to_owned())
     })
     .await;
+}
+
+/// Issue "A booking every party can trust", point 5: a booking delivered at the counter reads
+/// "delivered" on the kiosk and offers no cancel; cancelling another asks first ("Keep" where
+/// "Cancel" was), then says it was sent, then cancelled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_office_list_follows_the_counter_and_cancelling_asks_first() {
+    let ui = KioskUi::start(Duration::ZERO).await;
+    let (app, window) = (&ui.app, &ui.window);
+    let it = |english: &str| tr("it", english);
+    ui.log_in().await;
+    ui.book_for_a_ready_person();
+    assert_eq!(ui.api().get_screen(), Screen::Done);
+    let code = value(window, "booking code");
+    let (surname, given, _, _) = a_ready_person(app);
+    let label = format!("{} {}", surname.to_uppercase(), given);
+    press(window, &it("Done"));
+    press(window, &it("Bookings of this office"));
+    let stored = || -> i64 {
+        app.one(
+            "SELECT count(*) FROM appointments WHERE booking_code = ?1",
+            &code,
+        )
+    };
+    crate::helpers::eventually(15, "the booking on the server", || stored() == 1).await;
+    ui.settle("the booking confirmed in the list", |api| {
+        listed(api, &label).is_some_and(|row| row.status == it("Confirmed") && row.can_cancel)
+    })
+    .await;
+
+    // Cancel, then Keep: nothing happens.
+    let id = listed(&ui.api(), &label).unwrap().id.to_string();
+    ui.api().invoke_cancel_booking(id.clone().into());
+    let row = listed(&ui.api(), &label).unwrap();
+    assert!(row.confirming, "asked to confirm");
+    ui.api().invoke_keep_booking();
+    assert!(!listed(&ui.api(), &label).unwrap().confirming);
+    assert_eq!(
+        app.one::<String>(
+            "SELECT status FROM appointments WHERE booking_code = ?1",
+            &code
+        ),
+        "booked"
+    );
+
+    // Delivered at the counter: the kiosk says so, and offers no cancel.
+    let appointment: String = app.one("SELECT id FROM appointments WHERE booking_code = ?1", &code);
+    let clerk = app.log_in("sportello", DEMO_PASSWORD).await.unwrap();
+    for step in ["check-in", "deliver"] {
+        let (status, _) = app
+            .submit(
+                &clerk,
+                &format!("/counter/appointments/{appointment}/{step}"),
+                &[],
+            )
+            .await;
+        assert_eq!(status, 200);
+    }
+    ui.settle("the list to show the delivery", |api| {
+        listed(api, &label).is_some_and(|row| row.status == it("Delivered"))
+    })
+    .await;
+    assert!(!listed(&ui.api(), &label).unwrap().can_cancel);
+    // A screen that had not caught up sends the cancel anyway: the refusal is said, not lost.
+    ui.api().invoke_confirm_cancel(id.into());
+    ui.settle("the refusal shown", |api| {
+        listed(api, &label)
+            .is_some_and(|row| row.status == it("Cancellation refused by the Questura"))
+    })
+    .await;
+    assert_eq!(
+        app.one::<String>(
+            "SELECT status FROM appointments WHERE booking_code = ?1",
+            &code
+        ),
+        "delivered"
+    );
+
+    // Another booking, cancelled after confirming: sent, then cancelled by the server.
+    press(window, &it("Back"));
+    press(window, &it("New booking"));
+    let (surname2, given2, born2): (String, String, String) = app
+        .database()
+        .query_row(
+            "SELECT surname, given_names, birth_date FROM ready_permits
+             WHERE length(birth_date) = 10 AND given_names <> '' AND surname NOT LIKE '%''%'
+               AND id NOT IN (SELECT ready_permit_id FROM appointments WHERE ready_permit_id IS NOT NULL)
+             ORDER BY id LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    ui.api().set_surname(surname2.clone().into());
+    ui.api().set_given_names(given2.clone().into());
+    ui.api().set_birth_date(typed(&born2).into());
+    press(window, &it("Search"));
+    press(window, "Consegna permesso elettronico");
+    press(window, &it("Confirm"));
+    press(window, &it("Confirm the booking"));
+    let code2 = value(window, "booking code");
+    press(window, &it("Done"));
+    press(window, &it("Bookings of this office"));
+    let label2 = format!("{} {}", surname2.to_uppercase(), given2);
+    ui.settle("the second booking in the list", |api| {
+        listed(api, &label2).is_some_and(|row| row.can_cancel)
+    })
+    .await;
+    let id2 = listed(&ui.api(), &label2).unwrap().id.to_string();
+    ui.api().invoke_cancel_booking(id2.clone().into());
+    ui.api().invoke_confirm_cancel(id2.into());
+    assert_eq!(
+        listed(&ui.api(), &label2).unwrap().status,
+        it("Cancellation sent")
+    );
+    ui.settle("the cancellation decided", |api| {
+        listed(api, &label2).is_some_and(|row| row.status == it("Cancelled"))
+    })
+    .await;
+    assert_eq!(
+        app.one::<String>(
+            "SELECT status FROM appointments WHERE booking_code = ?1",
+            &code2
+        ),
+        "cancelled"
+    );
 }

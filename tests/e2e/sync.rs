@@ -427,6 +427,7 @@ async fn a_kiosk_never_receives_another_partner_bodys_names() {
             collections::PARTNERS,
             collections::REQUESTS,
             collections::VERDICTS,
+            collections::BOOKINGS,
         ] {
             for (key, value) in b.core.raw_records(&name, collection) {
                 let text = format!("{key} {value}");

@@ -8,7 +8,8 @@ use coper_shared::{
     agenda::SlotKey,
     booking_code::booking_code,
     documents::{
-        DocName, QuesturaInfo, Request, RequestKind, Verdict, collections, put_record, record,
+        DocName, PartnerBooking, QuesturaInfo, Request, RequestKind, Verdict, collections,
+        put_record, record, records,
     },
     ids::ServiceId,
     sealed::{self, Personal},
@@ -209,6 +210,7 @@ impl KioskCore {
             status: BookingStatus::Pending {
                 lease: lease.is_some(),
             },
+            cancel_refused: None,
         })
     }
 
@@ -282,6 +284,22 @@ impl KioskCore {
     pub fn bookings(&self) -> Vec<LocalBooking> {
         let inner = self.shared.lock();
         replica::bookings(&inner)
+    }
+
+    /// The bookings of this kiosk's partner body from today on, made at any of its kiosks, with
+    /// what the Questura did to each, as the server last sent them; by slot.
+    pub fn partner_bookings(&self) -> Vec<PartnerBooking> {
+        let inner = self.shared.lock();
+        let mut all: Vec<PartnerBooking> = inner
+            .docs
+            .get(&DocName::Bookings(inner.kiosk))
+            .map(|doc| records(doc, collections::BOOKINGS))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(_, b)| b)
+            .collect();
+        all.sort_by_key(|b| (b.date, b.time, b.appointment));
+        all
     }
 
     /// The server's verdict on `request`, if it has arrived.

@@ -155,6 +155,8 @@ pub struct LocalBooking {
     pub surname: String,
     pub given_names: String,
     pub status: BookingStatus,
+    /// The server refused this kiosk's cancellation of it, and why (a stable code).
+    pub cancel_refused: Option<String>,
 }
 
 impl LocalBooking {

@@ -280,10 +280,16 @@ pub fn bookings(inner: &Inner) -> Vec<LocalBooking> {
                     lease: r.lease.is_some(),
                 },
             };
+            let mut cancel_refused = None;
             for cancel in all.iter().filter(|c| c.cancels == Some(r.id)) {
-                status = match verdicts.get(&cancel.id.to_string()).map(status_of) {
-                    Some(BookingStatus::Cancelled) => BookingStatus::Cancelled,
-                    Some(_) => status,
+                status = match verdicts.get(&cancel.id.to_string()) {
+                    Some(v) if v.outcome == coper_shared::documents::Outcome::Cancelled => {
+                        BookingStatus::Cancelled
+                    }
+                    Some(v) => {
+                        cancel_refused = Some(v.reason.clone().unwrap_or_default());
+                        status
+                    }
                     None => BookingStatus::CancelPending,
                 };
             }
@@ -303,6 +309,7 @@ pub fn bookings(inner: &Inner) -> Vec<LocalBooking> {
                     .get(&r.id.to_string())
                     .map_or_else(|| r.given_names.clone(), |p| p.personal.given_names.clone()),
                 status,
+                cancel_refused,
             }
         })
         .collect();

@@ -2,14 +2,21 @@
 //! or another, the booking itself (committed locally before the screen moves on), its reminder
 //! sent to the printer, and the list of bookings with what the server said of each.
 
+use std::collections::{HashMap, HashSet};
+
 use coper_shared::{
+    documents::{AppointmentState, PartnerBooking},
     ids::ServiceId,
-    jiff::{ToSpan, civil::DateTime, tz::TimeZone},
+    jiff::{
+        ToSpan,
+        civil::{Date, DateTime, Time},
+        tz::TimeZone,
+    },
 };
 use slint::{ModelRc, SharedString, VecModel};
 use uuid::Uuid;
 
-use super::{Controller, choices, parse_typed_date, slot_text, status_bar};
+use super::{Controller, choices, parse_typed_date, status_bar};
 use crate::{
     BookingRow, Screen,
     core::{BookingRequest, BookingStatus, CoreError, LocalBooking, Proposal},
@@ -57,7 +64,7 @@ pub(super) fn find(c: &Controller) {
 fn show_proposal(c: &Controller, proposal: Option<Proposal>) {
     let text = proposal
         .as_ref()
-        .map(|p| slot_text(p.slot.date, p.slot.start))
+        .map(|p| c.slot_text(p.slot.date, p.slot.start))
         .unwrap_or_default();
     c.state().proposal = proposal;
     c.with_api(|api| {
@@ -95,7 +102,7 @@ pub(super) fn choose_service(c: &Controller, id: &str) {
         (Some(booked), _) => {
             let text = c
                 .tr("Already booked for {when} by {by}: confirming moves the booking")
-                .replace("{when}", &slot_text(booked.date, booked.time))
+                .replace("{when}", &c.slot_text(booked.date, booked.time))
                 .replace("{by}", &booked.partner);
             c.show_message(text, true);
         }
@@ -126,7 +133,7 @@ pub(super) fn another_day(c: &Controller) {
         options
             .iter()
             .enumerate()
-            .map(|(i, p)| (i.to_string(), slot_text(p.slot.date, p.slot.start))),
+            .map(|(i, p)| (i.to_string(), c.slot_text(p.slot.date, p.slot.start))),
     );
     c.state().options = options;
     c.with_api(|api| {
@@ -222,9 +229,9 @@ fn status_text(c: &Controller, b: &LocalBooking) -> String {
         BookingStatus::Pending { lease: false } => {
             c.tr("Provisional: awaiting confirmation from the Questura")
         }
-        BookingStatus::Relocated { date, time } => {
-            c.tr("Moved to {}").replace("{}", &slot_text(*date, *time))
-        }
+        BookingStatus::Relocated { date, time } => c
+            .tr("Moved to {}")
+            .replace("{}", &c.slot_text(*date, *time)),
         // The two refusals an operator can act on say why; the others are faults of the kiosk.
         BookingStatus::Rejected { reason } => match reason.as_str() {
             "quota_reached" => {
@@ -234,7 +241,8 @@ fn status_text(c: &Controller, b: &LocalBooking) -> String {
             "already_booked" => c.tr("Rejected: this person already has a booking"),
             _ => c.tr("Rejected"),
         },
-        BookingStatus::CancelPending | BookingStatus::Cancelled => c.tr("Cancelled"),
+        BookingStatus::CancelPending => c.tr("Cancellation sent"),
+        BookingStatus::Cancelled => c.tr("Cancelled"),
     }
 }
 
@@ -325,63 +333,170 @@ impl Controller {
     }
 }
 
+/// "Cancel" on a row: asks for a confirmation in place.
 pub(super) fn cancel_booking(c: &Controller, id: &str) {
-    if let Ok(id) = id.parse::<Uuid>() {
-        let _ = c.core().cancel(id);
+    c.state().confirming = Some(id.to_owned());
+    show_bookings(c);
+}
+
+/// "Yes, cancel": the cancellation goes to the server; the row says so until it answers.
+pub(super) fn confirm_cancel(c: &Controller, id: &str) {
+    c.state().confirming = None;
+    if let Ok(id) = id.parse::<Uuid>()
+        && let Err(e) = c.core().cancel(id)
+    {
+        c.show_message(e.to_string(), true);
     }
     c.show_core();
 }
 
-/// Today's and later bookings, the alert when the server changed a printed one, and the status
-/// of the last booking.
+/// "Keep": no cancellation.
+pub(super) fn keep_booking(c: &Controller) {
+    c.state().confirming = None;
+    show_bookings(c);
+}
+
+/// What the list says of one of the body's bookings: its status and a line of detail (old → new
+/// time and why, the phone). `mine`: the booking as this kiosk made it, if it did.
+fn body_status(
+    c: &Controller,
+    b: &PartnerBooking,
+    mine: Option<&LocalBooking>,
+) -> (String, String) {
+    let mut detail = Vec::new();
+    let status = match b.state {
+        _ if mine.is_some_and(|m| m.cancel_refused.is_some())
+            && b.state != AppointmentState::Cancelled =>
+        {
+            c.tr("Cancellation refused by the Questura")
+        }
+        AppointmentState::Booked
+            if mine.is_some_and(|m| m.status == BookingStatus::CancelPending) =>
+        {
+            c.tr("Cancellation sent")
+        }
+        AppointmentState::Booked => match b.moved_from {
+            Some((date, time)) => {
+                detail.push(format!(
+                    "{} → {}",
+                    c.slot_text(date, time),
+                    c.slot_text(b.date, b.time)
+                ));
+                detail.extend(b.reason.clone());
+                c.tr("Moved by the Questura")
+            }
+            None => c.tr("Confirmed"),
+        },
+        AppointmentState::CheckedIn => c.tr("At the counter"),
+        AppointmentState::Delivered => c.tr("Delivered"),
+        AppointmentState::Cancelled if b.changed_by_questura => {
+            detail.extend(b.reason.clone());
+            c.tr("Cancelled by the Questura")
+        }
+        AppointmentState::Cancelled => c.tr("Cancelled"),
+        AppointmentState::NoShow => c.tr("Did not come"),
+    };
+    if let Some(phone) = &b.phone {
+        detail.push(format!("{}: {phone}", c.tr("Phone")));
+    }
+    (status, detail.join(" · "))
+}
+
+/// The body's bookings from today on (those of its other kiosks too, as the server last sent
+/// them), with this kiosk's own still undecided or refused ones; what the Questura changed since
+/// the operator last looked, one line per person; and the status of the last booking.
 pub(super) fn show_bookings(c: &Controller) {
     let today = c.core().now().to_zoned(status_bar::zone(c)).date();
-    let (printed, last) = {
+    let (seen, confirming, last) = {
         let state = c.state();
-        (state.printed.clone(), state.last)
+        (state.news_seen_ms, state.confirming.clone(), state.last)
     };
-    let mut alert = false;
-    let rows: Vec<BookingRow> = c
-        .core()
-        .bookings()
-        .into_iter()
-        // Today's and later: those an operator may still reprint, watch or cancel.
-        .filter(|b| b.date >= today)
-        .map(|b| {
-            let changed = printed.get(&b.request).is_some_and(|was| {
-                *was != b.status
+    let local = c.core().bookings();
+    let mine: HashMap<Uuid, &LocalBooking> = local.iter().map(|b| (b.request, b)).collect();
+    let mut on_server = HashSet::new();
+    let mut news = Vec::new();
+    let mut rows: Vec<(Date, Time, BookingRow)> = Vec::new();
+    for b in c.core().partner_bookings() {
+        let made_here = b.request.and_then(|r| mine.get(&r).copied());
+        on_server.extend(b.request);
+        let (status, detail) = body_status(c, &b, made_here);
+        let name = format!("{} {}", b.surname.to_uppercase(), b.given_names);
+        let changed = b.changed_by_questura && b.changed_at_ms > seen;
+        if changed {
+            let when = c.slot_text(b.date, b.time);
+            news.push(SharedString::from(if detail.is_empty() {
+                format!("{name} — {when}: {status}")
+            } else {
+                format!("{name} — {when}: {status} ({detail})")
+            }));
+        }
+        let id = made_here.map(|m| m.request.to_string()).unwrap_or_default();
+        let can_cancel = b.here
+            && b.state == AppointmentState::Booked
+            && made_here.is_some_and(|m| {
+                m.cancel_refused.is_none()
                     && !matches!(
-                        (was, &b.status),
-                        (BookingStatus::Pending { .. }, BookingStatus::Confirmed)
+                        m.status,
+                        BookingStatus::CancelPending | BookingStatus::Cancelled
                     )
             });
-            alert |= changed;
+        rows.push((
+            b.date,
+            b.time,
             BookingRow {
-                id: b.request.to_string().into(),
-                // Once the booking is settled the kiosk no longer keeps the name: its code.
+                confirming: can_cancel && confirming.as_deref() == Some(id.as_str()),
+                id: id.into(),
+                name: name.into(),
+                when: c.slot_text(b.date, b.time).into(),
+                status: status.into(),
+                detail: detail.into(),
+                changed,
+                can_cancel,
+            },
+        ));
+    }
+    // This kiosk's own, not (yet) on the server's list: undecided, refused, or the list has not
+    // arrived. Once settled the kiosk no longer keeps the name: its code.
+    for b in local
+        .iter()
+        .filter(|b| b.date >= today && !on_server.contains(&b.request))
+    {
+        let id = b.request.to_string();
+        let can_cancel = matches!(
+            b.status,
+            BookingStatus::Pending { .. }
+                | BookingStatus::Confirmed
+                | BookingStatus::Relocated { .. }
+        );
+        rows.push((
+            b.date,
+            b.time,
+            BookingRow {
+                confirming: can_cancel && confirming.as_deref() == Some(id.as_str()),
+                id: id.into(),
                 name: if b.surname.is_empty() {
                     b.booking_code.clone().into()
                 } else {
                     format!("{} {}", b.surname.to_uppercase(), b.given_names).into()
                 },
-                when: slot_text(b.date, b.time).into(),
-                status: status_text(c, &b).into(),
-                changed,
-                can_cancel: !matches!(
-                    b.status,
-                    BookingStatus::Cancelled
-                        | BookingStatus::CancelPending
-                        | BookingStatus::Rejected { .. }
-                ),
-            }
-        })
-        .collect();
+                when: c.slot_text(b.date, b.time).into(),
+                status: status_text(c, b).into(),
+                detail: SharedString::new(),
+                changed: false,
+                can_cancel,
+            },
+        ));
+    }
+    rows.sort_by_key(|(date, time, _)| (*date, *time));
+    let rows: Vec<BookingRow> = rows.into_iter().map(|(_, _, row)| row).collect();
     let last_status = last
-        .and_then(|request| booking(c, request))
-        .map(|b| status_text(c, &b));
+        .and_then(|request| local.iter().find(|b| b.request == request))
+        .map(|b| status_text(c, b));
+    let count = news.len() as i32;
     c.with_api(|api| {
         api.set_bookings(ModelRc::new(VecModel::from(rows)));
-        api.set_alert(alert);
+        api.set_news(ModelRc::new(VecModel::from(news)));
+        api.set_news_count(count);
         if let Some(status) = last_status {
             api.set_booking_status(status.into());
         }

@@ -57,6 +57,11 @@ struct State {
     /// What each printed booking's status was when it was printed, to raise an alert when the
     /// server changes it.
     printed: HashMap<Uuid, BookingStatus>,
+    /// When the operator last left the list of the body's bookings (ms since the epoch): what the
+    /// Questura changed after that is news.
+    news_seen_ms: i64,
+    /// The booking whose cancellation the operator is asked to confirm.
+    confirming: Option<String>,
     /// Reminders sent to the printer and not yet printed.
     printing: usize,
     last_touch: Option<Instant>,
@@ -128,6 +133,8 @@ pub fn bind(window: &AppWindow, core: Arc<KioskCore>, printer: Printer) -> Contr
     api.on_confirm_booking(on(booking::confirm_booking));
     api.on_print(on(booking::print));
     api.on_cancel_booking(on_text(booking::cancel_booking));
+    api.on_confirm_cancel(on_text(booking::confirm_cancel));
+    api.on_keep_booking(on(booking::keep_booking));
     api.on_check(on(self_check::check));
     api.on_key(on_text(keyboard::key));
     api.on_erase(on(keyboard::erase));
@@ -246,6 +253,25 @@ pub fn parse_typed_date(text: &str) -> Option<Date> {
     Date::new(y.parse().ok()?, m.parse().ok()?, d.parse().ok()?).ok()
 }
 
-fn slot_text(date: Date, time: Time) -> String {
-    format!("{} {}", date.strftime("%d/%m/%Y"), time.strftime("%H:%M"))
+impl Controller {
+    /// A slot as the kiosk shows it: the weekday in the screen's language, then `dd/mm/yyyy
+    /// HH:MM` ("martedì 24/11/2026 09:20").
+    fn slot_text(&self, date: Date, time: Time) -> String {
+        const WEEKDAYS: [&str; 7] = [
+            "Monday",
+            "Tuesday",
+            "Wednesday",
+            "Thursday",
+            "Friday",
+            "Saturday",
+            "Sunday",
+        ];
+        let weekday = WEEKDAYS[date.weekday().to_monday_zero_offset() as usize];
+        format!(
+            "{} {} {}",
+            self.tr(weekday),
+            date.strftime("%d/%m/%Y"),
+            time.strftime("%H:%M")
+        )
+    }
 }

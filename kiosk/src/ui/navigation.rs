@@ -37,7 +37,14 @@ pub(super) fn go(c: &Controller, screen: Screen) {
         state.permit = None;
         state.moving = None;
     }
-    if screen == Screen::Bookings {
+    // Leaving the list of the body's bookings: what it showed as news has been seen.
+    let leaving = c.with_api(|api| api.get_screen()) == Some(Screen::Bookings);
+    if leaving && screen != Screen::Bookings {
+        let mut state = c.state();
+        state.news_seen_ms = c.core().now().as_millisecond();
+        state.confirming = None;
+    }
+    if screen == Screen::Bookings || leaving {
         c.show_core();
     }
     c.with_api(|api| {

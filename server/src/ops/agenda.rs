@@ -48,7 +48,12 @@ pub fn create_service(
     Ok((true, Changes::shared()))
 }
 
-/// Save a service's description and rules, moving the bookings the rules displace.
+/// Why bookings moved when the administrator gave no reason.
+pub const HOURS_CHANGED: &str = "cambio di orario";
+
+/// Save a service's description and rules, moving the bookings the rules displace for `reason`
+/// (blank: [`HOURS_CHANGED`]).
+#[allow(clippy::too_many_arguments)]
 pub fn save_service(
     conn: &mut Connection,
     by: &Actor,
@@ -56,10 +61,14 @@ pub fn save_service(
     name: &str,
     description: &str,
     what_to_bring: &str,
+    reason: &str,
 ) -> Result<(Applied, Changes), StoreError> {
+    let reason = Some(reason.trim())
+        .filter(|r| !r.is_empty())
+        .unwrap_or(HOURS_CHANGED);
     let tx = conn.transaction()?;
     store::services::describe(&tx, rules.service(), name, description, what_to_bring)?;
-    let applied = agenda_change::apply(&tx, rules, by.now, &by.name, &by.source)?;
+    let applied = agenda_change::apply(&tx, rules, reason, by.now, &by.name, &by.source)?;
     tx.commit()?;
     let changes = changes_of(&applied);
     Ok((applied, changes))
@@ -123,7 +132,10 @@ pub fn close_day(
     let tx = conn.transaction()?;
     let mut all = Applied::default();
     for r in &rules {
-        let applied = agenda_change::apply(&tx, r, by.now, &by.name, &by.source)?;
+        let reason = Some(closure.note.trim())
+            .filter(|r| !r.is_empty())
+            .unwrap_or("giorno chiuso");
+        let applied = agenda_change::apply(&tx, r, reason, by.now, &by.name, &by.source)?;
         all.displaced.extend(applied.displaced);
         all.agendas.extend(applied.agendas);
         all.kiosks.extend(applied.kiosks);

@@ -311,6 +311,20 @@ pub fn enrolled(conn: &Connection) -> Result<Vec<KioskId>, StoreError> {
         .collect())
 }
 
+/// Every enrolled kiosk not revoked, with its partner body.
+pub fn enrolled_by_partner(conn: &Connection) -> Result<Vec<(KioskId, i64)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, partner_body_id FROM kiosks WHERE public_key IS NOT NULL AND revoked_at IS NULL",
+    )?;
+    let rows: Vec<(String, i64)> = stmt
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, partner)| Some((KioskId(id.parse().ok()?), partner)))
+        .collect())
+}
+
 /// The partner body `kiosk` belongs to.
 pub fn partner_of(conn: &Connection, kiosk: KioskId) -> Result<Option<i64>, StoreError> {
     Ok(conn

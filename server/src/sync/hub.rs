@@ -19,7 +19,10 @@ use super::{
     docs::Documents,
     leases::settle_leases,
     outbox::decide_requests,
-    project::{project, write_agenda, write_booked, write_inbox, write_operators, write_shared},
+    project::{
+        project, write_agenda, write_booked, write_bookings, write_inbox, write_operators,
+        write_shared,
+    },
 };
 use crate::{
     clock::Clock,
@@ -131,7 +134,24 @@ impl SyncHub {
                         changed.push(DocName::Inbox(kiosk));
                     }
                 }
+                changed.extend(write_bookings(conn, &mut docs, now, None)?);
                 Ok::<_, StoreError>(changed)
+            })
+            .await?;
+        self.notify(changed);
+        Ok(())
+    }
+
+    /// After the counter changed appointments (a check-in, a delivery, a no-show): rewrite the
+    /// partner bodies' bookings documents, so their kiosks show it.
+    pub async fn republish_bookings(&self) -> Result<(), StoreError> {
+        let docs = self.docs.clone();
+        let now = self.now();
+        let changed = self
+            .db
+            .call(move |conn| {
+                let mut docs = docs.lock().unwrap_or_else(|p| p.into_inner());
+                write_bookings(conn, &mut docs, now, None)
             })
             .await?;
         self.notify(changed);
@@ -180,6 +200,7 @@ impl SyncHub {
                     DocName::Inbox(kiosk),
                     DocName::Ready,
                     DocName::Operators(kiosk),
+                    DocName::Bookings(kiosk),
                 ];
                 if let Some(ctx) = Context::load(conn)? {
                     let today = ctx.today(now);
@@ -213,6 +234,8 @@ impl SyncHub {
                 if write_operators(conn, &mut docs, kiosk)? {
                     changed.push(DocName::Operators(kiosk));
                 }
+                let body = kiosks::partner_of(conn, kiosk)?.into_iter().collect();
+                changed.extend(write_bookings(conn, &mut docs, now, Some(&body))?);
                 let agendas = names
                     .iter()
                     .filter(|n| matches!(n, DocName::Agenda { .. }))
@@ -306,7 +329,21 @@ impl SyncHub {
                 // (Each document syncs on its own, so a kiosk may learn a verdict before the new
                 // counts: its replica counts its own lease bookings itself, and a provisional
                 // booking proposed from a count a moment old is at worst relocated.)
+                // The bodies whose bookings changed: this kiosk's, and that of any kiosk whose
+                // booking a move replaced.
+                let mut bodies = BTreeSet::new();
+                for k in touched
+                    .iter()
+                    .filter_map(|n| match n {
+                        DocName::Inbox(k) => Some(*k),
+                        _ => None,
+                    })
+                    .chain([kiosk])
+                {
+                    bodies.extend(kiosks::partner_of(conn, k)?);
+                }
                 let mut changed = project(conn, &mut docs, kiosk, touched)?;
+                changed.extend(write_bookings(conn, &mut docs, now, Some(&bodies))?);
                 // The people just booked: every kiosk warns before booking them again.
                 if write_booked(conn, &mut docs, now)? {
                     changed.push(DocName::Ready);

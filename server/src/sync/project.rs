@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use coper_shared::{
     agenda::SlotKey,
     documents::{
-        BookedPermit, DocName, KioskId, LeaseEntry, QuesturaInfo, ServiceInfo, SlotCounts,
-        SyncSettings, collections, delete_record, put_record, records,
+        BookedPermit, DocName, KioskId, LeaseEntry, PartnerBooking, QuesturaInfo, ServiceInfo,
+        SlotCounts, SyncSettings, collections, delete_record, put_record, records,
     },
     ready_index::{Permit, ReadyEntry},
     rules::hh_mm,
@@ -18,8 +18,8 @@ use jiff::{Timestamp, civil::Date};
 
 use super::{Context, SyncConfig, docs::Documents};
 use crate::store::{
-    Connection, StoreError, appointments, parse_date, partners, ready, settings, slots, users,
-    verdicts,
+    Connection, StoreError, appointments, kiosks, parse_date, partners, ready, settings, slots,
+    users, verdicts,
 };
 
 /// Write the agendas named in `touched`, then the inboxes it names and `kiosk`'s, from SQLite;
@@ -277,6 +277,57 @@ pub(super) fn write_booked(
         docs.persist(conn, &DocName::Ready)?;
     }
     Ok(changed)
+}
+
+/// Write the bookings document of every enrolled kiosk of the partner bodies `partners` (every
+/// body when `None`): the body's bookings from today on, the same records for each of its kiosks
+/// but for `here`. Returns the documents that changed.
+pub(super) fn write_bookings(
+    conn: &Connection,
+    docs: &mut Documents,
+    now: Timestamp,
+    partners: Option<&BTreeSet<i64>>,
+) -> Result<Vec<DocName>, StoreError> {
+    let Some(ctx) = Context::load(conn)? else {
+        return Ok(Vec::new());
+    };
+    let today = ctx.today(now);
+    let mut by_partner: std::collections::BTreeMap<i64, Vec<KioskId>> = Default::default();
+    for (kiosk, partner) in kiosks::enrolled_by_partner(conn)? {
+        if partners.is_none_or(|p| p.contains(&partner)) {
+            by_partner.entry(partner).or_default().push(kiosk);
+        }
+    }
+    let mut changed_docs = Vec::new();
+    for (partner, kiosks) in by_partner {
+        let rows = appointments::of_partner_from(conn, partner, today)?;
+        for kiosk in kiosks {
+            let name = DocName::Bookings(kiosk);
+            let doc = docs.get(conn, &name)?;
+            let here = kiosk.to_string();
+            let mut keep = BTreeSet::new();
+            let mut changed = false;
+            for row in &rows {
+                let booking = PartnerBooking {
+                    here: row.kiosk.as_deref() == Some(here.as_str()),
+                    ..row.booking.clone()
+                };
+                let key = booking.appointment.to_string();
+                changed |= put_record(doc, collections::BOOKINGS, &key, &booking);
+                keep.insert(key);
+            }
+            for (key, _) in records::<serde_json::Value>(doc, collections::BOOKINGS) {
+                if !keep.contains(&key) {
+                    changed |= delete_record(doc, collections::BOOKINGS, &key);
+                }
+            }
+            if changed {
+                docs.persist(conn, &name)?;
+                changed_docs.push(name);
+            }
+        }
+    }
+    Ok(changed_docs)
 }
 
 /// Write kiosk `kiosk`'s partner body and its operators' accounts. Returns whether it changed.

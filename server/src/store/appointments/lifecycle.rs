@@ -336,12 +336,28 @@ pub fn movable_from(
     Ok(out)
 }
 
-/// Move appointment `id` to `to` (the slot's row must hold a place for it), restating the
-/// verdict of the kiosk that booked it.
-pub fn relocate(conn: &Connection, id: &str, to: SlotKey) -> Result<(), StoreError> {
+/// Move appointment `id` to `to` (the slot's row must hold a place for it) because the Questura
+/// changed its hours, restating the verdict of the kiosk that booked it. The first slot it was
+/// moved from is kept (the person's reminder says that one), with when and why.
+pub fn relocate(
+    conn: &Connection,
+    id: &str,
+    to: SlotKey,
+    now: Timestamp,
+    reason: &str,
+) -> Result<(), StoreError> {
     conn.execute(
-        "UPDATE appointments SET slot_date = ?2, slot_time = ?3 WHERE id = ?1",
-        params![id, to.date.to_string(), hh_mm(to.start)],
+        "UPDATE appointments SET moved_from_date = coalesce(moved_from_date, slot_date),
+             moved_from_time = coalesce(moved_from_time, slot_time),
+             slot_date = ?2, slot_time = ?3, moved_at = ?4, moved_reason = ?5
+         WHERE id = ?1",
+        params![
+            id,
+            to.date.to_string(),
+            hh_mm(to.start),
+            instant_text(now),
+            reason
+        ],
     )?;
     verdicts::restate(conn, id, Restated::Relocated(to))
 }

@@ -322,3 +322,113 @@ pub fn search(
 pub fn slot_of(appointment: &CounterAppointment) -> Result<(Date, jiff::civil::Time), StoreError> {
     Ok((appointment.date, parse_time(&appointment.time)?))
 }
+
+/// A partner body's booking as its kiosks hold it, with the kiosk that made it.
+pub struct OfPartner {
+    pub kiosk: Option<String>,
+    /// Every field but `here`, which depends on the kiosk that receives it.
+    pub booking: coper_shared::documents::PartnerBooking,
+}
+
+/// The bookings of partner body `partner` from `today` on, in every state, by slot.
+pub fn of_partner_from(
+    conn: &Connection,
+    partner: i64,
+    today: Date,
+) -> Result<Vec<OfPartner>, StoreError> {
+    use coper_shared::documents::{AppointmentState, PartnerBooking};
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, request_id, kiosk_id, booking_code, service_id, slot_date, slot_time, surname,
+                given_names, phone, status, moved_from_date, moved_from_time,
+                CASE WHEN status = 'cancelled' THEN cancel_reason ELSE moved_reason END,
+                max(created_at, coalesce(checked_in_at, ''), coalesce(delivered_at, ''),
+                    coalesce(no_show_at, ''), coalesce(cancelled_at, ''), coalesce(moved_at, '')),
+                CASE status
+                    WHEN 'cancelled' THEN cancel_reason <> 'cancelled at the kiosk'
+                    WHEN 'no_show' THEN 1
+                    WHEN 'booked' THEN moved_at IS NOT NULL
+                    ELSE 0 END
+         FROM appointments WHERE partner_body_id = ?1 AND slot_date >= ?2
+         ORDER BY slot_date, slot_time, rowid",
+    )?;
+    let rows = stmt.query_map(params![partner, today.to_string()], |r| {
+        Ok((
+            (
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, String>(5)?,
+                r.get::<_, String>(6)?,
+            ),
+            (
+                r.get::<_, String>(7)?,
+                r.get::<_, String>(8)?,
+                r.get::<_, Option<String>>(9)?,
+                r.get::<_, AppointmentStatus>(10)?,
+                r.get::<_, Option<String>>(11)?,
+                r.get::<_, Option<String>>(12)?,
+                r.get::<_, Option<String>>(13)?,
+                r.get::<_, String>(14)?,
+                r.get::<_, bool>(15)?,
+            ),
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (
+            (id, request, kiosk, booking_code, service, date, time),
+            (
+                surname,
+                given_names,
+                phone,
+                status,
+                from_date,
+                from_time,
+                reason,
+                changed,
+                by_questura,
+            ),
+        ) = row?;
+        let (Ok(appointment), Ok(service)) =
+            (id.parse(), coper_shared::ids::ServiceId::parse(&service))
+        else {
+            continue;
+        };
+        let moved_from = match (from_date, from_time) {
+            (Some(d), Some(t)) => Some((parse_date(&d)?, parse_time(&t)?)),
+            _ => None,
+        };
+        out.push(OfPartner {
+            kiosk,
+            booking: PartnerBooking {
+                appointment,
+                request: request.and_then(|r| r.parse().ok()),
+                here: false,
+                booking_code,
+                service,
+                date: parse_date(&date)?,
+                time: parse_time(&time)?,
+                surname,
+                given_names,
+                phone,
+                state: match status {
+                    AppointmentStatus::Booked => AppointmentState::Booked,
+                    AppointmentStatus::CheckedIn => AppointmentState::CheckedIn,
+                    AppointmentStatus::Delivered => AppointmentState::Delivered,
+                    AppointmentStatus::Cancelled => AppointmentState::Cancelled,
+                    AppointmentStatus::NoShow => AppointmentState::NoShow,
+                },
+                moved_from,
+                reason,
+                changed_at_ms: changed
+                    .parse::<Timestamp>()
+                    .map(|t| t.as_millisecond())
+                    .unwrap_or(0),
+                changed_by_questura: by_questura,
+            },
+        });
+    }
+    Ok(out)
+}

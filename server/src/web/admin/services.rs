@@ -126,10 +126,16 @@ pub async fn service_save(
         editor.description.trim().to_owned(),
         editor.what_to_bring.trim().to_owned(),
     );
+    // Why, if bookings move: the partner bodies and the people read it.
+    let reason = pairs
+        .iter()
+        .find(|(k, _)| k == "change_reason")
+        .map(|(_, v)| v.trim().to_owned())
+        .unwrap_or_default();
     let applied = cx
         .state
         .perform(move |conn| {
-            ops::agenda::save_service(conn, &by, &rules, &name, &description, &bring)
+            ops::agenda::save_service(conn, &by, &rules, &name, &description, &bring, &reason)
         })
         .await?;
     Ok(saved(
