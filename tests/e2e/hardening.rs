@@ -577,8 +577,23 @@ async fn a_kiosk_keeps_names_in_clear_only_until_the_booking_is_settled() {
             .surname
     };
     assert_eq!(listed(&kiosk.core), "Zyxwvutsrq");
-    kiosk.core.reminder_printed(booked.request).unwrap();
+    let booking = kiosk
+        .core
+        .bookings()
+        .into_iter()
+        .find(|b| b.request == booked.request)
+        .unwrap();
+    kiosk.core.reminder_printed(&booking, false).unwrap();
     assert_eq!(listed(&kiosk.core), "");
+    // The partner body's list has the person, in memory only: never on the disk.
+    crate::helpers::eventually(15, "the body's bookings to arrive", || {
+        kiosk
+            .core
+            .partner_bookings()
+            .iter()
+            .any(|b| b.surname == "Zyxwvutsrq")
+    })
+    .await;
     let disk = bytes_under(&kiosk.config.data_dir);
     for secret in ["Zyxwvutsrq", "Qwertyuiop", "987 6543"] {
         assert!(

@@ -105,6 +105,13 @@ impl KioskUi {
 
     /// From the menu, book the first free slot for a person of the ready list.
     fn book_for_a_ready_person(&self) {
+        self.book_ready_person(false);
+    }
+
+    /// From the menu, book a person of the ready list: the first free slot, or
+    /// (`beyond_leases`) the last of the other days offered, beyond the places leased to the
+    /// kiosk, which only the server can confirm.
+    fn book_ready_person(&self, beyond_leases: bool) {
         let it = |english: &str| tr("it", english);
         press(&self.window, &it("New booking"));
         let (surname, given, born, _) = a_ready_person(&self.app);
@@ -113,6 +120,12 @@ impl KioskUi {
         self.api().set_birth_date(typed(&born).into());
         press(&self.window, &it("Search"));
         press(&self.window, "Consegna permesso elettronico");
+        if beyond_leases {
+            press(&self.window, &it("Another day"));
+            let options = self.api().get_options();
+            let last = slint::Model::row_data(&options, options.row_count() - 1).unwrap();
+            press(&self.window, &last.name);
+        }
         press(&self.window, &it("Confirm"));
         press(&self.window, &it("Confirm the booking"));
     }
@@ -154,6 +167,17 @@ fn value(window: &AppWindow, label: &str) -> String {
             panic!("nothing labelled «{label}»; labels: {all:?}")
         })
         .to_string()
+}
+
+/// The text of a printed reminder.
+fn pdf_text(path: &std::path::Path) -> String {
+    let out = std::process::Command::new("pdftotext")
+        .arg(path)
+        .arg("-")
+        .output()
+        .expect("pdftotext is installed (poppler-utils: scripts/install-deps)");
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap()
 }
 
 /// The row of the office's list for the person named `name` (the list scrolls: read the model).
@@ -430,7 +454,8 @@ async fn an_office_offline_still_books_and_prints_and_the_server_confirms_later(
         "offline login: {}",
         ui.api().get_message()
     );
-    ui.book_for_a_ready_person();
+    // Beyond its leases: only the server can confirm it.
+    ui.book_ready_person(true);
     assert_eq!(ui.api().get_screen(), Screen::Done);
     let code = value(&ui.window, "booking code");
     assert_eq!(
@@ -445,11 +470,37 @@ async fn an_office_offline_still_books_and_prints_and_the_server_confirms_later(
         "printed offline"
     );
 
+    let slip = ui.printed(&format!("{code}.pdf"));
+    assert!(
+        pdf_text(&slip).contains("PROVVISORIO"),
+        "offline: provisional"
+    );
+
     ui.proxy.restore();
     ui.settle("the server's verdict once back online", |api| {
         api.get_pending() == 0 && value(&ui.window, "booking status") == it("Confirmed")
     })
     .await;
+    // The slip the person holds says provisional: the kiosk asks for a reprint, once.
+    ui.settle("the slip listed for a reprint", |api| {
+        api.get_reprint_count() == 1
+    })
+    .await;
+    let row = (0..ui.api().get_bookings().row_count())
+        .filter_map(|i| slint::Model::row_data(&ui.api().get_bookings(), i))
+        .find(|row| row.reprint)
+        .expect("a row to reprint");
+    assert!(!row.refused);
+    std::fs::remove_file(&slip).unwrap();
+    ui.api().invoke_reprint(row.id.clone());
+    ui.settle("the reprint", |api| {
+        !api.get_printing() && api.get_reprint_count() == 0
+    })
+    .await;
+    assert!(
+        !pdf_text(&slip).contains("PROVVISORIO"),
+        "reprinted as confirmed"
+    );
     let stored: i64 = ui
         .app
         .database()
@@ -727,4 +778,35 @@ async fn the_office_list_follows_the_counter_and_cancelling_asks_first() {
         ),
         "cancelled"
     );
+}
+
+/// Issue "A booking every party can trust", point 3: online, a booking outside the kiosk's
+/// leases is printed once, after the server's verdict, and says what the verdict says (here
+/// confirmed): no provisional slip, nothing to reprint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn online_the_reminder_waits_for_the_verdict_and_prints_once() {
+    let ui = KioskUi::start(Duration::ZERO).await;
+    let window = &ui.window;
+    let it = |english: &str| tr("it", english);
+    ui.log_in().await;
+    ui.book_ready_person(true);
+    assert_eq!(ui.api().get_screen(), Screen::Done);
+    let code = value(window, "booking code");
+    assert_eq!(
+        value(window, "booking status"),
+        it("Provisional: awaiting confirmation from the Questura"),
+        "no lease: the server decides"
+    );
+    ui.settle("the verdict, then the print", |api| {
+        !api.get_printing() && ui.printed(&format!("{code}.pdf")).exists()
+    })
+    .await;
+    assert_eq!(value(window, "booking status"), it("Confirmed"));
+    let text = pdf_text(&ui.printed(&format!("{code}.pdf")));
+    assert!(
+        !text.contains("PROVVISORIO"),
+        "printed after the verdict: {text}"
+    );
+    ui.controller.refresh();
+    assert_eq!(ui.api().get_reprint_count(), 0, "nothing to reprint");
 }

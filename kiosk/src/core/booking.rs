@@ -214,11 +214,50 @@ impl KioskCore {
         })
     }
 
-    /// The reminder of `request` was printed: the clear name and phone the kiosk kept for it are
-    /// deleted once the booking is decided and printed as decided.
-    pub fn reminder_printed(&self, request: Uuid) -> Result<(), CoreError> {
+    /// The reminder of `booking` was printed, marked `provisional` or not: the clear name and
+    /// phone the kiosk kept for it are deleted once the booking is decided and printed as
+    /// decided; a provisional slip is remembered until it is printed again, so the operator is
+    /// asked to reprint it once the verdict is in ([`Self::slips_to_reprint`]).
+    pub fn reminder_printed(
+        &self,
+        booking: &LocalBooking,
+        provisional: bool,
+    ) -> Result<(), CoreError> {
         let inner = self.shared.lock();
-        replica::forget_printed(&inner, request, self.now())
+        let request = booking.request.to_string();
+        inner
+            .store
+            .slip_printed(&request, &booking.date.to_string(), provisional)?;
+        replica::forget_printed(&inner, booking.request, self.now())
+    }
+
+    /// Bookings made here whose reminder was printed as provisional and whose verdict has
+    /// arrived since: the person holds a slip that no longer tells the truth.
+    pub fn slips_to_reprint(&self) -> Vec<Uuid> {
+        let inner = self.shared.lock();
+        let today = self
+            .now()
+            .to_zoned(jiff::tz::TimeZone::system())
+            .date()
+            .to_string();
+        let slips = inner.store.provisional_slips(&today).unwrap_or_default();
+        slips
+            .iter()
+            .filter_map(|r| r.parse::<Uuid>().ok())
+            .filter(|r| {
+                inner
+                    .docs
+                    .get(&DocName::Inbox(inner.kiosk))
+                    .and_then(|doc| record::<Verdict>(doc, collections::VERDICTS, &r.to_string()))
+                    .is_some()
+            })
+            .collect()
+    }
+
+    /// The operator has told the person about a refused booking's provisional slip.
+    pub fn slip_dealt_with(&self, request: Uuid) -> Result<(), CoreError> {
+        let inner = self.shared.lock();
+        inner.store.slip_printed(&request.to_string(), "", false)
     }
 
     /// Write `request` into the outbox exactly as given, bypassing every check: what a buggy or

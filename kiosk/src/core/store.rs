@@ -112,10 +112,23 @@ CREATE TABLE IF NOT EXISTS people (
     slot_date    TEXT NOT NULL,
     printed      INTEGER NOT NULL DEFAULT 0
 );
+-- Reminders printed as provisional (no verdict yet) and not printed again since: once the verdict
+-- is in, the operator is asked to reprint them (or told the booking was refused). No names.
+CREATE TABLE IF NOT EXISTS provisional_slips (
+    request    TEXT PRIMARY KEY,
+    slot_date  TEXT NOT NULL
+);
 ";
 
 pub struct Store {
     conn: Connection,
+}
+
+/// Whether a document received from the server is saved on disk. The partner body's bookings
+/// (names and phones of people booked by other kiosks too) live in memory only: a stolen kiosk's
+/// disk does not have them, and after a restart the server sends them again.
+fn kept_on_disk(name: &DocName) -> bool {
+    !matches!(name, DocName::Bookings(_))
 }
 
 /// A person kept in clear for a booking made here (see the `people` table).
@@ -296,6 +309,41 @@ impl Store {
         Ok(())
     }
 
+    /// A reminder of `request` was printed: as provisional (remembered until printed again), or
+    /// as decided (forgotten).
+    pub fn slip_printed(
+        &self,
+        request: &str,
+        slot_date: &str,
+        provisional: bool,
+    ) -> Result<(), CoreError> {
+        if provisional {
+            self.conn.execute(
+                "INSERT OR REPLACE INTO provisional_slips (request, slot_date) VALUES (?1, ?2)",
+                params![request, slot_date],
+            )?;
+        } else {
+            self.conn.execute(
+                "DELETE FROM provisional_slips WHERE request = ?1",
+                [request],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The requests whose last reminder was printed as provisional, for `today` or later.
+    pub fn provisional_slips(&self, today: &str) -> Result<Vec<String>, CoreError> {
+        self.conn.execute(
+            "DELETE FROM provisional_slips WHERE slot_date < ?1",
+            [today],
+        )?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT request FROM provisional_slips ORDER BY request")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Delete the clear names of `requests`, and of every booking whose day is before `today`.
     pub fn forget_people(&self, requests: &[String], today: &str) -> Result<usize, CoreError> {
         let mut forgotten = self
@@ -347,7 +395,7 @@ impl Store {
         at_ms: i64,
     ) -> Result<(), CoreError> {
         let tx = self.conn.transaction()?;
-        for (name, snapshot, state) in items {
+        for (name, snapshot, state) in items.iter().filter(|(name, ..)| kept_on_disk(name)) {
             tx.execute(
                 "INSERT INTO documents (name, snapshot) VALUES (?1, ?2)
                  ON CONFLICT (name) DO UPDATE SET snapshot = excluded.snapshot",
@@ -390,6 +438,9 @@ impl Store {
     }
 
     pub fn load_state(&self, name: &DocName) -> Result<sync::State, CoreError> {
+        if !kept_on_disk(name) {
+            return Ok(sync::State::new());
+        }
         let bytes: Option<Vec<u8>> = self
             .conn
             .query_row(

@@ -2,7 +2,10 @@
 //! or another, the booking itself (committed locally before the screen moves on), its reminder
 //! sent to the printer, and the list of bookings with what the server said of each.
 
-use std::collections::{HashMap, HashSet};
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
 
 use coper_shared::{
     documents::{AppointmentState, PartnerBooking},
@@ -208,7 +211,14 @@ pub(super) fn confirm_booking(c: &Controller) {
                 api.set_booking_status(status.into());
                 api.set_screen(Screen::Done);
             });
-            print(c);
+            // One print, telling the truth: at once when the booking is already decided (a
+            // leased place) or the office is offline (marked provisional); online, once the
+            // verdict is in, or after a short wait.
+            if booking.is_confirmed() || !c.core().status().online {
+                print(c);
+            } else {
+                await_verdict(c, booking.request);
+            }
             // The status bar counts the new request at once.
             c.show_core();
         }
@@ -253,44 +263,97 @@ fn booking(c: &Controller, request: Uuid) -> Option<LocalBooking> {
         .find(|b| b.request == request)
 }
 
-/// Print the last booking's reminder, as it stands now (relocated: at the new time), on the
-/// printer's thread; the print button waits until it is done.
-pub(super) fn print(c: &Controller) {
-    let Some(request) = c.state().last else {
-        return;
+/// How long a booking made online waits for the server's verdict before its reminder is printed
+/// as provisional (the verdict usually arrives in well under a second).
+pub const VERDICT_WAIT: Duration = Duration::from_secs(3);
+
+/// Hold the print of `request`'s reminder until its verdict arrives (see [`show_bookings`]) or
+/// [`VERDICT_WAIT`] has passed; the print button says to wait meanwhile.
+fn await_verdict(c: &Controller, request: Uuid) {
+    c.state().awaiting = Some(request);
+    c.with_api(|api| api.set_printing(true));
+    let back = c.clone();
+    std::thread::spawn(move || {
+        std::thread::sleep(VERDICT_WAIT);
+        back.post(move |c| print_awaited(c, request));
+    });
+}
+
+/// Print the reminder held for `request`, once: the first of its verdict and the wait's end.
+fn print_awaited(c: &Controller, request: Uuid) {
+    let held = {
+        let mut state = c.state();
+        if state.awaiting == Some(request) {
+            state.awaiting = None;
+            true
+        } else {
+            false
+        }
     };
+    if held {
+        c.with_api(|api| api.set_printing(c.state().printing > 0));
+        print(c);
+    }
+}
+
+/// Print the last booking's reminder, as it stands now (relocated: at the new time; undecided:
+/// provisional), on the printer's thread; the print button waits until it is done.
+pub(super) fn print(c: &Controller) {
+    let last = c.state().last;
+    if let Some(request) = last {
+        print_request(c, request);
+    }
+}
+
+/// "Reprint" on a row: the reminder of a booking made here, as it stands now.
+pub(super) fn reprint(c: &Controller, id: &str) {
+    if let Ok(request) = id.parse() {
+        print_request(c, request);
+    }
+}
+
+/// "Seen" on a refused booking's provisional slip: the operator has told the person.
+pub(super) fn slip_dealt_with(c: &Controller, id: &str) {
+    if let Ok(request) = id.parse()
+        && let Err(e) = c.core().slip_dealt_with(request)
+    {
+        tracing::warn!(error = %e, "could not record a slip dealt with");
+    }
+    show_bookings(c);
+}
+
+fn print_request(c: &Controller, request: Uuid) {
     let Some(booking) = booking(c, request) else {
         return;
     };
     let Some(reminder) = c.reminder_of(&booking) else {
         return;
     };
-    {
-        let mut state = c.state();
-        state.printed.insert(request, booking.status.clone());
-        state.printing += 1;
-    }
+    let provisional = reminder.provisional;
+    c.state().printing += 1;
     c.with_api(|api| api.set_printing(true));
     let back = c.clone();
     c.0.printer.print(reminder, move |result| {
-        back.post(move |c| printed(c, request, result))
+        back.post(move |c| printed(c, &booking, provisional, result))
     });
 }
 
 /// The printer's answer, on the UI thread.
-fn printed(c: &Controller, request: Uuid, result: Result<(), String>) {
+fn printed(c: &Controller, booking: &LocalBooking, provisional: bool, result: Result<(), String>) {
     let printing = {
         let mut state = c.state();
         state.printing = state.printing.saturating_sub(1);
-        state.printing > 0
+        state.printing > 0 || state.awaiting.is_some()
     };
     c.with_api(|api| api.set_printing(printing));
     match result {
-        // Printed as decided: the kiosk no longer needs the person's name in clear.
+        // Printed as decided, the kiosk no longer needs the person's name in clear; printed as
+        // provisional, the slip is remembered until it is printed again.
         Ok(()) => {
-            if let Err(e) = c.core().reminder_printed(request) {
-                tracing::warn!(error = %e, "could not forget a printed booking's names");
+            if let Err(e) = c.core().reminder_printed(booking, provisional) {
+                tracing::warn!(error = %e, "could not record a printed reminder");
             }
+            show_bookings(c);
         }
         Err(e) => {
             tracing::error!(error = %e, "the reminder was not printed");
@@ -375,6 +438,12 @@ fn body_status(
         {
             c.tr("Cancellation sent")
         }
+        AppointmentState::Booked
+            if b.moved_from.is_none()
+                && mine.is_some_and(|m| matches!(m.status, BookingStatus::Relocated { .. })) =>
+        {
+            status_text(c, mine.expect("just checked"))
+        }
         AppointmentState::Booked => match b.moved_from {
             Some((date, time)) => {
                 detail.push(format!(
@@ -407,11 +476,25 @@ fn body_status(
 /// the operator last looked, one line per person; and the status of the last booking.
 pub(super) fn show_bookings(c: &Controller) {
     let today = c.core().now().to_zoned(status_bar::zone(c)).date();
-    let (seen, confirming, last) = {
+    let (seen, confirming, last, awaiting) = {
         let state = c.state();
-        (state.news_seen_ms, state.confirming.clone(), state.last)
+        (
+            state.news_seen_ms,
+            state.confirming.clone(),
+            state.last,
+            state.awaiting,
+        )
     };
     let local = c.core().bookings();
+    // The verdict a held reminder waited for has arrived: print it now.
+    if let Some(request) = awaiting
+        && local
+            .iter()
+            .any(|b| b.request == request && b.status != (BookingStatus::Pending { lease: false }))
+    {
+        print_awaited(c, request);
+    }
+    let reprints: HashSet<Uuid> = c.core().slips_to_reprint().into_iter().collect();
     let mine: HashMap<Uuid, &LocalBooking> = local.iter().map(|b| (b.request, b)).collect();
     let mut on_server = HashSet::new();
     let mut news = Vec::new();
@@ -452,6 +535,8 @@ pub(super) fn show_bookings(c: &Controller) {
                 detail: detail.into(),
                 changed,
                 can_cancel,
+                reprint: made_here.is_some_and(|m| reprints.contains(&m.request)),
+                refused: false,
             },
         ));
     }
@@ -484,6 +569,8 @@ pub(super) fn show_bookings(c: &Controller) {
                 detail: SharedString::new(),
                 changed: false,
                 can_cancel,
+                reprint: reprints.contains(&b.request),
+                refused: matches!(b.status, BookingStatus::Rejected { .. }),
             },
         ));
     }
@@ -493,7 +580,9 @@ pub(super) fn show_bookings(c: &Controller) {
         .and_then(|request| local.iter().find(|b| b.request == request))
         .map(|b| status_text(c, b));
     let count = news.len() as i32;
+    let reprint_count = rows.iter().filter(|r| r.reprint).count() as i32;
     c.with_api(|api| {
+        api.set_reprint_count(reprint_count);
         api.set_bookings(ModelRc::new(VecModel::from(rows)));
         api.set_news(ModelRc::new(VecModel::from(news)));
         api.set_news_count(count);

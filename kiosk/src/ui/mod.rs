@@ -18,7 +18,6 @@ mod self_check;
 mod status_bar;
 
 use std::{
-    collections::HashMap,
     sync::{
         Arc, Mutex, MutexGuard,
         atomic::{AtomicBool, Ordering},
@@ -38,7 +37,7 @@ pub use printer::Printer;
 
 use crate::{
     Api, AppWindow, Choice,
-    core::{BookingStatus, KioskCore, Proposal},
+    core::{KioskCore, Proposal},
     i18n::{LANGUAGES, tr},
 };
 
@@ -54,9 +53,8 @@ struct State {
     proposal: Option<Proposal>,
     options: Vec<Proposal>,
     last: Option<Uuid>,
-    /// What each printed booking's status was when it was printed, to raise an alert when the
-    /// server changes it.
-    printed: HashMap<Uuid, BookingStatus>,
+    /// The booking whose reminder waits for the server's verdict before printing.
+    awaiting: Option<Uuid>,
     /// When the operator last left the list of the body's bookings (ms since the epoch): what the
     /// Questura changed after that is news.
     news_seen_ms: i64,
@@ -134,6 +132,8 @@ pub fn bind(window: &AppWindow, core: Arc<KioskCore>, printer: Printer) -> Contr
     api.on_print(on(booking::print));
     api.on_cancel_booking(on_text(booking::cancel_booking));
     api.on_confirm_cancel(on_text(booking::confirm_cancel));
+    api.on_reprint(on_text(booking::reprint));
+    api.on_slip_dealt_with(on_text(booking::slip_dealt_with));
     api.on_keep_booking(on(booking::keep_booking));
     api.on_check(on(self_check::check));
     api.on_key(on_text(keyboard::key));
