@@ -36,3 +36,7 @@ ALTER TABLE appointments ADD COLUMN moved_from_date TEXT;
 ALTER TABLE appointments ADD COLUMN moved_from_time TEXT;
 ALTER TABLE appointments ADD COLUMN moved_at TEXT;
 ALTER TABLE appointments ADD COLUMN moved_reason TEXT;
+
+-- An entry of the ready list the administration removed (a wrong row): it leaves the kiosks' index,
+-- the status check and the counter; a later import that brings it again restores it.
+ALTER TABLE ready_permits ADD COLUMN removed_at TEXT;

@@ -238,61 +238,84 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<ReadyRow>, Vec<RowError>> {
             );
             continue;
         }
-        let surname = get(Column::Surname);
-        if surname.is_empty() {
-            fail("cognome mancante".into());
-            continue;
-        }
-        let birth_text = get(Column::BirthDate);
-        let Some(birth_date) = parse_partial_date(&birth_text) else {
-            fail(format!(
-                "data di nascita non valida «{birth_text}»: usare gg/mm/aaaa (00 per le parti ignote)"
-            ));
-            continue;
-        };
-        let fingerprint_text = get(Column::FingerprintDate);
-        let Some(fingerprint_date) = parse_date(&fingerprint_text) else {
-            fail(format!(
-                "data del rilievo impronte non valida «{fingerprint_text}»: usare gg/mm/aaaa"
-            ));
-            continue;
-        };
-        let receipt = match identifier(get(Column::Receipt), 12, "numero di assicurata") {
-            Ok(receipt) => receipt,
+        let row = match check_row(
+            line,
+            Typed {
+                surname: get(Column::Surname),
+                given_names: get(Column::GivenNames),
+                birth_date: get(Column::BirthDate),
+                fingerprint_date: get(Column::FingerprintDate),
+                receipt: get(Column::Receipt),
+                pratica: get(Column::Pratica),
+                drawer: get(Column::Drawer),
+            },
+        ) {
+            Ok(row) => row,
             Err(message) => {
                 fail(message);
                 continue;
             }
         };
-        let pratica = match identifier(get(Column::Pratica), 10, "numero di pratica") {
-            Ok(pratica) => pratica,
-            Err(message) => {
-                fail(message);
-                continue;
-            }
-        };
-        if let Some(r) = &receipt
+        let receipt = &row.receipt_number;
+        if let Some(r) = receipt
             && let Some(first) = seen_receipts.insert(r.clone(), line)
         {
             fail(format!("assicurata «{r}» già presente alla riga {first}"));
             continue;
         }
-        rows.push(ReadyRow {
-            line,
-            surname,
-            given_names: get(Column::GivenNames),
-            birth_date,
-            fingerprint_date,
-            receipt_number: receipt,
-            pratica_number: pratica,
-            drawer: get(Column::Drawer),
-        });
+        rows.push(row);
     }
     if errors.is_empty() {
         Ok(rows)
     } else {
         Err(errors)
     }
+}
+
+/// The fields of one permit as typed, in a file's row or in the administration's correction form
+/// (spaces already collapsed).
+#[derive(Debug, Clone, Default)]
+pub struct Typed {
+    pub surname: String,
+    pub given_names: String,
+    /// `gg/mm/aaaa`, with `00` for the parts unknown.
+    pub birth_date: String,
+    /// `gg/mm/aaaa`.
+    pub fingerprint_date: String,
+    pub receipt: String,
+    pub pratica: String,
+    pub drawer: String,
+}
+
+/// Check one permit's fields: the row as stored, or why not (Italian: the administrator reads it).
+pub fn check_row(line: u64, typed: Typed) -> Result<ReadyRow, String> {
+    if typed.surname.is_empty() {
+        return Err("cognome mancante".into());
+    }
+    let birth_text = &typed.birth_date;
+    let Some(birth_date) = parse_partial_date(birth_text) else {
+        return Err(format!(
+            "data di nascita non valida «{birth_text}»: usare gg/mm/aaaa (00 per le parti ignote)"
+        ));
+    };
+    let fingerprint_text = &typed.fingerprint_date;
+    let Some(fingerprint_date) = parse_date(fingerprint_text) else {
+        return Err(format!(
+            "data del rilievo impronte non valida «{fingerprint_text}»: usare gg/mm/aaaa"
+        ));
+    };
+    let receipt_number = identifier(typed.receipt, 12, "numero di assicurata")?;
+    let pratica_number = identifier(typed.pratica, 10, "numero di pratica")?;
+    Ok(ReadyRow {
+        line,
+        surname: typed.surname,
+        given_names: typed.given_names,
+        birth_date,
+        fingerprint_date,
+        receipt_number,
+        pratica_number,
+        drawer: typed.drawer,
+    })
 }
 
 /// An optional identifier of a fixed length: `None` when empty, an Italian message when wrong.
@@ -336,7 +359,8 @@ fn parse_partial_date(text: &str) -> Option<String> {
 }
 
 /// A row as the store keeps it.
-fn permit_of(row: &ReadyRow) -> ready::Permit {
+/// The permit a checked row stores.
+pub fn permit_of(row: &ReadyRow) -> ready::Permit {
     ready::Permit {
         surname: row.surname.clone(),
         given_names: row.given_names.clone(),

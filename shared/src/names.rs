@@ -10,6 +10,12 @@
 
 use unicode_normalization::UnicodeNormalization;
 
+/// A name as searches compare it: its [`words`] joined by single spaces ("Ben Saïd" and
+/// "ben  said" both give "ben said").
+pub fn folded(name: &str) -> String {
+    words(name).join(" ")
+}
+
 /// Words that connect parts of a name and are often dropped or glued on.
 const PARTICLES: &[&str] = &[
     "de", "del", "della", "dello", "dei", "degli", "di", "da", "dal", "dalla", "dos", "das", "do",

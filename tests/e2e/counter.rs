@@ -558,3 +558,58 @@ async fn a_clerk_undoes_a_delivery_the_same_day_but_not_the_next() {
     );
     clerk.quit().await;
 }
+
+/// Issue "A booking every party can trust", point 8: the counter's search by name ignores
+/// accents and case, says how many it found, and pages through them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_counter_finds_names_without_accents_and_pages_through_many() {
+    let app = spawn_demo_at(MONDAY_NINE_ROME).await;
+    let kiosk = kiosk_at_server_time(&app, &app.ws_url()).await;
+    book_confirmed(&kiosk, "Ben Saïd", "Yûsuf").await;
+    let clerk = Browser::start().await;
+    clerk.log_in(&app.base, "sportello", DEMO_PASSWORD).await;
+    clerk
+        .goto(&format!("{}/counter/lookup?q=ben+said+yusuf", app.base))
+        .await;
+    assert!(clerk.text("#matches").await.contains("BEN SAÏD Yûsuf"));
+    assert!(
+        clerk
+            .text("#found")
+            .await
+            .starts_with("1 prenotazione trovata")
+    );
+
+    // One letter: most of today's bookings, more than a page of them.
+    let names: Vec<String> = {
+        let db = app.database();
+        let mut stmt = db
+            .prepare(
+                "SELECT surname || ' ' || given_names FROM appointments
+                 WHERE slot_date = '2026-11-23'",
+            )
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let expected = names
+        .iter()
+        .filter(|n| coper_shared::names::folded(n).contains('a'))
+        .count();
+    assert!(expected > 20, "{expected} of today's bookings have an «a»");
+    clerk
+        .goto(&format!("{}/counter/lookup?q=A", app.base))
+        .await;
+    let found = clerk.text("#found").await;
+    assert!(
+        found.starts_with(&format!("{expected} prenotazioni trovate oggi")),
+        "{found}"
+    );
+    if expected > 20 {
+        assert!(found.contains("pagina 1 di"), "{found}");
+        clerk.click_and_wait_for_page("#next-page").await;
+        assert!(clerk.text("#found").await.contains("pagina 2 di"));
+    }
+    clerk.quit().await;
+}

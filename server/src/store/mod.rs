@@ -101,6 +101,7 @@ impl Readers {
         for _ in 0..Self::COUNT {
             let conn = Connection::open(path)?;
             conn.pragma_update(None, "query_only", "ON")?;
+            add_functions(&conn)?;
             conn.busy_timeout(std::time::Duration::from_secs(5))?;
             idle.push(conn);
         }
@@ -211,7 +212,30 @@ fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    Ok(())
+    add_functions(conn)
+}
+
+/// SQL functions of ours, on every connection: `coper_fold(name)`, a name as searches compare it
+/// (lower case, no accents, apostrophes and hyphens as spaces: `coper_shared::names::folded`),
+/// which SQLite cannot do by itself.
+fn add_functions(conn: &Connection) -> Result<(), rusqlite::Error> {
+    use rusqlite::functions::FunctionFlags;
+    conn.create_scalar_function(
+        "coper_fold",
+        1,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let text: Option<String> = ctx.get(0)?;
+            Ok(text.map(|t| coper_shared::names::folded(&t)))
+        },
+    )
+}
+
+/// Whether every word of `query` (folded) is in `name` (folded): how the counter and the
+/// administration search by name, whatever the accents typed.
+pub fn name_contains_all(name: &str, query: &[String]) -> bool {
+    let name = coper_shared::names::folded(name);
+    query.iter().all(|w| name.contains(w.as_str()))
 }
 
 /// The current instant as stored: RFC 3339 in UTC, to the second.

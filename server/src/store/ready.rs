@@ -84,7 +84,7 @@ fn put(conn: &Connection, id: Option<i64>, p: &Permit, now: Timestamp) -> Result
              given_names = excluded.given_names, birth_date = excluded.birth_date,
              fingerprint_date = excluded.fingerprint_date,
              receipt_number = excluded.receipt_number, pratica_number = excluded.pratica_number,
-             drawer = excluded.drawer, imported_at = excluded.imported_at
+             drawer = excluded.drawer, imported_at = excluded.imported_at, removed_at = NULL
          RETURNING id",
         params![
             id,
@@ -118,17 +118,17 @@ pub fn candidates(
     let (sql, arg) = match (fingerprint_date, number) {
         (_, Some((Number::Receipt, n))) => (
             "SELECT surname, given_names, birth_date FROM ready_permits
-             WHERE delivered_at IS NULL AND upper(receipt_number) = ?1",
+             WHERE delivered_at IS NULL AND removed_at IS NULL AND upper(receipt_number) = ?1",
             n.to_owned(),
         ),
         (_, Some((Number::Pratica, n))) => (
             "SELECT surname, given_names, birth_date FROM ready_permits
-             WHERE delivered_at IS NULL AND upper(pratica_number) = ?1",
+             WHERE delivered_at IS NULL AND removed_at IS NULL AND upper(pratica_number) = ?1",
             n.to_owned(),
         ),
         (Some(date), None) => (
             "SELECT surname, given_names, birth_date FROM ready_permits
-             WHERE delivered_at IS NULL AND fingerprint_date = ?1",
+             WHERE delivered_at IS NULL AND removed_at IS NULL AND fingerprint_date = ?1",
             date.to_string(),
         ),
         (None, None) => return Ok(Vec::new()),
@@ -143,7 +143,8 @@ pub fn candidates(
 pub fn version(conn: &Connection) -> Result<String, StoreError> {
     Ok(conn.query_row(
         "SELECT count(*) || ' ' || coalesce(max(imported_at), '') || ' ' ||
-                coalesce(max(delivered_at), '') || ' ' || count(delivered_at)
+                coalesce(max(delivered_at), '') || ' ' || count(delivered_at) || ' ' ||
+                coalesce(max(removed_at), '') || ' ' || count(removed_at)
          FROM ready_permits",
         [],
         |r| r.get(0),
@@ -155,7 +156,7 @@ pub fn undelivered(conn: &Connection) -> Result<Vec<(i64, Permit)>, StoreError> 
     let mut stmt = conn.prepare_cached(
         "SELECT id, surname, given_names, birth_date, fingerprint_date, receipt_number,
                 pratica_number, drawer
-         FROM ready_permits WHERE delivered_at IS NULL",
+         FROM ready_permits WHERE delivered_at IS NULL AND removed_at IS NULL",
     )?;
     Ok(stmt
         .query_map([], |r| Ok((r.get(0)?, permit_row(r, 1)?)))?
@@ -166,7 +167,7 @@ pub fn undelivered(conn: &Connection) -> Result<Vec<(i64, Permit)>, StoreError> 
 pub fn names(conn: &Connection, id: i64) -> Result<Option<(String, String)>, StoreError> {
     Ok(conn
         .query_row(
-            "SELECT surname, given_names FROM ready_permits WHERE id = ?1",
+            "SELECT surname, given_names FROM ready_permits WHERE id = ?1 AND removed_at IS NULL",
             [id],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
@@ -177,7 +178,7 @@ pub fn names(conn: &Connection, id: i64) -> Result<Option<(String, String)>, Sto
 pub fn exists(conn: &Connection, id: i64) -> Result<bool, StoreError> {
     Ok(conn
         .query_row(
-            "SELECT 1 FROM ready_permits WHERE id = ?1",
+            "SELECT 1 FROM ready_permits WHERE id = ?1 AND removed_at IS NULL",
             [id],
             |_| Ok(()),
         )
@@ -189,6 +190,54 @@ pub fn exists(conn: &Connection, id: i64) -> Result<bool, StoreError> {
 pub fn mark_delivered(conn: &Connection, id: i64, now: Timestamp) -> Result<(), StoreError> {
     conn.execute(
         "UPDATE ready_permits SET delivered_at = ?2 WHERE id = ?1 AND delivered_at IS NULL",
+        params![id, instant_text(now)],
+    )?;
+    Ok(())
+}
+
+/// One entry of the ready list as the administration browses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub id: i64,
+    pub permit: Permit,
+    pub delivered: bool,
+    /// The booking code of its active booking (booked or checked in), if any.
+    pub booked: Option<String>,
+}
+
+const LISTED: &str = "SELECT r.id, r.surname, r.given_names, r.birth_date, r.fingerprint_date,
+        r.receipt_number, r.pratica_number, r.drawer, r.delivered_at IS NOT NULL,
+        (SELECT a.booking_code FROM appointments a WHERE a.ready_permit_id = r.id
+           AND a.status IN ('booked', 'checked_in') LIMIT 1)
+    FROM ready_permits r WHERE r.removed_at IS NULL";
+
+fn listed_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Listed> {
+    Ok(Listed {
+        id: r.get(0)?,
+        permit: permit_row(r, 1)?,
+        delivered: r.get(8)?,
+        booked: r.get(9)?,
+    })
+}
+
+/// Every entry of the list (not removed), in id order, for a search to filter: names are
+/// matched without accents or case, which SQLite cannot do.
+pub fn all_listed(conn: &Connection) -> Result<Vec<Listed>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!("{LISTED} ORDER BY r.id"))?;
+    Ok(stmt.query_map([], listed_row)?.collect::<Result<_, _>>()?)
+}
+
+/// Entry `id`, unless removed.
+pub fn listed(conn: &Connection, id: i64) -> Result<Option<Listed>, StoreError> {
+    Ok(conn
+        .query_row(&format!("{LISTED} AND r.id = ?1"), [id], listed_row)
+        .optional()?)
+}
+
+/// Remove entry `id` from the list (kept, marked removed: appointments still name it).
+pub fn remove(conn: &Connection, id: i64, now: Timestamp) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE ready_permits SET removed_at = ?2 WHERE id = ?1",
         params![id, instant_text(now)],
     )?;
     Ok(())
@@ -206,7 +255,8 @@ pub fn mark_undelivered(conn: &Connection, id: i64) -> Result<(), StoreError> {
 /// How many ready permits wait for delivery, and when the list was last imported.
 pub fn summary(conn: &Connection) -> Result<(i64, Option<String>), StoreError> {
     Ok(conn.query_row(
-        "SELECT count(*) FILTER (WHERE delivered_at IS NULL), max(imported_at) FROM ready_permits",
+        "SELECT count(*) FILTER (WHERE delivered_at IS NULL AND removed_at IS NULL), max(imported_at)
+         FROM ready_permits",
         [],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?)

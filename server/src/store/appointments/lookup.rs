@@ -125,19 +125,32 @@ pub fn by_id(conn: &Connection, id: &str) -> Result<Option<CounterAppointment>, 
         .optional()?)
 }
 
-/// Find today's (or any day's) appointments whose surname or names contain every word typed.
+/// A page of the appointments found by name, and how many were found in all.
+#[derive(Debug, Clone, Default)]
+pub struct Found {
+    pub total: usize,
+    pub page: Vec<CounterAppointment>,
+}
+
+/// Appointments searched by name look at no more than this many candidates.
+const SEARCH_CANDIDATES: usize = 5_000;
+
+/// Find today's (or any day's) appointments whose surname or names contain every word typed,
+/// whatever the accents and case ("ben said" finds "Ben Saïd"); the newest days first, `limit`
+/// from `offset`, with the total.
 pub fn search_by_name(
     conn: &Connection,
     date: Option<Date>,
     typed: &str,
-) -> Result<Vec<CounterAppointment>, StoreError> {
-    let words: Vec<String> = typed
-        .split_whitespace()
-        .map(|w| w.to_lowercase())
+    offset: usize,
+    limit: usize,
+) -> Result<Found, StoreError> {
+    let words: Vec<String> = coper_shared::names::words(typed)
+        .into_iter()
         .take(4)
         .collect();
     if words.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Found::default());
     }
     // The longest word narrows the search in SQL; the others are checked below. Newest days
     // first, so a person who comes on the wrong day is found among the recent bookings.
@@ -148,20 +161,21 @@ pub fn search_by_name(
         .unwrap_or_default();
     let mut stmt = conn.prepare_cached(&format!(
         "{SELECT} WHERE (?1 IS NULL OR a.slot_date = ?1)
-           AND instr(lower(a.surname || ' ' || a.given_names), ?2) > 0
-         ORDER BY a.slot_date DESC, a.slot_time LIMIT 200"
+           AND instr(coper_fold(a.surname || ' ' || a.given_names), ?2) > 0
+         ORDER BY a.slot_date DESC, a.slot_time, a.surname LIMIT {SEARCH_CANDIDATES}"
     ))?;
-    let rows: Vec<CounterAppointment> = stmt
+    let found: Vec<CounterAppointment> = stmt
         .query_map(params![date.map(|d| d.to_string()), longest], read)?
-        .collect::<Result<_, _>>()?;
-    Ok(rows
-        .into_iter()
         .filter(|a| {
-            let haystack = format!("{} {}", a.surname, a.given_names).to_lowercase();
-            words.iter().all(|w| haystack.contains(w.as_str()))
+            a.as_ref().map_or(true, |a| {
+                crate::store::name_contains_all(&format!("{} {}", a.surname, a.given_names), &words)
+            })
         })
-        .take(20)
-        .collect())
+        .collect::<Result<_, _>>()?;
+    Ok(Found {
+        total: found.len(),
+        page: found.into_iter().skip(offset).take(limit).collect(),
+    })
 }
 
 /// Whose bookings [`held_by`] counts.

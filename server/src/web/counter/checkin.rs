@@ -94,6 +94,7 @@ pub struct CheckinPage {
     pub outcome: Option<Outcome>,
     pub query: String,
     pub matches: Vec<Shown>,
+    pub found: Option<Matches>,
 }
 
 /// The check-in page for today, with `outcome` shown.
@@ -106,6 +107,7 @@ async fn checkin(cx: &StaffContext, outcome: Option<Outcome>) -> Result<CheckinP
         outcome,
         query: String::new(),
         matches: Vec::new(),
+        found: None,
     })
 }
 
@@ -229,6 +231,23 @@ pub async fn scan(cx: StaffContext, Form(form): Form<ScanForm>) -> PageResult {
 pub struct LookupQuery {
     #[serde(default)]
     q: String,
+    /// From 1.
+    #[serde(default)]
+    page: Option<usize>,
+}
+
+/// Bookings found by name shown on one page.
+const PAGE_SIZE: usize = 20;
+
+/// What a search by name found, for the page: how many, where, which page.
+pub struct Matches {
+    pub total: usize,
+    /// "oggi" or "in tutti i giorni".
+    pub scope: &'static str,
+    pub page: usize,
+    pub pages: usize,
+    /// The query, encoded for the links to the other pages.
+    pub query: String,
 }
 
 /// Manual lookup: a booking code opens that booking; anything else searches names, today first.
@@ -245,29 +264,41 @@ pub async fn lookup(cx: StaffContext, Query(query): Query<LookupQuery>) -> PageR
         }
     }
     let (typed, now) = (q.clone(), cx.by.now);
-    let matches = cx
+    let page = query.page.unwrap_or(1).max(1);
+    let offset = (page - 1).saturating_mul(PAGE_SIZE);
+    let (found, scope) = cx
         .state
         .db
-        .call(move |conn| {
+        .read(move |conn| {
             let (_, local) = local_now(conn, now)?;
-            let today = store::search_by_name(conn, Some(local.date()), &typed)?;
-            if today.is_empty() {
-                store::search_by_name(conn, None, &typed)
+            let today = store::search_by_name(conn, Some(local.date()), &typed, offset, PAGE_SIZE)?;
+            if today.total == 0 {
+                Ok::<_, StoreError>((
+                    store::search_by_name(conn, None, &typed, offset, PAGE_SIZE)?,
+                    "in tutti i giorni",
+                ))
             } else {
-                Ok::<_, StoreError>(today)
+                Ok((today, "oggi"))
             }
         })
         .await?;
-    let outcome = matches.is_empty().then(|| {
+    let outcome = (found.total == 0).then(|| {
         refusal(
             "Nessun risultato",
             "Nessuna prenotazione corrisponde alla ricerca.",
         )
     });
-    let mut page = checkin(&cx, outcome).await?;
-    page.query = q;
-    page.matches = matches.iter().map(|a| shown(a, false, false)).collect();
-    Ok(page.into_response())
+    let mut shown_page = checkin(&cx, outcome).await?;
+    shown_page.matches = found.page.iter().map(|a| shown(a, false, false)).collect();
+    shown_page.found = (found.total > 0).then(|| Matches {
+        total: found.total,
+        scope,
+        page,
+        pages: found.total.div_ceil(PAGE_SIZE),
+        query: form_urlencoded::byte_serialize(q.as_bytes()).collect(),
+    });
+    shown_page.query = q;
+    Ok(shown_page.into_response())
 }
 
 pub async fn appointment_page(cx: StaffContext, Path(id): Path<String>) -> PageResult {
