@@ -271,14 +271,19 @@ impl TestApp {
         conn
     }
 
-    /// Run a `coper-server` subcommand on this server's data folder; its standard output.
-    pub fn cli(&self, args: &[&str]) -> String {
-        let out = Command::new(server_binary())
+    /// Run a `coper-server` subcommand on this server's data folder, as it ends.
+    pub fn cli_output(&self, args: &[&str]) -> std::process::Output {
+        Command::new(server_binary())
             .args(args)
             .arg("--data-dir")
             .arg(&self.data_dir)
             .output()
-            .expect("run coper-server");
+            .expect("run coper-server")
+    }
+
+    /// Run a `coper-server` subcommand on this server's data folder; its standard output.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let out = self.cli_output(args);
         assert!(
             out.status.success(),
             "coper-server {args:?}: {}",

@@ -1,5 +1,5 @@
 //! The command line: `serve` and the administrator's commands (`kiosk-code`, `kiosk-revoke`,
-//! `create-admin`, `create-user`, `import-ready`). Each command is a thin shell: it opens the
+//! `create-admin`, `create-user`, `import-ready`, `ready-list`). Each command is a thin shell: it opens the
 //! database and runs the same operations (`crate::ops`) the pages run. Their changes are not
 //! published (no hub runs here): a running server rewrites every projection from SQLite on each
 //! kiosk's next connection.
@@ -77,6 +77,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::ReadyList(args) => ready_list(args),
         Command::KioskRevoke(args) => {
             let db = open_db(&args.data_dir)?;
             let by = Actor::cli(jiff::Timestamp::now());
@@ -92,6 +93,77 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 done?;
                 println!("enrolment code withdrawn");
             }
+            Ok(())
+        }
+    }
+}
+
+/// `ready-list search|correct|remove`: the administration's page, at the command line.
+fn ready_list(args: config::ReadyListArgs) -> anyhow::Result<()> {
+    use config::ReadyListAction;
+    let db = open_db(&args.data_dir)?;
+    let by = Actor::cli(jiff::Timestamp::now());
+    match args.action {
+        ReadyListAction::Search { query } => {
+            let query = query.join(" ");
+            let (total, found) =
+                db.call_blocking(|conn| ops::ready::search(conn, &query, 0, 200))?;
+            for l in &found {
+                let p = &l.permit;
+                let state = match (&l.booked, l.delivered) {
+                    (Some(code), _) => format!("prenotato {code}"),
+                    (None, true) => "consegnato".into(),
+                    (None, false) => "in attesa".into(),
+                };
+                println!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{state}",
+                    l.id,
+                    p.surname,
+                    p.given_names,
+                    p.birth_date,
+                    p.fingerprint_date,
+                    p.receipt_number.as_deref().unwrap_or("-"),
+                    p.pratica_number.as_deref().unwrap_or("-"),
+                    p.drawer,
+                );
+            }
+            eprintln!("{total} voci trovate ({total} found)");
+            Ok(())
+        }
+        ReadyListAction::Correct {
+            id,
+            surname,
+            given_names,
+            birth_date,
+            fingerprint_date,
+            receipt,
+            pratica,
+            drawer,
+        } => {
+            let Some(current) = db.call_blocking(|conn| crate::store::ready::listed(conn, id))?
+            else {
+                anyhow::bail!("voce {id} non trovata ({id} not found)");
+            };
+            let p = current.permit;
+            let date = import::typed_date;
+            let typed = import::Typed {
+                surname: surname.unwrap_or(p.surname),
+                given_names: given_names.unwrap_or(p.given_names),
+                birth_date: birth_date.unwrap_or_else(|| date(&p.birth_date)),
+                fingerprint_date: fingerprint_date.unwrap_or_else(|| date(&p.fingerprint_date)),
+                receipt: receipt.or(p.receipt_number).unwrap_or_default(),
+                pratica: pratica.or(p.pratica_number).unwrap_or_default(),
+                drawer: drawer.unwrap_or(p.drawer),
+            };
+            let (done, _) = db.call_blocking(|conn| ops::ready::correct(conn, &by, id, typed))?;
+            done?;
+            println!("voce {id} corretta ({id} corrected)");
+            Ok(())
+        }
+        ReadyListAction::Remove { id, reason } => {
+            let (done, _) = db.call_blocking(|conn| ops::ready::remove(conn, &by, id, &reason))?;
+            done?;
+            println!("voce {id} tolta dall'elenco ({id} removed)");
             Ok(())
         }
     }

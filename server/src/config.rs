@@ -45,6 +45,9 @@ pub enum Command {
     /// Import the list of ready permits (CSV from the national system). Nothing is imported if
     /// any row is wrong; each error is printed with its line number.
     ImportReady(ImportReadyArgs),
+    /// Search, correct or remove entries of the ready list (audited, as on the administration's
+    /// page `/admin/permits/list`).
+    ReadyList(ReadyListArgs),
     /// Internal: parse a kiosk's changes from standard input, in the child process `serve`
     /// starts with bounded memory and time (`sync::sandbox`).
     #[command(hide = true)]
@@ -80,6 +83,50 @@ pub struct ImportReadyArgs {
     /// The server's data folder.
     #[arg(long, env = "COPER_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ReadyListArgs {
+    #[command(subcommand)]
+    pub action: ReadyListAction,
+    /// The server's data folder.
+    #[arg(long, env = "COPER_DATA_DIR", default_value = DEFAULT_DATA_DIR, global = true)]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReadyListAction {
+    /// Print the entries whose names contain every word given (accents and case ignored), or
+    /// whose receipt or pratica number it is: id, names, dates, numbers, drawer, state.
+    Search {
+        /// Names, or a receipt or pratica number.
+        query: Vec<String>,
+    },
+    /// Correct entry ID: the fields given replace the stored ones (dates gg/mm/aaaa).
+    Correct {
+        id: i64,
+        #[arg(long)]
+        surname: Option<String>,
+        #[arg(long)]
+        given_names: Option<String>,
+        #[arg(long)]
+        birth_date: Option<String>,
+        #[arg(long)]
+        fingerprint_date: Option<String>,
+        #[arg(long)]
+        receipt: Option<String>,
+        #[arg(long)]
+        pratica: Option<String>,
+        #[arg(long)]
+        drawer: Option<String>,
+    },
+    /// Remove entry ID from the list, with the reason for the audit log (refused while the
+    /// person has an active booking).
+    Remove {
+        id: i64,
+        #[arg(long)]
+        reason: String,
+    },
 }
 
 #[derive(Debug, Args)]

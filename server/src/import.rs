@@ -287,6 +287,14 @@ pub struct Typed {
     pub drawer: String,
 }
 
+/// A stored date (`YYYY`, `YYYY-MM` or `YYYY-MM-DD`) as the files and forms write it:
+/// `gg/mm/aaaa`, with `00` for the parts unknown.
+pub fn typed_date(stored: &str) -> String {
+    let mut parts: Vec<&str> = stored.split('-').collect();
+    parts.resize(3, "00");
+    format!("{}/{}/{}", parts[2], parts[1], parts[0])
+}
+
 /// Check one permit's fields: the row as stored, or why not (Italian: the administrator reads it).
 pub fn check_row(line: u64, typed: Typed) -> Result<ReadyRow, String> {
     if typed.surname.is_empty() {

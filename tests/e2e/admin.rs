@@ -657,3 +657,167 @@ async fn an_excel_file_in_windows_1252_imports_with_its_accents() {
     assert!(page.contains("0 aggiunti"), "{page}");
     browser.quit().await;
 }
+
+/// Issue "A booking every party can trust", point 6: the administrator finds an entry of the
+/// ready list without typing its accents, corrects it (the booking still to come takes the new
+/// spelling), cannot remove one whose person has a booking, and removes a wrong one with a
+/// reason; each change is audited; the command line does the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_searches_corrects_and_removes_ready_list_entries() {
+    let app = spawn_demo_at(MONDAY_NINE_ROME).await;
+    let admin = app.log_in("admin", DEMO_PASSWORD).await.unwrap();
+    let csv = "Cognome;Nome;Data di nascita;Data impronte\n\
+               Fernández López;Jose;01/02/1980;03/10/2026\n\
+               Sbagliato;Riga;1976;03/10/2026\n";
+    let (_, page) = app
+        .submit(&admin, "/admin/permits/import", &[("csv", csv)])
+        .await;
+    assert!(page.contains("2 aggiunti"), "{page}");
+    let fernandez: i64 = app.one(
+        "SELECT id FROM ready_permits WHERE surname = ?1",
+        "Fernández López",
+    );
+
+    let browser = Browser::start().await;
+    browser.log_in(&app.base, "admin", DEMO_PASSWORD).await;
+    browser.goto(&format!("{}/admin/permits", app.base)).await;
+    browser.click_and_wait_for_page("#browse").await;
+    browser.type_into("#q", "fernandez lopez").await;
+    browser.click_and_wait_for_page("#search").await;
+    assert!(browser.text("#found").await.starts_with("1 voce trovata"));
+    assert!(browser.text("#entries").await.contains("Fernández López"));
+    browser
+        .goto(&format!("{}/admin/permits/{fernandez}", app.base))
+        .await;
+    browser
+        .script("document.getElementById('given_names').value = 'José';")
+        .await;
+    browser.click_and_wait_for_page("#save").await;
+    assert!(browser.text("#saved").await.starts_with("Voce corretta"));
+    assert_eq!(
+        app.one::<String>(
+            "SELECT given_names FROM ready_permits WHERE id = ?1",
+            fernandez
+        ),
+        "José"
+    );
+    let audited: String = app.one(
+        "SELECT detail FROM audit_log WHERE action = 'ready.corrected' AND subject = ?1",
+        fernandez.to_string(),
+    );
+    assert!(
+        audited.contains("given_names") && !audited.contains("José"),
+        "{audited}"
+    );
+    // A date typed wrong: refused with the reason, nothing lost of what was typed.
+    browser
+        .script("document.getElementById('birth_date').value = '31/02/1980';")
+        .await;
+    browser.click_and_wait_for_page("#save").await;
+    assert!(
+        browser
+            .text("#error")
+            .await
+            .contains("data di nascita non valida")
+    );
+    let kept = browser
+        .script("return document.getElementById('birth_date').value;")
+        .await;
+    assert_eq!(kept, "31/02/1980");
+
+    // A person with a booking still to come cannot be removed; a correction renames the booking.
+    let (booked, code): (i64, String) = app
+        .database()
+        .query_row(
+            "SELECT ready_permit_id, booking_code FROM appointments
+             WHERE ready_permit_id IS NOT NULL AND status = 'booked' ORDER BY id LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    browser
+        .goto(&format!("{}/admin/permits/{booked}", app.base))
+        .await;
+    assert!(browser.text("#entry-state").await.contains(&code));
+    assert!(
+        browser
+            .text("#remove-blocked")
+            .await
+            .contains("prenotazione attiva")
+    );
+    let (_, page) = app
+        .submit(
+            &admin,
+            &format!("/admin/permits/{booked}/remove"),
+            &[("reason", "prova"), ("confirm", "1")],
+        )
+        .await;
+    assert!(page.contains("prenotazione attiva"), "{page}");
+    browser
+        .script("document.getElementById('surname').value = 'Corretto';")
+        .await;
+    browser.click_and_wait_for_page("#save").await;
+    assert_eq!(
+        app.one::<String>(
+            "SELECT surname FROM appointments WHERE booking_code = ?1",
+            &code
+        ),
+        "Corretto"
+    );
+
+    // The wrong row: removed with a reason, after a confirmation.
+    let wrong: i64 = app.one(
+        "SELECT id FROM ready_permits WHERE surname = ?1",
+        "Sbagliato",
+    );
+    browser
+        .goto(&format!("{}/admin/permits/{wrong}", app.base))
+        .await;
+    browser
+        .type_into("#reason", "riga duplicata dal sistema")
+        .await;
+    browser
+        .script("document.getElementById('confirm-remove').checked = true;")
+        .await;
+    browser.click_and_wait_for_page("#remove").await;
+    let removed: Option<String> =
+        app.one("SELECT removed_at FROM ready_permits WHERE id = ?1", wrong);
+    assert!(removed.is_some());
+    let audited: String = app.one(
+        "SELECT detail FROM audit_log WHERE action = 'ready.removed' AND subject = ?1",
+        wrong.to_string(),
+    );
+    assert!(audited.contains("riga duplicata"), "{audited}");
+    browser
+        .goto(&format!("{}/admin/permits/list?q=sbagliato", app.base))
+        .await;
+    assert!(browser.text("#found").await.starts_with("0 voci trovate"));
+    browser.quit().await;
+
+    // The command line: search, correct, and a removal refused for a booked person.
+    let listed = app.cli(&["ready-list", "search", "fernandez", "lopez"]);
+    assert!(
+        listed.starts_with(&format!("{fernandez}\tFernández López\tJosé")),
+        "{listed}"
+    );
+    app.cli(&[
+        "ready-list",
+        "correct",
+        &fernandez.to_string(),
+        "--drawer",
+        "B-12",
+    ]);
+    assert_eq!(
+        app.one::<String>("SELECT drawer FROM ready_permits WHERE id = ?1", fernandez),
+        "B-12"
+    );
+    let out = app.cli_output(&[
+        "ready-list",
+        "remove",
+        &booked.to_string(),
+        "--reason",
+        "prova",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("prenotazione attiva"));
+}

@@ -243,6 +243,24 @@ pub fn pages() -> Pages {
             post(admin::permits::permits_import),
         )
         .add(
+            "/admin/permits/list",
+            &[M::GET],
+            Access::Admin,
+            get(admin::ready_list::ready_list),
+        )
+        .add(
+            "/admin/permits/{id}",
+            &[M::GET, M::POST],
+            Access::Admin,
+            get(admin::ready_list::ready_entry).post(admin::ready_list::ready_correct),
+        )
+        .add(
+            "/admin/permits/{id}/remove",
+            &[M::POST],
+            Access::Admin,
+            post(admin::ready_list::ready_remove),
+        )
+        .add(
             "/admin/appointments",
             &[M::GET],
             Access::Admin,

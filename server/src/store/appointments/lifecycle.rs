@@ -373,6 +373,21 @@ pub fn cancel_at_kiosk(conn: &Connection, request: Uuid, now: Timestamp) -> Resu
     Ok(())
 }
 
+/// The bookings still active of ready permit `permit` take the list's corrected spelling of the
+/// name, as the counter will read it.
+pub fn rename_for_permit(
+    conn: &Connection,
+    permit: i64,
+    surname: &str,
+    given_names: &str,
+) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "UPDATE appointments SET surname = ?2, given_names = ?3
+         WHERE ready_permit_id = ?1 AND status IN ('booked', 'checked_in')",
+        params![permit, surname, given_names],
+    )?)
+}
+
 /// A ready permit's active booking (booked or checked in) for `service`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActiveForPermit {

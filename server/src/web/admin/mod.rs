@@ -11,5 +11,6 @@ pub mod editor;
 pub mod home;
 pub mod partners;
 pub mod permits;
+pub mod ready_list;
 pub mod services;
 pub mod settings;
