@@ -195,6 +195,23 @@ async fn a_clerk_scans_checks_in_delivers_and_watches_the_day_fill_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_printed_day_list_has_the_names_in_time_order() {
     let app = spawn_demo_at(MONDAY_NINE_ROME).await;
+    // One person already delivered when the list is printed: marked, with no box to tick.
+    let (delivered, drawer): (String, String) = app
+        .database()
+        .query_row(
+            "SELECT a.id, r.drawer FROM appointments a JOIN ready_permits r ON r.id = a.ready_permit_id
+             WHERE a.slot_date = '2026-11-24' AND a.status = 'booked' AND r.drawer <> ''
+             ORDER BY a.slot_time LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    for step in [
+        "UPDATE appointments SET status = 'checked_in', checked_in_at = '2026-11-24T08:00:00Z' WHERE id = ?1",
+        "UPDATE appointments SET status = 'delivered', delivered_at = '2026-11-24T08:05:00Z' WHERE id = ?1",
+    ] {
+        app.database_rw().execute(step, [&delivered]).unwrap();
+    }
     let staff = app.log_in("sportello", DEMO_PASSWORD).await.unwrap();
     let (status, pdf) = app
         .fetch(
@@ -218,6 +235,16 @@ async fn the_printed_day_list_has_the_names_in_time_order() {
     assert!(text.contains("Questura di Pavia (dimostrazione)"), "{text}");
     assert!(text.contains("martedì 24 novembre 2026"), "{text}");
     assert!(text.contains("Consegna permesso elettronico"), "{text}");
+    assert!(text.contains("Cassetto"), "{text}");
+    let code: String = app.one("SELECT booking_code FROM appointments WHERE id = ?1", &delivered);
+    let line = text
+        .lines()
+        .find(|l| l.contains(&code))
+        .expect("the delivered person's line");
+    assert!(
+        line.contains(&drawer) && line.trim_end().ends_with("consegnato"),
+        "{line}\n{text}"
+    );
     let expected: Vec<(String, String)> = {
         let db = app.database();
         let mut stmt = db

@@ -60,6 +60,8 @@ pub struct DayRow {
     pub name: String,
     pub code: String,
     pub partner: String,
+    /// Where the permit waits in the office (from the ready list), if known.
+    pub drawer: String,
     pub status: String,
     pub status_key: String,
 }
@@ -72,6 +74,7 @@ pub(super) fn day_row(a: &CounterAppointment) -> DayRow {
         name: format!("{} {}", a.surname.to_uppercase(), a.given_names),
         code: a.booking_code.clone(),
         partner: a.partner_name.clone().unwrap_or_else(|| "Questura".into()),
+        drawer: a.drawer.clone().unwrap_or_default(),
         status: a.status.label().into(),
         status_key: a.status.as_str().into(),
     }

@@ -40,6 +40,16 @@ fn by_service(day: &Day) -> Vec<(String, Vec<DayRow>)> {
     groups
 }
 
+/// What the list prints instead of the empty box for a person already dealt with.
+pub fn done_word(status_key: &str) -> Option<&'static str> {
+    match status_key {
+        "checked_in" => Some("presente"),
+        "delivered" => Some("consegnato"),
+        "no_show" => Some("assente"),
+        _ => None,
+    }
+}
+
 pub async fn day_list(State(state): State<AppState>, Query(query): Query<DayQuery>) -> PageResult {
     let day = load_day(&state, query).await?;
     let groups = by_service(&day);
@@ -62,7 +72,9 @@ pub async fn day_list_pdf(
                     time: r.time.clone(),
                     name: r.name.clone(),
                     code: r.code.clone(),
+                    drawer: r.drawer.clone(),
                     partner: r.partner.clone(),
+                    done: done_word(&r.status_key).map(str::to_owned),
                 })
                 .collect(),
         })

@@ -1,6 +1,8 @@
 //! The day list as a PDF: for each service, its own set of A4 pages ("one day = one page" per
 //! service, more pages only when the day is long), a header with the Questura, the date and the
-//! service, the appointments in time order, and an empty box per line to tick at check-in.
+//! service, the appointments in time order with the drawer each permit waits in, and an empty
+//! box per line to tick at check-in (or, for a person already checked in, delivered or absent
+//! when it is printed, that word instead).
 //!
 //! Text is set in Noto Sans, embedded (`assets/fonts/`), so names print as they are written.
 
@@ -23,7 +25,11 @@ pub struct Line {
     pub time: String,
     pub name: String,
     pub code: String,
+    pub drawer: String,
     pub partner: String,
+    /// Already done at print time ("presente", "consegnato", "assente"): written instead of the
+    /// empty box, so nobody ticks it again.
+    pub done: Option<String>,
 }
 
 /// One service's appointments of the day.
@@ -46,13 +52,14 @@ const MARGIN: f32 = 42.0;
 const ROW: f32 = 24.0;
 const TABLE_TOP: f32 = 150.0;
 const ROWS_PER_PAGE: usize = ((HEIGHT - TABLE_TOP - 60.0) / ROW) as usize;
-/// Column starts: time, name, code, partner body, check-in box.
-const COLUMNS: [f32; 5] = [
+/// Column starts: time, name, code, drawer, partner body, check-in box.
+const COLUMNS: [f32; 6] = [
     MARGIN,
-    MARGIN + 50.0,
-    MARGIN + 270.0,
-    MARGIN + 350.0,
-    WIDTH - MARGIN - 40.0,
+    MARGIN + 42.0,
+    MARGIN + 232.0,
+    MARGIN + 302.0,
+    MARGIN + 344.0,
+    WIDTH - MARGIN - 62.0,
 ];
 
 /// Render the day list of `title` (the date, in words) for each of `sections`.
@@ -119,7 +126,7 @@ pub fn render(questura: &str, title: &str, sections: &[Section]) -> Result<Vec<u
                     pages
                 ),
             );
-            let headers = ["Ora", "Cognome e nome", "Codice", "Ente", "Presente"];
+            let headers = ["Ora", "Cognome e nome", "Codice", "Cassetto", "Ente", "Presente"];
             for (x, header) in COLUMNS.iter().zip(headers) {
                 text(&mut surface, *x, TABLE_TOP - 6.0, 9.0, &bold, header);
             }
@@ -142,11 +149,22 @@ pub fn render(questura: &str, title: &str, sections: &[Section]) -> Result<Vec<u
                     &mut surface,
                     COLUMNS[3],
                     baseline,
+                    10.0,
+                    &bold,
+                    &clip(&row.drawer, 8),
+                );
+                text(
+                    &mut surface,
+                    COLUMNS[4],
+                    baseline,
                     9.0,
                     &regular,
-                    &clip(&row.partner, 28),
+                    &clip(&row.partner, 20),
                 );
-                check_box(&mut surface, COLUMNS[4] + 12.0, top + 5.0);
+                match &row.done {
+                    Some(done) => text(&mut surface, COLUMNS[5], baseline, 9.0, &bold, done),
+                    None => check_box(&mut surface, COLUMNS[5] + 14.0, top + 5.0),
+                }
                 line(&mut surface, top + ROW, 0.4);
             }
             surface.finish();
