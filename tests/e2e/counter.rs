@@ -236,7 +236,10 @@ async fn the_printed_day_list_has_the_names_in_time_order() {
     assert!(text.contains("martedì 24 novembre 2026"), "{text}");
     assert!(text.contains("Consegna permesso elettronico"), "{text}");
     assert!(text.contains("Cassetto"), "{text}");
-    let code: String = app.one("SELECT booking_code FROM appointments WHERE id = ?1", &delivered);
+    let code: String = app.one(
+        "SELECT booking_code FROM appointments WHERE id = ?1",
+        &delivered,
+    );
     let line = text
         .lines()
         .find(|l| l.contains(&code))

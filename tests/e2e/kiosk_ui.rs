@@ -330,8 +330,28 @@ async fn an_operator_books_on_the_touchscreen_and_the_reminder_prints() {
         .collect();
     assert!(options.len() >= 5, "up to ten other days: {options:?}");
     assert!(options.iter().all(|o| o != &first));
+    assert_eq!(value(window, "proposal heading"), it("First available day"));
     press(window, &options[0]);
     assert_eq!(value(window, "proposal"), options[0]);
+    // The day chosen: the heading names it, and every free time of it is offered.
+    let day = options[0].rsplit_once(' ').unwrap().0.to_owned();
+    assert_eq!(
+        value(window, "proposal heading"),
+        it("Free times on {}").replace("{}", &day)
+    );
+    let times: Vec<String> = (0..ui.api().get_options().row_count())
+        .map(|i| {
+            slint::Model::row_data(&ui.api().get_options(), i)
+                .unwrap()
+                .name
+                .to_string()
+        })
+        .collect();
+    assert!(times.len() > 1, "more than the first time: {times:?}");
+    assert!(times.iter().all(|t| t.len() == 5), "{times:?}");
+    let later = times.last().unwrap().clone();
+    press(window, &later);
+    assert_eq!(value(window, "proposal"), format!("{day} {later}"));
     press(window, &it("Confirm"));
     assert_eq!(ui.api().get_screen(), Screen::Confirm);
     press(window, &it("Confirm the booking"));

@@ -14,7 +14,7 @@ use coper_shared::{
     ids::ServiceId,
     sealed::{self, Personal},
 };
-use jiff::civil::DateTime;
+use jiff::civil::{Date, DateTime, Time};
 use uuid::Uuid;
 
 use super::{BookingStatus, CoreError, Inner, KioskCore, LocalBooking, Proposal, replica};
@@ -102,6 +102,20 @@ impl KioskCore {
             .agenda()
             .options(&view, now, from, count)
             .into_iter()
+            .map(|f| view.proposal(f))
+            .collect())
+    }
+
+    /// Every free slot of `date`, in time order: the times the operator may choose on a day
+    /// picked from "another day".
+    pub fn times_of(&self, service: &ServiceId, date: Date) -> Result<Vec<Proposal>, CoreError> {
+        let inner = self.shared.lock();
+        let now = self.now();
+        let view = replica::View::build(&inner, service, now)?;
+        Ok(view
+            .agenda()
+            .free_slots(&view, now, date.to_datetime(Time::midnight()))
+            .take_while(|f| f.slot.date == date)
             .map(|f| view.proposal(f))
             .collect())
     }

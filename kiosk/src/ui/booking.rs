@@ -64,14 +64,21 @@ pub(super) fn find(c: &Controller) {
     }
 }
 
+/// Show `proposal` as the first available day (the options closed).
 fn show_proposal(c: &Controller, proposal: Option<Proposal>) {
     let text = proposal
         .as_ref()
         .map(|p| c.slot_text(p.slot.date, p.slot.start))
         .unwrap_or_default();
-    c.state().proposal = proposal;
+    let heading = c.tr("First available day");
+    {
+        let mut state = c.state();
+        state.proposal = proposal;
+        state.options_are_times = false;
+    }
     c.with_api(|api| {
         api.set_proposal(text.into());
+        api.set_proposal_heading(heading.into());
         api.set_show_options(false);
     });
 }
@@ -138,21 +145,62 @@ pub(super) fn another_day(c: &Controller) {
             .enumerate()
             .map(|(i, p)| (i.to_string(), c.slot_text(p.slot.date, p.slot.start))),
     );
-    c.state().options = options;
+    {
+        let mut state = c.state();
+        state.options = options;
+        state.options_are_times = false;
+    }
     c.with_api(|api| {
         api.set_options(model);
         api.set_show_options(true);
     });
 }
 
+/// A day picked from "another day": its first free time is proposed and every free time of the
+/// day offered, under a heading that names the day. A time picked: proposed.
 pub(super) fn pick_option(c: &Controller, index: &str) {
-    let chosen = index
-        .parse::<usize>()
-        .ok()
-        .and_then(|i| c.state().options.get(i).cloned());
-    if chosen.is_some() {
-        show_proposal(c, chosen);
+    let (chosen, times, service) = {
+        let state = c.state();
+        (
+            index
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| state.options.get(i).copied()),
+            state.options_are_times,
+            state.service.clone(),
+        )
+    };
+    let (Some(chosen), Some(service)) = (chosen, service) else {
+        return;
+    };
+    if times {
+        c.state().proposal = Some(chosen);
+        let text = c.slot_text(chosen.slot.date, chosen.slot.start);
+        c.with_api(|api| api.set_proposal(text.into()));
+        return;
     }
+    let day = chosen.slot.date;
+    let times = c.core().times_of(&service, day).unwrap_or_default();
+    let model = choices(
+        times
+            .iter()
+            .enumerate()
+            .map(|(i, p)| (i.to_string(), p.slot.start.strftime("%H:%M").to_string())),
+    );
+    let heading = c.tr("Free times on {}").replace("{}", &c.day_text(day));
+    let text = c.slot_text(chosen.slot.date, chosen.slot.start);
+    {
+        let mut state = c.state();
+        state.proposal = Some(chosen);
+        state.options = times;
+        state.options_are_times = true;
+    }
+    c.with_api(|api| {
+        api.set_proposal(text.into());
+        api.set_proposal_heading(heading.into());
+        api.set_options(model);
+        api.set_show_options(true);
+    });
 }
 
 pub(super) fn confirm_proposal(c: &Controller) {

@@ -48,6 +48,8 @@ struct State {
     operator: Option<String>,
     permit: Option<i64>,
     service: Option<ServiceId>,
+    /// The options shown are the free times of a chosen day (else the next days).
+    options_are_times: bool,
     /// The person's active booking for the chosen service, which confirming moves.
     moving: Option<coper_shared::documents::BookedPermit>,
     proposal: Option<Proposal>,
@@ -254,9 +256,14 @@ pub fn parse_typed_date(text: &str) -> Option<Date> {
 }
 
 impl Controller {
-    /// A slot as the kiosk shows it: the weekday in the screen's language, then `dd/mm/yyyy
-    /// HH:MM` ("martedì 24/11/2026 09:20").
+    /// A slot as the kiosk shows it: [`Self::day_text`], then `HH:MM` ("martedì 24/11/2026
+    /// 09:20").
     fn slot_text(&self, date: Date, time: Time) -> String {
+        format!("{} {}", self.day_text(date), time.strftime("%H:%M"))
+    }
+
+    /// A day as the kiosk shows it: the weekday in the screen's language, then `dd/mm/yyyy`.
+    fn day_text(&self, date: Date) -> String {
         const WEEKDAYS: [&str; 7] = [
             "Monday",
             "Tuesday",
@@ -267,11 +274,6 @@ impl Controller {
             "Sunday",
         ];
         let weekday = WEEKDAYS[date.weekday().to_monday_zero_offset() as usize];
-        format!(
-            "{} {} {}",
-            self.tr(weekday),
-            date.strftime("%d/%m/%Y"),
-            time.strftime("%H:%M")
-        )
+        format!("{} {}", self.tr(weekday), date.strftime("%d/%m/%Y"))
     }
 }

@@ -126,7 +126,14 @@ pub fn render(questura: &str, title: &str, sections: &[Section]) -> Result<Vec<u
                     pages
                 ),
             );
-            let headers = ["Ora", "Cognome e nome", "Codice", "Cassetto", "Ente", "Presente"];
+            let headers = [
+                "Ora",
+                "Cognome e nome",
+                "Codice",
+                "Cassetto",
+                "Ente",
+                "Presente",
+            ];
             for (x, header) in COLUMNS.iter().zip(headers) {
                 text(&mut surface, *x, TABLE_TOP - 6.0, 9.0, &bold, header);
             }
