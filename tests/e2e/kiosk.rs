@@ -359,6 +359,20 @@ async fn a_day_closed_shows_the_moved_bookings_on_every_kiosk_of_the_body() {
         slot.date.to_string(),
     );
     assert!(audited.contains("Sciopero"), "{audited}");
+    // The printable list of moves, for the body: the person, old and new time, phone, reason.
+    let (status, page) = app.fetch(&admin, "/admin/moved?partner=1").await;
+    assert_eq!(status, 200);
+    let page = String::from_utf8(page).unwrap();
+    let row = page
+        .split("<tr>")
+        .find(|r| r.contains("KOWALCZYK Zofia"))
+        .expect("the moved person is listed");
+    assert!(
+        row.contains("+39 333 1234567") && row.contains("Sciopero"),
+        "{row}"
+    );
+    let (_, other_body) = app.fetch(&admin, "/admin/moved?partner=2").await;
+    assert!(!String::from_utf8(other_body).unwrap().contains("KOWALCZYK"));
     // Another body's kiosk holds none of body 1's bookings.
     other.wait_up_to_date().await;
     assert!(

@@ -243,6 +243,12 @@ pub fn pages() -> Pages {
             post(admin::permits::permits_import),
         )
         .add(
+            "/admin/moved",
+            &[M::GET],
+            Access::Admin,
+            get(admin::moved::moved),
+        )
+        .add(
             "/admin/permits/list",
             &[M::GET],
             Access::Admin,

@@ -446,3 +446,77 @@ pub fn of_partner_from(
     }
     Ok(out)
 }
+
+/// A booking still to come that the Questura moved, as the list of moves for the partner bodies
+/// shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MovedBooking {
+    pub partner_id: Option<i64>,
+    pub partner: String,
+    pub booking_code: String,
+    pub surname: String,
+    pub given_names: String,
+    pub phone: Option<String>,
+    pub from: (Date, String),
+    pub to: (Date, String),
+    pub reason: Option<String>,
+    pub moved_at: String,
+}
+
+/// The bookings from `today` on that the Questura moved, still only booked, by partner body then
+/// new slot; one body's with `partner`.
+pub fn moved_from(
+    conn: &Connection,
+    today: Date,
+    partner: Option<i64>,
+) -> Result<Vec<MovedBooking>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT a.partner_body_id, coalesce(p.name, 'Questura'), a.booking_code, a.surname,
+                a.given_names, a.phone, a.moved_from_date, a.moved_from_time, a.slot_date,
+                a.slot_time, a.moved_reason, a.moved_at
+         FROM appointments a LEFT JOIN partner_bodies p ON p.id = a.partner_body_id
+         WHERE a.moved_at IS NOT NULL AND a.status = 'booked' AND a.slot_date >= ?1
+           AND (?2 IS NULL OR a.partner_body_id = ?2)
+         ORDER BY coalesce(p.name, ''), a.slot_date, a.slot_time",
+    )?;
+    let rows = stmt.query_map(params![today.to_string(), partner], |r| {
+        Ok((
+            (
+                r.get::<_, Option<i64>>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, Option<String>>(5)?,
+            ),
+            (
+                r.get::<_, String>(6)?,
+                r.get::<_, String>(7)?,
+                r.get::<_, String>(8)?,
+                r.get::<_, String>(9)?,
+                r.get::<_, Option<String>>(10)?,
+                r.get::<_, String>(11)?,
+            ),
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (
+            (partner_id, partner, booking_code, surname, given_names, phone),
+            (from_date, from_time, to_date, to_time, reason, moved_at),
+        ) = row?;
+        out.push(MovedBooking {
+            partner_id,
+            partner,
+            booking_code,
+            surname,
+            given_names,
+            phone,
+            from: (parse_date(&from_date)?, from_time),
+            to: (parse_date(&to_date)?, to_time),
+            reason,
+            moved_at,
+        });
+    }
+    Ok(out)
+}

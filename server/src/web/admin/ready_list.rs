@@ -91,7 +91,7 @@ pub async fn ready_list(cx: StaffContext, Query(query): Query<SearchQuery>) -> P
     };
     Ok(ReadyListPage {
         frame: cx.frame(),
-        query_encoded: form_urlencoded::byte_serialize(q.as_bytes()).collect(),
+        query_encoded: serde_urlencoded::to_string([("q", &q)]).unwrap_or_default(),
         searched: !q.is_empty(),
         query: q,
         total,

@@ -246,7 +246,7 @@ pub struct Matches {
     pub scope: &'static str,
     pub page: usize,
     pub pages: usize,
-    /// The query, encoded for the links to the other pages.
+    /// `q=` the query, encoded for the links to the other pages.
     pub query: String,
 }
 
@@ -295,7 +295,7 @@ pub async fn lookup(cx: StaffContext, Query(query): Query<LookupQuery>) -> PageR
         scope,
         page,
         pages: found.total.div_ceil(PAGE_SIZE),
-        query: form_urlencoded::byte_serialize(q.as_bytes()).collect(),
+        query: serde_urlencoded::to_string([("q", &q)]).unwrap_or_default(),
     });
     shown_page.query = q;
     Ok(shown_page.into_response())
