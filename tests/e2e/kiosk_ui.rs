@@ -33,6 +33,8 @@ struct KioskUi {
     proxy: Proxy,
     window: AppWindow,
     controller: Controller,
+    /// The kiosk core behind the screens, to act as another screen of the same kiosk would.
+    core: Arc<coper_kiosk::core::KioskCore>,
     printed: tempfile::TempDir,
     _data: tempfile::TempDir,
 }
@@ -68,13 +70,15 @@ impl KioskUi {
             folder: printed.path().to_owned(),
             delay: printer_delay,
         };
-        let controller = ui::bind(&window, Arc::new(core), printer);
+        let core = Arc::new(core);
+        let controller = ui::bind(&window, core.clone(), printer);
         window.show().unwrap();
         Self {
             app,
             proxy,
             window,
             controller,
+            core,
             printed,
             _data: data,
         }
@@ -424,6 +428,9 @@ async fn an_operator_books_on_the_touchscreen_and_the_reminder_prints() {
         listed(api, &label).is_some_and(|row| row.status == it("Moved by the Questura"))
     })
     .await;
+    // The news came while the list was on screen: it says so, and "Refresh" shows them.
+    assert!(ui.api().get_list_changed());
+    press(window, &it("The list has changed: refresh"));
     let row = listed(&ui.api(), &label).unwrap();
     assert!(row.changed && row.detail.contains(" → "), "{row:?}");
     let news: Vec<String> = (0..ui.api().get_news().row_count())
@@ -798,6 +805,27 @@ async fn the_office_list_follows_the_counter_and_cancelling_asks_first() {
         ),
         "cancelled"
     );
+
+    // A booking arrives while the list is read: nothing moves; "Refresh" says so, and shows it.
+    let shown = ui.api().get_bookings().row_count();
+    assert!(!ui.api().get_list_changed());
+    let slot = ui
+        .core
+        .first_free(&crate::helpers::delivery())
+        .unwrap()
+        .unwrap()
+        .slot
+        .key();
+    ui.core
+        .book(&crate::helpers::delivery(), slot, "Nowak", "Ewa", None)
+        .unwrap();
+    ui.settle("the list to say it changed", |api| api.get_list_changed())
+        .await;
+    assert_eq!(ui.api().get_bookings().row_count(), shown, "no row moved");
+    press(window, &it("The list has changed: refresh"));
+    assert_eq!(ui.api().get_bookings().row_count(), shown + 1);
+    assert!(listed(&ui.api(), "NOWAK Ewa").is_some());
+    assert!(!ui.api().get_list_changed());
 }
 
 /// Issue "A booking every party can trust", point 3: online, a booking outside the kiosk's

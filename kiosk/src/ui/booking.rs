@@ -461,6 +461,12 @@ pub(super) fn confirm_cancel(c: &Controller, id: &str) {
     c.show_core();
 }
 
+/// "Refresh": the list drawn again as it is now.
+pub(super) fn refresh_list(c: &Controller) {
+    c.state().frozen = None;
+    show_bookings(c);
+}
+
 /// "Keep": no cancellation.
 pub(super) fn keep_booking(c: &Controller) {
     c.state().confirming = None;
@@ -546,7 +552,8 @@ pub(super) fn show_bookings(c: &Controller) {
     let mine: HashMap<Uuid, &LocalBooking> = local.iter().map(|b| (b.request, b)).collect();
     let mut on_server = HashSet::new();
     let mut news = Vec::new();
-    let mut rows: Vec<(Date, Time, BookingRow)> = Vec::new();
+    // Each row with a key that stays the same when a booking made here reaches the server's list.
+    let mut rows: Vec<(Date, Time, String, BookingRow)> = Vec::new();
     for b in c.core().partner_bookings() {
         let made_here = b.request.and_then(|r| mine.get(&r).copied());
         on_server.extend(b.request);
@@ -574,6 +581,7 @@ pub(super) fn show_bookings(c: &Controller) {
         rows.push((
             b.date,
             b.time,
+            b.request.unwrap_or(b.appointment).to_string(),
             BookingRow {
                 confirming: can_cancel && confirming.as_deref() == Some(id.as_str()),
                 id: id.into(),
@@ -604,6 +612,7 @@ pub(super) fn show_bookings(c: &Controller) {
         rows.push((
             b.date,
             b.time,
+            id.clone(),
             BookingRow {
                 confirming: can_cancel && confirming.as_deref() == Some(id.as_str()),
                 id: id.into(),
@@ -622,8 +631,33 @@ pub(super) fn show_bookings(c: &Controller) {
             },
         ));
     }
-    rows.sort_by_key(|(date, time, _)| (*date, *time));
-    let rows: Vec<BookingRow> = rows.into_iter().map(|(_, _, row)| row).collect();
+    rows.sort_by_key(|(date, time, _, _)| (*date, *time));
+    let keyed: Vec<(String, BookingRow)> = rows
+        .into_iter()
+        .map(|(_, _, key, row)| (key, row))
+        .collect();
+    // While the list is on screen its rows and news stay where they are (statuses still change
+    // in place): a booking arriving or leaving would move a button under the operator's finger.
+    // It says the list has changed instead, and "Refresh" redraws it.
+    let on_screen = c.with_api(|api| api.get_screen()) == Some(Screen::Bookings);
+    let (rows, news, list_changed) = {
+        let mut state = c.state();
+        match (&state.frozen, on_screen) {
+            (Some((keys, frozen_news)), true) => {
+                let changed = keyed.len() != keys.len()
+                    || keyed.iter().any(|(k, _)| !keys.contains(k))
+                    || news != *frozen_news;
+                let mut by_key: HashMap<String, BookingRow> = keyed.into_iter().collect();
+                let rows: Vec<BookingRow> = keys.iter().filter_map(|k| by_key.remove(k)).collect();
+                (rows, frozen_news.clone(), changed)
+            }
+            (_, on_screen) => {
+                state.frozen = on_screen
+                    .then(|| (keyed.iter().map(|(k, _)| k.clone()).collect(), news.clone()));
+                (keyed.into_iter().map(|(_, row)| row).collect(), news, false)
+            }
+        }
+    };
     let last_status = last
         .and_then(|request| local.iter().find(|b| b.request == request))
         .map(|b| status_text(c, b));
@@ -634,6 +668,7 @@ pub(super) fn show_bookings(c: &Controller) {
         api.set_bookings(ModelRc::new(VecModel::from(rows)));
         api.set_news(ModelRc::new(VecModel::from(news)));
         api.set_news_count(count);
+        api.set_list_changed(list_changed);
         if let Some(status) = last_status {
             api.set_booking_status(status.into());
         }

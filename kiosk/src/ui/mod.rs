@@ -60,6 +60,9 @@ struct State {
     /// When the operator last left the list of the body's bookings (ms since the epoch): what the
     /// Questura changed after that is news.
     news_seen_ms: i64,
+    /// While the list of bookings is on screen: its rows (by key, in order) and news as first
+    /// drawn, so nothing moves under a finger.
+    frozen: Option<(Vec<String>, Vec<SharedString>)>,
     /// The booking whose cancellation the operator is asked to confirm.
     confirming: Option<String>,
     /// Reminders sent to the printer and not yet printed.
@@ -137,6 +140,7 @@ pub fn bind(window: &AppWindow, core: Arc<KioskCore>, printer: Printer) -> Contr
     api.on_reprint(on_text(booking::reprint));
     api.on_slip_dealt_with(on_text(booking::slip_dealt_with));
     api.on_keep_booking(on(booking::keep_booking));
+    api.on_refresh_list(on(booking::refresh_list));
     api.on_check(on(self_check::check));
     api.on_key(on_text(keyboard::key));
     api.on_erase(on(keyboard::erase));

@@ -43,15 +43,17 @@ pub(super) fn go(c: &Controller, screen: Screen) {
         let mut state = c.state();
         state.news_seen_ms = c.core().now().as_millisecond();
         state.confirming = None;
-    }
-    if screen == Screen::Bookings || leaving {
-        c.show_core();
+        state.frozen = None;
     }
     c.with_api(|api| {
         api.set_screen(screen);
         api.set_active_field(SharedString::new());
         api.set_message(SharedString::new());
     });
+    // The list is drawn once the screen is up: what it shows then stays put while it is read.
+    if screen == Screen::Bookings || leaving {
+        c.show_core();
+    }
 }
 
 /// Empty the fields and what was answered from them.
