@@ -28,6 +28,16 @@ WHEN NEW.ready_permit_id IS NOT NULL AND NEW.status IN ('booked', 'checked_in') 
 BEGIN
     SELECT RAISE(ABORT, 'already_booked');
 END;
+CREATE TRIGGER appointment_one_active_per_permit_again
+BEFORE UPDATE OF status ON appointments
+WHEN NEW.ready_permit_id IS NOT NULL AND NEW.status IN ('booked', 'checked_in')
+  AND OLD.status NOT IN ('booked', 'checked_in') AND EXISTS (
+    SELECT 1 FROM appointments
+    WHERE ready_permit_id = NEW.ready_permit_id AND service_id = NEW.service_id AND id <> NEW.id
+      AND status IN ('booked', 'checked_in') AND slot_date >= NEW.slot_date)
+BEGIN
+    SELECT RAISE(ABORT, 'already_booked');
+END;
 CREATE INDEX appointments_by_permit ON appointments(ready_permit_id) WHERE ready_permit_id IS NOT NULL;
 
 -- Where the Questura moved a booking from (closing a day, a change of hours), when and why, so
@@ -40,3 +50,5 @@ ALTER TABLE appointments ADD COLUMN moved_reason TEXT;
 -- An entry of the ready list the administration removed (a wrong row): it leaves the kiosks' index,
 -- the status check and the counter; a later import that brings it again restores it.
 ALTER TABLE ready_permits ADD COLUMN removed_at TEXT;
+-- When the administration last corrected the entry (the last import's time stays the import's).
+ALTER TABLE ready_permits ADD COLUMN corrected_at TEXT;

@@ -94,6 +94,24 @@ pub fn tr(code: &str, english: &str) -> String {
         .unwrap_or_else(|| english.to_owned())
 }
 
+/// The weekday of `date` in language `code` ("martedì", "Tuesday", "الثلاثاء"…): every date a
+/// person reads on the kiosk or the reminder carries it.
+pub fn weekday(code: &str, date: jiff::civil::Date) -> String {
+    const WEEKDAYS: [&str; 7] = [
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+    ];
+    tr(
+        code,
+        WEEKDAYS[date.weekday().to_monday_zero_offset() as usize],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

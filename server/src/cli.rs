@@ -107,14 +107,10 @@ fn ready_list(args: config::ReadyListArgs) -> anyhow::Result<()> {
         ReadyListAction::Search { query } => {
             let query = query.join(" ");
             let (total, found) =
-                db.call_blocking(|conn| ops::ready::search(conn, &query, 0, 200))?;
+                db.call_blocking(|conn| ops::ready::search(conn, by.now, &query, 0, 200))?;
             for l in &found {
                 let p = &l.permit;
-                let state = match (&l.booked, l.delivered) {
-                    (Some(code), _) => format!("prenotato {code}"),
-                    (None, true) => "consegnato".into(),
-                    (None, false) => "in attesa".into(),
-                };
+                let state = ops::ready::state_words(l);
                 println!(
                     "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{state}",
                     l.id,
@@ -140,7 +136,7 @@ fn ready_list(args: config::ReadyListArgs) -> anyhow::Result<()> {
             pratica,
             drawer,
         } => {
-            let Some(current) = db.call_blocking(|conn| crate::store::ready::listed(conn, id))?
+            let Some(current) = db.call_blocking(|conn| ops::ready::entry(conn, by.now, id))?
             else {
                 anyhow::bail!("voce {id} non trovata ({id} not found)");
             };

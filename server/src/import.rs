@@ -223,10 +223,8 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<ReadyRow>, Vec<RowError>> {
                 .iter()
                 .position(|c| *c == Some(wanted))
                 .and_then(|i| record.get(i))
-                .unwrap_or("")
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
+                .map(collapse)
+                .unwrap_or_default()
         };
         let mut fail = |message: String| errors.push(RowError { line, message });
         // A character lost before it reached us (a file read in the wrong encoding and pasted)
@@ -287,6 +285,11 @@ pub struct Typed {
     pub drawer: String,
 }
 
+/// `text` with its runs of white space as single spaces, and none at either end.
+pub fn collapse(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// A stored date (`YYYY`, `YYYY-MM` or `YYYY-MM-DD`) as the files and forms write it:
 /// `gg/mm/aaaa`, with `00` for the parts unknown.
 pub fn typed_date(stored: &str) -> String {
@@ -296,10 +299,25 @@ pub fn typed_date(stored: &str) -> String {
 }
 
 /// Check one permit's fields: the row as stored, or why not (Italian: the administrator reads it).
-pub fn check_row(line: u64, typed: Typed) -> Result<ReadyRow, String> {
+pub fn check_row(line: u64, mut typed: Typed) -> Result<ReadyRow, String> {
     if typed.surname.is_empty() {
         return Err("cognome mancante".into());
     }
+    for (what, text, max) in [
+        ("cognome", &typed.surname, 100),
+        ("nome", &typed.given_names, 100),
+        ("cassetto", &typed.drawer, 20),
+    ] {
+        if text.chars().count() > max {
+            return Err(format!("{what} troppo lungo (al massimo {max} caratteri)"));
+        }
+        if text.chars().any(char::is_control) {
+            return Err(format!("{what} con caratteri di controllo"));
+        }
+    }
+    // Numbers as the national system writes them, whatever case was typed.
+    typed.receipt = typed.receipt.to_uppercase();
+    typed.pratica = typed.pratica.to_uppercase();
     let birth_text = &typed.birth_date;
     let Some(birth_date) = parse_partial_date(birth_text) else {
         return Err(format!(

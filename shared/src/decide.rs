@@ -54,6 +54,10 @@ pub struct ActiveBooking {
     /// The kiosk request that made it, if one did: its cancellation in the same batch frees the
     /// person.
     pub request: Option<Uuid>,
+    /// Made by the deciding kiosk, or by another kiosk of its partner body: a move gives its place
+    /// back to the quotas it counted against.
+    pub this_kiosk: bool,
+    pub this_body: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -246,6 +250,11 @@ fn decide_one(
             {
                 counts.taken = counts.taken.saturating_sub(1);
             }
+            if active.this_kiosk {
+                capacity.quotas.give_back(active.slot.date);
+            } else if active.this_body {
+                capacity.quotas.partner_gives_back(active.slot.date);
+            }
             Some(active)
         }
         Some(_) => {
@@ -263,6 +272,11 @@ fn decide_one(
             {
                 counts.taken += 1;
             }
+            if active.this_kiosk {
+                capacity.quotas.take(active.slot.date);
+            } else if active.this_body {
+                capacity.quotas.partner_takes(active.slot.date);
+            }
             decision
         }
         (_, Outcome::Rejected) => decision,
@@ -275,6 +289,8 @@ fn decide_one(
                         slot: decision.slot,
                         movable: false,
                         request: Some(decision.request),
+                        this_kiosk: true,
+                        this_body: true,
                     },
                 );
             }

@@ -427,6 +427,9 @@ pub struct PartnerBooking {
     /// Its last change was the Questura's (a move, a cancellation by the staff, a no-show), not
     /// the body's own: the kiosks list it among the news.
     pub changed_by_questura: bool,
+    /// Cancelled because the person was booked again with "move" (at any kiosk).
+    #[serde(default)]
+    pub replaced: bool,
 }
 
 /// Collections used in each document.

@@ -102,6 +102,16 @@ impl Quotas {
         self.partner.give_back(date);
     }
 
+    /// A place another kiosk of the body held on `date` is given back (a move of its booking).
+    pub fn partner_gives_back(&mut self, date: Date) {
+        self.partner.give_back(date);
+    }
+
+    /// A place another kiosk of the body held on `date` is taken again (a move undone).
+    pub fn partner_takes(&mut self, date: Date) {
+        self.partner.take(date);
+    }
+
     /// The dates whose holdings matter for a booking between `from` and `to`: whole weeks.
     pub fn window(from: Date, to: Date) -> (Date, Date) {
         (week_start(from), week_start(to).saturating_add(6.days()))

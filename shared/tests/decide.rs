@@ -382,6 +382,8 @@ proptest! {
                 // One of them is at the counter already.
                 movable: permit != served,
                 request: None,
+                this_kiosk: false,
+                this_body: false,
             });
         }
         let incoming: Vec<Incoming> = requests

@@ -391,3 +391,83 @@ async fn a_day_closed_shows_the_moved_bookings_on_every_kiosk_of_the_body() {
         "only its own documents"
     );
 }
+
+/// A kiosk's word alone does not tie a booking to a ready permit: a booking that names a permit
+/// with somebody else's name (a hostile or mistaken kiosk) is booked as typed, without the
+/// permit, so the list's spelling of the real person's name never comes back to the kiosk, and
+/// the "move" it asks of that person's booking is ignored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_booking_naming_someone_elses_permit_gets_neither_the_permit_nor_the_move() {
+    let app = spawn_demo_at(MONDAY_NINE_ROME).await;
+    let delivery = ServiceId::parse("consegna-pse").unwrap();
+    let (permit, surname, old): (i64, String, String) = app
+        .database()
+        .query_row(
+            "SELECT r.id, r.surname, a.id FROM ready_permits r
+             JOIN appointments a ON a.ready_permit_id = r.id
+             WHERE a.status = 'booked' AND a.slot_date > '2026-11-24' ORDER BY r.id LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    let kiosk = TestKiosk::enrol_at(&app, 1, &app.ws_url(), MONDAY_NINE_ROME).await;
+    kiosk.wait_up_to_date().await;
+    let slot = kiosk
+        .core
+        .first_free(&delivery)
+        .unwrap()
+        .unwrap()
+        .slot
+        .key();
+    let booking = kiosk
+        .core
+        .book_request(&BookingRequest {
+            service: delivery.clone(),
+            slot,
+            surname: "Intruso".into(),
+            given_names: "Test".into(),
+            phone: None,
+            permit: Some(permit),
+            moves: Some(old.parse().unwrap()),
+        })
+        .unwrap();
+    let verdict = kiosk
+        .core
+        .wait_for_verdict(booking.request, Duration::from_secs(15))
+        .await
+        .unwrap();
+    assert!(
+        verdict.appointment.is_some(),
+        "booked as typed: {verdict:?}"
+    );
+    let (stored, stored_permit): (String, Option<i64>) = app
+        .database()
+        .query_row(
+            "SELECT surname, ready_permit_id FROM appointments WHERE request_id = ?1",
+            [booking.request.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((stored.as_str(), stored_permit), ("Intruso", None));
+    assert_eq!(
+        app.one::<String>("SELECT status FROM appointments WHERE id = ?1", &old),
+        "booked",
+        "the other person's booking is untouched"
+    );
+    eventually(15, "the body's list to have the booking", || {
+        kiosk
+            .core
+            .partner_bookings()
+            .iter()
+            .any(|b| b.request == Some(booking.request))
+    })
+    .await;
+    let listed = kiosk
+        .core
+        .partner_bookings()
+        .into_iter()
+        .find(|b| b.request == Some(booking.request))
+        .unwrap();
+    assert_eq!(listed.surname, "Intruso");
+    assert_ne!(listed.surname, surname);
+}

@@ -8,7 +8,7 @@ use coper_shared::{
     agenda::SlotKey,
     booking_code::booking_code,
     documents::{
-        DocName, PartnerBooking, QuesturaInfo, Request, RequestKind, Verdict, collections,
+        DocName, Outcome, PartnerBooking, QuesturaInfo, Request, RequestKind, Verdict, collections,
         put_record, record, records,
     },
     ids::ServiceId,
@@ -230,48 +230,48 @@ impl KioskCore {
 
     /// The reminder of `booking` was printed, marked `provisional` or not: the clear name and
     /// phone the kiosk kept for it are deleted once the booking is decided and printed as
-    /// decided; a provisional slip is remembered until it is printed again, so the operator is
-    /// asked to reprint it once the verdict is in ([`Self::slips_to_reprint`]).
+    /// decided; a slip printed before the verdict is remembered until it is printed again, so
+    /// the operator is asked to reprint it if the verdict says otherwise
+    /// ([`Self::slips_to_reprint`]).
     pub fn reminder_printed(
         &self,
         booking: &LocalBooking,
         provisional: bool,
     ) -> Result<(), CoreError> {
         let inner = self.shared.lock();
-        let request = booking.request.to_string();
-        inner
-            .store
-            .slip_printed(&request, &booking.date.to_string(), provisional)?;
+        let before_verdict =
+            matches!(booking.status, BookingStatus::Pending { .. }).then_some(!provisional);
+        inner.store.slip_printed(
+            &booking.request.to_string(),
+            &booking.date.to_string(),
+            before_verdict,
+        )?;
         replica::forget_printed(&inner, booking.request, self.now())
     }
 
-    /// Bookings made here whose reminder was printed as provisional and whose verdict has
-    /// arrived since: the person holds a slip that no longer tells the truth.
+    /// Bookings made here whose reminder was printed before the verdict, which has arrived
+    /// since and differs from the slip: a provisional slip (any verdict), or one printed as
+    /// confirmed by a leased place that the server relocated or refused (a person may hold
+    /// only one booking, even in a lease). The person holds a slip that no longer tells the
+    /// truth.
     pub fn slips_to_reprint(&self) -> Vec<Uuid> {
         let inner = self.shared.lock();
-        let today = self
-            .now()
-            .to_zoned(jiff::tz::TimeZone::system())
-            .date()
-            .to_string();
-        let slips = inner.store.provisional_slips(&today).unwrap_or_default();
+        let slips = inner.store.early_slips().unwrap_or_default();
+        let inbox = inner.docs.get(&DocName::Inbox(inner.kiosk));
         slips
-            .iter()
-            .filter_map(|r| r.parse::<Uuid>().ok())
-            .filter(|r| {
-                inner
-                    .docs
-                    .get(&DocName::Inbox(inner.kiosk))
-                    .and_then(|doc| record::<Verdict>(doc, collections::VERDICTS, &r.to_string()))
-                    .is_some()
+            .into_iter()
+            .filter_map(|(request, confirmed)| {
+                let verdict: Verdict = record(inbox?, collections::VERDICTS, &request)?;
+                let differs = !confirmed || verdict.outcome != Outcome::Confirmed;
+                differs.then(|| request.parse().ok()).flatten()
             })
             .collect()
     }
 
-    /// The operator has told the person about a refused booking's provisional slip.
+    /// The operator has told the person about a refused booking's slip.
     pub fn slip_dealt_with(&self, request: Uuid) -> Result<(), CoreError> {
         let inner = self.shared.lock();
-        inner.store.slip_printed(&request.to_string(), "", false)
+        inner.store.slip_printed(&request.to_string(), "", None)
     }
 
     /// Write `request` into the outbox exactly as given, bypassing every check: what a buggy or

@@ -196,7 +196,15 @@ async fn session(shared: &Arc<Shared>) -> Result<(), CoreError> {
         inner.session_docs = names.iter().map(|n| (n.clone(), false)).collect();
         for name in &names {
             let state = inner.store.load_state(name)?;
-            inner.docs.entry(name.clone()).or_default();
+            if super::store::kept_on_disk(name) {
+                inner.docs.entry(name.clone()).or_default();
+            } else {
+                // The server sends these afresh each session (their history would carry
+                // past days' names): start from empty, as it does.
+                inner
+                    .docs
+                    .insert(name.clone(), automerge::AutoCommit::new());
+            }
             states.push((name.clone(), state));
         }
     }
@@ -278,6 +286,7 @@ fn flush(
     let inner = &mut *inner;
     let items: Vec<(DocName, Vec<u8>, Vec<u8>)> = dirty
         .drain()
+        .filter(super::store::kept_on_disk)
         .filter_map(|name| {
             let state = states.iter().find(|(n, _)| *n == name)?.1.encode();
             let snapshot = inner.docs.get_mut(&name)?.save();

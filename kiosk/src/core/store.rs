@@ -112,11 +112,13 @@ CREATE TABLE IF NOT EXISTS people (
     slot_date    TEXT NOT NULL,
     printed      INTEGER NOT NULL DEFAULT 0
 );
--- Reminders printed as provisional (no verdict yet) and not printed again since: once the verdict
--- is in, the operator is asked to reprint them (or told the booking was refused). No names.
-CREATE TABLE IF NOT EXISTS provisional_slips (
+-- Reminders printed before the server's verdict (provisional, or confirmed by a leased place)
+-- and not printed again since: once the verdict is in and differs from what the slip says, the
+-- operator is asked to reprint it (or to tell the person it was refused). No names.
+CREATE TABLE IF NOT EXISTS early_slips (
     request    TEXT PRIMARY KEY,
-    slot_date  TEXT NOT NULL
+    slot_date  TEXT NOT NULL,
+    confirmed  INTEGER NOT NULL
 );
 ";
 
@@ -126,8 +128,8 @@ pub struct Store {
 
 /// Whether a document received from the server is saved on disk. The partner body's bookings
 /// (names and phones of people booked by other kiosks too) live in memory only: a stolen kiosk's
-/// disk does not have them, and after a restart the server sends them again.
-fn kept_on_disk(name: &DocName) -> bool {
+/// disk does not have them, and the server sends them afresh at each session.
+pub(crate) fn kept_on_disk(name: &DocName) -> bool {
     !matches!(name, DocName::Bookings(_))
 }
 
@@ -309,43 +311,43 @@ impl Store {
         Ok(())
     }
 
-    /// A reminder of `request` was printed: as provisional (remembered until printed again), or
-    /// as decided (forgotten).
+    /// A reminder of `request` was printed: before the verdict (remembered until printed again,
+    /// with what it said: `confirmed` by a leased place, or provisional), or after it (`None`:
+    /// forgotten).
     pub fn slip_printed(
         &self,
         request: &str,
         slot_date: &str,
-        provisional: bool,
+        before_verdict: Option<bool>,
     ) -> Result<(), CoreError> {
-        if provisional {
-            self.conn.execute(
-                "INSERT OR REPLACE INTO provisional_slips (request, slot_date) VALUES (?1, ?2)",
-                params![request, slot_date],
-            )?;
-        } else {
-            self.conn.execute(
-                "DELETE FROM provisional_slips WHERE request = ?1",
-                [request],
-            )?;
-        }
+        match before_verdict {
+            Some(confirmed) => self.conn.execute(
+                "INSERT OR REPLACE INTO early_slips (request, slot_date, confirmed)
+                 VALUES (?1, ?2, ?3)",
+                params![request, slot_date, confirmed],
+            )?,
+            None => self
+                .conn
+                .execute("DELETE FROM early_slips WHERE request = ?1", [request])?,
+        };
         Ok(())
     }
 
-    /// The requests whose last reminder was printed as provisional, for `today` or later.
-    pub fn provisional_slips(&self, today: &str) -> Result<Vec<String>, CoreError> {
-        self.conn.execute(
-            "DELETE FROM provisional_slips WHERE slot_date < ?1",
-            [today],
-        )?;
+    /// The requests whose last reminder was printed before the verdict, with whether it said
+    /// confirmed.
+    pub fn early_slips(&self) -> Result<Vec<(String, bool)>, CoreError> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT request FROM provisional_slips ORDER BY request")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
+            .prepare_cached("SELECT request, confirmed FROM early_slips ORDER BY request")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Delete the clear names of `requests`, and of every booking whose day is before `today`.
+    /// Delete the clear names of `requests`, and of every booking whose day is before `today`
+    /// (and the slips of those days: nobody reprints them).
     pub fn forget_people(&self, requests: &[String], today: &str) -> Result<usize, CoreError> {
+        self.conn
+            .execute("DELETE FROM early_slips WHERE slot_date < ?1", [today])?;
         let mut forgotten = self
             .conn
             .execute("DELETE FROM people WHERE slot_date < ?1", [today])?;

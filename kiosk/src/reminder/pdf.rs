@@ -306,9 +306,11 @@ fn compose(
         s(15.0),
         true,
     )?;
+    // The same in the person's language, with its weekday (the Italian line has it in words).
     flow.text(
         &format!(
-            "{} {}",
+            "{} {} {}",
+            crate::i18n::weekday(lang, r.date),
             r.date.strftime("%d/%m/%Y"),
             r.time.strftime("%H:%M")
         ),

@@ -318,7 +318,7 @@ pub const VERDICT_WAIT: Duration = Duration::from_secs(3);
 /// Hold the print of `request`'s reminder until its verdict arrives (see [`show_bookings`]) or
 /// [`VERDICT_WAIT`] has passed; the print button says to wait meanwhile.
 fn await_verdict(c: &Controller, request: Uuid) {
-    c.state().awaiting = Some(request);
+    c.state().awaiting.insert(request);
     c.with_api(|api| api.set_printing(true));
     let back = c.clone();
     std::thread::spawn(move || {
@@ -329,18 +329,9 @@ fn await_verdict(c: &Controller, request: Uuid) {
 
 /// Print the reminder held for `request`, once: the first of its verdict and the wait's end.
 fn print_awaited(c: &Controller, request: Uuid) {
-    let held = {
-        let mut state = c.state();
-        if state.awaiting == Some(request) {
-            state.awaiting = None;
-            true
-        } else {
-            false
-        }
-    };
+    let held = c.state().awaiting.remove(&request);
     if held {
-        c.with_api(|api| api.set_printing(c.state().printing > 0));
-        print(c);
+        print_request(c, request);
     }
 }
 
@@ -391,7 +382,7 @@ fn printed(c: &Controller, booking: &LocalBooking, provisional: bool, result: Re
     let printing = {
         let mut state = c.state();
         state.printing = state.printing.saturating_sub(1);
-        state.printing > 0 || state.awaiting.is_some()
+        state.printing > 0 || !state.awaiting.is_empty()
     };
     c.with_api(|api| api.set_printing(printing));
     match result {
@@ -426,6 +417,17 @@ impl Controller {
             .find(|(id, _)| *id == b.service)
             .map(|(_, name)| name)
             .unwrap_or_else(|| b.service.as_str().to_owned());
+        // Once settled the kiosk forgets the names it kept; a reprint takes them from the body's
+        // list, which has them while the booking is to come.
+        let (surname, given_names) = if b.surname.is_empty() {
+            core.partner_bookings()
+                .into_iter()
+                .find(|p| p.request == Some(b.request))
+                .map(|p| (p.surname, p.given_names))
+                .unwrap_or_default()
+        } else {
+            (b.surname.clone(), b.given_names.clone())
+        };
         Some(Reminder {
             questura: questura.name,
             questura_address: questura.address,
@@ -433,8 +435,8 @@ impl Controller {
             what_to_bring: core.what_to_bring(&b.service).unwrap_or_default(),
             date,
             time,
-            surname: b.surname.clone(),
-            given_names: b.given_names.clone(),
+            surname,
+            given_names,
             booking_code: b.booking_code.clone(),
             ticket: core.ticket(b),
             partner,
@@ -512,6 +514,7 @@ fn body_status(
         },
         AppointmentState::CheckedIn => c.tr("At the counter"),
         AppointmentState::Delivered => c.tr("Delivered"),
+        AppointmentState::Cancelled if b.replaced => c.tr("Replaced by a new booking"),
         AppointmentState::Cancelled if b.changed_by_questura => {
             detail.extend(b.reason.clone());
             c.tr("Cancelled by the Questura")
@@ -536,17 +539,15 @@ pub(super) fn show_bookings(c: &Controller) {
             state.news_seen_ms,
             state.confirming.clone(),
             state.last,
-            state.awaiting,
+            state.awaiting.clone(),
         )
     };
     let local = c.core().bookings();
-    // The verdict a held reminder waited for has arrived: print it now.
-    if let Some(request) = awaiting
-        && local
-            .iter()
-            .any(|b| b.request == request && b.status != (BookingStatus::Pending { lease: false }))
-    {
-        print_awaited(c, request);
+    // The verdicts held reminders waited for have arrived: print them now.
+    for b in local.iter().filter(|b| awaiting.contains(&b.request)) {
+        if !matches!(b.status, BookingStatus::Pending { .. }) {
+            print_awaited(c, b.request);
+        }
     }
     let reprints: HashSet<Uuid> = c.core().slips_to_reprint().into_iter().collect();
     let mine: HashMap<Uuid, &LocalBooking> = local.iter().map(|b| (b.request, b)).collect();
@@ -554,7 +555,12 @@ pub(super) fn show_bookings(c: &Controller) {
     let mut news = Vec::new();
     // Each row with a key that stays the same when a booking made here reaches the server's list.
     let mut rows: Vec<(Date, Time, String, BookingRow)> = Vec::new();
-    for b in c.core().partner_bookings() {
+    let body = c.core().partner_bookings();
+    // The server's time of the latest change drawn: once the list is left, what is older has
+    // been seen (the kiosk's own clock may differ from the server's).
+    let latest = body.iter().map(|b| b.changed_at_ms).max().unwrap_or(0);
+    // Today's and later: past midnight, yesterday's stay until the server rewrites the list.
+    for b in body.into_iter().filter(|b| b.date >= today) {
         let made_here = b.request.and_then(|r| mine.get(&r).copied());
         on_server.extend(b.request);
         let (status, detail) = body_status(c, &b, made_here);
@@ -652,6 +658,9 @@ pub(super) fn show_bookings(c: &Controller) {
                 (rows, frozen_news.clone(), changed)
             }
             (_, on_screen) => {
+                if on_screen {
+                    state.news_drawn_ms = latest;
+                }
                 state.frozen = on_screen
                     .then(|| (keyed.iter().map(|(k, _)| k.clone()).collect(), news.clone()));
                 (keyed.into_iter().map(|(_, row)| row).collect(), news, false)

@@ -55,11 +55,13 @@ struct State {
     proposal: Option<Proposal>,
     options: Vec<Proposal>,
     last: Option<Uuid>,
-    /// The booking whose reminder waits for the server's verdict before printing.
-    awaiting: Option<Uuid>,
-    /// When the operator last left the list of the body's bookings (ms since the epoch): what the
-    /// Questura changed after that is news.
+    /// The bookings whose reminders wait for the server's verdict before printing.
+    awaiting: std::collections::HashSet<Uuid>,
+    /// The latest change (server time, ms since the epoch) of the body's bookings the operator
+    /// has seen: what the Questura changed after that is news.
     news_seen_ms: i64,
+    /// The latest change drawn on the list now on screen: seen once the list is left.
+    news_drawn_ms: i64,
     /// While the list of bookings is on screen: its rows (by key, in order) and news as first
     /// drawn, so nothing moves under a finger.
     frozen: Option<(Vec<String>, Vec<SharedString>)>,
@@ -268,16 +270,11 @@ impl Controller {
 
     /// A day as the kiosk shows it: the weekday in the screen's language, then `dd/mm/yyyy`.
     fn day_text(&self, date: Date) -> String {
-        const WEEKDAYS: [&str; 7] = [
-            "Monday",
-            "Tuesday",
-            "Wednesday",
-            "Thursday",
-            "Friday",
-            "Saturday",
-            "Sunday",
-        ];
-        let weekday = WEEKDAYS[date.weekday().to_monday_zero_offset() as usize];
-        format!("{} {}", self.tr(weekday), date.strftime("%d/%m/%Y"))
+        let lang = self.state().lang.clone();
+        format!(
+            "{} {}",
+            crate::i18n::weekday(&lang, date),
+            date.strftime("%d/%m/%Y")
+        )
     }
 }

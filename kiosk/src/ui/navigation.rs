@@ -41,7 +41,7 @@ pub(super) fn go(c: &Controller, screen: Screen) {
     let leaving = c.with_api(|api| api.get_screen()) == Some(Screen::Bookings);
     if leaving && screen != Screen::Bookings {
         let mut state = c.state();
-        state.news_seen_ms = c.core().now().as_millisecond();
+        state.news_seen_ms = state.news_seen_ms.max(state.news_drawn_ms);
         state.confirming = None;
         state.frozen = None;
     }

@@ -48,8 +48,9 @@ pub fn create_service(
     Ok((true, Changes::shared()))
 }
 
-/// Why bookings moved when the administrator gave no reason.
+/// Why bookings moved when the administrator gave no reason: a change of hours, a closed day.
 pub const HOURS_CHANGED: &str = "cambio di orario";
+pub const DAY_CLOSED: &str = "giorno chiuso";
 
 /// Save a service's description and rules, moving the bookings the rules displace for `reason`
 /// (blank: [`HOURS_CHANGED`]).
@@ -63,12 +64,12 @@ pub fn save_service(
     what_to_bring: &str,
     reason: &str,
 ) -> Result<(Applied, Changes), StoreError> {
-    let reason = Some(reason.trim())
+    let reason = Some(super::clean_reason(reason))
         .filter(|r| !r.is_empty())
-        .unwrap_or(HOURS_CHANGED);
+        .unwrap_or_else(|| HOURS_CHANGED.to_owned());
     let tx = conn.transaction()?;
     store::services::describe(&tx, rules.service(), name, description, what_to_bring)?;
-    let applied = agenda_change::apply(&tx, rules, reason, by.now, &by.name, &by.source)?;
+    let applied = agenda_change::apply(&tx, rules, &reason, by.now, &by.name, &by.source)?;
     tx.commit()?;
     let changes = changes_of(&applied);
     Ok((applied, changes))
@@ -104,7 +105,7 @@ pub fn rules_with_closure(
         draft.exceptions.push(DateException {
             date,
             kind: ExceptionKind::Closed {
-                note: form.note.trim().to_owned(),
+                note: super::clean_reason(&form.note),
             },
         });
         match ServiceRules::new(draft) {
@@ -132,10 +133,10 @@ pub fn close_day(
     let tx = conn.transaction()?;
     let mut all = Applied::default();
     for r in &rules {
-        let reason = Some(closure.note.trim())
+        let reason = Some(super::clean_reason(&closure.note))
             .filter(|r| !r.is_empty())
-            .unwrap_or("giorno chiuso");
-        let applied = agenda_change::apply(&tx, r, reason, by.now, &by.name, &by.source)?;
+            .unwrap_or_else(|| DAY_CLOSED.to_owned());
+        let applied = agenda_change::apply(&tx, r, &reason, by.now, &by.name, &by.source)?;
         all.displaced.extend(applied.displaced);
         all.agendas.extend(applied.agendas);
         all.kiosks.extend(applied.kiosks);
@@ -149,7 +150,7 @@ pub fn close_day(
         &closure.date,
         &serde_json::json!({
             "service": closure.service,
-            "reason": closure.note.trim(),
+            "reason": super::clean_reason(&closure.note),
             "moved": all.displaced.len(),
         }),
         &by.source,

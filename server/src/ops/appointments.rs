@@ -39,6 +39,12 @@ pub fn take_step(
     }
     if step == Step::Undo
         && let Some(appointment) = appointments::by_id(conn, id)?
+        && matches!(
+            appointment.status,
+            appointments::AppointmentStatus::Delivered
+                | appointments::AppointmentStatus::CheckedIn
+                | appointments::AppointmentStatus::NoShow
+        )
         && !undo_allowed(conn, by, &appointment)?
     {
         return Ok((Err(StepError::UndoTooLate), Changes::none()));

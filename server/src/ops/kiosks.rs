@@ -29,6 +29,11 @@ pub fn revoke(
 ) -> Result<(Result<(), EnrolError>, Changes), StoreError> {
     Ok(match kiosks::revoke(conn, kiosk, by.now, &by.name)? {
         Ok(returned) => {
+            // Its copy of its body's bookings (names, phones) has nobody left to go to.
+            if let Ok(id) = kiosk.parse() {
+                let name = DocName::Bookings(coper_shared::documents::KioskId(id));
+                crate::store::documents::delete(conn, &name.to_string())?;
+            }
             let changes = Changes {
                 agendas: returned
                     .iter()

@@ -23,6 +23,21 @@ use coper_shared::{
     jiff::{Timestamp, civil::Date},
 };
 
+/// Characters a reason typed by the staff may keep (a closure's note, a change of hours, a
+/// removal): it goes to every kiosk of the bodies concerned and into the audit log.
+pub const REASON_CHARS: usize = 200;
+
+/// A reason as typed, made safe to store and send: trimmed, control characters as spaces, at
+/// most [`REASON_CHARS`] characters (the forms stop there already; only a forged post is cut).
+pub fn clean_reason(typed: &str) -> String {
+    typed
+        .trim()
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(REASON_CHARS)
+        .collect()
+}
+
 /// Who does an operation, when and from where, for the audit log.
 #[derive(Debug, Clone)]
 pub struct Actor {

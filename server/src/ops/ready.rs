@@ -1,6 +1,8 @@
 //! The ready list: importing it, and the administration's search, correction and removal of an
 //! entry (audited). Kiosks check the list offline, so every change rewrites its index.
 
+use coper_shared::jiff::{Timestamp, civil::Date};
+
 use super::{Actor, Changes};
 use crate::{
     import::{self, ImportReport, ReadyRow, Stretched},
@@ -43,13 +45,14 @@ pub enum ReadyEditError {
 /// all.
 pub fn search(
     conn: &Connection,
+    now: Timestamp,
     query: &str,
     offset: usize,
     limit: usize,
 ) -> Result<(usize, Vec<ready::Listed>), StoreError> {
     let words: Vec<String> = coper_shared::names::words(query);
     let number = query.trim().to_uppercase();
-    let found: Vec<ready::Listed> = ready::all_listed(conn)?
+    let found: Vec<ready::Listed> = ready::all_listed(conn, today(conn, now)?)?
         .into_iter()
         .filter(|l| {
             let p = &l.permit;
@@ -68,6 +71,20 @@ pub fn search(
     ))
 }
 
+/// The Questura's date at `now`: bookings of earlier days never marked absent are not active.
+fn today(conn: &Connection, now: Timestamp) -> Result<Date, StoreError> {
+    Ok(crate::checkin::local_now(conn, now)?.1.date())
+}
+
+/// Entry `id` of the list, unless removed, with its active booking.
+pub fn entry(
+    conn: &Connection,
+    now: Timestamp,
+    id: i64,
+) -> Result<Option<ready::Listed>, StoreError> {
+    ready::listed(conn, id, today(conn, now)?)
+}
+
 /// Correct entry `id` with the fields `typed` (checked as an imported row is), audited; a
 /// booking still to come for it takes the corrected spelling of the name.
 pub fn correct(
@@ -81,17 +98,12 @@ pub fn correct(
         Err(why) => return Ok((Err(ReadyEditError::Invalid(why)), Changes::none())),
     };
     let tx = conn.transaction()?;
-    let Some(before) = ready::listed(&tx, id)? else {
+    let Some(before) = entry(&tx, by.now, id)? else {
         return Ok((Err(ReadyEditError::NotFound), Changes::none()));
     };
     let permit = import::permit_of(&row);
-    if let Err(e) = ready::update(&tx, id, &permit, by.now) {
-        return match e {
-            StoreError::Sqlite(e) if e.to_string().contains("UNIQUE") => {
-                Ok((Err(ReadyEditError::Duplicate), Changes::none()))
-            }
-            other => Err(other),
-        };
+    if !ready::correct(&tx, id, &permit, by.now)? {
+        return Ok((Err(ReadyEditError::Duplicate), Changes::none()));
     }
     crate::store::appointments::rename_for_permit(&tx, id, &permit.surname, &permit.given_names)?;
     let changed: Vec<&str> = [
@@ -145,11 +157,12 @@ pub fn remove(
     id: i64,
     reason: &str,
 ) -> Result<(Result<(), ReadyEditError>, Changes), StoreError> {
-    if reason.trim().is_empty() {
+    let reason = super::clean_reason(reason);
+    if reason.is_empty() {
         return Ok((Err(ReadyEditError::MissingReason), Changes::none()));
     }
     let tx = conn.transaction()?;
-    let Some(listed) = ready::listed(&tx, id)? else {
+    let Some(listed) = entry(&tx, by.now, id)? else {
         return Ok((Err(ReadyEditError::NotFound), Changes::none()));
     };
     if let Some(code) = listed.booked {
@@ -162,9 +175,19 @@ pub fn remove(
         &by.name,
         "ready.removed",
         &id.to_string(),
-        &serde_json::json!({ "reason": reason.trim() }),
+        &serde_json::json!({ "reason": reason }),
         &by.source,
     )?;
     tx.commit()?;
     Ok((Ok(()), Changes::shared()))
+}
+
+/// An entry's state as the pages and the command line say it: "prenotato (CODE)", "consegnato"
+/// or "in attesa".
+pub fn state_words(listed: &ready::Listed) -> String {
+    match (&listed.booked, listed.delivered) {
+        (Some(code), _) => format!("prenotato ({code})"),
+        (None, true) => "consegnato".into(),
+        (None, false) => "in attesa".into(),
+    }
 }

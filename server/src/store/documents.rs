@@ -130,3 +130,11 @@ pub fn save_peer_states(
     tx.commit()?;
     Ok(())
 }
+
+/// Delete document `name`, its increments and every kiosk's sync state for it.
+pub fn delete(conn: &Connection, name: &str) -> Result<(), StoreError> {
+    conn.execute("DELETE FROM sync_documents WHERE name = ?1", [name])?;
+    conn.execute("DELETE FROM sync_document_changes WHERE name = ?1", [name])?;
+    conn.execute("DELETE FROM sync_peer_states WHERE name = ?1", [name])?;
+    Ok(())
+}

@@ -58,6 +58,10 @@ pub enum StoreError {
     /// message from a kiosk: the client's fault). The document was reloaded from the store.
     #[error("a change to document {0} could not be applied")]
     DocumentRefused(String),
+    /// A step the store refused for a reason the caller reports (a stable code): returned from
+    /// inside [`in_savepoint`] so what the step had already written is rolled back.
+    #[error("refused: {0}")]
+    Refused(&'static str),
 }
 
 /// The migrations, in order. Each file is applied once and recorded in SQLite's `user_version`.

@@ -69,9 +69,40 @@ pub fn insert(conn: &Connection, p: &Permit, now: Timestamp) -> Result<i64, Stor
     put(conn, None, p, now)
 }
 
-/// Replace permit `id`'s fields with `p`'s.
+/// Replace permit `id`'s fields with `p`'s (an import).
 pub fn update(conn: &Connection, id: i64, p: &Permit, now: Timestamp) -> Result<(), StoreError> {
     put(conn, Some(id), p, now).map(drop)
+}
+
+/// Correct permit `id`'s fields with `p`'s (the administration): its import time stays.
+/// `Ok(false)`: another entry has the receipt or pratica number given.
+pub fn correct(conn: &Connection, id: i64, p: &Permit, now: Timestamp) -> Result<bool, StoreError> {
+    let done = conn.execute(
+        "UPDATE ready_permits SET surname = ?2, given_names = ?3, birth_date = ?4,
+             fingerprint_date = ?5, receipt_number = ?6, pratica_number = ?7, drawer = ?8,
+             corrected_at = ?9
+         WHERE id = ?1",
+        params![
+            id,
+            p.surname,
+            p.given_names,
+            p.birth_date,
+            p.fingerprint_date,
+            p.receipt_number,
+            p.pratica_number,
+            p.drawer,
+            instant_text(now)
+        ],
+    );
+    match done {
+        Ok(_) => Ok(true),
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Write `p` as permit `id`, or as a new permit; its id.
@@ -144,7 +175,8 @@ pub fn version(conn: &Connection) -> Result<String, StoreError> {
     Ok(conn.query_row(
         "SELECT count(*) || ' ' || coalesce(max(imported_at), '') || ' ' ||
                 coalesce(max(delivered_at), '') || ' ' || count(delivered_at) || ' ' ||
-                coalesce(max(removed_at), '') || ' ' || count(removed_at)
+                coalesce(max(removed_at), '') || ' ' || count(removed_at) || ' ' ||
+                coalesce(max(corrected_at), '')
          FROM ready_permits",
         [],
         |r| r.get(0),
@@ -205,10 +237,12 @@ pub struct Listed {
     pub booked: Option<String>,
 }
 
+/// `?1`: today (a past day's booking never marked absent is not active).
 const LISTED: &str = "SELECT r.id, r.surname, r.given_names, r.birth_date, r.fingerprint_date,
         r.receipt_number, r.pratica_number, r.drawer, r.delivered_at IS NOT NULL,
         (SELECT a.booking_code FROM appointments a WHERE a.ready_permit_id = r.id
-           AND a.status IN ('booked', 'checked_in') LIMIT 1)
+           AND a.status IN ('booked', 'checked_in') AND a.slot_date >= ?1
+         ORDER BY a.slot_date, a.slot_time LIMIT 1)
     FROM ready_permits r WHERE r.removed_at IS NULL";
 
 fn listed_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Listed> {
@@ -220,17 +254,23 @@ fn listed_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Listed> {
     })
 }
 
-/// Every entry of the list (not removed), in id order, for a search to filter: names are
-/// matched without accents or case, which SQLite cannot do.
-pub fn all_listed(conn: &Connection) -> Result<Vec<Listed>, StoreError> {
+/// Every entry of the list (not removed), in id order, with its booking of `today` or later,
+/// for a search to filter: names are matched without accents or case, which SQLite cannot do.
+pub fn all_listed(conn: &Connection, today: Date) -> Result<Vec<Listed>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!("{LISTED} ORDER BY r.id"))?;
-    Ok(stmt.query_map([], listed_row)?.collect::<Result<_, _>>()?)
+    Ok(stmt
+        .query_map([today.to_string()], listed_row)?
+        .collect::<Result<_, _>>()?)
 }
 
-/// Entry `id`, unless removed.
-pub fn listed(conn: &Connection, id: i64) -> Result<Option<Listed>, StoreError> {
+/// Entry `id`, unless removed, with its booking of `today` or later.
+pub fn listed(conn: &Connection, id: i64, today: Date) -> Result<Option<Listed>, StoreError> {
     Ok(conn
-        .query_row(&format!("{LISTED} AND r.id = ?1"), [id], listed_row)
+        .query_row(
+            &format!("{LISTED} AND r.id = ?2"),
+            params![today.to_string(), id],
+            listed_row,
+        )
         .optional()?)
 }
 

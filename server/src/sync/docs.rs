@@ -55,6 +55,18 @@ impl Documents {
         Ok(self.docs.get_mut(name).expect("just inserted"))
     }
 
+    /// Start `name` again from empty, in memory and in the store (sync states included), with an
+    /// actor of its own: for a document whose history must not outlive its records (a partner
+    /// body's bookings, whose deleted records Automerge would keep), rewritten from SQLite next.
+    pub fn start_afresh(&mut self, conn: &Connection, name: &DocName) -> Result<(), StoreError> {
+        documents::delete(conn, &name.to_string())?;
+        self.needs_snapshot.remove(name);
+        let mut doc = AutoCommit::new();
+        doc.set_actor(ActorId::random());
+        self.docs.insert(name.clone(), doc);
+        Ok(())
+    }
+
     /// Drop `name` from memory: the next use loads it from the store again (after an operation
     /// on it failed half-way).
     pub fn forget(&mut self, name: &DocName) {

@@ -151,7 +151,12 @@ impl SyncHub {
             .db
             .call(move |conn| {
                 let mut docs = docs.lock().unwrap_or_else(|p| p.into_inner());
-                write_bookings(conn, &mut docs, now, None)
+                let mut changed = write_bookings(conn, &mut docs, now, None)?;
+                // Who is being served, who is back on the list: every kiosk's warning follows.
+                if write_booked(conn, &mut docs, now)? {
+                    changed.push(DocName::Ready);
+                }
+                Ok::<_, StoreError>(changed)
             })
             .await?;
         self.notify(changed);
@@ -219,8 +224,10 @@ impl SyncHub {
             .await
     }
 
-    /// Rewrite the projections from SQLite: the directory, the agendas, and kiosk `kiosk`'s inbox.
-    /// Idempotent; records that are already right add nothing to the documents.
+    /// Rewrite the projections from SQLite: the directory, the agendas, kiosk `kiosk`'s inbox, and
+    /// its copy of its body's bookings, which starts afresh at each session (the kiosk keeps it
+    /// in memory only and starts from empty too), so the history that goes out holds only
+    /// today's and later records. Otherwise idempotent: records already right add nothing.
     pub async fn reconcile(&self, kiosk: KioskId) -> Result<(), StoreError> {
         let docs = self.docs.clone();
         let now = self.now();
@@ -230,6 +237,7 @@ impl SyncHub {
             .db
             .call(move |conn| {
                 let mut docs = docs.lock().unwrap_or_else(|p| p.into_inner());
+                docs.start_afresh(conn, &DocName::Bookings(kiosk))?;
                 let mut changed = write_shared(conn, &mut docs, config, now)?;
                 if write_operators(conn, &mut docs, kiosk)? {
                     changed.push(DocName::Operators(kiosk));

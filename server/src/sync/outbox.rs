@@ -40,14 +40,14 @@ pub(super) fn decide_requests(
     let pending: Vec<Request> = requests
         .into_iter()
         .filter(|r| !decided.contains(&r.id))
-        .map(|r| opened(r, &seal))
-        .collect();
+        .map(|r| checked_permit(tx, opened(r, &seal)))
+        .collect::<Result<_, _>>()?;
     if pending.is_empty() {
         return Ok(());
     }
     let (partner, kiosk_quota, partner_quota) = partners::quotas_of_kiosk(tx, kiosk)?
         .ok_or_else(|| StoreError::InvalidData(format!("kiosk {kiosk} has no partner body")))?;
-    let mut capacity = load_capacity(tx, ctx, kiosk, &pending, now)?;
+    let mut capacity = load_capacity(tx, ctx, (kiosk, partner), &pending, now)?;
     capacity.quotas = quotas::holdings(tx, kiosk, partner, (kiosk_quota, partner_quota), {
         let dates = capacity.slots.keys().map(|(_, key)| key.date);
         (dates.clone().min(), dates.max())
@@ -64,6 +64,9 @@ pub(super) fn decide_requests(
             write_decision(tx, ctx, kiosk, partner, request, &decision, now)
         })? {
             Ok(written) => written,
+            // Refused after something was written (a lease's place used, a moved booking
+            // cancelled): rolled back, and the reason stands.
+            Err(StoreError::Refused(reason)) => Written::rejected(reason),
             Err(e) => {
                 tracing::error!(request = %request.id, error = %e, "decision not written: rejected");
                 Written::rejected("store_refused")
@@ -116,6 +119,25 @@ fn opened(mut request: Request, seal: &[u8; 32]) -> Request {
         request.phone = personal.phone;
     }
     request
+}
+
+/// `request` with its ready permit (and the move of that permit's booking) kept only when the
+/// names typed are the person's on the list. A kiosk's word alone is not believed: a hostile
+/// kiosk could otherwise read the list's names back through its body's bookings, or move
+/// somebody else's booking away. Unmatched, it is booked as typed, with no permit.
+fn checked_permit(tx: &Transaction<'_>, mut request: Request) -> Result<Request, StoreError> {
+    let listed = match request.permit {
+        Some(id) => ready::names(tx, id)?,
+        None => None,
+    };
+    let theirs = listed.is_some_and(|(surname, given)| {
+        coper_shared::names::names_match(&request.surname, &request.given_names, &surname, &given)
+    });
+    if !theirs {
+        request.permit = None;
+        request.moves = None;
+    }
+    Ok(request)
 }
 
 /// What a decision left in the store.
@@ -196,7 +218,7 @@ fn write_decision(
                 }
             };
             let Some(slot) = slot else {
-                return Ok(Written::rejected("slot_not_open"));
+                return Err(StoreError::Refused("slot_not_open"));
             };
             let kiosk_text = kiosk.to_string();
             let request_id = request.id.to_string();
@@ -208,7 +230,7 @@ fn write_decision(
                 match appointments::cancel_in(
                     tx,
                     &old.to_string(),
-                    "spostata con una nuova prenotazione",
+                    appointments::REPLACED_BY_MOVE,
                     now,
                     &created_by,
                     "",
@@ -223,7 +245,8 @@ fn write_decision(
                                 .map(|k| DocName::Inbox(KioskId(k))),
                         );
                     }
-                    Err(_) => return Ok(Written::rejected("already_booked")),
+                    // No longer only booked (served meanwhile).
+                    Err(_) => return Err(StoreError::Refused("already_booked")),
                 }
             }
             // Only a permit the list still has: a stale kiosk must not make the booking fail.
@@ -254,9 +277,13 @@ fn write_decision(
             if matches!(booked, Err(BookingError::CodeTaken)) {
                 booked = appointments::book(tx, &new, now);
             }
+            // Every refusal from here on is an error, so the savepoint undoes what this decision
+            // already wrote (a leased place used, a moved booking cancelled): the person keeps
+            // the booking a move would have replaced.
             match booked {
-                // Booked meanwhile by the Questura itself: the person has their booking.
-                Err(BookingError::AlreadyBooked) => Ok(Written::rejected("already_booked")),
+                // Another active booking the rules did not see (one stored before the rule, or
+                // around midnight, where the trigger's UTC day differs): the person has theirs.
+                Err(BookingError::AlreadyBooked) => Err(StoreError::Refused("already_booked")),
                 Ok(b) => Ok(Written {
                     outcome: decision.outcome,
                     appointment: Some(b.id.to_string()),
@@ -268,7 +295,7 @@ fn write_decision(
                     BookingError::SlotFull | BookingError::SlotNotOpen | BookingError::CodeTaken,
                 ) => {
                     tracing::error!(request = %request.id, "store refused a decided booking");
-                    Ok(Written::rejected("store_refused"))
+                    Err(StoreError::Refused("store_refused"))
                 }
                 Err(BookingError::Store(e)) => Err(e),
             }
@@ -281,7 +308,7 @@ fn write_decision(
 fn load_capacity(
     tx: &Transaction<'_>,
     ctx: &Context,
-    kiosk: KioskId,
+    (kiosk, partner): (KioskId, i64),
     pending: &[Request],
     now: Timestamp,
 ) -> Result<Capacity, StoreError> {
@@ -310,6 +337,7 @@ fn load_capacity(
         capacity.leases.insert((kiosk, service, key), lease);
     }
     // Each person's active booking, for the one-booking-per-person rule.
+    let kiosk_text = kiosk.to_string();
     for request in pending.iter().filter(|r| r.kind == RequestKind::Book) {
         let Some(permit) = request.permit else {
             continue;
@@ -333,10 +361,11 @@ fn load_capacity(
                 slot: active.slot,
                 movable: active.status == appointments::AppointmentStatus::Booked,
                 request: active.request.and_then(|r| r.parse().ok()),
+                this_kiosk: active.kiosk.as_deref() == Some(kiosk_text.as_str()),
+                this_body: active.partner == Some(partner),
             },
         );
     }
-    let kiosk_text = kiosk.to_string();
     for cancelled in pending.iter().filter_map(|r| r.cancels) {
         if let Some((service, key)) = appointments::booked_by_request(tx, &kiosk_text, cancelled)? {
             capacity

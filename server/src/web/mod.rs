@@ -426,6 +426,36 @@ async fn static_file(axum::extract::Path(file): axum::extract::Path<String>) -> 
     }
 }
 
+/// Where a search's results are, one page of `size` at a time: the links to the other pages
+/// carry the query (`paging.html` draws them).
+pub struct Paging {
+    pub total: usize,
+    /// From 1.
+    pub page: usize,
+    pub pages: usize,
+    /// The page's path and `q=` the query, encoded: the links are `{path}?{query}&page=N`.
+    pub path: &'static str,
+    pub query: String,
+}
+
+impl Paging {
+    /// The page asked (from 1; missing or 0: the first) and the offset of its first result.
+    pub fn asked(page: Option<usize>, size: usize) -> (usize, usize) {
+        let page = page.unwrap_or(1).max(1);
+        (page, (page - 1).saturating_mul(size))
+    }
+
+    pub fn new(path: &'static str, query: &str, total: usize, page: usize, size: usize) -> Self {
+        Self {
+            total,
+            page,
+            pages: total.div_ceil(size),
+            path,
+            query: serde_urlencoded::to_string([("q", query)]).unwrap_or_default(),
+        }
+    }
+}
+
 /// A date as Italian staff read it: "martedì 24 novembre 2026".
 pub fn italian_date(date: Date) -> String {
     coper_shared::italian::long_date(date)

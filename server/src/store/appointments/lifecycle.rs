@@ -45,6 +45,8 @@ pub enum StepError {
     NothingToUndo(String),
     #[error("si può annullare un'operazione solo nel giorno in cui è stata registrata")]
     UndoTooLate,
+    #[error("la persona ha già un'altra prenotazione attiva ({0}): annullare quella prima")]
+    OtherBooking(String),
 }
 
 /// Take `step` on appointment `id`, audited as `actor` from `source`. Delivering also marks the
@@ -101,6 +103,24 @@ pub fn take_step(
     };
     if !from.contains(&current.status) {
         return Ok(Err(StepError::WrongStatus(current.status.label().into())));
+    }
+    // Back to active from a no-show: not while the person has booked again since (one active
+    // booking per person and service).
+    if current.status == NoShow
+        && let Some(permit) = current.ready_permit_id
+    {
+        let other: Option<String> = tx
+            .query_row(
+                "SELECT booking_code FROM appointments
+                 WHERE ready_permit_id = ?1 AND service_id = ?2 AND id <> ?3
+                   AND status IN ('booked', 'checked_in') AND slot_date >= ?4",
+                params![permit, current.service_id, id, current.date.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(code) = other {
+            return Ok(Err(StepError::OtherBooking(code)));
+        }
     }
     // The undos clear a time rather than stamp one.
     let mut update = tx.prepare(sql)?;
@@ -362,13 +382,17 @@ pub fn relocate(
     verdicts::restate(conn, id, Restated::Relocated(to))
 }
 
+/// The reason stored for a booking cancelled at the kiosk that made it.
+pub const CANCELLED_AT_KIOSK: &str = "cancelled at the kiosk";
+/// The reason stored for a booking replaced by a new one when the person moved it.
+pub const REPLACED_BY_MOVE: &str = "spostata con una nuova prenotazione";
+
 /// Cancel the booking a kiosk's request made, at that kiosk's request.
 pub fn cancel_at_kiosk(conn: &Connection, request: Uuid, now: Timestamp) -> Result<(), StoreError> {
     conn.execute(
-        "UPDATE appointments SET status = 'cancelled', cancelled_at = ?2,
-             cancel_reason = 'cancelled at the kiosk'
+        "UPDATE appointments SET status = 'cancelled', cancelled_at = ?2, cancel_reason = ?3
          WHERE request_id = ?1 AND status = 'booked'",
-        params![request.to_string(), instant_text(now)],
+        params![request.to_string(), instant_text(now), CANCELLED_AT_KIOSK],
     )?;
     Ok(())
 }
@@ -395,6 +419,8 @@ pub struct ActiveForPermit {
     pub slot: SlotKey,
     pub status: AppointmentStatus,
     pub request: Option<String>,
+    pub kiosk: Option<String>,
+    pub partner: Option<i64>,
 }
 
 /// A ready permit's active booking for `service`, of `today` or later (a past day's booking never
@@ -405,17 +431,37 @@ pub fn active_for_permit(
     service: &ServiceId,
     today: Date,
 ) -> Result<Option<ActiveForPermit>, StoreError> {
-    let row: Option<(String, String, String, AppointmentStatus, Option<String>)> = conn
+    type Row = (
+        String,
+        String,
+        String,
+        AppointmentStatus,
+        Option<String>,
+        Option<String>,
+        Option<i64>,
+    );
+    let row: Option<Row> = conn
         .query_row(
-            "SELECT id, slot_date, slot_time, status, request_id FROM appointments
+            "SELECT id, slot_date, slot_time, status, request_id, kiosk_id, partner_body_id
+             FROM appointments
              WHERE ready_permit_id = ?1 AND service_id = ?2 AND status IN ('booked', 'checked_in')
                AND slot_date >= ?3
              ORDER BY slot_date, slot_time LIMIT 1",
             params![permit, service.as_str(), today.to_string()],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            },
         )
         .optional()?;
-    row.map(|(id, date, time, status, request)| {
+    row.map(|(id, date, time, status, request, kiosk, partner)| {
         Ok(ActiveForPermit {
             id,
             slot: SlotKey {
@@ -424,6 +470,8 @@ pub fn active_for_permit(
             },
             status,
             request,
+            kiosk,
+            partner,
         })
     })
     .transpose()
@@ -439,7 +487,10 @@ pub fn active_with_permits(
                 coalesce(p.name, 'Questura'), a.status = 'booked'
          FROM appointments a LEFT JOIN partner_bodies p ON p.id = a.partner_body_id
          WHERE a.ready_permit_id IS NOT NULL AND a.status IN ('booked', 'checked_in')
-           AND a.slot_date >= ?1",
+           AND a.slot_date >= ?1
+         -- Latest first: where two stored before the rule share a permit, the earliest is
+         -- written last and stands, as in `active_for_permit`.
+         ORDER BY a.slot_date DESC, a.slot_time DESC",
     )?;
     let rows = stmt.query_map([today.to_string()], |r| {
         Ok((

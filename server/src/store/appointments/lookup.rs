@@ -358,37 +358,47 @@ pub fn of_partner_from(
                 max(created_at, coalesce(checked_in_at, ''), coalesce(delivered_at, ''),
                     coalesce(no_show_at, ''), coalesce(cancelled_at, ''), coalesce(moved_at, '')),
                 CASE status
-                    WHEN 'cancelled' THEN cancel_reason <> 'cancelled at the kiosk'
+                    WHEN 'cancelled' THEN cancel_reason NOT IN (?3, ?4)
                     WHEN 'no_show' THEN 1
                     WHEN 'booked' THEN moved_at IS NOT NULL
-                    ELSE 0 END
+                    ELSE 0 END,
+                status = 'cancelled' AND cancel_reason = ?4
          FROM appointments WHERE partner_body_id = ?1 AND slot_date >= ?2
          ORDER BY slot_date, slot_time, rowid",
     )?;
-    let rows = stmt.query_map(params![partner, today.to_string()], |r| {
-        Ok((
-            (
-                r.get::<_, String>(0)?,
-                r.get::<_, Option<String>>(1)?,
-                r.get::<_, Option<String>>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, String>(5)?,
-                r.get::<_, String>(6)?,
-            ),
-            (
-                r.get::<_, String>(7)?,
-                r.get::<_, String>(8)?,
-                r.get::<_, Option<String>>(9)?,
-                r.get::<_, AppointmentStatus>(10)?,
-                r.get::<_, Option<String>>(11)?,
-                r.get::<_, Option<String>>(12)?,
-                r.get::<_, Option<String>>(13)?,
-                r.get::<_, String>(14)?,
-                r.get::<_, bool>(15)?,
-            ),
-        ))
-    })?;
+    let rows = stmt.query_map(
+        params![
+            partner,
+            today.to_string(),
+            super::CANCELLED_AT_KIOSK,
+            super::REPLACED_BY_MOVE
+        ],
+        |r| {
+            Ok((
+                (
+                    r.get::<_, String>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, Option<String>>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
+                ),
+                (
+                    r.get::<_, String>(7)?,
+                    r.get::<_, String>(8)?,
+                    r.get::<_, Option<String>>(9)?,
+                    r.get::<_, AppointmentStatus>(10)?,
+                    r.get::<_, Option<String>>(11)?,
+                    r.get::<_, Option<String>>(12)?,
+                    r.get::<_, Option<String>>(13)?,
+                    r.get::<_, String>(14)?,
+                    r.get::<_, bool>(15)?,
+                    r.get::<_, bool>(16)?,
+                ),
+            ))
+        },
+    )?;
     let mut out = Vec::new();
     for row in rows {
         let (
@@ -403,6 +413,7 @@ pub fn of_partner_from(
                 reason,
                 changed,
                 by_questura,
+                replaced,
             ),
         ) = row?;
         let (Ok(appointment), Ok(service)) =
@@ -441,6 +452,7 @@ pub fn of_partner_from(
                     .map(|t| t.as_millisecond())
                     .unwrap_or(0),
                 changed_by_questura: by_questura,
+                replaced,
             },
         });
     }

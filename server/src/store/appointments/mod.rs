@@ -273,6 +273,65 @@ mod tests {
         });
     }
 
+    /// A no-show undone, or checked in late, does not give the person a second active booking
+    /// when they have booked again since: refused with the other booking's code.
+    #[test]
+    fn a_no_show_is_not_revived_beside_a_new_booking() {
+        let (_dir, db) = setup();
+        let service = ServiceId::parse("consegna-pse").unwrap();
+        let now: Timestamp = "2026-11-30T10:00:00Z".parse().unwrap();
+        db.call_blocking(|conn| {
+            conn.execute(
+                "INSERT INTO ready_permits (id, surname, birth_date, fingerprint_date, imported_at)
+                 VALUES (7, 'Rossi', '1990', '2026-01-01', '')",
+                [],
+            )
+            .unwrap();
+            let tx = conn.transaction().unwrap();
+            let first = book(
+                &tx,
+                &NewAppointment {
+                    ready_permit_id: Some(7),
+                    ..walk_in(&service, slot(5))
+                },
+                now,
+            )
+            .unwrap();
+            tx.commit().unwrap();
+            let first = first.id.to_string();
+            take_step(conn, &first, Step::NoShow, now, "test", "")
+                .unwrap()
+                .unwrap();
+            let tx = conn.transaction().unwrap();
+            let later = Slot {
+                date: date(2026, 12, 3),
+                ..slot(5)
+            };
+            let second = book(
+                &tx,
+                &NewAppointment {
+                    ready_permit_id: Some(7),
+                    ..walk_in(&service, later)
+                },
+                now,
+            )
+            .unwrap();
+            tx.commit().unwrap();
+            for step in [Step::Undo, Step::CheckIn] {
+                assert_eq!(
+                    take_step(conn, &first, step, now, "test", "").unwrap(),
+                    Err(StepError::OtherBooking(second.booking_code.clone()))
+                );
+            }
+            // Even SQL that bypasses the check cannot revive it.
+            let raw = conn.execute(
+                "UPDATE appointments SET status = 'booked', no_show_at = NULL WHERE id = ?1",
+                [&first],
+            );
+            assert!(raw.unwrap_err().to_string().contains("already_booked"));
+        });
+    }
+
     /// The schema itself refuses a booking beyond a slot's places, whatever the code above it does.
     #[test]
     fn the_schema_refuses_more_bookings_than_places() {

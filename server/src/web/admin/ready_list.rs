@@ -11,10 +11,13 @@ use axum::{
 use serde::Deserialize;
 
 use crate::{
-    import::{Typed, typed_date},
+    import::{Typed, collapse, typed_date},
     ops::{self, ready::ReadyEditError},
     store::ready::Listed,
-    web::page::{Frame, PageError, PageResult, StaffContext},
+    web::{
+        Paging,
+        page::{Frame, PageError, PageResult, StaffContext},
+    },
 };
 
 /// Entries shown on one page of the search.
@@ -46,11 +49,7 @@ fn shown(l: &Listed) -> EntryShown {
         receipt: p.receipt_number.clone().unwrap_or_default(),
         pratica: p.pratica_number.clone().unwrap_or_default(),
         drawer: p.drawer.clone(),
-        state: match (&l.booked, l.delivered) {
-            (Some(code), _) => format!("prenotato ({code})"),
-            (None, true) => "consegnato".into(),
-            (None, false) => "in attesa".into(),
-        },
+        state: ops::ready::state_words(l),
         booked: l.booked.is_some(),
     }
 }
@@ -60,10 +59,7 @@ fn shown(l: &Listed) -> EntryShown {
 pub struct ReadyListPage {
     pub frame: Frame,
     pub query: String,
-    pub query_encoded: String,
-    pub total: usize,
-    pub page: usize,
-    pub pages: usize,
+    pub paging: Paging,
     pub entries: Vec<EntryShown>,
     pub searched: bool,
 }
@@ -79,24 +75,21 @@ pub struct SearchQuery {
 /// `GET /admin/permits/list?q=&page=`: the search.
 pub async fn ready_list(cx: StaffContext, Query(query): Query<SearchQuery>) -> PageResult {
     let q = query.q.trim().to_owned();
-    let page = query.page.unwrap_or(1).max(1);
-    let (typed, offset) = (q.clone(), (page - 1).saturating_mul(PAGE_SIZE));
+    let (page, offset) = Paging::asked(query.page, PAGE_SIZE);
+    let (typed, now) = (q.clone(), cx.by.now);
     let (total, found) = if q.is_empty() {
         (0, Vec::new())
     } else {
         cx.state
             .db
-            .read(move |conn| ops::ready::search(conn, &typed, offset, PAGE_SIZE))
+            .read(move |conn| ops::ready::search(conn, now, &typed, offset, PAGE_SIZE))
             .await?
     };
     Ok(ReadyListPage {
         frame: cx.frame(),
-        query_encoded: serde_urlencoded::to_string([("q", &q)]).unwrap_or_default(),
+        paging: Paging::new("/admin/permits/list", &q, total, page, PAGE_SIZE),
         searched: !q.is_empty(),
         query: q,
-        total,
-        page,
-        pages: total.div_ceil(PAGE_SIZE),
         entries: found.iter().map(shown).collect(),
     }
     .into_response())
@@ -118,10 +111,11 @@ async fn entry_page(
     error: String,
     saved: bool,
 ) -> PageResult {
+    let now = cx.by.now;
     let found = cx
         .state
         .db
-        .read(move |conn| crate::store::ready::listed(conn, id))
+        .read(move |conn| ops::ready::entry(conn, now, id))
         .await?;
     let Some(listed) = found else {
         return Err(PageError::message(
@@ -181,10 +175,6 @@ pub struct EntryForm {
     drawer: String,
 }
 
-fn collapse(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
 /// `POST /admin/permits/{id}`: save the corrected entry.
 pub async fn ready_correct(
     cx: StaffContext,
@@ -196,8 +186,8 @@ pub async fn ready_correct(
         given_names: collapse(&form.given_names),
         birth_date: collapse(&form.birth_date),
         fingerprint_date: collapse(&form.fingerprint_date),
-        receipt: collapse(&form.receipt).to_uppercase(),
-        pratica: collapse(&form.pratica).to_uppercase(),
+        receipt: collapse(&form.receipt),
+        pratica: collapse(&form.pratica),
         drawer: collapse(&form.drawer),
     };
     let by = cx.by.clone();

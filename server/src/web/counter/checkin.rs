@@ -21,7 +21,7 @@ use crate::{
         appointments::{self as store, AppointmentStatus, CounterAppointment, Step},
     },
     web::{
-        italian_date,
+        Paging, italian_date,
         page::{Frame, PageError, PageResult, StaffContext},
     },
 };
@@ -239,15 +239,11 @@ pub struct LookupQuery {
 /// Bookings found by name shown on one page.
 const PAGE_SIZE: usize = 20;
 
-/// What a search by name found, for the page: how many, where, which page.
+/// What a search by name found, for the page: where, and which page of how many.
 pub struct Matches {
-    pub total: usize,
     /// "oggi" or "in tutti i giorni".
     pub scope: &'static str,
-    pub page: usize,
-    pub pages: usize,
-    /// `q=` the query, encoded for the links to the other pages.
-    pub query: String,
+    pub paging: Paging,
 }
 
 /// Manual lookup: a booking code opens that booking; anything else searches names, today first.
@@ -264,8 +260,7 @@ pub async fn lookup(cx: StaffContext, Query(query): Query<LookupQuery>) -> PageR
         }
     }
     let (typed, now) = (q.clone(), cx.by.now);
-    let page = query.page.unwrap_or(1).max(1);
-    let offset = (page - 1).saturating_mul(PAGE_SIZE);
+    let (page, offset) = Paging::asked(query.page, PAGE_SIZE);
     let (found, scope) = cx
         .state
         .db
@@ -291,11 +286,8 @@ pub async fn lookup(cx: StaffContext, Query(query): Query<LookupQuery>) -> PageR
     let mut shown_page = checkin(&cx, outcome).await?;
     shown_page.matches = found.page.iter().map(|a| shown(a, false, false)).collect();
     shown_page.found = (found.total > 0).then(|| Matches {
-        total: found.total,
         scope,
-        page,
-        pages: found.total.div_ceil(PAGE_SIZE),
-        query: serde_urlencoded::to_string([("q", &q)]).unwrap_or_default(),
+        paging: Paging::new("/counter/lookup", &q, found.total, page, PAGE_SIZE),
     });
     shown_page.query = q;
     Ok(shown_page.into_response())

@@ -149,7 +149,7 @@ pub fn render(questura: &str, title: &str, sections: &[Section]) -> Result<Vec<u
                     baseline,
                     11.0,
                     &regular,
-                    &clip(&row.name, 34),
+                    &clip(&row.name, 32),
                 );
                 text(&mut surface, COLUMNS[2], baseline, 9.0, &regular, &row.code);
                 text(
@@ -158,7 +158,7 @@ pub fn render(questura: &str, title: &str, sections: &[Section]) -> Result<Vec<u
                     baseline,
                     10.0,
                     &bold,
-                    &clip(&row.drawer, 8),
+                    &clip(&row.drawer, 6),
                 );
                 text(
                     &mut surface,
