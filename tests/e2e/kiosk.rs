@@ -319,11 +319,9 @@ async fn a_day_closed_shows_the_moved_bookings_on_every_kiosk_of_the_body() {
             .into_iter()
             .find(|p| p.request == Some(booking.request))
     };
-    eventually(
-        15,
-        "the other kiosk of the body to list the booking",
-        || on(&b).is_some(),
-    )
+    eventually(15, "both kiosks of the body to list the booking", || {
+        on(&a).is_some() && on(&b).is_some()
+    })
     .await;
     let seen_at_b = on(&b).unwrap();
     assert!(!seen_at_b.here, "made at A, not at B");

@@ -343,14 +343,19 @@ impl KioskCore {
     /// what the Questura did to each, as the server last sent them; by slot.
     pub fn partner_bookings(&self) -> Vec<PartnerBooking> {
         let inner = self.shared.lock();
-        let mut all: Vec<PartnerBooking> = inner
-            .docs
-            .get(&DocName::Bookings(inner.kiosk))
-            .map(|doc| records(doc, collections::BOOKINGS))
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(_, b)| b)
-            .collect();
+        let name = DocName::Bookings(inner.kiosk);
+        // Until this session's copy has arrived (or the server said it has nothing more), the
+        // last session's.
+        let arrived = inner.session_docs.get(&name) == Some(&true);
+        let read = |doc: Option<&automerge::AutoCommit>| -> Vec<(String, PartnerBooking)> {
+            doc.map(|doc| records(doc, collections::BOOKINGS))
+                .unwrap_or_default()
+        };
+        let mut current = read(inner.docs.get(&name));
+        if current.is_empty() && !arrived {
+            current = read(inner.previous_docs.get(&name));
+        }
+        let mut all: Vec<PartnerBooking> = current.into_iter().map(|(_, b)| b).collect();
         all.sort_by_key(|b| (b.date, b.time, b.appointment));
         all
     }

@@ -183,6 +183,10 @@ struct Inner {
     session_docs: HashMap<DocName, bool>,
     /// When a document last changed or came into step: the sync client's stall detector.
     last_progress: std::time::Instant,
+    /// Documents started afresh at this session (see `store::kept_on_disk`) as they were at the
+    /// end of the last one: read until the new copy has arrived, so a reconnection does not
+    /// empty the operator's list for a moment.
+    previous_docs: HashMap<DocName, AutoCommit>,
 }
 
 struct Shared {
@@ -291,6 +295,7 @@ impl KioskCore {
                 last_sync_ms,
                 refused: None,
                 session_docs: HashMap::new(),
+                previous_docs: HashMap::new(),
                 last_progress: std::time::Instant::now(),
             }),
             outbox_changed: Notify::new(),
