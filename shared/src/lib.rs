@@ -25,6 +25,8 @@
 //! - [`relocate`]: which bookings a change of hours displaces, and where each goes.
 //! - [`ticket`]: the signed code in a reminder's QR, read back at the counter.
 //! - [`sealed`]: a request's name and phone sealed for the server alone.
+//! - [`notices`]: the messages sent to a person about their booking, in eleven languages, and
+//!   what each costs as an SMS.
 
 pub mod agenda;
 pub mod booking_code;
@@ -34,6 +36,7 @@ pub mod holidays;
 pub mod ids;
 pub mod italian;
 pub mod names;
+pub mod notices;
 pub mod passwords;
 pub mod protocol;
 pub mod quota;
