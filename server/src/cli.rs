@@ -249,9 +249,32 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
         ..config.limits.clone()
     };
     let state = AppState::with_limits(db, config.clock, limits);
+    tokio::spawn(forget_contacts_every_hour(state.clone()));
     serve(listener, state, shutdown).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Phones and e-mails of ended bookings are kept only the days the settings say: checked at start
+/// and every hour.
+async fn forget_contacts_every_hour(state: AppState) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        let by = Actor {
+            name: "system".into(),
+            source: String::new(),
+            now: state.clock.now(),
+        };
+        match state
+            .perform(move |conn| ops::appointments::forget_contacts(conn, &by))
+            .await
+        {
+            Ok(0) => {}
+            Ok(forgotten) => tracing::info!(forgotten, "contacts of ended bookings forgotten"),
+            Err(e) => tracing::error!(error = %e, "contacts of ended bookings not forgotten"),
+        }
+    }
 }
 
 /// A future that completes on SIGINT (Ctrl-C) or SIGTERM (systemd, container runtimes). The

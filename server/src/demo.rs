@@ -373,6 +373,7 @@ fn book_a_realistic_week(
                     partner_body_id: Some(1 + (permit % 5)),
                     kiosk: None,
                     created_by: "demo",
+                    contact: Default::default(),
                 };
                 book(tx, &new, now).map_err(|e| StoreError::InvalidData(e.to_string()))?;
                 booked += 1;

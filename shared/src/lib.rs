@@ -25,11 +25,13 @@
 //! - [`relocate`]: which bookings a change of hours displaces, and where each goes.
 //! - [`ticket`]: the signed code in a reminder's QR, read back at the counter.
 //! - [`sealed`]: a request's name and phone sealed for the server alone.
+//! - [`contact`]: phone numbers and e-mail addresses as typed, checked and written one way.
 //! - [`notices`]: the messages sent to a person about their booking, in eleven languages, and
 //!   what each costs as an SMS.
 
 pub mod agenda;
 pub mod booking_code;
+pub mod contact;
 pub mod decide;
 pub mod documents;
 pub mod holidays;

@@ -23,6 +23,15 @@ pub struct Personal {
     pub surname: String,
     pub given_names: String,
     pub phone: Option<String>,
+    /// An e-mail address for the notices, checked by `crate::contact::email`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// The language of the notices (the kiosk's, when the booking was made).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang: Option<String>,
+    /// The person agreed to receive service messages at the phone or e-mail given.
+    #[serde(default)]
+    pub consent: bool,
 }
 
 /// The public key for `secret` (the server's sealing secret).
@@ -111,6 +120,9 @@ mod tests {
 
     fn person() -> Personal {
         Personal {
+            email: None,
+            lang: None,
+            consent: false,
             surname: "El Amrani".into(),
             given_names: "Fatima".into(),
             phone: Some("+39 333 000 0000".into()),

@@ -47,6 +47,7 @@ fn write_fuzz_seeds() {
             surname: "El Amrani".into(),
             given_names: "Fatima".into(),
             phone: Some("+39 333 000 0000".into()),
+            ..Personal::default()
         };
         let request = Request {
             id: Uuid::from_u128(1000 + n as u128),

@@ -540,7 +540,7 @@ async fn a_kiosk_keeps_names_in_clear_only_until_the_booking_is_settled() {
     assert_eq!(
         app.scalar(
             "SELECT count(*) FROM appointments WHERE surname = 'Zyxwvutsrq'
-             AND given_names = 'Qwertyuiop' AND phone = '+39 333 987 6543'"
+             AND given_names = 'Qwertyuiop' AND phone = '+393339876543'"
         ),
         1,
         "the server opened the sealed fields"
@@ -595,7 +595,7 @@ async fn a_kiosk_keeps_names_in_clear_only_until_the_booking_is_settled() {
     })
     .await;
     let disk = bytes_under(&kiosk.config.data_dir);
-    for secret in ["Zyxwvutsrq", "Qwertyuiop", "987 6543"] {
+    for secret in ["Zyxwvutsrq", "Qwertyuiop", "3339876543"] {
         assert!(
             !disk.windows(secret.len()).any(|w| w == secret.as_bytes()),
             "{secret} is still on the kiosk's disk"

@@ -858,3 +858,70 @@ async fn online_the_reminder_waits_for_the_verdict_and_prints_once() {
     ui.controller.refresh();
     assert_eq!(ui.api().get_reprint_count(), 0, "nothing to reprint");
 }
+
+/// Issue #13, contact and consent at the kiosk: a phone typed wrong is refused with what is
+/// wrong, in the screen's language, and nothing is booked; a phone with the country prefix (the
+/// keypad has "+"), an e-mail and the person's consent reach the booking, in E.164 form, with the
+/// language of the screen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contact_and_consent_are_checked_at_the_kiosk_and_reach_the_booking() {
+    let ui = KioskUi::start(Duration::ZERO).await;
+    let (app, window) = (&ui.app, &ui.window);
+    ui.log_in().await;
+    ui.api().invoke_choose_language("en".into());
+    let en = |english: &str| tr("en", english);
+    press(window, &en("New booking"));
+    let (surname, given, born, _) = a_ready_person(app);
+    ui.api().set_surname(surname.clone().into());
+    ui.api().set_given_names(given.into());
+    ui.api().set_birth_date(typed(&born).into());
+    press(window, &en("Search"));
+    press(window, "Consegna permesso elettronico");
+    press(window, &en("Confirm"));
+    // The phone typed on the keypad, with its "+": one digit too few after the prefix.
+    press(window, &en("Phone with country prefix (optional)"));
+    type_keys(window, "en", "+3912");
+    assert_eq!(ui.api().get_phone(), "+3912");
+    press(window, &en("Confirm the booking"));
+    assert_eq!(ui.api().get_screen(), Screen::Confirm, "nothing booked");
+    assert_eq!(
+        value(window, "message"),
+        en("Phone: 8 to 15 digits with the country prefix")
+    );
+    ui.api().set_phone("+39 333 123 4567".into());
+    ui.api().set_email("amira@esempio".into());
+    press(window, &en("Confirm the booking"));
+    assert_eq!(
+        value(window, "message"),
+        en("E-mail address not valid (e.g. name@example.com)")
+    );
+    ui.api().set_email("Amira@Esempio.it".into());
+    press(
+        window,
+        &en("The person agrees to receive messages about this booking (SMS or e-mail)"),
+    );
+    assert!(ui.api().get_consent());
+    press(window, &en("Confirm the booking"));
+    assert_eq!(ui.api().get_screen(), Screen::Done);
+    let code = value(window, "booking code");
+    let stored = || -> Option<(String, String, String, Option<String>)> {
+        app.database()
+            .query_row(
+                "SELECT phone, email, notice_lang, consent_at FROM appointments
+                 WHERE booking_code = ?1",
+                [&code],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .ok()
+    };
+    crate::helpers::eventually(15, "the booking on the server", || stored().is_some()).await;
+    let (phone, email, lang, consent) = stored().unwrap();
+    assert_eq!(
+        (phone.as_str(), email.as_str(), lang.as_str()),
+        ("+393331234567", "Amira@esempio.it", "en")
+    );
+    assert!(
+        consent.is_some(),
+        "the consent is recorded with the booking"
+    );
+}

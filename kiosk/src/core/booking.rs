@@ -7,6 +7,7 @@ use std::time::Duration;
 use coper_shared::{
     agenda::SlotKey,
     booking_code::booking_code,
+    contact,
     documents::{
         DocName, Outcome, PartnerBooking, QuesturaInfo, Request, RequestKind, Verdict, collections,
         put_record, record, records,
@@ -33,6 +34,12 @@ pub struct BookingRequest {
     /// The person's active booking for this service that this one replaces (the operator
     /// chose "move" on [`KioskCore::booked_already`]'s warning).
     pub moves: Option<Uuid>,
+    /// Blank counts as none.
+    pub email: Option<String>,
+    /// The language of the notices (the screen's, when the booking is made).
+    pub lang: Option<String>,
+    /// The person agreed to receive service messages at the phone or e-mail given.
+    pub consent: bool,
 }
 
 impl KioskCore {
@@ -138,6 +145,9 @@ impl KioskCore {
             phone: phone.map(str::to_owned),
             permit: None,
             moves: None,
+            email: None,
+            lang: None,
+            consent: false,
         })
     }
 
@@ -151,11 +161,24 @@ impl KioskCore {
             phone,
             permit,
             moves,
+            email,
+            lang,
+            consent,
         } = booking;
         let surname = surname.trim();
         if surname.is_empty() {
             return Err(CoreError::MissingSurname);
         }
+        // How to reach the person, checked before anything is written: blank is none.
+        let given = |field: &Option<String>| {
+            field
+                .as_deref()
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+        };
+        let phone = given(phone).map(|p| contact::phone(&p)).transpose()?;
+        let email = given(email).map(|e| contact::email(&e)).transpose()?;
         let now = self.now();
         let mut inner = self.shared.lock();
         let view = replica::View::build(&inner, service, now)?;
@@ -172,11 +195,7 @@ impl KioskCore {
             time: slot.start,
             surname: surname.to_owned(),
             given_names: given_names.trim().to_owned(),
-            phone: phone
-                .as_deref()
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-                .map(str::to_owned),
+            phone,
             booking_code: booking_code(random_bits()),
             created_at_ms: now.as_millisecond(),
             lease,
@@ -185,10 +204,14 @@ impl KioskCore {
             sealed: None,
             moves: *moves,
         };
+        let reachable = request.phone.is_some() || email.is_some();
         let personal = Personal {
             surname: std::mem::take(&mut request.surname),
             given_names: std::mem::take(&mut request.given_names),
             phone: request.phone.take(),
+            email: email.clone(),
+            lang: lang.clone(),
+            consent: *consent && reachable,
         };
         match replica::seal_key(&inner.docs) {
             // The outbox holds the person sealed for the server; the kiosk keeps the clear copy

@@ -65,6 +65,9 @@ pub enum CoreError {
     SlotNotFree,
     #[error("surname is required")]
     MissingSurname,
+    /// A phone number or e-mail address that cannot be right.
+    #[error("{0}")]
+    Contact(#[from] coper_shared::contact::ContactError),
     #[error("no such booking")]
     UnknownBooking,
     #[error("the server refused this kiosk: {code} ({message})")]

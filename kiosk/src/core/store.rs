@@ -294,6 +294,7 @@ impl Store {
                         surname: r.get(1)?,
                         given_names: r.get(2)?,
                         phone: r.get(3)?,
+                        ..Default::default()
                     },
                     slot_date: r.get(4)?,
                     printed: r.get(5)?,

@@ -228,11 +228,17 @@ pub(super) fn confirm_booking(c: &Controller) {
             api.get_surname().to_string(),
             api.get_given_names().to_string(),
             api.get_birth_date(),
-            api.get_phone().to_string(),
+            (
+                api.get_phone().to_string(),
+                api.get_email().to_string(),
+                api.get_consent(),
+            ),
         )
     }) else {
         return;
     };
+    let (phone, email, consent) = phone;
+    let lang = c.state().lang.clone();
     // The names may have been edited since the search: the permit goes with the booking only
     // if it is still this person's.
     let permit = permit.filter(|p| {
@@ -249,6 +255,9 @@ pub(super) fn confirm_booking(c: &Controller) {
         // A move only for the person whose booking was found.
         moves: moving.filter(|_| permit.is_some()),
         permit,
+        email: Some(email).filter(|e| !e.is_empty()),
+        lang: Some(lang),
+        consent,
     });
     match booked {
         Ok(booking) => {
@@ -277,7 +286,21 @@ pub(super) fn confirm_booking(c: &Controller) {
             show_proposal(c, next);
             c.with_api(|api| api.set_screen(Screen::Proposal));
         }
+        // Said in the person's language: what is wrong with the number or address typed.
+        Err(CoreError::Contact(e)) => c.say(contact_error_text(e), true),
         Err(e) => c.show_message(e.to_string(), true),
+    }
+}
+
+/// What the kiosk says of a phone number or an e-mail address it cannot take.
+fn contact_error_text(e: coper_shared::contact::ContactError) -> &'static str {
+    use coper_shared::contact::ContactError;
+    match e {
+        ContactError::PhoneNotDigits => {
+            "Phone: digits only, with the country prefix (e.g. +39 333 1234567)"
+        }
+        ContactError::PhoneLength => "Phone: 8 to 15 digits with the country prefix",
+        ContactError::Email => "E-mail address not valid (e.g. name@example.com)",
     }
 }
 

@@ -10,7 +10,7 @@ type Getter = fn(&Api<'_>) -> SharedString;
 type Setter = fn(&Api<'_>, SharedString);
 
 /// The fields the on-screen keyboard fills, by the key `active-field` names them with.
-pub(super) const FIELDS: [(&str, Getter, Setter); 8] = [
+pub(super) const FIELDS: [(&str, Getter, Setter); 9] = [
     ("username", |a| a.get_username(), |a, v| a.set_username(v)),
     ("password", |a| a.get_password(), |a, v| a.set_password(v)),
     ("surname", |a| a.get_surname(), |a, v| a.set_surname(v)),
@@ -31,6 +31,7 @@ pub(super) const FIELDS: [(&str, Getter, Setter); 8] = [
     ),
     ("number", |a| a.get_number(), |a, v| a.set_number(v)),
     ("phone", |a| a.get_phone(), |a, v| a.set_phone(v)),
+    ("email", |a| a.get_email(), |a, v| a.set_email(v)),
 ];
 
 pub(super) fn key(c: &Controller, k: &str) {
@@ -76,11 +77,12 @@ fn edit_active(c: &Controller, edit: impl FnOnce(&str, &str) -> String) {
     });
 }
 
-/// Empty every field.
+/// Empty every field, and the consent that goes with them.
 pub(super) fn clear(api: &Api<'_>) {
     for (_, _, set) in FIELDS {
         set(api, SharedString::new());
     }
+    api.set_consent(false);
 }
 
 #[cfg(test)]

@@ -117,6 +117,29 @@ pub fn mark_no_shows(
     Ok(((date, marked), Changes::appointments()))
 }
 
+/// Forget the phone and e-mail of the bookings that ended more than the settings' retention ago
+/// (`contact_retention_days`), audited with how many. Run by the server every hour.
+pub fn forget_contacts(conn: &mut Connection, by: &Actor) -> Result<(usize, Changes), StoreError> {
+    let days = settings::contact_retention_days(conn)?;
+    let before = by.now - SignedDuration::from_hours(24 * days);
+    let tx = conn.transaction()?;
+    let forgotten = appointments::forget_contacts(&tx, before)?;
+    if forgotten > 0 {
+        crate::store::audit_from(
+            &tx,
+            by.now,
+            &by.name,
+            "contacts.forgotten",
+            "",
+            &serde_json::json!({ "count": forgotten, "days": days }),
+            &by.source,
+        )?;
+    }
+    tx.commit()?;
+    // The bodies' lists on the kiosks carry phones.
+    Ok((forgotten, Changes::appointments()))
+}
+
 /// Cancel appointment `id` with a reason; the kiosk that booked it shows it cancelled.
 pub fn cancel(
     conn: &mut Connection,

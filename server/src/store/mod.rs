@@ -80,6 +80,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../../migrations/0009_ready_stretch.sql")),
         M::up(include_str!("../../../migrations/0010_kiosk_silence.sql")),
         M::up(include_str!("../../../migrations/0011_booking_trust.sql")),
+        M::up(include_str!("../../../migrations/0012_contact.sql")),
     ])
 }
 

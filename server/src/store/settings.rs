@@ -235,6 +235,18 @@ fn server_secret(conn: &Connection, name: &str, now: Timestamp) -> Result<[u8; 3
 }
 
 /// The check-in window: minutes before and after a slot's start.
+/// Days a booking's phone and e-mail are kept after it ends (delivered, cancelled, no-show).
+pub fn contact_retention_days(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT contact_retention_days FROM settings WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(30))
+}
+
 pub fn checkin_window(conn: &Connection) -> Result<(i64, i64), StoreError> {
     Ok(conn
         .query_row(

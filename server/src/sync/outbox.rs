@@ -37,10 +37,15 @@ pub(super) fn decide_requests(
 ) -> Result<(), StoreError> {
     let decided = verdicts::decided(tx, kiosk)?;
     let seal = settings::seal_secret(tx, now)?;
+    let mut contacts: BTreeMap<Uuid, Contacted> = BTreeMap::new();
     let pending: Vec<Request> = requests
         .into_iter()
         .filter(|r| !decided.contains(&r.id))
-        .map(|r| checked_permit(tx, opened(r, &seal)))
+        .map(|r| {
+            let (request, contact) = opened(r, &seal);
+            contacts.insert(request.id, contact);
+            checked_permit(tx, request)
+        })
         .collect::<Result<_, _>>()?;
     if pending.is_empty() {
         return Ok(());
@@ -61,7 +66,15 @@ pub(super) fn decide_requests(
     for decision in decide(incoming, &mut capacity, &agendas, now, limits) {
         let request = &by_id[&decision.request];
         let written = match store::in_savepoint(tx, |tx| {
-            write_decision(tx, ctx, kiosk, partner, request, &decision, now)
+            let contact = contacts.get(&request.id).cloned().unwrap_or_default();
+            write_decision(
+                tx,
+                ctx,
+                (kiosk, partner),
+                (request, &contact),
+                &decision,
+                now,
+            )
         })? {
             Ok(written) => written,
             // Refused after something was written (a lease's place used, a moved booking
@@ -107,18 +120,40 @@ pub(super) fn decide_requests(
     Ok(())
 }
 
-/// `request` with its sealed name and phone opened into the clear fields. What does not open
-/// (another key, a forgery, too long) leaves them empty, and the rules reject the request as
-/// invalid.
-fn opened(mut request: Request, seal: &[u8; 32]) -> Request {
-    if let Some(sealed) = request.sealed.take() {
-        // Three bounded fields, JSON, sealed and hex: a few kilobytes at most.
-        let personal = coper_shared::sealed::open(seal, &sealed, 8 * 1024).unwrap_or_default();
-        request.surname = personal.surname;
-        request.given_names = personal.given_names;
-        request.phone = personal.phone;
-    }
-    request
+/// How the person may be reached, as a kiosk's sealed request says, checked again here: a
+/// hostile kiosk's address or language is dropped, not stored.
+#[derive(Debug, Clone, Default)]
+struct Contacted {
+    email: Option<String>,
+    lang: Option<String>,
+    consent: bool,
+}
+
+/// `request` with its sealed name and phone opened into the clear fields, and the contact it
+/// carries. What does not open (another key, a forgery, too long) leaves them empty, and the
+/// rules reject the request as invalid.
+fn opened(mut request: Request, seal: &[u8; 32]) -> (Request, Contacted) {
+    let Some(sealed) = request.sealed.take() else {
+        return (request, Contacted::default());
+    };
+    // A few bounded fields, JSON, sealed and hex: a few kilobytes at most.
+    let personal = coper_shared::sealed::open(seal, &sealed, 8 * 1024).unwrap_or_default();
+    request.surname = personal.surname;
+    request.given_names = personal.given_names;
+    request.phone = personal
+        .phone
+        .and_then(|p| coper_shared::contact::phone(&p).ok());
+    let email = personal
+        .email
+        .and_then(|e| coper_shared::contact::email(&e).ok());
+    let contact = Contacted {
+        consent: personal.consent && (request.phone.is_some() || email.is_some()),
+        email,
+        lang: personal
+            .lang
+            .filter(|l| coper_shared::notices::LANGUAGES.contains(&l.as_str())),
+    };
+    (request, contact)
 }
 
 /// `request` with its ready permit (and the move of that permit's booking) kept only when the
@@ -174,9 +209,8 @@ impl Written {
 fn write_decision(
     tx: &Transaction<'_>,
     ctx: &Context,
-    kiosk: KioskId,
-    partner: i64,
-    request: &Request,
+    (kiosk, partner): (KioskId, i64),
+    (request, contact): (&Request, &Contacted),
     decision: &Decision,
     now: Timestamp,
 ) -> Result<Written, StoreError> {
@@ -270,6 +304,11 @@ fn write_decision(
                 partner_body_id: Some(partner),
                 kiosk: Some((&kiosk_text, &request_id)),
                 created_by: &created_by,
+                contact: appointments::Contact {
+                    email: contact.email.as_deref(),
+                    lang: contact.lang.as_deref(),
+                    consent: contact.consent,
+                },
             };
             // A code the kiosk drew offline may already be taken: the server then draws another,
             // and the verdict carries it back.

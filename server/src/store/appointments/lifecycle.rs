@@ -382,6 +382,19 @@ pub fn relocate(
     verdicts::restate(conn, id, Restated::Relocated(to))
 }
 
+/// Forget the phone, e-mail and consent of every booking that ended (delivered, cancelled, no-show)
+/// before `before`. How many were forgotten.
+pub fn forget_contacts(conn: &Connection, before: Timestamp) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "UPDATE appointments SET phone = NULL, email = NULL, consent_at = NULL
+         WHERE (phone IS NOT NULL OR email IS NOT NULL OR consent_at IS NOT NULL)
+           AND ((status = 'delivered' AND delivered_at < ?1)
+             OR (status = 'cancelled' AND cancelled_at < ?1)
+             OR (status = 'no_show' AND no_show_at < ?1))",
+        [instant_text(before)],
+    )?)
+}
+
 /// The reason stored for a booking cancelled at the kiosk that made it.
 pub const CANCELLED_AT_KIOSK: &str = "cancelled at the kiosk";
 /// The reason stored for a booking replaced by a new one when the person moved it.

@@ -95,6 +95,17 @@ pub struct NewAppointment<'a> {
     /// The kiosk and the request that asked for it, for bookings that came through sync.
     pub kiosk: Option<(&'a str, &'a str)>,
     pub created_by: &'a str,
+    /// An e-mail address, the language of the messages, and whether the person agreed to receive
+    /// them (their time is the booking's).
+    pub contact: Contact<'a>,
+}
+
+/// How the person may be reached about the booking, beyond the phone.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Contact<'a> {
+    pub email: Option<&'a str>,
+    pub lang: Option<&'a str>,
+    pub consent: bool,
 }
 
 /// What the store made of a booking.
@@ -150,8 +161,8 @@ pub fn book_with_code(
     tx.execute(
         "INSERT INTO appointments (id, booking_code, service_id, slot_date, slot_time, surname,
              given_names, phone, ready_permit_id, partner_body_id, created_at, created_by,
-             kiosk_id, request_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+             kiosk_id, request_id, email, notice_lang, consent_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
         params![
             id.to_string(),
             code,
@@ -167,6 +178,9 @@ pub fn book_with_code(
             new.created_by,
             new.kiosk.map(|k| k.0),
             new.kiosk.map(|k| k.1),
+            new.contact.email,
+            new.contact.lang,
+            new.contact.consent.then(|| instant_text(now)),
         ],
     )
     .map_err(classify)?;
@@ -240,6 +254,7 @@ mod tests {
             partner_body_id: None,
             kiosk: None,
             created_by: "test",
+            contact: Contact::default(),
         }
     }
 
@@ -270,6 +285,59 @@ mod tests {
             let cancelled = cancel_in(&tx, &first.id.to_string(), "test", now, "test", "");
             assert!(matches!(cancelled, Ok(Ok(_))));
             book(&tx, &new, now).expect("booked again once the first is cancelled");
+        });
+    }
+
+    /// The phone, e-mail and consent of a booking are forgotten once it has ended longer ago than
+    /// the cut-off; a booking still to come, or ended since, keeps them.
+    #[test]
+    fn contacts_are_forgotten_after_the_booking_ends() {
+        let (_dir, db) = setup();
+        let service = ServiceId::parse("consegna-pse").unwrap();
+        let now: Timestamp = "2026-11-30T10:00:00Z".parse().unwrap();
+        db.call_blocking(|conn| {
+            let tx = conn.transaction().unwrap();
+            let with_contact = NewAppointment {
+                phone: Some("+393331234567"),
+                contact: Contact {
+                    email: Some("amira@esempio.it"),
+                    lang: Some("ar"),
+                    consent: true,
+                },
+                ..walk_in(&service, slot(5))
+            };
+            let ended = book(&tx, &with_contact, now).unwrap().id.to_string();
+            let recent = book(&tx, &with_contact, now).unwrap().id.to_string();
+            let to_come = book(&tx, &with_contact, now).unwrap().id.to_string();
+            tx.commit().unwrap();
+            for (id, at) in [
+                (&ended, "2026-10-01T10:00:00Z"),
+                (&recent, "2026-11-29T10:00:00Z"),
+            ] {
+                conn.execute(
+                    "UPDATE appointments SET status = 'cancelled', cancelled_at = ?2,
+                         cancel_reason = 'test' WHERE id = ?1",
+                    rusqlite::params![id, at],
+                )
+                .unwrap();
+            }
+            let cut_off: Timestamp = "2026-10-31T10:00:00Z".parse().unwrap();
+            assert_eq!(forget_contacts(conn, cut_off).unwrap(), 1);
+            let contact = |id: &str| -> (Option<String>, Option<String>, Option<String>) {
+                conn.query_row(
+                    "SELECT phone, email, consent_at FROM appointments WHERE id = ?1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .unwrap()
+            };
+            assert_eq!(contact(&ended), (None, None, None));
+            for kept in [&recent, &to_come] {
+                let (phone, email, consent) = contact(kept);
+                assert_eq!(phone.as_deref(), Some("+393331234567"));
+                assert_eq!(email.as_deref(), Some("amira@esempio.it"));
+                assert!(consent.is_some());
+            }
         });
     }
 
