@@ -250,6 +250,10 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
     };
     let state = AppState::with_limits(db, config.clock, limits);
     tokio::spawn(forget_contacts_every_hour(state.clone()));
+    tokio::spawn(crate::notices::run_sender(
+        state.clone(),
+        std::sync::Arc::new(crate::notices::LogChannel),
+    ));
     serve(listener, state, shutdown).await?;
     tracing::info!("stopped");
     Ok(())

@@ -15,6 +15,7 @@ pub mod config;
 pub mod demo;
 pub mod import;
 pub mod limits;
+pub mod notices;
 pub mod ops;
 pub mod status;
 pub mod store;

@@ -478,3 +478,118 @@ async fn a_booking_naming_someone_elses_permit_gets_neither_the_permit_nor_the_m
     assert_eq!(listed.surname, "Intruso");
     assert_ne!(listed.surname, surname);
 }
+
+/// Issue #13, first notices: bookings whose person consented get a confirmation when the verdict
+/// arrives and, when the Questura closes their day, a "moved" message with the new time and the
+/// reason, each in the person's language with an Italian line, per channel given; a booking
+/// without consent gets none. The log channel marks them sent and the administration reads them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consenting_people_are_told_of_their_booking_and_of_its_move_in_their_language() {
+    let app = spawn_demo_at(MONDAY_NINE_ROME).await;
+    let delivery = ServiceId::parse("consegna-pse").unwrap();
+    let kiosk = TestKiosk::enrol_at(&app, 1, &app.ws_url(), MONDAY_NINE_ROME).await;
+    kiosk.wait_up_to_date().await;
+    let slot = kiosk
+        .core
+        .first_free(&delivery)
+        .unwrap()
+        .unwrap()
+        .slot
+        .key();
+    let book = |surname: &str, phone: Option<&str>, email: Option<&str>, lang: &str, consent| {
+        let slot = kiosk
+            .core
+            .options(&delivery, slot.date.to_datetime(slot.start), 1)
+            .unwrap()[0]
+            .slot
+            .key();
+        kiosk
+            .core
+            .book_request(&BookingRequest {
+                service: delivery.clone(),
+                slot,
+                surname: surname.into(),
+                given_names: "Test".into(),
+                phone: phone.map(str::to_owned),
+                permit: None,
+                moves: None,
+                email: email.map(str::to_owned),
+                lang: Some(lang.into()),
+                consent,
+            })
+            .unwrap()
+    };
+    let arabic = book("Haddad", Some("+39 333 1111111"), None, "ar", true);
+    let french = book("Diallo", None, Some("awa@exemple.fr"), "fr", true);
+    let silent = book("Rossi", Some("+39 333 2222222"), None, "it", false);
+    for b in [&arabic, &french, &silent] {
+        kiosk
+            .core
+            .wait_for_verdict(b.request, Duration::from_secs(15))
+            .await
+            .unwrap();
+    }
+    let notices = |kind: &str| -> Vec<(String, String, String, String)> {
+        let db = app.database();
+        let mut stmt = db
+            .prepare(
+                "SELECT n.channel, n.recipient, n.lang, n.body FROM notices n
+                 JOIN appointments a ON a.id = n.appointment_id
+                 WHERE n.kind = ?1 ORDER BY a.surname",
+            )
+            .unwrap();
+        stmt.query_map([kind], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let confirmed = notices("confirmed");
+    assert_eq!(
+        confirmed.len(),
+        2,
+        "no message without consent: {confirmed:?}"
+    );
+    let (channel, recipient, lang, body) = &confirmed[0];
+    assert_eq!(
+        (channel.as_str(), recipient.as_str(), lang.as_str()),
+        ("email", "awa@exemple.fr", "fr")
+    );
+    assert!(
+        body.starts_with("Questura de Pavia") && body.contains("\nQuestura di Pavia"),
+        "{body}"
+    );
+    assert_eq!(confirmed[1].0, "sms");
+    assert!(confirmed[1].3.contains("كويستورا"), "{}", confirmed[1].3);
+
+    let admin = app.log_in("admin", DEMO_PASSWORD).await.unwrap();
+    let (status, _) = app
+        .submit(
+            &admin,
+            "/admin/close-day",
+            &[
+                ("date", &slot.date.to_string()),
+                ("service", "consegna-pse"),
+                ("note", "sciopero"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let moved = notices("moved");
+    assert_eq!(moved.len(), 2, "{moved:?}");
+    for (_, _, _, body) in &moved {
+        assert!(
+            body.contains("sciopero")
+                && !body.contains(&slot.date.strftime("%d/%m/%Y").to_string()),
+            "{body}"
+        );
+    }
+    // The log channel sends them within a few seconds; the page lists them.
+    eventually(20, "the notices to be sent", || {
+        app.scalar("SELECT count(*) FROM notices WHERE sent_at IS NULL") == 0
+    })
+    .await;
+    let (_, page) = app.fetch(&admin, "/admin/notices").await;
+    let page = String::from_utf8(page).unwrap();
+    assert_eq!(page.matches("class=\"notice\"").count(), 4);
+    assert!(page.contains("awa@exemple.fr") && page.contains("inviato"));
+}

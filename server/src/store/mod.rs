@@ -24,6 +24,7 @@ pub mod appointments;
 pub mod audit;
 pub mod documents;
 pub mod kiosks;
+pub mod notices;
 pub mod partners;
 pub mod ready;
 pub mod services;
@@ -81,6 +82,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../../migrations/0010_kiosk_silence.sql")),
         M::up(include_str!("../../../migrations/0011_booking_trust.sql")),
         M::up(include_str!("../../../migrations/0012_contact.sql")),
+        M::up(include_str!("../../../migrations/0013_notices.sql")),
     ])
 }
 

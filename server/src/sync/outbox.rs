@@ -11,6 +11,7 @@ use coper_shared::{
     decide::{ActiveBooking, Booking, Capacity, Decision, Incoming, RequestLimits, decide},
     documents::{DocName, KioskId, Outcome, Request, RequestKind, SlotCounts},
     ids::ServiceId,
+    notices::NoticeKind,
 };
 use jiff::{Timestamp, ToSpan};
 use uuid::Uuid;
@@ -323,12 +324,20 @@ fn write_decision(
                 // Another active booking the rules did not see (one stored before the rule, or
                 // around midnight, where the trigger's UTC day differs): the person has theirs.
                 Err(BookingError::AlreadyBooked) => Err(StoreError::Refused("already_booked")),
-                Ok(b) => Ok(Written {
-                    outcome: decision.outcome,
-                    appointment: Some(b.id.to_string()),
-                    reason: None,
-                    touched,
-                }),
+                Ok(b) => {
+                    let kind = if decision.outcome == Outcome::Relocated {
+                        NoticeKind::Relocated
+                    } else {
+                        NoticeKind::Confirmed
+                    };
+                    store::notices::enqueue(tx, &b.id.to_string(), kind, "", now)?;
+                    Ok(Written {
+                        outcome: decision.outcome,
+                        appointment: Some(b.id.to_string()),
+                        reason: None,
+                        touched,
+                    })
+                }
                 // The schema disagreed with the decision (it never should): reject, loudly.
                 Err(
                     BookingError::SlotFull | BookingError::SlotNotOpen | BookingError::CodeTaken,

@@ -243,6 +243,12 @@ pub fn pages() -> Pages {
             post(admin::permits::permits_import),
         )
         .add(
+            "/admin/notices",
+            &[M::GET],
+            Access::Admin,
+            get(admin::notices::notices),
+        )
+        .add(
             "/admin/moved",
             &[M::GET],
             Access::Admin,

@@ -6,6 +6,7 @@ use coper_shared::{
     agenda::SlotKey,
     ids::ServiceId,
     jiff::{Timestamp, civil::Date},
+    notices::NoticeKind,
     rules::hh_mm,
 };
 use rusqlite::{Connection, OptionalExtension, params};
@@ -130,6 +131,9 @@ pub fn take_step(
         update.execute(params![id])?;
     }
     drop(update);
+    if step == Step::NoShow {
+        crate::store::notices::enqueue(&tx, id, NoticeKind::Missed, "", now)?;
+    }
     if let Some(permit) = current.ready_permit_id {
         match (step, current.status) {
             (Step::Deliver, _) => crate::store::ready::mark_delivered(&tx, permit, now)?,
@@ -183,6 +187,7 @@ pub fn mark_no_shows(
             &serde_json::json!({}),
             source,
         )?;
+        crate::store::notices::enqueue(&tx, id, NoticeKind::Missed, "", now)?;
     }
     tx.commit()?;
     Ok(ids.len())
@@ -296,6 +301,11 @@ pub fn cancel_in(
         &serde_json::json!({ "by": if actor.starts_with("kiosk:") { "kiosk" } else { "questura" } }),
         source,
     )?;
+    // The person hears of it when the Questura cancels; a kiosk's own cancellation (the person is
+    // there) or a move (a new booking follows) says nothing.
+    if !actor.starts_with("kiosk:") {
+        crate::store::notices::enqueue(tx, id, NoticeKind::Cancelled, reason.trim(), now)?;
+    }
     Ok(Ok((kiosk, service, parse_date(&date)?)))
 }
 
@@ -379,6 +389,7 @@ pub fn relocate(
             reason
         ],
     )?;
+    crate::store::notices::enqueue(conn, id, NoticeKind::Moved, reason, now)?;
     verdicts::restate(conn, id, Restated::Relocated(to))
 }
 

@@ -10,6 +10,7 @@ pub mod close_day;
 pub mod editor;
 pub mod home;
 pub mod moved;
+pub mod notices;
 pub mod partners;
 pub mod permits;
 pub mod ready_list;
