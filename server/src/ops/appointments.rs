@@ -124,6 +124,7 @@ pub fn forget_contacts(conn: &mut Connection, by: &Actor) -> Result<(usize, Chan
     let before = by.now - SignedDuration::from_hours(24 * days);
     let tx = conn.transaction()?;
     let forgotten = appointments::forget_contacts(&tx, before)?;
+    crate::store::notices::forget_recipients(&tx, before)?;
     if forgotten > 0 {
         crate::store::audit_from(
             &tx,

@@ -90,6 +90,20 @@ pub fn enqueue(
     Ok(queued)
 }
 
+/// Forget the recipients of the notices about bookings that ended (delivered, cancelled,
+/// no-show) before `before`, as their phone and e-mail are forgotten; the rest of each notice
+/// stays, as the record of what was said. How many.
+pub fn forget_recipients(conn: &Connection, before: Timestamp) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "UPDATE notices SET recipient = '' WHERE recipient <> '' AND appointment_id IN (
+             SELECT id FROM appointments
+             WHERE (status = 'delivered' AND delivered_at < ?1)
+                OR (status = 'cancelled' AND cancelled_at < ?1)
+                OR (status = 'no_show' AND no_show_at < ?1))",
+        [instant_text(before)],
+    )?)
+}
+
 /// A notice waiting to be sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Due {

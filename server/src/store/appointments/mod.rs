@@ -321,8 +321,22 @@ mod tests {
                 )
                 .unwrap();
             }
+            for id in [&ended, &recent] {
+                conn.execute(
+                    "INSERT INTO notices (appointment_id, kind, channel, recipient, lang, body,
+                         created_at, due_at)
+                     VALUES (?1, 'confirmed', 'sms', '+393331234567', 'ar', 'x', '', '')",
+                    [id],
+                )
+                .unwrap();
+            }
             let cut_off: Timestamp = "2026-10-31T10:00:00Z".parse().unwrap();
             assert_eq!(forget_contacts(conn, cut_off).unwrap(), 1);
+            assert_eq!(
+                crate::store::notices::forget_recipients(conn, cut_off).unwrap(),
+                1,
+                "the ended booking's notice forgets its recipient, the recent one keeps it"
+            );
             let contact = |id: &str| -> (Option<String>, Option<String>, Option<String>) {
                 conn.query_row(
                     "SELECT phone, email, consent_at FROM appointments WHERE id = ?1",
