@@ -305,6 +305,27 @@ pub fn delete_record(doc: &mut AutoCommit, collection: &str, key: &str) -> bool 
     true
 }
 
+/// Make `collection` hold exactly `entries` (key, record): each put as [`put_record`] does, and
+/// every other key removed. Returns whether anything changed.
+pub fn put_exactly<'a, T: Serialize + 'a>(
+    doc: &mut AutoCommit,
+    collection: &str,
+    entries: impl IntoIterator<Item = (String, &'a T)>,
+) -> bool {
+    let mut keep = std::collections::BTreeSet::new();
+    let mut changed = false;
+    for (key, value) in entries {
+        changed |= put_record(doc, collection, &key, value);
+        keep.insert(key);
+    }
+    for (key, _) in records::<serde_json::Value>(doc, collection) {
+        if !keep.contains(&key) {
+            changed |= delete_record(doc, collection, &key);
+        }
+    }
+    changed
+}
+
 /// Every record of `collection` that parses as `T`, with its key. Entries that do not parse are
 /// skipped: a reader never fails on a document written by a newer version.
 pub fn records<T: DeserializeOwned>(doc: &AutoCommit, collection: &str) -> Vec<(String, T)> {

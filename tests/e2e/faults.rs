@@ -9,7 +9,7 @@
 //! duplicate, reorder, offline lease booking, relocation) really happened.
 //!
 //! CI runs the regression seeds and the day's seed, printed so a failure can be replayed.
-//! `COPER_FAULT_SEEDS=1000` runs a thousand; `COPER_FAULT_SEED=42` replays one (the fault
+//! `COPER_FAULT_SEEDS=1000` runs a thousand (`COPER_FAULT_FROM=5000` from seed 5000); `COPER_FAULT_SEED=42` replays one (the fault
 //! decisions and the actions come from the seed; thread timing still varies).
 
 use std::{
@@ -491,8 +491,9 @@ fn all_records(kiosk: &TestKiosk, name: &DocName) -> Vec<(String, serde_json::Va
     .collect()
 }
 
-/// `COPER_FAULT_SEED=N` replays one seed; `COPER_FAULT_SEEDS=N` runs seeds 1 to N; otherwise
-/// the regression seeds and the day's seed (a new one every day, printed for replay).
+/// `COPER_FAULT_SEED=N` replays one seed; `COPER_FAULT_SEEDS=N` runs N seeds from 1 (or from
+/// `COPER_FAULT_FROM`, to reach seeds other runs never tried); otherwise the regression seeds and
+/// the day's seed (a new one every day, printed for replay).
 fn seeds() -> Vec<u64> {
     if let Ok(seed) = std::env::var("COPER_FAULT_SEED") {
         return vec![seed.parse().expect("COPER_FAULT_SEED is a number")];
@@ -501,7 +502,11 @@ fn seeds() -> Vec<u64> {
         .ok()
         .and_then(|n| n.parse::<u64>().ok())
     {
-        return (1..=count).collect();
+        let from = std::env::var("COPER_FAULT_FROM")
+            .ok()
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(1);
+        return (from..from + count).collect();
     }
     let day = jiff::Timestamp::now().as_second() / 86_400;
     let mut seeds = REGRESSION_SEEDS.to_vec();

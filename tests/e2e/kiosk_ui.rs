@@ -173,6 +173,15 @@ fn value(window: &AppWindow, label: &str) -> String {
         .to_string()
 }
 
+/// The options on screen ("another day": days, then the times of the day chosen), as labelled.
+fn offered(api: &Api<'_>) -> Vec<String> {
+    let options = api.get_options();
+    (0..options.row_count())
+        .filter_map(|i| slint::Model::row_data(&options, i))
+        .map(|o| o.name.to_string())
+        .collect()
+}
+
 /// The text of a printed reminder.
 fn pdf_text(path: &std::path::Path) -> String {
     let out = std::process::Command::new("pdftotext")
@@ -324,14 +333,7 @@ async fn an_operator_books_on_the_touchscreen_and_the_reminder_prints() {
     assert!(first.contains("/2026 "), "{first}");
     press(window, &it("Another day"));
     assert!(ui.api().get_show_options());
-    let options: Vec<String> = (0..ui.api().get_options().row_count())
-        .map(|i| {
-            slint::Model::row_data(&ui.api().get_options(), i)
-                .unwrap()
-                .name
-                .to_string()
-        })
-        .collect();
+    let options = offered(&ui.api());
     assert!(options.len() >= 5, "up to ten other days: {options:?}");
     assert!(options.iter().all(|o| o != &first));
     assert_eq!(value(window, "proposal heading"), it("First available day"));
@@ -343,14 +345,7 @@ async fn an_operator_books_on_the_touchscreen_and_the_reminder_prints() {
         value(window, "proposal heading"),
         it("Free times on {}").replace("{}", &day)
     );
-    let times: Vec<String> = (0..ui.api().get_options().row_count())
-        .map(|i| {
-            slint::Model::row_data(&ui.api().get_options(), i)
-                .unwrap()
-                .name
-                .to_string()
-        })
-        .collect();
+    let times = offered(&ui.api());
     assert!(times.len() > 1, "more than the first time: {times:?}");
     assert!(times.iter().all(|t| t.len() == 5), "{times:?}");
     let later = times.last().unwrap().clone();

@@ -299,15 +299,9 @@ pub fn seen(conn: &Connection, kiosk: KioskId, now: Timestamp) -> Result<(), Sto
 
 /// Every enrolled kiosk not revoked.
 pub fn enrolled(conn: &Connection) -> Result<Vec<KioskId>, StoreError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id FROM kiosks WHERE public_key IS NOT NULL AND revoked_at IS NULL",
-    )?;
-    let ids: Vec<String> = stmt
-        .query_map([], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    Ok(ids
-        .iter()
-        .filter_map(|id| id.parse().ok().map(KioskId))
+    Ok(enrolled_by_partner(conn)?
+        .into_iter()
+        .map(|(kiosk, _)| kiosk)
         .collect())
 }
 

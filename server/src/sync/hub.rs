@@ -320,7 +320,7 @@ impl SyncHub {
                 }
                 let mut touched: BTreeSet<DocName> = BTreeSet::new();
                 let tx = conn.transaction()?;
-                decide_requests(
+                let decided = decide_requests(
                     &tx,
                     &ctx,
                     kiosk,
@@ -337,24 +337,32 @@ impl SyncHub {
                 // (Each document syncs on its own, so a kiosk may learn a verdict before the new
                 // counts: its replica counts its own lease bookings itself, and a provisional
                 // booking proposed from a count a moment old is at worst relocated.)
-                // The bodies whose bookings changed: this kiosk's, and that of any kiosk whose
-                // booking a move replaced.
-                let mut bodies = BTreeSet::new();
-                for k in touched
-                    .iter()
-                    .filter_map(|n| match n {
-                        DocName::Inbox(k) => Some(*k),
-                        _ => None,
-                    })
-                    .chain([kiosk])
-                {
-                    bodies.extend(kiosks::partner_of(conn, k)?);
-                }
+                // The bodies' bookings and the permits booked change only with a decision: a
+                // kiosk merely in step costs no rewrite of them.
+                let bodies = if decided > 0 {
+                    // This kiosk's body, and that of any kiosk whose booking a move replaced.
+                    let mut bodies = BTreeSet::new();
+                    for k in touched
+                        .iter()
+                        .filter_map(|n| match n {
+                            DocName::Inbox(k) => Some(*k),
+                            _ => None,
+                        })
+                        .chain([kiosk])
+                    {
+                        bodies.extend(kiosks::partner_of(conn, k)?);
+                    }
+                    Some(bodies)
+                } else {
+                    None
+                };
                 let mut changed = project(conn, &mut docs, kiosk, touched)?;
-                changed.extend(write_bookings(conn, &mut docs, now, Some(&bodies))?);
-                // The people just booked: every kiosk warns before booking them again.
-                if write_booked(conn, &mut docs, now)? {
-                    changed.push(DocName::Ready);
+                if let Some(bodies) = bodies {
+                    changed.extend(write_bookings(conn, &mut docs, now, Some(&bodies))?);
+                    // The people just booked: every kiosk warns before booking them again.
+                    if write_booked(conn, &mut docs, now)? {
+                        changed.push(DocName::Ready);
+                    }
                 }
                 Ok::<_, StoreError>(changed)
             })

@@ -25,7 +25,7 @@ use crate::store::{
 };
 
 /// Decide the undecided requests of `kiosk` and commit appointments and verdicts in `tx`; the
-/// agenda documents the decisions touch are added to `touched`.
+/// agenda documents the decisions touch are added to `touched`. How many were decided.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn decide_requests(
     tx: &Transaction<'_>,
@@ -35,7 +35,7 @@ pub(super) fn decide_requests(
     now: Timestamp,
     limits: &RequestLimits,
     touched: &mut BTreeSet<DocName>,
-) -> Result<(), StoreError> {
+) -> Result<usize, StoreError> {
     let decided = verdicts::decided(tx, kiosk)?;
     let seal = settings::seal_secret(tx, now)?;
     let mut contacts: BTreeMap<Uuid, Contacted> = BTreeMap::new();
@@ -49,8 +49,9 @@ pub(super) fn decide_requests(
         })
         .collect::<Result<_, _>>()?;
     if pending.is_empty() {
-        return Ok(());
+        return Ok(0);
     }
+    let count = pending.len();
     let (partner, kiosk_quota, partner_quota) = partners::quotas_of_kiosk(tx, kiosk)?
         .ok_or_else(|| StoreError::InvalidData(format!("kiosk {kiosk} has no partner body")))?;
     let mut capacity = load_capacity(tx, ctx, (kiosk, partner), &pending, now)?;
@@ -118,7 +119,7 @@ pub(super) fn decide_requests(
         }
         touched.extend(written.touched);
     }
-    Ok(())
+    Ok(count)
 }
 
 /// How the person may be reached, as a kiosk's sealed request says, checked again here: a

@@ -9,7 +9,7 @@ use coper_shared::{
     agenda::SlotKey,
     documents::{
         BookedPermit, DocName, KioskId, LeaseEntry, PartnerBooking, QuesturaInfo, ServiceInfo,
-        SlotCounts, SyncSettings, collections, delete_record, put_record, records,
+        SlotCounts, SyncSettings, collections, delete_record, put_exactly, put_record, records,
     },
     ready_index::{Permit, ReadyEntry},
     rules::hh_mm,
@@ -230,17 +230,9 @@ fn write_ready(
     }
     let doc = docs.get(conn, &DocName::Ready)?;
     let mut changed = put_record(doc, collections::SETTINGS, "stretch", &stretch);
-    let keys: Vec<String> = entries.iter().map(|e| e.permit.to_string()).collect();
-    for entry in &entries {
-        changed |= put_record(doc, collections::PERMITS, &entry.permit.to_string(), entry);
-    }
-    // Delivered permits leave the list.
-    for (key, _) in records::<serde_json::Value>(doc, collections::PERMITS) {
-        if !keys.contains(&key) {
-            delete_record(doc, collections::PERMITS, &key);
-            changed = true;
-        }
-    }
+    // Delivered (or removed) permits leave the list.
+    let listed = entries.iter().map(|e| (e.permit.to_string(), e));
+    changed |= put_exactly(doc, collections::PERMITS, listed);
     docs.persist(conn, &DocName::Ready)?;
     docs.ready_version = Some(version);
     Ok(changed)
@@ -258,21 +250,11 @@ pub(super) fn write_booked(
     };
     let active = appointments::active_with_permits(conn, ctx.today(now))?;
     let doc = docs.get(conn, &DocName::Ready)?;
-    let mut keep = BTreeSet::new();
-    let mut changed = false;
-    for (permit, service, booked) in &active {
-        let Ok(service) = coper_shared::ids::ServiceId::parse(service) else {
-            continue;
-        };
-        let key = BookedPermit::key(*permit, &service);
-        changed |= put_record(doc, collections::BOOKED, &key, booked);
-        keep.insert(key);
-    }
-    for (key, _) in records::<serde_json::Value>(doc, collections::BOOKED) {
-        if !keep.contains(&key) {
-            changed |= delete_record(doc, collections::BOOKED, &key);
-        }
-    }
+    let entries = active.iter().filter_map(|(permit, service, booked)| {
+        let service = coper_shared::ids::ServiceId::parse(service).ok()?;
+        Some((BookedPermit::key(*permit, &service), booked))
+    });
+    let changed = put_exactly(doc, collections::BOOKED, entries);
     if changed {
         docs.persist(conn, &DocName::Ready)?;
     }
@@ -305,23 +287,15 @@ pub(super) fn write_bookings(
             let name = DocName::Bookings(kiosk);
             let doc = docs.get(conn, &name)?;
             let here = kiosk.to_string();
-            let mut keep = BTreeSet::new();
-            let mut changed = false;
-            for row in &rows {
-                let booking = PartnerBooking {
+            let copies: Vec<PartnerBooking> = rows
+                .iter()
+                .map(|row| PartnerBooking {
                     here: row.kiosk.as_deref() == Some(here.as_str()),
                     ..row.booking.clone()
-                };
-                let key = booking.appointment.to_string();
-                changed |= put_record(doc, collections::BOOKINGS, &key, &booking);
-                keep.insert(key);
-            }
-            for (key, _) in records::<serde_json::Value>(doc, collections::BOOKINGS) {
-                if !keep.contains(&key) {
-                    changed |= delete_record(doc, collections::BOOKINGS, &key);
-                }
-            }
-            if changed {
+                })
+                .collect();
+            let entries = copies.iter().map(|b| (b.appointment.to_string(), b));
+            if put_exactly(doc, collections::BOOKINGS, entries) {
                 docs.persist(conn, &name)?;
                 changed_docs.push(name);
             }

@@ -242,6 +242,16 @@ mod tests {
         }
     }
 
+    /// A ready permit, id 7, for the tests of one booking per person.
+    fn ready_permit_7(conn: &rusqlite::Connection) {
+        conn.execute(
+            "INSERT INTO ready_permits (id, surname, birth_date, fingerprint_date, imported_at)
+             VALUES (7, 'Rossi', '1990', '2026-01-01', '')",
+            [],
+        )
+        .unwrap();
+    }
+
     /// A booking made at the counter for a synthetic person.
     fn walk_in(service: &ServiceId, slot: Slot) -> NewAppointment<'_> {
         NewAppointment {
@@ -266,12 +276,7 @@ mod tests {
         let service = ServiceId::parse("consegna-pse").unwrap();
         let now: Timestamp = "2026-11-30T10:00:00Z".parse().unwrap();
         db.call_blocking(|conn| {
-            conn.execute(
-                "INSERT INTO ready_permits (id, surname, birth_date, fingerprint_date, imported_at)
-                 VALUES (7, 'Rossi', '1990', '2026-01-01', '')",
-                [],
-            )
-            .unwrap();
+            ready_permit_7(conn);
             let tx = conn.transaction().unwrap();
             let new = NewAppointment {
                 ready_permit_id: Some(7),
@@ -363,12 +368,7 @@ mod tests {
         let service = ServiceId::parse("consegna-pse").unwrap();
         let now: Timestamp = "2026-11-30T10:00:00Z".parse().unwrap();
         db.call_blocking(|conn| {
-            conn.execute(
-                "INSERT INTO ready_permits (id, surname, birth_date, fingerprint_date, imported_at)
-                 VALUES (7, 'Rossi', '1990', '2026-01-01', '')",
-                [],
-            )
-            .unwrap();
+            ready_permit_7(conn);
             let tx = conn.transaction().unwrap();
             let first = book(
                 &tx,
