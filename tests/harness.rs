@@ -293,6 +293,16 @@ impl TestApp {
     }
 
     /// Set every partner body's leased places per day (0: kiosks get no leases).
+    /// Let notices go out at any hour (a test on the real clock may run at night).
+    pub fn without_quiet_hours(&self) {
+        self.database_rw()
+            .execute(
+                "UPDATE settings SET quiet_from = '00:00', quiet_until = '00:00'",
+                [],
+            )
+            .unwrap();
+    }
+
     pub fn set_lease_places(&self, places: u32) {
         self.database_rw()
             .execute(

@@ -231,6 +231,11 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
             }
         }
     }
+    // A gateway described wrongly stops the start, with the reason, rather than the messages.
+    let sender = std::sync::Arc::new(
+        crate::notices::Sender::from_config(&config.notices)
+            .context("the [notices] table of the configuration")?,
+    );
     // Handlers first: a SIGTERM that arrives as soon as the address is printed must already
     // mean a graceful shutdown.
     let shutdown = shutdown_signal()?;
@@ -248,12 +253,12 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
         ),
         ..config.limits.clone()
     };
-    let state = AppState::with_limits(db, config.clock, limits);
+    let state = AppState {
+        sender,
+        ..AppState::with_limits(db, config.clock, limits)
+    };
     tokio::spawn(forget_contacts_every_hour(state.clone()));
-    tokio::spawn(crate::notices::run_sender(
-        state.clone(),
-        std::sync::Arc::new(crate::notices::LogChannel),
-    ));
+    tokio::spawn(crate::notices::run_sender(state.clone()));
     serve(listener, state, shutdown).await?;
     tracing::info!("stopped");
     Ok(())

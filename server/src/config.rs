@@ -169,7 +169,8 @@ pub struct ServeArgs {
     pub data_dir: Option<PathBuf>,
 
     /// Optional TOML file with the same settings (`listen`, `data_dir`, `demo`,
-    /// `trusted_proxies`, `fixed_now`) and a `[limits]` table (docs/SECURITY.md lists them).
+    /// `trusted_proxies`, `fixed_now`), a `[limits]` table (docs/SECURITY.md lists them) and a
+    /// `[notices]` table (the SMTP relay and the SMS gateway: docs/NOTICES.md).
     #[arg(long, env = "COPER_CONFIG")]
     pub config: Option<PathBuf>,
 
@@ -205,6 +206,8 @@ struct FileConfig {
     trusted_proxies: Option<Vec<ipnet::IpNet>>,
     #[serde(default)]
     limits: crate::limits::LimitsFile,
+    #[serde(default)]
+    notices: crate::notices::NoticesConfig,
 }
 
 /// The settings `serve` runs with, once every layer is merged.
@@ -217,6 +220,8 @@ pub struct ServeConfig {
     /// Every limit on what the network may send: the defaults, the file's `[limits]` over them,
     /// and the trusted proxies.
     pub limits: crate::limits::Limits,
+    /// How messages to people leave (`[notices]`): the log channel when absent.
+    pub notices: crate::notices::NoticesConfig,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -255,6 +260,7 @@ impl ServeConfig {
                     .apply(crate::limits::Limits::default())
                     .map_err(anyhow::Error::msg)?
             },
+            notices: file.notices,
         })
     }
 

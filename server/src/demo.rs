@@ -8,7 +8,7 @@
 
 use crate::store::{
     self, Connection, StoreError, Transaction,
-    appointments::{NewAppointment, book},
+    appointments::{Contact, NewAppointment, book},
     partners::{self, Partner},
     ready::{self, Permit},
     services::{self, save_rules},
@@ -73,6 +73,7 @@ pub fn seed(conn: &mut Connection, now: Timestamp) -> Result<Seeded, StoreError>
             checkin_early_minutes: 60,
             checkin_late_minutes: 90,
             kiosk_silent_minutes: 30,
+            messaging: settings::Messaging::default(),
         },
         now,
         "system",
@@ -363,17 +364,27 @@ fn book_a_realistic_week(
                 };
                 let permit = *permit;
                 let (surname, given_names) = (&person.surname, &person.given_names);
+                // Synthetic contacts (a number range no one is given, a reserved domain), in
+                // every language, so the notices can be seen on /admin/notices.
+                let phone = format!("+39300{permit:07}");
+                let email = format!("persona{permit}@example.invalid");
+                let lang = coper_shared::notices::LANGUAGES
+                    [permit as usize % coper_shared::notices::LANGUAGES.len()];
                 let new = NewAppointment {
                     service: &service.id,
                     slot,
                     surname,
                     given_names,
-                    phone: None,
+                    phone: Some(&phone),
                     ready_permit_id: Some(permit),
                     partner_body_id: Some(1 + (permit % 5)),
                     kiosk: None,
                     created_by: "demo",
-                    contact: Default::default(),
+                    contact: Contact {
+                        email: (permit % 3 == 0).then_some(email.as_str()),
+                        lang: Some(lang),
+                        consent: true,
+                    },
                 };
                 book(tx, &new, now).map_err(|e| StoreError::InvalidData(e.to_string()))?;
                 booked += 1;

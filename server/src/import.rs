@@ -445,6 +445,8 @@ fn apply_in(
             }
         }
     }
+    // Who asked to be told when their permit is ready hears it now (a preview rolls it back).
+    crate::status::fire_watches(tx, now)?;
     store::audit_from(
         tx,
         now,

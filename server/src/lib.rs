@@ -46,6 +46,8 @@ pub struct AppState {
     /// What the network may send, and the admission of sync connections.
     pub limits: limits::Limits,
     pub sync_gate: std::sync::Arc<limits::SyncGate>,
+    /// Where the notices to people go (the log unless `[notices]` configures gateways).
+    pub sender: std::sync::Arc<notices::Sender>,
 }
 
 impl AppState {
@@ -76,6 +78,7 @@ impl AppState {
             login_limits: std::sync::Arc::new(status::per_address_per_minute(20)),
             sync_gate: std::sync::Arc::new(limits::SyncGate::new(&limits)),
             limits,
+            sender: std::sync::Arc::new(notices::Sender::log()),
         }
     }
 

@@ -41,6 +41,10 @@ pub struct Limits {
     /// Reverse proxies whose `X-Forwarded-For` is believed (none by default): behind them, every
     /// limit keyed on an address is keyed on the real client's. See [`client_address`].
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// "Tell me when my permit is ready" requests kept at once, and for how many days each. A
+    /// request past the first limit is refused (the person is told to check again later).
+    pub ready_watches: usize,
+    pub ready_watch_days: i64,
 }
 
 impl Default for Limits {
@@ -56,6 +60,8 @@ impl Default for Limits {
             http_body: Duration::from_secs(60),
             sync_sandbox: None,
             trusted_proxies: Vec::new(),
+            ready_watches: 20_000,
+            ready_watch_days: 180,
         }
     }
 }
@@ -75,6 +81,8 @@ pub struct LimitsFile {
     pub outbox_bytes: Option<u64>,
     pub http_header_read_secs: Option<u64>,
     pub http_body_secs: Option<u64>,
+    pub ready_watches: Option<usize>,
+    pub ready_watch_days: Option<i64>,
 }
 
 impl LimitsFile {
@@ -105,6 +113,8 @@ impl LimitsFile {
         set!(outbox_bytes => limits.outbox_bytes, |v| v);
         set!(http_header_read_secs => limits.http_header_read, Duration::from_secs);
         set!(http_body_secs => limits.http_body, Duration::from_secs);
+        set!(ready_watches => limits.ready_watches, |v| v);
+        set!(ready_watch_days => limits.ready_watch_days, |v| v);
         Ok(limits)
     }
 }

@@ -75,7 +75,7 @@ impl QueryError {
 }
 
 /// The fields as they arrive from a form or JSON; all optional, all text.
-#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Asked {
     pub surname: Option<String>,
     pub name: Option<String>,
@@ -197,6 +197,42 @@ pub fn is_ready(conn: &Connection, query: &Query) -> Result<bool, StoreError> {
             birth_date_matches(born, *birth_date)
         }
     }))
+}
+
+/// Send the "your permit is ready" message to every watch whose question now finds a ready
+/// permit (after an import or a correction of the ready list), in the same transaction, and
+/// forget those watches. How many fired.
+pub fn fire_watches(conn: &Connection, now: jiff::Timestamp) -> Result<usize, StoreError> {
+    use crate::store::{notices, watches};
+    let mut fired = 0;
+    for watch in watches::live(conn, now)? {
+        let Ok(query) = serde_json::from_str::<Asked>(&watch.query)
+            .map_err(drop)
+            .and_then(|asked| asked.query().map_err(drop))
+        else {
+            watches::remove(conn, watch.id)?;
+            continue;
+        };
+        if !is_ready(conn, &query)? {
+            continue;
+        }
+        let facts = coper_shared::notices::Facts {
+            place: notices::place(conn)?,
+            ..Default::default()
+        };
+        notices::queue(
+            conn,
+            None,
+            coper_shared::notices::NoticeKind::Ready,
+            &facts,
+            (&watch.channel, &watch.recipient),
+            &watch.lang,
+            now,
+        )?;
+        watches::remove(conn, watch.id)?;
+        fired += 1;
+    }
+    Ok(fired)
 }
 
 type Limiter<K> = RateLimiter<K, HashMapStateStore<K>, DefaultClock>;

@@ -15,7 +15,7 @@
 
 use std::{collections::BTreeMap, sync::OnceLock};
 
-use jiff::civil::{Date, Time};
+use jiff::civil::{Date, DateTime, Time};
 
 /// The languages of the messages, as the kiosk names them.
 pub const LANGUAGES: [&str; 11] = [
@@ -53,6 +53,11 @@ impl NoticeKind {
     ];
 
     /// Its key in the language files.
+    /// The kind whose [`key`](Self::key) is `key`.
+    pub fn from_key(key: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.key() == key)
+    }
+
     pub fn key(self) -> &'static str {
         match self {
             NoticeKind::Confirmed => "confirmed",
@@ -190,15 +195,59 @@ pub struct Message {
 /// The message of `kind` for a person who reads `lang` (Italian when the language is not one of
 /// [`LANGUAGES`]): their language first, then the Italian line, for whoever helps them read it.
 pub fn compose(kind: NoticeKind, lang: &str, facts: &Facts) -> Message {
-    let italian = fill(template("it", kind).unwrap_or_default(), facts);
-    let text = match template(lang, kind).filter(|_| lang != "it") {
-        Some(theirs) => format!("{}\n{italian}", fill(theirs, facts)),
+    compose_with(kind, lang, facts, &|_, _| None)
+}
+
+/// [`compose`] with the texts the administration edited (`edited(lang, kind)`) over the shipped
+/// ones.
+pub fn compose_with(
+    kind: NoticeKind,
+    lang: &str,
+    facts: &Facts,
+    edited: &dyn Fn(&str, NoticeKind) -> Option<String>,
+) -> Message {
+    let text_of = |lang: &str| edited(lang, kind).or_else(|| template(lang, kind).map(Into::into));
+    let italian = fill(&text_of("it").unwrap_or_default(), facts);
+    let text = match text_of(lang).filter(|_| lang != "it" && LANGUAGES.contains(&lang)) {
+        Some(theirs) => format!("{}\n{italian}", fill(&theirs, facts)),
         None => italian,
     };
     Message {
         sms: sms_cost(&text),
         text,
     }
+}
+
+/// Whether a local time falls in the quiet hours `from`..`until` (which may wrap midnight:
+/// 20:00–08:00). Equal ends: no quiet hours.
+pub fn in_quiet_hours(local: Time, from: Time, until: Time) -> bool {
+    if from <= until {
+        from <= local && local < until
+    } else {
+        local >= from || local < until
+    }
+}
+
+/// When the reminder for an appointment on `day` is due: `days_before` days earlier at `at`
+/// (local time); `None` when reminders are off (0 days).
+pub fn reminder_moment(day: Date, days_before: i64, at: Time) -> Option<DateTime> {
+    if days_before <= 0 {
+        return None;
+    }
+    let date = day.checked_sub(jiff::Span::new().days(days_before)).ok()?;
+    Some(date.to_datetime(at))
+}
+
+/// Whether an SMS reply asks for no more messages: STOP (what Italian operators and gateways
+/// use), or its Italian words, alone or first.
+pub fn is_stop_reply(text: &str) -> bool {
+    let first = text
+        .trim()
+        .split(|c: char| !c.is_alphanumeric())
+        .next()
+        .unwrap_or_default()
+        .to_uppercase();
+    ["STOP", "BASTA", "ANNULLA", "CANCELLA", "UNSUBSCRIBE"].contains(&first.as_str())
 }
 
 /// How an SMS is encoded, and how many parts it is billed as.
@@ -242,6 +291,7 @@ pub fn sms_cost(text: &str) -> SmsCost {
 mod tests {
     use super::*;
     use jiff::civil::{date, time};
+    use proptest::prelude::*;
 
     fn facts() -> Facts {
         Facts {
@@ -349,5 +399,66 @@ mod tests {
             check_template(NoticeKind::Ready, "pronto a {place"),
             Err(TemplateError::Unclosed)
         );
+    }
+
+    fn t(h: i8, m: i8) -> Time {
+        time(h, m, 0, 0)
+    }
+
+    #[test]
+    fn quiet_hours_wrap_midnight() {
+        let (from, until) = (t(20, 0), t(8, 0));
+        assert!(in_quiet_hours(t(22, 30), from, until));
+        assert!(in_quiet_hours(t(7, 59), from, until));
+        assert!(!in_quiet_hours(t(8, 0), from, until));
+        assert!(!in_quiet_hours(t(19, 59), from, until));
+        assert!(in_quiet_hours(t(13, 0), t(12, 0), t(14, 0)));
+        assert!(!in_quiet_hours(t(3, 0), t(9, 0), t(9, 0)));
+    }
+
+    proptest! {
+        /// The quiet hours and the rest of the day split it: exactly one of the two holds.
+        #[test]
+        fn a_moment_is_quiet_or_open_never_both(
+            now in 0i8..24, nm in 0i8..60, f in 0i8..24, u in 0i8..24,
+        ) {
+            let (now, from, until) = (t(now, nm), t(f, 0), t(u, 0));
+            prop_assume!(from != until);
+            prop_assert_ne!(in_quiet_hours(now, from, until), in_quiet_hours(now, until, from));
+        }
+    }
+
+    #[test]
+    fn the_reminder_is_due_days_before_at_the_hour() {
+        let day = date(2026, 12, 3);
+        assert_eq!(
+            reminder_moment(day, 2, t(10, 0)),
+            Some(date(2026, 12, 1).to_datetime(t(10, 0)))
+        );
+        assert_eq!(reminder_moment(day, 0, t(10, 0)), None);
+    }
+
+    #[test]
+    fn stop_replies_are_recognised_in_any_case() {
+        assert!(is_stop_reply("stop"));
+        assert!(is_stop_reply(" Stop, grazie"));
+        assert!(is_stop_reply("BASTA"));
+        assert!(!is_stop_reply("non stop"));
+        assert!(!is_stop_reply("ok"));
+    }
+
+    #[test]
+    fn an_edited_text_replaces_the_shipped_one_in_its_language_only() {
+        let facts = Facts {
+            code: "K7Q2".into(),
+            place: "Pavia".into(),
+            ..Facts::default()
+        };
+        let edited = |lang: &str, kind: NoticeKind| {
+            (lang == "en" && kind == NoticeKind::Ready).then(|| "Ready in {place}.".to_owned())
+        };
+        let text = compose_with(NoticeKind::Ready, "en", &facts, &edited).text;
+        assert!(text.starts_with("Ready in Pavia.\n"), "{text}");
+        assert!(text.ends_with(&compose(NoticeKind::Ready, "it", &facts).text));
     }
 }

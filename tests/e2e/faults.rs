@@ -175,11 +175,25 @@ async fn offline_lease_and_relocation(
             .book(&delivery(), slot, &format!("Persona 1-p{n}"), "Test", None)
         {
             Ok(b) => {
-                second
+                let verdict = second
                     .core
                     .wait_for_verdict(b.request, Duration::from_secs(30))
                     .await
                     .unwrap_or_else(|| panic!("seed {seed}: no verdict while filling a slot"));
+                if verdict.outcome != Outcome::Confirmed {
+                    // The server found the slot full before this replica learnt it (the agenda
+                    // can arrive after the verdict through a faulty link): wait for it to learn.
+                    eventually(60, "the second kiosk sees the slot full", || {
+                        !second
+                            .core
+                            .times_of(&delivery(), slot.date)
+                            .unwrap()
+                            .iter()
+                            .any(|p| p.slot.key() == slot)
+                    })
+                    .await;
+                    break;
+                }
             }
             Err(CoreError::SlotNotFree) => break,
             Err(e) => panic!("seed {seed}: {e}"),

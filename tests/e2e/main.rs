@@ -10,6 +10,7 @@ mod hardening;
 mod helpers;
 mod kiosk;
 mod kiosk_ui;
+mod notices;
 mod public;
 mod server;
 mod sync;

@@ -6,6 +6,7 @@
 
 pub mod agenda;
 pub mod error;
+pub mod notices;
 
 use axum::{
     Json, Router,
@@ -66,6 +67,10 @@ pub fn router() -> Router<AppState> {
         .route("/services/{id}/days", get(agenda::days))
         .route("/partners", get(list_partners))
         .route("/status-check", axum::routing::post(status_check))
+        .route(
+            "/notices/sms-reply",
+            axum::routing::post(notices::sms_reply),
+        )
         .fallback(|| async { ApiError::NotFound })
 }
 

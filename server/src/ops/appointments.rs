@@ -120,7 +120,7 @@ pub fn mark_no_shows(
 /// Forget the phone and e-mail of the bookings that ended more than the settings' retention ago
 /// (`contact_retention_days`), audited with how many. Run by the server every hour.
 pub fn forget_contacts(conn: &mut Connection, by: &Actor) -> Result<(usize, Changes), StoreError> {
-    let days = settings::contact_retention_days(conn)?;
+    let days = settings::messaging(conn)?.contact_retention_days;
     let before = by.now - SignedDuration::from_hours(24 * days);
     let tx = conn.transaction()?;
     let forgotten = appointments::forget_contacts(&tx, before)?;

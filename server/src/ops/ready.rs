@@ -106,6 +106,8 @@ pub fn correct(
         return Ok((Err(ReadyEditError::Duplicate), Changes::none()));
     }
     crate::store::appointments::rename_for_permit(&tx, id, &permit.surname, &permit.given_names)?;
+    // A corrected spelling may be what a "tell me when ready" request was waiting for.
+    crate::status::fire_watches(&tx, by.now)?;
     let changed: Vec<&str> = [
         ("surname", before.permit.surname != permit.surname),
         (

@@ -32,6 +32,7 @@ pub mod settings;
 pub mod slots;
 pub mod users;
 pub mod verdicts;
+pub mod watches;
 
 pub use audit::audit_from;
 pub use rusqlite::{Connection, Transaction};
@@ -83,6 +84,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../../migrations/0011_booking_trust.sql")),
         M::up(include_str!("../../../migrations/0012_contact.sql")),
         M::up(include_str!("../../../migrations/0013_notices.sql")),
+        M::up(include_str!("../../../migrations/0014_notice_delivery.sql")),
     ])
 }
 
@@ -158,6 +160,7 @@ impl Db {
         // kiosks use) had already gone out.
         settings::server_key(&conn, jiff::Timestamp::now())?;
         settings::seal_secret(&conn, jiff::Timestamp::now())?;
+        settings::opt_out_key(&conn, jiff::Timestamp::now())?;
         settings::ready_stretch(&conn, jiff::Timestamp::now())?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),

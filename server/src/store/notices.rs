@@ -1,14 +1,18 @@
 //! The notices outbox (`notices`): messages to people about their bookings, written in the
-//! transaction of the change that causes them (a verdict, a move, a cancellation, a no-show), and
-//! marked sent or failed by the sender. Only bookings whose person consented get any.
+//! transaction of the change that causes them (a verdict, a move, a cancellation, a no-show, the
+//! reminder's hour, an import that brings a watched permit), and marked handed, sent or failed
+//! by the sender. Only people who consented get any, and nobody on the opt-out list
+//! (`notice_opt_outs`, keyed hashes of the contacts that said STOP or followed the e-mail link).
+//! The texts are the shipped ones unless the administration edited them (`notice_templates`).
 
 use coper_shared::{
     jiff::Timestamp,
-    notices::{Facts, NoticeKind, compose},
+    notices::{Facts, NoticeKind, check_template, compose_with, reminder_moment, template},
 };
 use rusqlite::{Connection, OptionalExtension, params};
+use sha2::{Digest, Sha256};
 
-use super::{StoreError, instant_text, parse_date, parse_time, settings};
+use super::{StoreError, audit_from, instant_text, parse_date, parse_time, settings};
 
 /// Queue `kind` for appointment `id`, one notice per channel the person gave (SMS to the phone,
 /// e-mail to the address), in their language; nothing when they did not consent. `reason`: why
@@ -52,42 +56,266 @@ pub fn enqueue(
     let Some((code, date, time, phone, email, lang, partner)) = row else {
         return Ok(0);
     };
-    let questura = settings::questura(conn)?
-        .map(|q| q.name)
-        .unwrap_or_default();
     let facts = Facts {
         code,
         date: Some(parse_date(&date)?),
         time: Some(parse_time(&time)?),
-        place: questura
-            .strip_prefix("Questura di ")
-            .unwrap_or(&questura)
-            .to_owned(),
+        place: place(conn)?,
         reason: reason.to_owned(),
         office: partner.unwrap_or_else(|| "un ente convenzionato".into()),
     };
     let lang = lang.unwrap_or_else(|| "it".into());
-    let body = compose(kind, &lang, &facts).text;
     let mut queued = 0;
     for (channel, recipient) in [("sms", phone), ("email", email)] {
         let Some(recipient) = recipient else { continue };
-        conn.execute(
-            "INSERT INTO notices (appointment_id, kind, channel, recipient, lang, body,
-                 created_at, due_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-            params![
-                id,
-                kind.key(),
-                channel,
-                recipient,
-                lang,
-                body,
-                instant_text(now)
-            ],
-        )?;
-        queued += 1;
+        queued += usize::from(queue(
+            conn,
+            Some(id),
+            kind,
+            &facts,
+            (channel, &recipient),
+            &lang,
+            now,
+        )?);
     }
     Ok(queued)
+}
+
+/// The Questura's city, as messages name it ("Pavia").
+pub fn place(conn: &Connection) -> Result<String, StoreError> {
+    let questura = settings::questura(conn)?
+        .map(|q| q.name)
+        .unwrap_or_default();
+    Ok(questura
+        .strip_prefix("Questura di ")
+        .unwrap_or(&questura)
+        .to_owned())
+}
+
+/// Queue one notice of `kind` to `(channel, recipient)` about appointment `id` (or none),
+/// unless the recipient opted out. Whether it was queued.
+pub fn queue(
+    conn: &Connection,
+    id: Option<&str>,
+    kind: NoticeKind,
+    facts: &Facts,
+    (channel, recipient): (&str, &str),
+    lang: &str,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    if opted_out(conn, channel, recipient)? {
+        return Ok(false);
+    }
+    let edited = edited_templates(conn)?;
+    let body = compose_with(kind, lang, facts, &|lang, kind| {
+        edited
+            .iter()
+            .find(|(l, k, _)| l == lang && k == kind.key())
+            .map(|(_, _, text)| text.clone())
+    })
+    .text;
+    conn.execute(
+        "INSERT INTO notices (appointment_id, kind, channel, recipient, lang, body,
+             created_at, due_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
+        params![
+            id,
+            kind.key(),
+            channel,
+            recipient,
+            lang,
+            body,
+            instant_text(now)
+        ],
+    )?;
+    Ok(true)
+}
+
+/// The texts the administration edited: (language, kind, text).
+pub fn edited_templates(conn: &Connection) -> Result<Vec<(String, String, String)>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT lang, kind, body FROM notice_templates")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Save the administration's text for `kind` in `lang`, checked first (a placeholder missing
+/// or unknown is refused now, not when a message is sent); an empty text, or the shipped one,
+/// goes back to the shipped one. Audited.
+pub fn save_template(
+    conn: &Connection,
+    lang: &str,
+    kind: NoticeKind,
+    text: &str,
+    now: Timestamp,
+    actor: &str,
+    source: &str,
+) -> Result<Result<(), coper_shared::notices::TemplateError>, StoreError> {
+    let text = text.trim();
+    if text.is_empty() || Some(text) == template(lang, kind) {
+        conn.execute(
+            "DELETE FROM notice_templates WHERE lang = ?1 AND kind = ?2",
+            params![lang, kind.key()],
+        )?;
+    } else {
+        if let Err(e) = check_template(kind, text) {
+            return Ok(Err(e));
+        }
+        conn.execute(
+            "INSERT INTO notice_templates (lang, kind, body, saved_at, saved_by)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (lang, kind) DO UPDATE SET body = ?3, saved_at = ?4, saved_by = ?5",
+            params![lang, kind.key(), text, instant_text(now), actor],
+        )?;
+    }
+    audit_from(
+        conn,
+        now,
+        actor,
+        "notice_template.saved",
+        &format!("{lang}/{}", kind.key()),
+        &serde_json::json!({ "shipped": text.is_empty() || Some(text) == template(lang, kind) }),
+        source,
+    )?;
+    Ok(Ok(()))
+}
+
+/// Every active booking whose reminder moment (`reminder_days_before` days before, at
+/// `reminder_at`) has passed and whose slot has not, reminded once (`appointments.reminded_at`).
+/// A booking made after its moment needs none: its confirmation was the reminder.
+pub fn queue_reminders(conn: &mut Connection, now: Timestamp) -> Result<usize, StoreError> {
+    let Some(questura) = settings::questura(conn)? else {
+        return Ok(0);
+    };
+    let m = settings::messaging(conn)?;
+    if m.reminder_days_before == 0 {
+        return Ok(0);
+    }
+    let tz = questura.time_zone;
+    let today = now.to_zoned(tz.clone()).date();
+    let last = today
+        .checked_add(coper_shared::jiff::Span::new().days(m.reminder_days_before))
+        .map_err(|e| StoreError::InvalidData(e.to_string()))?;
+    let tx = conn.transaction()?;
+    let candidates: Vec<(String, String, String, String)> = {
+        let mut stmt = tx.prepare_cached(
+            "SELECT id, slot_date, slot_time, created_at FROM appointments
+             WHERE status = 'booked' AND consent_at IS NOT NULL AND reminded_at IS NULL
+               AND slot_date BETWEEN ?1 AND ?2",
+        )?;
+        let rows = stmt.query_map([today.to_string(), last.to_string()], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let mut queued = 0;
+    for (id, date, time, created) in candidates {
+        let day = parse_date(&date)?;
+        let Some(moment) = reminder_moment(day, m.reminder_days_before, m.reminder_at)
+            .and_then(|at| at.to_zoned(tz.clone()).ok())
+            .map(|z| z.timestamp())
+        else {
+            continue;
+        };
+        if now < moment {
+            continue;
+        }
+        let starts = day
+            .to_datetime(parse_time(&time)?)
+            .to_zoned(tz.clone())
+            .map(|z| z.timestamp())
+            .unwrap_or(now);
+        let created: Timestamp = created.parse().unwrap_or(now);
+        if starts > now && created < moment {
+            queued += enqueue(&tx, &id, NoticeKind::Reminder, "", now)?;
+        }
+        tx.execute(
+            "UPDATE appointments SET reminded_at = ?2 WHERE id = ?1",
+            [&id, &instant_text(now)],
+        )?;
+    }
+    tx.commit()?;
+    Ok(queued)
+}
+
+/// The keyed hash the opt-out list keeps of a contact: the same contact always gives the same
+/// hash, and the list reads as nothing without the server's key.
+fn recipient_hash(conn: &Connection, channel: &str, recipient: &str) -> Result<String, StoreError> {
+    let key = settings::opt_out_key(conn, Timestamp::now())?;
+    let normal = match channel {
+        "email" => recipient.trim().to_lowercase(),
+        _ => recipient.chars().filter(|c| !c.is_whitespace()).collect(),
+    };
+    let mut hash = Sha256::new();
+    hash.update(key);
+    hash.update(channel.as_bytes());
+    hash.update([0]);
+    hash.update(normal.as_bytes());
+    Ok(hex::encode(hash.finalize()))
+}
+
+/// Whether `recipient` asked for no more messages on `channel`.
+pub fn opted_out(conn: &Connection, channel: &str, recipient: &str) -> Result<bool, StoreError> {
+    if recipient.is_empty() {
+        return Ok(false);
+    }
+    let hash = recipient_hash(conn, channel, recipient)?;
+    Ok(conn
+        .query_row(
+            "SELECT 1 FROM notice_opt_outs WHERE recipient_hash = ?1",
+            [hash],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some())
+}
+
+/// `recipient` asks for no more messages (`how`: `stop_reply` or `email_link`); the notices
+/// still waiting for them are withdrawn. Audited without the contact. How many were withdrawn.
+pub fn opt_out(
+    conn: &Connection,
+    channel: &str,
+    recipient: &str,
+    how: &str,
+    now: Timestamp,
+) -> Result<usize, StoreError> {
+    let hash = recipient_hash(conn, channel, recipient)?;
+    conn.execute(
+        "INSERT OR IGNORE INTO notice_opt_outs (recipient_hash, channel, at, how)
+         VALUES (?1, ?2, ?3, ?4)",
+        params![hash, channel, instant_text(now), how],
+    )?;
+    let withdrawn = conn.execute(
+        "UPDATE notices SET failed_at = ?3, last_error = ?4
+         WHERE channel = ?1 AND recipient = ?2 AND sent_at IS NULL AND failed_at IS NULL",
+        params![channel, recipient, instant_text(now), OPTED_OUT],
+    )?;
+    audit_from(
+        conn,
+        now,
+        "persona",
+        "notices.opted_out",
+        channel,
+        &serde_json::json!({ "how": how, "withdrawn": withdrawn }),
+        "",
+    )?;
+    Ok(withdrawn)
+}
+
+/// Why a notice was not sent to someone who opted out (the administration page shows it).
+pub const OPTED_OUT: &str = "la persona ha chiesto di non ricevere più messaggi";
+
+/// The contact behind an e-mail's opt-out link, if the token is one.
+pub fn by_stop_token(
+    conn: &Connection,
+    token: &str,
+) -> Result<Option<(String, String)>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT channel, recipient FROM notices WHERE stop_token = ?1 AND recipient <> ''",
+            [token],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
 }
 
 /// Forget the recipients of the notices about bookings that ended (delivered, cancelled,
@@ -112,12 +340,17 @@ pub struct Due {
     pub recipient: String,
     pub body: String,
     pub attempts: i64,
+    pub stop_token: String,
+    /// Handed to its channel before, with no outcome recorded: the server stopped in between,
+    /// so the person may get it twice.
+    pub handed_before: bool,
 }
 
 /// Up to `limit` notices due at `now`, oldest first.
 pub fn due(conn: &Connection, now: Timestamp, limit: usize) -> Result<Vec<Due>, StoreError> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id, channel, recipient, body, attempts FROM notices
+        "SELECT id, channel, recipient, body, attempts, stop_token, handed_at IS NOT NULL
+         FROM notices
          WHERE sent_at IS NULL AND failed_at IS NULL AND due_at <= ?1
          ORDER BY due_at, id LIMIT ?2",
     )?;
@@ -128,16 +361,28 @@ pub fn due(conn: &Connection, now: Timestamp, limit: usize) -> Result<Vec<Due>, 
             recipient: r.get(2)?,
             body: r.get(3)?,
             attempts: r.get(4)?,
+            stop_token: r.get(5)?,
+            handed_before: r.get(6)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Notice `id` was handed to its channel.
-pub fn sent(conn: &Connection, id: i64, now: Timestamp) -> Result<(), StoreError> {
+/// Notice `id` is about to be handed to its channel: recorded first, so that a crash before its
+/// outcome is recorded is known (the notice is sent again, once, marked as a possible double).
+pub fn handing(conn: &Connection, id: i64, now: Timestamp) -> Result<(), StoreError> {
     conn.execute(
-        "UPDATE notices SET sent_at = ?2, attempts = attempts + 1 WHERE id = ?1",
+        "UPDATE notices SET handed_at = ?2 WHERE id = ?1",
         params![id, instant_text(now)],
+    )?;
+    Ok(())
+}
+
+/// Notice `id` was accepted by its channel (`via`: `log`, `smtp`, `http`).
+pub fn sent(conn: &Connection, id: i64, via: &str, now: Timestamp) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE notices SET sent_at = ?2, via = ?3, attempts = attempts + 1 WHERE id = ?1",
+        params![id, instant_text(now), via],
     )?;
     Ok(())
 }
@@ -152,7 +397,8 @@ pub fn not_sent(
 ) -> Result<(), StoreError> {
     match retry_at {
         Some(at) => conn.execute(
-            "UPDATE notices SET attempts = attempts + 1, last_error = ?2, due_at = ?3
+            "UPDATE notices SET attempts = attempts + 1, last_error = ?2, due_at = ?3,
+                 handed_at = NULL
              WHERE id = ?1",
             params![id, error, instant_text(at)],
         )?,
@@ -177,18 +423,25 @@ pub struct Listed {
     pub sent_at: Option<String>,
     pub failed_at: Option<String>,
     pub last_error: Option<String>,
+    /// Empty for a notice about no booking ("your permit is ready").
     pub booking_code: String,
+    pub via: Option<String>,
 }
 
-/// The latest `limit` notices, newest first.
-pub fn latest(conn: &Connection, limit: usize) -> Result<Vec<Listed>, StoreError> {
+/// The latest `limit` notices (only those given up, with `failed_only`), newest first.
+pub fn latest(
+    conn: &Connection,
+    limit: usize,
+    failed_only: bool,
+) -> Result<Vec<Listed>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT n.created_at, n.kind, n.channel, n.recipient, n.lang, n.body, n.sent_at,
-                n.failed_at, n.last_error, a.booking_code
-         FROM notices n JOIN appointments a ON a.id = n.appointment_id
+                n.failed_at, n.last_error, coalesce(a.booking_code, ''), n.via
+         FROM notices n LEFT JOIN appointments a ON a.id = n.appointment_id
+         WHERE ?2 = 0 OR n.failed_at IS NOT NULL
          ORDER BY n.id DESC LIMIT ?1",
     )?;
-    let rows = stmt.query_map([limit as i64], |r| {
+    let rows = stmt.query_map(params![limit as i64, failed_only], |r| {
         Ok(Listed {
             created_at: r.get(0)?,
             kind: r.get(1)?,
@@ -200,6 +453,7 @@ pub fn latest(conn: &Connection, limit: usize) -> Result<Vec<Listed>, StoreError
             failed_at: r.get(7)?,
             last_error: r.get(8)?,
             booking_code: r.get(9)?,
+            via: r.get(10)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)

@@ -3,7 +3,7 @@
 
 use coper_shared::{
     holidays::{HolidayCalendar, PatronSaint},
-    jiff::{Timestamp, tz::TimeZone},
+    jiff::{Timestamp, civil::Time, tz::TimeZone},
     ready_index::Stretch,
 };
 use rusqlite::{Connection, OptionalExtension, params};
@@ -78,13 +78,42 @@ pub struct Settings {
     pub checkin_late_minutes: i64,
     /// A kiosk silent for longer is flagged on its partner body's page.
     pub kiosk_silent_minutes: i64,
+    pub messaging: Messaging,
+}
+
+/// When the messages to people go out, and how long their contacts are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Messaging {
+    /// Days a booking's phone and e-mail are kept after it ends (delivered, cancelled, no-show).
+    pub contact_retention_days: i64,
+    /// The reminder goes out this many days before the appointment (0: none)…
+    pub reminder_days_before: i64,
+    /// …at this local time.
+    pub reminder_at: Time,
+    /// No message leaves between these local times (they may wrap midnight).
+    pub quiet_from: Time,
+    pub quiet_until: Time,
+}
+
+impl Default for Messaging {
+    fn default() -> Self {
+        Self {
+            contact_retention_days: 30,
+            reminder_days_before: 2,
+            reminder_at: Time::constant(10, 0, 0, 0),
+            quiet_from: Time::constant(20, 0, 0, 0),
+            quiet_until: Time::constant(8, 0, 0, 0),
+        }
+    }
 }
 
 pub fn settings(conn: &Connection) -> Result<Option<Settings>, StoreError> {
     Ok(conn
         .query_row(
             "SELECT questura_name, address, phone, email, patron_month, patron_day, patron_name,
-                    checkin_early_minutes, checkin_late_minutes, kiosk_silent_minutes
+                    checkin_early_minutes, checkin_late_minutes, kiosk_silent_minutes,
+                    contact_retention_days, reminder_days_before, reminder_at, quiet_from,
+                    quiet_until
              FROM settings WHERE id = 1",
             [],
             |r| {
@@ -102,6 +131,13 @@ pub fn settings(conn: &Connection) -> Result<Option<Settings>, StoreError> {
                     checkin_early_minutes: r.get(7)?,
                     checkin_late_minutes: r.get(8)?,
                     kiosk_silent_minutes: r.get(9)?,
+                    messaging: Messaging {
+                        contact_retention_days: r.get(10)?,
+                        reminder_days_before: r.get(11)?,
+                        reminder_at: stored_time(r.get(12)?, 10),
+                        quiet_from: stored_time(r.get(13)?, 20),
+                        quiet_until: stored_time(r.get(14)?, 8),
+                    },
                 })
             },
         )
@@ -122,11 +158,13 @@ pub fn save_settings(
     };
     conn.execute(
         "INSERT INTO settings (id, questura_name, address, phone, email, patron_month, patron_day,
-             patron_name, checkin_early_minutes, checkin_late_minutes, kiosk_silent_minutes)
-         VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             patron_name, checkin_early_minutes, checkin_late_minutes, kiosk_silent_minutes,
+             contact_retention_days, reminder_days_before, reminder_at, quiet_from, quiet_until)
+         VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
          ON CONFLICT (id) DO UPDATE SET questura_name = ?1, address = ?2, phone = ?3, email = ?4,
              patron_month = ?5, patron_day = ?6, patron_name = ?7, checkin_early_minutes = ?8,
-             checkin_late_minutes = ?9, kiosk_silent_minutes = ?10",
+             checkin_late_minutes = ?9, kiosk_silent_minutes = ?10, contact_retention_days = ?11,
+             reminder_days_before = ?12, reminder_at = ?13, quiet_from = ?14, quiet_until = ?15",
         params![
             s.questura_name,
             s.address,
@@ -138,6 +176,11 @@ pub fn save_settings(
             s.checkin_early_minutes,
             s.checkin_late_minutes,
             s.kiosk_silent_minutes,
+            s.messaging.contact_retention_days,
+            s.messaging.reminder_days_before,
+            hh_mm(s.messaging.reminder_at),
+            hh_mm(s.messaging.quiet_from),
+            hh_mm(s.messaging.quiet_until),
         ],
     )?;
     audit_from(
@@ -211,6 +254,11 @@ pub fn set_ready_stretch(
     Ok(())
 }
 
+/// The key of the opt-out list's hashes (`notice_opt_outs`).
+pub fn opt_out_key(conn: &Connection, now: Timestamp) -> Result<[u8; 32], StoreError> {
+    server_secret(conn, "opt_out_key", now)
+}
+
 /// The server secret called `name`, made the first time it is asked for.
 fn server_secret(conn: &Connection, name: &str, now: Timestamp) -> Result<[u8; 32], StoreError> {
     let existing: Option<Vec<u8>> = conn
@@ -234,19 +282,20 @@ fn server_secret(conn: &Connection, name: &str, now: Timestamp) -> Result<[u8; 3
     Ok(secret)
 }
 
-/// The check-in window: minutes before and after a slot's start.
-/// Days a booking's phone and e-mail are kept after it ends (delivered, cancelled, no-show).
-pub fn contact_retention_days(conn: &Connection) -> Result<i64, StoreError> {
-    Ok(conn
-        .query_row(
-            "SELECT contact_retention_days FROM settings WHERE id = 1",
-            [],
-            |r| r.get(0),
-        )
-        .optional()?
-        .unwrap_or(30))
+/// When messages go out and how long contacts are kept: the defaults before any setup.
+pub fn messaging(conn: &Connection) -> Result<Messaging, StoreError> {
+    Ok(settings(conn)?.map(|s| s.messaging).unwrap_or_default())
 }
 
+fn stored_time(text: String, default_hour: i8) -> Time {
+    super::parse_time(&text).unwrap_or(Time::constant(default_hour, 0, 0, 0))
+}
+
+fn hh_mm(time: Time) -> String {
+    time.strftime("%H:%M").to_string()
+}
+
+/// The check-in window: minutes before and after a slot's start.
 pub fn checkin_window(conn: &Connection) -> Result<(i64, i64), StoreError> {
     Ok(conn
         .query_row(

@@ -134,6 +134,18 @@ pub fn pages() -> Pages {
             get(public::status_form).post(public::status_check),
         )
         .add(
+            "/status-check/notify",
+            &[M::POST],
+            Access::Public,
+            post(public::status_notify),
+        )
+        .add(
+            "/notices/stop/{token}",
+            &[M::GET, M::POST],
+            Access::Public,
+            get(public::stop_form).post(public::stop),
+        )
+        .add(
             "/staff/login",
             &[M::GET, M::POST],
             Access::Public,
@@ -247,6 +259,12 @@ pub fn pages() -> Pages {
             &[M::GET],
             Access::Admin,
             get(admin::notices::notices),
+        )
+        .add(
+            "/admin/notices/templates",
+            &[M::GET, M::POST],
+            Access::Admin,
+            get(admin::notices::templates).post(admin::notices::templates_save),
         )
         .add(
             "/admin/moved",

@@ -35,13 +35,14 @@ pub struct ServiceShown {
 pub struct Frame {
     pub t: Tr,
     pub questura: String,
-    pub path: &'static str,
+    /// This page's path, for the language links.
+    pub path: String,
 }
 
 async fn frame(
     state: &AppState,
     lang: Lang,
-    path: &'static str,
+    path: impl Into<String>,
 ) -> Result<Frame, store::StoreError> {
     let questura = state
         .db
@@ -51,7 +52,7 @@ async fn frame(
     Ok(Frame {
         t: Tr::new(lang),
         questura,
-        path,
+        path: path.into(),
     })
 }
 
@@ -114,6 +115,8 @@ pub async fn home(
 pub enum Outcome {
     Ready,
     NotReady,
+    /// Not ready, and the person will be told when it is.
+    Watching,
     /// A translation key saying what is wrong or that the visitor must wait.
     Problem(&'static str),
 }
@@ -125,7 +128,26 @@ pub struct StatusPage {
     pub form: StatusForm,
     pub outcome: Option<Outcome>,
     pub partners: Vec<Partner>,
+    /// What is wrong with a "tell me when ready" request (a translation key).
+    pub notify_error: Option<&'static str>,
+    /// The languages a message can be written in: code, name in its own script.
+    pub message_languages: &'static [(&'static str, &'static str)],
 }
+
+/// The languages of the messages, each named in itself.
+pub const MESSAGE_LANGUAGES: [(&str, &str); 11] = [
+    ("it", "Italiano"),
+    ("en", "English"),
+    ("fr", "Français"),
+    ("es", "Español"),
+    ("ar", "العربية"),
+    ("sq", "Shqip"),
+    ("uk", "Українська"),
+    ("ru", "Русский"),
+    ("zh", "中文"),
+    ("bn", "বাংলা"),
+    ("ur", "اردو"),
+];
 
 /// The form as typed, kept so a visitor corrects rather than retypes.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -145,6 +167,16 @@ pub struct StatusForm {
     pub number_birth_date: String,
     #[serde(default)]
     pub lang: Option<String>,
+    /// "Tell me when it is ready": a phone with its country prefix, and/or an e-mail, the
+    /// language of the message, and the consent.
+    #[serde(default)]
+    pub notify_phone: String,
+    #[serde(default)]
+    pub notify_email: String,
+    #[serde(default)]
+    pub notify_lang: String,
+    #[serde(default)]
+    pub notify_consent: Option<String>,
 }
 
 impl StatusForm {
@@ -183,6 +215,7 @@ async fn status_page(
     lang: Lang,
     form: StatusForm,
     outcome: Option<Outcome>,
+    notify_error: Option<&'static str>,
 ) -> PageResult {
     let partners = state.db.read(store::partners::active).await?;
     let status = match outcome {
@@ -198,6 +231,8 @@ async fn status_page(
             form,
             outcome,
             partners,
+            notify_error,
+            message_languages: &MESSAGE_LANGUAGES,
         },
     )
         .into_response())
@@ -209,7 +244,7 @@ pub async fn status_form(
     headers: HeaderMap,
 ) -> PageResult {
     let lang = Lang::of_request(query.lang.as_deref(), &headers);
-    let page = status_page(&state, lang, StatusForm::default(), None).await?;
+    let page = status_page(&state, lang, StatusForm::default(), None, None).await?;
     Ok(with_lang_cookie(&query, lang, page))
 }
 
@@ -220,7 +255,17 @@ pub async fn status_check(
     Form(form): Form<StatusForm>,
 ) -> PageResult {
     let lang = Lang::of_request(form.lang.as_deref(), &headers);
-    let outcome = match status::check(&state, peer.ip(), &form.asked()).await {
+    let outcome = checked(&state, peer, &form).await?;
+    status_page(&state, lang, form, Some(outcome), None).await
+}
+
+/// The status check's answer to `form`, within its limits.
+async fn checked(
+    state: &AppState,
+    peer: SocketAddr,
+    form: &StatusForm,
+) -> Result<Outcome, super::page::PageError> {
+    Ok(match status::check(state, peer.ip(), &form.asked()).await {
         Ok(answer) if answer.status == "ready" => Outcome::Ready,
         Ok(_) => Outcome::NotReady,
         Err(Refusal::Wait(_)) => Outcome::Problem("status.wait"),
@@ -232,6 +277,161 @@ pub async fn status_check(
             _ => "status.error.invalid_pratica_number",
         }),
         Err(Refusal::Store(e)) => return Err(e.into()),
+    })
+}
+
+/// `POST /status-check/notify`: "tell me when my permit is ready". The question is checked
+/// again (same limits, same answer time); while the permit is not ready, the contact, the
+/// language and the consent are kept with the question until an import brings it.
+pub async fn status_notify(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<StatusForm>,
+) -> PageResult {
+    use coper_shared::contact;
+    let lang = Lang::of_request(form.lang.as_deref(), &headers);
+    let outcome = checked(&state, peer, &form).await?;
+    if !matches!(outcome, Outcome::NotReady) {
+        return status_page(&state, lang, form, Some(outcome), None).await;
+    }
+    let given = |t: &str| Some(t.trim().to_owned()).filter(|t| !t.is_empty());
+    let phone = given(&form.notify_phone).map(|p| contact::phone(&p));
+    let email = given(&form.notify_email).map(|e| contact::email(&e));
+    let problem = match (&phone, &email) {
+        (None, None) => Some("notify.error.contact"),
+        (Some(Err(_)), _) => Some("notify.error.phone"),
+        (_, Some(Err(_))) => Some("notify.error.email"),
+        _ if form.notify_consent.is_none() => Some("notify.error.consent"),
+        _ => None,
     };
-    status_page(&state, lang, form, Some(outcome)).await
+    if let Some(problem) = problem {
+        let page = status_page(&state, lang, form, Some(outcome), Some(problem)).await?;
+        return Ok((StatusCode::BAD_REQUEST, page).into_response());
+    }
+    let message_lang = coper_shared::notices::LANGUAGES
+        .into_iter()
+        .find(|l| *l == form.notify_lang)
+        .unwrap_or(lang.code())
+        .to_owned();
+    let query = serde_json::to_string(&form.asked()).expect("a question serialises");
+    let contacts: Vec<(&str, String)> = [("sms", phone), ("email", email)]
+        .into_iter()
+        .filter_map(|(channel, c)| c.and_then(Result::ok).map(|c| (channel, c)))
+        .collect();
+    let (now, limits) = (state.clock.now(), state.limits.clone());
+    let kept = state
+        .db
+        .call(move |conn| {
+            if !store::watches::room(conn, limits.ready_watches)? {
+                return Ok(false);
+            }
+            let tx = conn.transaction()?;
+            for (channel, recipient) in &contacts {
+                let to = (*channel, recipient.as_str());
+                store::watches::add(&tx, &query, to, &message_lang, now, limits.ready_watch_days)?;
+            }
+            tx.commit()?;
+            Ok::<_, store::StoreError>(true)
+        })
+        .await?;
+    if !kept {
+        let page =
+            status_page(&state, lang, form, Some(outcome), Some("notify.error.full")).await?;
+        return Ok((StatusCode::SERVICE_UNAVAILABLE, page).into_response());
+    }
+    status_page(&state, lang, form, Some(Outcome::Watching), None).await
+}
+
+#[derive(askama::Template, askama_web::WebTemplate)]
+#[template(path = "public/stop.html")]
+pub struct StopPage {
+    pub frame: Frame,
+    pub token: String,
+    /// `ask`, `done` or `unknown`.
+    pub state: &'static str,
+}
+
+async fn stop_page(
+    state: &AppState,
+    lang: Lang,
+    token: String,
+    outcome: &'static str,
+) -> PageResult {
+    let frame = frame(state, lang, format!("/notices/stop/{token}")).await?;
+    let status = if outcome == "unknown" {
+        StatusCode::NOT_FOUND
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        StopPage {
+            frame,
+            token,
+            state: outcome,
+        },
+    )
+        .into_response())
+}
+
+/// Whether `token` looks like an opt-out token (32 hex digits) before it is looked up.
+fn stop_token(token: &str) -> Option<String> {
+    (token.len() == 32 && token.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| token.to_ascii_lowercase())
+}
+
+/// `GET /notices/stop/{token}`: the link at the foot of every e-mail asks first (a mail
+/// program that opens links to check them must not stop anyone's messages).
+pub async fn stop_form(
+    State(state): State<AppState>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+    Query(query): Query<LangQuery>,
+    headers: HeaderMap,
+) -> PageResult {
+    let lang = Lang::of_request(query.lang.as_deref(), &headers);
+    let known = match stop_token(&token) {
+        Some(t) => state
+            .db
+            .read(move |conn| store::notices::by_stop_token(conn, &t))
+            .await?
+            .is_some(),
+        None => false,
+    };
+    let page = stop_page(&state, lang, token, if known { "ask" } else { "unknown" }).await?;
+    Ok(with_lang_cookie(&query, lang, page))
+}
+
+/// `POST /notices/stop/{token}`: no more messages to that contact (also the one-click
+/// `List-Unsubscribe-Post` of RFC 8058, which mail programs send without a form).
+pub async fn stop(
+    State(state): State<AppState>,
+    axum::extract::Path(token): axum::extract::Path<String>,
+    Query(query): Query<LangQuery>,
+    headers: HeaderMap,
+) -> PageResult {
+    let lang = Lang::of_request(query.lang.as_deref(), &headers);
+    let Some(t) = stop_token(&token) else {
+        return stop_page(&state, lang, token, "unknown").await;
+    };
+    let now = state.clock.now();
+    let stopped = state
+        .db
+        .call(move |conn| {
+            let Some((channel, recipient)) = store::notices::by_stop_token(conn, &t)? else {
+                return Ok(false);
+            };
+            let tx = conn.transaction()?;
+            store::notices::opt_out(&tx, &channel, &recipient, "email_link", now)?;
+            tx.commit()?;
+            Ok::<_, store::StoreError>(true)
+        })
+        .await?;
+    stop_page(
+        &state,
+        lang,
+        token,
+        if stopped { "done" } else { "unknown" },
+    )
+    .await
 }

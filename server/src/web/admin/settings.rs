@@ -1,17 +1,18 @@
-//! The Questura's settings: name, address, contacts, patron saint, and the counter's check-in
-//! window. Kiosks show the name and address and book around the holidays, so saving republishes.
+//! The Questura's settings: name, address, contacts, patron saint, the counter's check-in
+//! window, and when messages to people go out (reminder, quiet hours, how long contacts are
+//! kept); a field left empty keeps its default. Kiosks show the name and address and book around the holidays, so saving republishes.
 
 use axum::{
     extract::Form,
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use coper_shared::jiff::civil::Date;
+use coper_shared::jiff::civil::{Date, Time};
 use serde::Deserialize;
 
 use crate::{
     ops,
-    store::settings::{self, Settings},
+    store::settings::{self, Messaging, Settings},
     web::page::{Frame, PageResult, StaffContext},
 };
 
@@ -45,6 +46,16 @@ pub struct SettingsForm {
     pub checkin_late_minutes: String,
     #[serde(default)]
     pub kiosk_silent_minutes: String,
+    #[serde(default)]
+    pub contact_retention_days: String,
+    #[serde(default)]
+    pub reminder_days_before: String,
+    #[serde(default)]
+    pub reminder_at: String,
+    #[serde(default)]
+    pub quiet_from: String,
+    #[serde(default)]
+    pub quiet_until: String,
 }
 
 impl SettingsForm {
@@ -63,6 +74,19 @@ impl SettingsForm {
             checkin_early_minutes: s.checkin_early_minutes.to_string(),
             checkin_late_minutes: s.checkin_late_minutes.to_string(),
             kiosk_silent_minutes: s.kiosk_silent_minutes.to_string(),
+            ..Self::messaging(&s.messaging)
+        }
+    }
+
+    fn messaging(m: &Messaging) -> Self {
+        let hh_mm = |t: Time| t.strftime("%H:%M").to_string();
+        Self {
+            contact_retention_days: m.contact_retention_days.to_string(),
+            reminder_days_before: m.reminder_days_before.to_string(),
+            reminder_at: hh_mm(m.reminder_at),
+            quiet_from: hh_mm(m.quiet_from),
+            quiet_until: hh_mm(m.quiet_until),
+            ..Self::default()
         }
     }
 
@@ -114,6 +138,68 @@ impl SettingsForm {
                 }
             },
         };
+        let default = Messaging::default();
+        let days = |text: &str,
+                    range: std::ops::RangeInclusive<i64>,
+                    default: i64,
+                    what: &str,
+                    errors: &mut Vec<String>| {
+            match text.trim().parse::<i64>() {
+                Ok(n) if range.contains(&n) => n,
+                _ if text.trim().is_empty() => default,
+                _ => {
+                    errors.push(format!(
+                        "{what}: un numero di giorni tra {} e {}",
+                        range.start(),
+                        range.end()
+                    ));
+                    0
+                }
+            }
+        };
+        let time = |text: &str, default: Time, what: &str, errors: &mut Vec<String>| {
+            if text.trim().is_empty() {
+                return default;
+            }
+            text.trim().parse::<Time>().unwrap_or_else(|_| {
+                errors.push(format!("{what}: un orario come 10:00"));
+                default
+            })
+        };
+        let messaging = Messaging {
+            contact_retention_days: days(
+                &self.contact_retention_days,
+                0..=365,
+                default.contact_retention_days,
+                "contatti conservati",
+                &mut errors,
+            ),
+            reminder_days_before: days(
+                &self.reminder_days_before,
+                0..=14,
+                default.reminder_days_before,
+                "promemoria",
+                &mut errors,
+            ),
+            reminder_at: time(
+                &self.reminder_at,
+                default.reminder_at,
+                "ora del promemoria",
+                &mut errors,
+            ),
+            quiet_from: time(
+                &self.quiet_from,
+                default.quiet_from,
+                "nessun messaggio dalle",
+                &mut errors,
+            ),
+            quiet_until: time(
+                &self.quiet_until,
+                default.quiet_until,
+                "nessun messaggio fino alle",
+                &mut errors,
+            ),
+        };
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -126,6 +212,7 @@ impl SettingsForm {
             checkin_early_minutes: early,
             checkin_late_minutes: late,
             kiosk_silent_minutes: silent,
+            messaging,
         })
     }
 }
@@ -139,7 +226,7 @@ pub async fn settings_page(cx: StaffContext) -> PageResult {
             checkin_early_minutes: "60".into(),
             checkin_late_minutes: "90".into(),
             kiosk_silent_minutes: "30".into(),
-            ..SettingsForm::default()
+            ..SettingsForm::messaging(&Messaging::default())
         });
     Ok(SettingsPage {
         frame: cx.frame(),
