@@ -451,7 +451,17 @@ pub struct PartnerBooking {
     /// Cancelled because the person was booked again with "move" (at any kiosk).
     #[serde(default)]
     pub replaced: bool,
+    /// The e-mail and the language of the messages the person gave, for the office that calls
+    /// them back after a missed appointment.
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub lang: Option<String>,
 }
+
+/// Days a missed appointment stays on the partner body's list of people to book again (unless
+/// the person is booked again first).
+pub const MISSED_LISTED_DAYS: i64 = 30;
 
 /// Collections used in each document.
 pub mod collections {

@@ -531,3 +531,137 @@ async fn tell_me_when_ready_fires_on_the_import_that_brings_the_permit_and_for_n
     assert!(again.text().await.unwrap().contains("status-headline"));
     assert_eq!(app.scalar("SELECT count(*) FROM ready_watches"), 0);
 }
+
+/// The reminder goes out the configured days before (two, by default) at the configured hour,
+/// once per booking, never in the quiet hours: queued on Tuesday evening for Thursday's
+/// bookings, held through the night, sent on Wednesday morning; nothing for a booking made after
+/// its reminder's hour, nothing twice after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reminders_go_out_days_before_once_and_never_in_the_quiet_hours() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let at = |now: &'static str| Options {
+        demo: true,
+        fixed_now: Some(now),
+        ..Options::default()
+    };
+    // Monday 10:00 in Rome: the demo books the week.
+    let mut app = spawn_in(&data, at(MONDAY_TEN_ROME), None).await;
+    let thursday = app.scalar(
+        "SELECT count(*) FROM appointments WHERE slot_date = '2026-11-26' AND status = 'booked'
+           AND consent_at IS NOT NULL",
+    );
+    let contacts = app.scalar(
+        "SELECT count(phone) + count(email) FROM appointments
+         WHERE slot_date = '2026-11-26' AND status = 'booked' AND consent_at IS NOT NULL",
+    );
+    assert!(thursday > 0);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM notices WHERE kind = 'reminder'"),
+        0,
+        "Wednesday's were booked at their reminder's hour: no reminder"
+    );
+    app.signal_and_wait("TERM");
+
+    // Tuesday 21:30 in Rome: Thursday's reminders are due (Tuesday 10:00), but it is quiet.
+    let mut app = spawn_in(&data, at("2026-11-24T20:30:00Z"), None).await;
+    eventually(10, "Thursday's reminders queued", || {
+        app.scalar("SELECT count(*) FROM notices WHERE kind = 'reminder'") == contacts
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM notices WHERE sent_at IS NOT NULL AND kind = 'reminder'"),
+        0,
+        "nothing leaves in the quiet hours"
+    );
+    assert_eq!(
+        app.scalar(
+            "SELECT count(*) FROM appointments WHERE reminded_at IS NOT NULL
+               AND slot_date = '2026-11-26'"
+        ),
+        thursday
+    );
+    app.signal_and_wait("TERM");
+
+    // Wednesday 08:30 in Rome: the quiet hours are over; Friday's moment has not come.
+    let app = spawn_in(&data, at("2026-11-25T07:30:00Z"), None).await;
+    eventually(15, "the reminders sent", || {
+        app.scalar("SELECT count(*) FROM notices WHERE sent_at IS NOT NULL AND kind = 'reminder'")
+            == contacts
+    })
+    .await;
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM notices WHERE kind = 'reminder'"),
+        contacts,
+        "each booking reminded once"
+    );
+    let body: String = app.one(
+        "SELECT body FROM notices WHERE kind = 'reminder' AND lang = ?1 LIMIT 1",
+        "it",
+    );
+    assert!(body.contains("26/11/2026"), "{body}");
+}
+
+/// The administration edits a message in a language: a text missing a placeholder the message
+/// needs is refused when saved, with the reason, and nothing changes; a good one is used by the
+/// next notice; an empty one goes back to the shipped text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_edited_text_is_checked_when_saved_and_used_by_the_next_notice() {
+    let app = spawn(Options {
+        demo: true,
+        fixed_now: Some(MONDAY_TEN_ROME),
+        ..Options::default()
+    })
+    .await;
+    let admin = app.log_in("admin", DEMO_PASSWORD).await.unwrap();
+    let (status, page) = app
+        .submit(
+            &admin,
+            "/admin/notices/templates",
+            &[("lang", "en"), ("moved", "The Questura moved your appointment.")],
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(page.contains("manca il segnaposto"), "{page}");
+    assert_eq!(app.scalar("SELECT count(*) FROM notice_templates"), 0);
+    let (status, page) = app
+        .submit(
+            &admin,
+            "/admin/notices/templates",
+            &[
+                ("lang", "en"),
+                (
+                    "moved",
+                    "NEW TIME {date} {time} for {code} ({reason}), Questura of {place}.",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("templates-saved"));
+    let (status, _) = app
+        .submit(
+            &admin,
+            "/admin/close-day",
+            &[
+                ("date", "2026-11-24"),
+                ("service", "consegna-pse"),
+                ("note", "sciopero"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200);
+    let body: String = app.one(
+        "SELECT body FROM notices WHERE kind = 'moved' AND lang = ?1 LIMIT 1",
+        "en",
+    );
+    assert!(body.starts_with("NEW TIME ") && body.contains("sciopero"), "{body}");
+    assert!(body.contains("\nLa Questura di"), "the Italian line as shipped: {body}");
+    let (status, _) = app
+        .submit(&admin, "/admin/notices/templates", &[("lang", "en"), ("moved", "")])
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(app.scalar("SELECT count(*) FROM notice_templates"), 0);
+}

@@ -19,7 +19,7 @@ use coper_shared::{
 use slint::{ModelRc, SharedString, VecModel};
 use uuid::Uuid;
 
-use super::{Controller, choices, parse_typed_date, status_bar};
+use super::{Controller, choices, navigation, parse_typed_date, status_bar};
 use crate::{
     BookingRow, Screen,
     core::{BookingRequest, BookingStatus, CoreError, LocalBooking, Proposal},
@@ -486,6 +486,59 @@ pub(super) fn confirm_cancel(c: &Controller, id: &str) {
     c.show_core();
 }
 
+/// The body's missed appointments not booked again (the server lists those of the last 30
+/// days), with how to reach each person: the office calls them back and books them again.
+fn missed_rows(c: &Controller, body: &[PartnerBooking]) -> Vec<BookingRow> {
+    body.iter()
+        .filter(|b| b.state == AppointmentState::NoShow)
+        .map(|b| {
+            let language = b
+                .lang
+                .as_deref()
+                .and_then(crate::i18n::language)
+                .map(|l| l.own_name);
+            let detail: Vec<String> = [
+                b.phone.as_ref().map(|p| format!("{}: {p}", c.tr("Phone"))),
+                b.email.as_ref().map(|e| format!("{}: {e}", c.tr("E-mail"))),
+                language.map(str::to_owned),
+            ]
+            .into_iter()
+            .flatten()
+            .collect();
+            BookingRow {
+                id: b.appointment.to_string().into(),
+                name: format!("{} {}", b.surname.to_uppercase(), b.given_names).into(),
+                when: c.slot_text(b.date, b.time).into(),
+                status: c.tr("Did not come").into(),
+                detail: detail.join(" · ").into(),
+                ..BookingRow::default()
+            }
+        })
+        .collect()
+}
+
+/// "Book again" on a missed appointment: the booking starts with the person's names (and
+/// contacts) filled in; the operator asks the birth date to find the permit, and the consent
+/// again.
+pub(super) fn book_again(c: &Controller, appointment: &str) {
+    let Some(missed) = c
+        .core()
+        .partner_bookings()
+        .into_iter()
+        .find(|b| b.appointment.to_string() == appointment && b.state == AppointmentState::NoShow)
+    else {
+        return;
+    };
+    navigation::go(c, Screen::Find);
+    c.with_api(|api| {
+        api.set_surname(missed.surname.into());
+        api.set_given_names(missed.given_names.into());
+        api.set_phone(missed.phone.unwrap_or_default().into());
+        api.set_email(missed.email.unwrap_or_default().into());
+        api.set_active_field("birth-date".into());
+    });
+}
+
 /// "Refresh": the list drawn again as it is now.
 pub(super) fn refresh_list(c: &Controller) {
     c.state().frozen = None;
@@ -579,6 +632,7 @@ pub(super) fn show_bookings(c: &Controller) {
     // Each row with a key that stays the same when a booking made here reaches the server's list.
     let mut rows: Vec<(Date, Time, String, BookingRow)> = Vec::new();
     let body = c.core().partner_bookings();
+    let missed = missed_rows(c, &body);
     // The server's time of the latest change drawn: once the list is left, what is older has
     // been seen (the kiosk's own clock may differ from the server's).
     let latest = body.iter().map(|b| b.changed_at_ms).max().unwrap_or(0);
@@ -698,6 +752,7 @@ pub(super) fn show_bookings(c: &Controller) {
     c.with_api(|api| {
         api.set_reprint_count(reprint_count);
         api.set_bookings(ModelRc::new(VecModel::from(rows)));
+        api.set_missed(ModelRc::new(VecModel::from(missed)));
         api.set_news(ModelRc::new(VecModel::from(news)));
         api.set_news_count(count);
         api.set_list_changed(list_changed);

@@ -143,6 +143,7 @@ pub fn bind(window: &AppWindow, core: Arc<KioskCore>, printer: Printer) -> Contr
     api.on_slip_dealt_with(on_text(booking::slip_dealt_with));
     api.on_keep_booking(on(booking::keep_booking));
     api.on_refresh_list(on(booking::refresh_list));
+    api.on_book_again(on_text(booking::book_again));
     api.on_check(on(self_check::check));
     api.on_key(on_text(keyboard::key));
     api.on_erase(on(keyboard::erase));

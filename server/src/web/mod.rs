@@ -267,6 +267,12 @@ pub fn pages() -> Pages {
             get(admin::notices::templates).post(admin::notices::templates_save),
         )
         .add(
+            "/admin/missed",
+            &[M::GET],
+            Access::Admin,
+            get(admin::missed::missed),
+        )
+        .add(
             "/admin/moved",
             &[M::GET],
             Access::Admin,

@@ -344,7 +344,9 @@ pub struct OfPartner {
     pub booking: coper_shared::documents::PartnerBooking,
 }
 
-/// The bookings of partner body `partner` from `today` on, in every state, by slot.
+/// The bookings of partner body `partner` from `today` on, in every state, by slot, with the
+/// missed appointments of the last [`MISSED_LISTED_DAYS`](coper_shared::documents) (the body's
+/// list of people to call back) — but not a missed one whose person has been booked again.
 pub fn of_partner_from(
     conn: &Connection,
     partner: i64,
@@ -362,16 +364,27 @@ pub fn of_partner_from(
                     WHEN 'no_show' THEN 1
                     WHEN 'booked' THEN moved_at IS NOT NULL
                     ELSE 0 END,
-                status = 'cancelled' AND cancel_reason = ?4
-         FROM appointments WHERE partner_body_id = ?1 AND slot_date >= ?2
+                status = 'cancelled' AND cancel_reason = ?4,
+                email, notice_lang
+         FROM appointments a WHERE partner_body_id = ?1
+           AND slot_date >= CASE status WHEN 'no_show' THEN ?5 ELSE ?2 END
+           AND NOT (status = 'no_show' AND EXISTS (
+               SELECT 1 FROM appointments again
+               WHERE again.ready_permit_id = a.ready_permit_id
+                 AND again.status IN ('booked', 'checked_in', 'delivered')
+                 AND again.created_at >= a.no_show_at))
          ORDER BY slot_date, slot_time, rowid",
     )?;
+    let missed_since = today
+        .checked_sub(jiff::Span::new().days(coper_shared::documents::MISSED_LISTED_DAYS))
+        .unwrap_or(today);
     let rows = stmt.query_map(
         params![
             partner,
             today.to_string(),
             super::CANCELLED_AT_KIOSK,
-            super::REPLACED_BY_MOVE
+            super::REPLACED_BY_MOVE,
+            missed_since.to_string()
         ],
         |r| {
             Ok((
@@ -395,6 +408,8 @@ pub fn of_partner_from(
                     r.get::<_, String>(14)?,
                     r.get::<_, bool>(15)?,
                     r.get::<_, bool>(16)?,
+                    r.get::<_, Option<String>>(17)?,
+                    r.get::<_, Option<String>>(18)?,
                 ),
             ))
         },
@@ -414,6 +429,8 @@ pub fn of_partner_from(
                 changed,
                 by_questura,
                 replaced,
+                email,
+                lang,
             ),
         ) = row?;
         let (Ok(appointment), Ok(service)) =
@@ -453,6 +470,8 @@ pub fn of_partner_from(
                     .unwrap_or(0),
                 changed_by_questura: by_questura,
                 replaced,
+                email,
+                lang,
             },
         });
     }
@@ -528,6 +547,82 @@ pub fn moved_from(
             to: (parse_date(&to_date)?, to_time),
             reason,
             moved_at,
+        });
+    }
+    Ok(out)
+}
+
+/// A missed appointment whose person has not been booked again, as the worklist shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissedBooking {
+    pub partner: String,
+    pub booking_code: String,
+    pub surname: String,
+    pub given_names: String,
+    pub date: Date,
+    pub time: String,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub lang: Option<String>,
+    /// The "missed" message went out to the person.
+    pub told: bool,
+}
+
+/// The missed appointments from `since` on whose person has not been booked again since (one
+/// partner body's, or all), by body then day: who to call back.
+pub fn missed_since(
+    conn: &Connection,
+    since: Date,
+    partner: Option<i64>,
+) -> Result<Vec<MissedBooking>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT coalesce(p.name, 'Questura'), a.booking_code, a.surname, a.given_names,
+                a.slot_date, a.slot_time, a.phone, a.email, a.notice_lang,
+                EXISTS (SELECT 1 FROM notices n WHERE n.appointment_id = a.id
+                        AND n.kind = 'missed' AND n.sent_at IS NOT NULL)
+         FROM appointments a LEFT JOIN partner_bodies p ON p.id = a.partner_body_id
+         WHERE a.status = 'no_show' AND a.slot_date >= ?1
+           AND (?2 IS NULL OR a.partner_body_id = ?2)
+           AND NOT EXISTS (
+               SELECT 1 FROM appointments again
+               WHERE again.ready_permit_id = a.ready_permit_id
+                 AND again.status IN ('booked', 'checked_in', 'delivered')
+                 AND again.created_at >= a.no_show_at)
+         ORDER BY coalesce(p.name, ''), a.slot_date, a.slot_time",
+    )?;
+    let rows = stmt.query_map(params![since.to_string(), partner], |r| {
+        Ok((
+            (
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+            ),
+            (
+                r.get::<_, String>(5)?,
+                r.get::<_, Option<String>>(6)?,
+                r.get::<_, Option<String>>(7)?,
+                r.get::<_, Option<String>>(8)?,
+                r.get::<_, bool>(9)?,
+            ),
+        ))
+    })?;
+    let mut out = Vec::new();
+    for row in rows {
+        let ((partner, booking_code, surname, given_names, date), (time, phone, email, lang, told)) =
+            row?;
+        out.push(MissedBooking {
+            partner,
+            booking_code,
+            surname,
+            given_names,
+            date: parse_date(&date)?,
+            time,
+            phone,
+            email,
+            lang,
+            told,
         });
     }
     Ok(out)

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod close_day;
 pub mod editor;
 pub mod home;
+pub mod missed;
 pub mod moved;
 pub mod notices;
 pub mod partners;
