@@ -665,3 +665,84 @@ async fn an_edited_text_is_checked_when_saved_and_used_by_the_next_notice() {
     assert_eq!(status, 200);
     assert_eq!(app.scalar("SELECT count(*) FROM notice_templates"), 0);
 }
+
+/// The counter (or the administration, on the same page) takes down a person's phone, e-mail,
+/// language and consent for a booking made without them: a malformed number is refused with the
+/// reason and nothing is stored; a good contact is, and the next change the Questura makes
+/// reaches the person in their language.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_counter_records_a_contact_and_the_next_notice_reaches_it() {
+    let app = spawn(Options {
+        demo: true,
+        fixed_now: Some(MONDAY_TEN_ROME),
+        ..Options::default()
+    })
+    .await;
+    let id: String = app.one(
+        "SELECT id FROM appointments WHERE slot_date = ?1 AND status = 'booked' LIMIT 1",
+        "2026-11-26",
+    );
+    let clerk = app.log_in("sportello", DEMO_PASSWORD).await.unwrap();
+    let (status, page) = app.fetch(&clerk, &format!("/counter/appointments/{id}")).await;
+    assert_eq!(status, 200);
+    assert!(String::from_utf8(page).unwrap().contains("contact-save"));
+    let path = format!("/counter/appointments/{id}/contact");
+    let (status, page) = app
+        .submit(
+            &clerk,
+            &path,
+            &[("phone", "333 12x"), ("lang", "sq"), ("consent", "1")],
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(page.contains("Telefono non valido"), "{page}");
+    let stored = || -> (Option<String>, Option<String>, Option<String>) {
+        app.database()
+            .query_row(
+                "SELECT phone, email, notice_lang FROM appointments WHERE id = ?1",
+                [&id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap()
+    };
+    let before = stored();
+    let (status, page) = app
+        .submit(
+            &clerk,
+            &path,
+            &[
+                ("phone", "+355 69 123 4567"),
+                ("email", ""),
+                ("lang", "sq"),
+                ("consent", "1"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("contact-saved"));
+    assert_ne!(stored(), before);
+    assert_eq!(
+        stored(),
+        (Some("+355691234567".into()), None, Some("sq".into()))
+    );
+    let admin = app.log_in("admin", DEMO_PASSWORD).await.unwrap();
+    let (status, _) = app
+        .submit(
+            &admin,
+            &format!("/admin/appointments/{id}/cancel"),
+            &[("reason", "permesso da ristampare")],
+        )
+        .await;
+    assert!(status == 200 || status == 303, "{status}");
+    let (recipient, lang, body): (String, String, String) = app
+        .database()
+        .query_row(
+            "SELECT recipient, lang, body FROM notices WHERE appointment_id = ?1
+               AND kind = 'cancelled'",
+            [&id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!((recipient.as_str(), lang.as_str()), ("+355691234567", "sq"));
+    assert!(body.contains("permesso da ristampare"), "{body}");
+}

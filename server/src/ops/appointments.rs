@@ -23,6 +23,18 @@ use crate::{
     },
 };
 
+/// Record how the person of appointment `id` may be reached (taken down at the counter or by
+/// the administration); their body's kiosks see the phone. Whether it was recorded.
+pub fn set_contact(
+    conn: &mut Connection,
+    by: &Actor,
+    id: &str,
+    contact: &appointments::ContactOf,
+) -> Result<(bool, Changes), StoreError> {
+    let set = appointments::set_contact(conn, id, contact, by.now, &by.name, &by.source)?;
+    Ok((set, if set { Changes::appointments() } else { Changes::none() }))
+}
+
 /// Take `step` on appointment `id`. Delivering also takes the permit off the kiosks' ready list.
 pub fn take_step(
     conn: &mut Connection,

@@ -351,6 +351,12 @@ pub fn pages() -> Pages {
             get(counter::checkin::appointment_page),
         )
         .add(
+            "/counter/appointments/{id}/contact",
+            &[M::POST],
+            Access::Counter,
+            post(counter::checkin::set_contact),
+        )
+        .add(
             "/counter/appointments/{id}/{step}",
             &[M::POST],
             Access::Counter,

@@ -406,6 +406,78 @@ pub fn forget_contacts(conn: &Connection, before: Timestamp) -> Result<usize, St
     )?)
 }
 
+/// How the person of a booking may be reached, as staff see and correct it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContactOf {
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    /// The language of the messages (one of `coper_shared::notices::LANGUAGES`).
+    pub lang: Option<String>,
+    pub consent: bool,
+}
+
+/// The contact of appointment `id`.
+pub fn contact_of(conn: &Connection, id: &str) -> Result<Option<ContactOf>, StoreError> {
+    Ok(conn
+        .query_row(
+            "SELECT phone, email, notice_lang, consent_at IS NOT NULL FROM appointments
+             WHERE id = ?1",
+            [id],
+            |r| {
+                Ok(ContactOf {
+                    phone: r.get(0)?,
+                    email: r.get(1)?,
+                    lang: r.get(2)?,
+                    consent: r.get(3)?,
+                })
+            },
+        )
+        .optional()?)
+}
+
+/// Record how the person of appointment `id` may be reached, as staff took it down at the
+/// counter or the office (checked by the caller); consent given now is dated now, withdrawn is
+/// forgotten. Only while the booking has not ended, or is a missed one to call back. Audited
+/// without the contact itself. Whether it was recorded.
+pub fn set_contact(
+    conn: &Connection,
+    id: &str,
+    contact: &ContactOf,
+    now: Timestamp,
+    actor: &str,
+    source: &str,
+) -> Result<bool, StoreError> {
+    let changed = conn.execute(
+        "UPDATE appointments SET phone = ?2, email = ?3, notice_lang = ?4,
+             consent_at = CASE WHEN ?5 THEN coalesce(consent_at, ?6) END
+         WHERE id = ?1 AND status IN ('booked', 'checked_in', 'no_show')",
+        params![
+            id,
+            contact.phone,
+            contact.email,
+            contact.lang,
+            contact.consent,
+            instant_text(now)
+        ],
+    )?;
+    if changed > 0 {
+        crate::store::audit_from(
+            conn,
+            now,
+            actor,
+            "appointment.contact_set",
+            id,
+            &serde_json::json!({
+                "phone": contact.phone.is_some(),
+                "email": contact.email.is_some(),
+                "consent": contact.consent,
+            }),
+            source,
+        )?;
+    }
+    Ok(changed > 0)
+}
+
 /// The reason stored for a booking cancelled at the kiosk that made it.
 pub const CANCELLED_AT_KIOSK: &str = "cancelled at the kiosk";
 /// The reason stored for a booking replaced by a new one when the person moved it.

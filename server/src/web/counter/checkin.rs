@@ -95,7 +95,84 @@ pub struct CheckinPage {
     pub query: String,
     pub matches: Vec<Shown>,
     pub found: Option<Matches>,
+    /// The contact form of the appointment on the page (its own page only).
+    pub contact: Option<ContactForm>,
 }
+
+/// How the person may be reached, as the counter's form shows and sends it.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ContactForm {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub phone: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub lang: String,
+    #[serde(default)]
+    pub consent: Option<String>,
+    /// What is wrong with what was typed, in Italian; or that it was saved.
+    #[serde(skip)]
+    pub errors: Vec<String>,
+    #[serde(skip)]
+    pub saved: bool,
+}
+
+impl ContactForm {
+    fn of(id: &str, c: &store::ContactOf) -> Self {
+        Self {
+            id: id.to_owned(),
+            phone: c.phone.clone().unwrap_or_default(),
+            email: c.email.clone().unwrap_or_default(),
+            lang: c.lang.clone().unwrap_or_else(|| "it".into()),
+            consent: c.consent.then(|| "1".into()),
+            ..Self::default()
+        }
+    }
+
+    /// The contact to record, or what is wrong (in Italian, for the clerk).
+    fn checked(&self) -> Result<store::ContactOf, Vec<String>> {
+        use coper_shared::contact;
+        let given = |t: &str| Some(t.trim().to_owned()).filter(|t| !t.is_empty());
+        let mut errors = Vec::new();
+        let phone = given(&self.phone).and_then(|p| {
+            contact::phone(&p)
+                .map_err(|_| {
+                    errors.push(
+                        "Telefono non valido: il prefisso del paese (+39…) e da 8 a 15 cifre"
+                            .to_owned(),
+                    )
+                })
+                .ok()
+        });
+        let email = given(&self.email).and_then(|e| {
+            contact::email(&e)
+                .map_err(|_| errors.push("Indirizzo e-mail non valido".to_owned()))
+                .ok()
+        });
+        let lang = coper_shared::notices::LANGUAGES
+            .into_iter()
+            .find(|l| *l == self.lang)
+            .unwrap_or("it");
+        let consent = self.consent.is_some();
+        if consent && phone.is_none() && email.is_none() {
+            errors.push("Per inviare messaggi serve un telefono o un'e-mail".to_owned());
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(store::ContactOf {
+            phone,
+            email,
+            lang: Some(lang.to_owned()),
+            consent,
+        })
+    }
+}
+
+/// The languages of the messages, for the form's list.
+pub const CONTACT_LANGUAGES: [(&str, &str); 11] = crate::web::public::MESSAGE_LANGUAGES;
 
 /// The check-in page for today, with `outcome` shown.
 async fn checkin(cx: &StaffContext, outcome: Option<Outcome>) -> Result<CheckinPage, PageError> {
@@ -108,6 +185,7 @@ async fn checkin(cx: &StaffContext, outcome: Option<Outcome>) -> Result<CheckinP
         query: String::new(),
         matches: Vec::new(),
         found: None,
+        contact: None,
     })
 }
 
@@ -295,6 +373,13 @@ pub async fn lookup(cx: StaffContext, Query(query): Query<LookupQuery>) -> PageR
 
 pub async fn appointment_page(cx: StaffContext, Path(id): Path<String>) -> PageResult {
     let by = cx.by.clone();
+    let key = id.clone();
+    let contact = cx
+        .state
+        .db
+        .read(move |conn| store::contact_of(conn, &key))
+        .await?
+        .map(|c| ContactForm::of(&id, &c));
     let outcome = cx
         .state
         .perform(move |conn| match store::by_id(conn, &id)? {
@@ -311,7 +396,60 @@ pub async fn appointment_page(cx: StaffContext, Path(id): Path<String>) -> PageR
             )),
         })
         .await?;
-    Ok(checkin(&cx, Some(outcome)).await?.into_response())
+    let mut page = checkin(&cx, Some(outcome)).await?;
+    page.contact = contact;
+    Ok(page.into_response())
+}
+
+/// `POST /counter/appointments/{id}/contact`: the phone, e-mail, language and consent the person
+/// gave at the counter (or on the phone to the office), checked; the page again, saying so.
+pub async fn set_contact(
+    cx: StaffContext,
+    Path(id): Path<String>,
+    Form(mut form): Form<ContactForm>,
+) -> PageResult {
+    form.id = id.clone();
+    let checked = form.checked();
+    let status = match checked {
+        Ok(contact) => {
+            let by = cx.by.clone();
+            let key = id.clone();
+            let saved = cx
+                .state
+                .perform(move |conn| ops::appointments::set_contact(conn, &by, &key, &contact))
+                .await?;
+            if saved {
+                form.saved = true;
+            } else {
+                form.errors
+                    .push("Prenotazione conclusa o annullata: contatti non registrati".into());
+            }
+            if saved {
+                StatusCode::OK
+            } else {
+                StatusCode::CONFLICT
+            }
+        }
+        Err(errors) => {
+            form.errors = errors;
+            StatusCode::BAD_REQUEST
+        }
+    };
+    let outcome = cx
+        .state
+        .db
+        .read(move |conn| store::by_id(conn, &id))
+        .await?
+        .map(|a| Outcome {
+            tone: "info",
+            headline: "Contatti per i messaggi".into(),
+            detail: String::new(),
+            appointment: Some(shown(&a, false, false)),
+            may_override: false,
+        });
+    let mut page = checkin(&cx, outcome).await?;
+    page.contact = Some(form);
+    Ok((status, page).into_response())
 }
 
 /// Check in (also overriding a warning), deliver, mark absent, or undo the last step.
