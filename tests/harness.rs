@@ -293,6 +293,41 @@ impl TestApp {
     }
 
     /// Set every partner body's leased places per day (0: kiosks get no leases).
+    /// Queue `count` notices straight into the outbox on `channel` (`sms` or `email`), as the
+    /// server's own changes would, each with its own recipient and text (`Promemoria N`), due
+    /// at `due` (RFC 3339).
+    pub fn queue_notices(&self, count: usize, channel: &str, due: &str) {
+        let mut db = self.database_rw();
+        // Immediate: a deferred transaction that reads first cannot become a writer once the
+        // server has written meanwhile.
+        let tx = db
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .unwrap();
+        let appointment: String = tx
+            .query_row("SELECT id FROM appointments LIMIT 1", [], |r| r.get(0))
+            .unwrap();
+        for n in 0..count {
+            let recipient = match channel {
+                "email" => format!("persona{n}@example.invalid"),
+                _ => format!("+39300{n:07}"),
+            };
+            tx.execute(
+                "INSERT INTO notices (appointment_id, kind, channel, recipient, lang, body,
+                     created_at, due_at)
+                 VALUES (?1, 'reminder', ?2, ?3, 'it', ?4, ?5, ?5)",
+                rusqlite::params![
+                    appointment,
+                    channel,
+                    recipient,
+                    format!("Promemoria {n}"),
+                    due
+                ],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+    }
+
     /// Let notices go out at any hour (a test on the real clock may run at night).
     pub fn without_quiet_hours(&self) {
         self.database_rw()
@@ -548,5 +583,66 @@ impl TestApp {
             response.status().as_u16(),
             response.bytes().await.unwrap().to_vec(),
         )
+    }
+}
+
+/// A real SMTP server writing every message it accepts to a maildir.
+pub struct SmtpSink {
+    child: std::process::Child,
+    pub port: u16,
+    maildir: PathBuf,
+}
+
+impl SmtpSink {
+    pub fn start(dir: &Path) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let maildir = dir.join("maildir");
+        // Debian's Python, where python3-aiosmtpd is installed (not a pyenv's first on PATH).
+        let python = ["/usr/bin/python3", "python3"]
+            .into_iter()
+            .find(|p| !p.starts_with('/') || Path::new(p).exists())
+            .unwrap();
+        let mut child = std::process::Command::new(python)
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&maildir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("python3 -m aiosmtpd (scripts/install-deps installs python3-aiosmtpd)");
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Self {
+                    child,
+                    port,
+                    maildir,
+                };
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the SMTP sink did not start");
+    }
+
+    /// Every message received, as text.
+    pub fn messages(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.maildir.join("new")) else {
+            return Vec::new();
+        };
+        entries
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

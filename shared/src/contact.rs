@@ -51,6 +51,22 @@ pub fn phone(typed: &str) -> Result<String, ContactError> {
     Ok(format!("+{digits}"))
 }
 
+/// A phone number a person may leave blank: `None` when blank, else as [`phone`].
+pub fn optional_phone(typed: &str) -> Result<Option<String>, ContactError> {
+    Some(typed.trim())
+        .filter(|t| !t.is_empty())
+        .map(phone)
+        .transpose()
+}
+
+/// An e-mail address a person may leave blank: `None` when blank, else as [`email`].
+pub fn optional_email(typed: &str) -> Result<Option<String>, ContactError> {
+    Some(typed.trim())
+        .filter(|t| !t.is_empty())
+        .map(email)
+        .transpose()
+}
+
 /// An e-mail address as typed, trimmed and with its domain in small letters, if it has the shape
 /// of one: a name, one `@`, a domain with a dot, no spaces, at most 254 characters.
 pub fn email(typed: &str) -> Result<String, ContactError> {

@@ -459,10 +459,49 @@ async fn a_new_questura_is_set_up_from_an_empty_database() {
                 ("patron_name", "San Giovanni"),
                 ("checkin_early_minutes", "45"),
                 ("checkin_late_minutes", "60"),
+                ("reminder_days_before", "1"),
+                ("reminder_at", "18:30"),
+                ("quiet_from", "21:00"),
+                ("quiet_until", "07:30"),
+                ("contact_retention_days", "400"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 400, "a year and more of contacts is refused");
+    assert_eq!(app.scalar("SELECT count(*) FROM settings"), 0);
+    let (status, _) = app
+        .submit(
+            &admin,
+            "/admin/settings",
+            &[
+                ("questura_name", "Questura di Esempio"),
+                ("address", "Via Nuova 1, Esempio"),
+                ("patron_date", "06-24"),
+                ("patron_name", "San Giovanni"),
+                ("checkin_early_minutes", "45"),
+                ("checkin_late_minutes", "60"),
+                ("reminder_days_before", "1"),
+                ("reminder_at", "18:30"),
+                ("quiet_from", "21:00"),
+                ("quiet_until", "07:30"),
+                ("contact_retention_days", "14"),
             ],
         )
         .await;
     assert_eq!(status, 200);
+    let stored: (i64, String, String, String, i64) = app
+        .database()
+        .query_row(
+            "SELECT reminder_days_before, reminder_at, quiet_from, quiet_until,
+                    contact_retention_days FROM settings",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        stored,
+        (1, "18:30".into(), "21:00".into(), "07:30".into(), 14)
+    );
     let (status, _) = app
         .submit(
             &admin,

@@ -948,18 +948,18 @@ async fn a_person_who_missed_the_appointment_is_listed_and_booked_again_from_the
         .submit(&clerk, "/counter/day/no-shows", &[("date", "2026-11-23")])
         .await;
     assert_eq!(status, 303, "back to the day list");
-    let (surname, given, born, phone, email): (String, String, String, String, Option<String>) = app
-        .database()
-        .query_row(
-            "SELECT a.surname, a.given_names, r.birth_date, a.phone, a.email
+    let (surname, given, born, phone, email): (String, String, String, String, Option<String>) =
+        app.database()
+            .query_row(
+                "SELECT a.surname, a.given_names, r.birth_date, a.phone, a.email
              FROM appointments a JOIN ready_permits r ON r.id = a.ready_permit_id
              WHERE a.status = 'no_show' AND a.partner_body_id = 1 AND length(r.birth_date) = 10
                AND a.surname NOT LIKE '%''%'
              ORDER BY a.email IS NULL, a.slot_time LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-        )
-        .unwrap();
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )
+            .unwrap();
     let label = format!("{} {}", surname.to_uppercase(), given);
     let admin = app.log_in("admin", DEMO_PASSWORD).await.unwrap();
     let (_, page) = app.fetch(&admin, "/admin/missed?partner=1").await;

@@ -7,7 +7,6 @@
 use std::{
     net::SocketAddr,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -21,7 +20,7 @@ use axum::{
 };
 use coper_server::demo::DEMO_PASSWORD;
 
-use crate::helpers::{Options, TestApp, eventually, spawn, spawn_in};
+use crate::helpers::{Options, SmtpSink, TestApp, eventually, spawn, spawn_in};
 
 const MONDAY_TEN_ROME: &str = "2026-11-23T09:00:00Z";
 
@@ -78,67 +77,6 @@ impl Gateway {
 
     fn received(&self) -> Vec<Received> {
         self.received.lock().unwrap().clone()
-    }
-}
-
-/// A real SMTP server writing every message it accepts to a maildir.
-struct SmtpSink {
-    child: Child,
-    port: u16,
-    maildir: PathBuf,
-}
-
-impl SmtpSink {
-    fn start(dir: &Path) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let maildir = dir.join("maildir");
-        // Debian's Python, where python3-aiosmtpd is installed (not a pyenv's first on PATH).
-        let python = ["/usr/bin/python3", "python3"]
-            .into_iter()
-            .find(|p| !p.starts_with('/') || Path::new(p).exists())
-            .unwrap();
-        let mut child = Command::new(python)
-            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
-            .arg(&maildir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 -m aiosmtpd (scripts/install-deps installs python3-aiosmtpd)");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Self {
-                    child,
-                    port,
-                    maildir,
-                };
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("the SMTP sink did not start");
-    }
-
-    /// Every message received, as text.
-    fn messages(&self) -> Vec<String> {
-        let Ok(entries) = std::fs::read_dir(self.maildir.join("new")) else {
-            return Vec::new();
-        };
-        entries
-            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
-            .collect()
-    }
-}
-
-impl Drop for SmtpSink {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -399,28 +337,7 @@ async fn notices_survive_a_kill_in_the_middle_of_sending() {
     gateway
         .delay_ms
         .store(15, std::sync::atomic::Ordering::SeqCst);
-    {
-        let mut db = app.database_rw();
-        let tx = db.transaction().unwrap();
-        let appointment: String = tx
-            .query_row("SELECT id FROM appointments LIMIT 1", [], |r| r.get(0))
-            .unwrap();
-        for n in 0..200 {
-            tx.execute(
-                "INSERT INTO notices (appointment_id, kind, channel, recipient, lang, body,
-                     created_at, due_at)
-                 VALUES (?1, 'reminder', 'sms', ?2, 'it', ?3, ?4, ?4)",
-                rusqlite::params![
-                    appointment,
-                    format!("+39300{n:07}"),
-                    format!("Promemoria {n}"),
-                    "2026-11-23T09:00:00Z"
-                ],
-            )
-            .unwrap();
-        }
-        tx.commit().unwrap();
-    }
+    app.queue_notices(200, "sms", "2026-11-23T09:00:00Z");
     eventually(60, "some notices sent", || gateway.received().len() >= 40).await;
     app.signal_and_wait("KILL");
     let at_kill = gateway.received().len();
@@ -620,7 +537,10 @@ async fn an_edited_text_is_checked_when_saved_and_used_by_the_next_notice() {
         .submit(
             &admin,
             "/admin/notices/templates",
-            &[("lang", "en"), ("moved", "The Questura moved your appointment.")],
+            &[
+                ("lang", "en"),
+                ("moved", "The Questura moved your appointment."),
+            ],
         )
         .await;
     assert_eq!(status, 400);
@@ -657,10 +577,20 @@ async fn an_edited_text_is_checked_when_saved_and_used_by_the_next_notice() {
         "SELECT body FROM notices WHERE kind = 'moved' AND lang = ?1 LIMIT 1",
         "en",
     );
-    assert!(body.starts_with("NEW TIME ") && body.contains("sciopero"), "{body}");
-    assert!(body.contains("\nLa Questura di"), "the Italian line as shipped: {body}");
+    assert!(
+        body.starts_with("NEW TIME ") && body.contains("sciopero"),
+        "{body}"
+    );
+    assert!(
+        body.contains("\nLa Questura di"),
+        "the Italian line as shipped: {body}"
+    );
     let (status, _) = app
-        .submit(&admin, "/admin/notices/templates", &[("lang", "en"), ("moved", "")])
+        .submit(
+            &admin,
+            "/admin/notices/templates",
+            &[("lang", "en"), ("moved", "")],
+        )
         .await;
     assert_eq!(status, 200);
     assert_eq!(app.scalar("SELECT count(*) FROM notice_templates"), 0);
@@ -683,7 +613,9 @@ async fn the_counter_records_a_contact_and_the_next_notice_reaches_it() {
         "2026-11-26",
     );
     let clerk = app.log_in("sportello", DEMO_PASSWORD).await.unwrap();
-    let (status, page) = app.fetch(&clerk, &format!("/counter/appointments/{id}")).await;
+    let (status, page) = app
+        .fetch(&clerk, &format!("/counter/appointments/{id}"))
+        .await;
     assert_eq!(status, 200);
     assert!(String::from_utf8(page).unwrap().contains("contact-save"));
     let path = format!("/counter/appointments/{id}/contact");

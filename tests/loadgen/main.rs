@@ -9,6 +9,7 @@
 //! target/release/coper-loadgen batch --requests 20
 //! target/release/coper-loadgen doc-size --bookings-per-year 40000
 //! target/release/coper-loadgen live-view --kiosks 50 --bookings 100
+//! target/release/coper-loadgen notices --count 1000
 //! ```
 //!
 //! Figures, with the machine and the command, go to `docs/BENCHMARKS.md`.
@@ -76,6 +77,13 @@ enum Scenario {
         kiosks: usize,
         #[arg(long, default_value_t = 100)]
         bookings: usize,
+    },
+    /// Notices queued in the outbox, sent through the server's sender to a local SMTP server
+    /// (`python3 -m aiosmtpd`): notices per second, from the first handed over to the last
+    /// recorded sent.
+    Notices {
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
     },
 }
 
@@ -541,6 +549,58 @@ fn doc_size(bookings_per_year: usize) {
     );
 }
 
+/// `count` e-mail notices queued at once; the time until the last is recorded sent.
+async fn notices(count: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = coper_e2e::harness::SmtpSink::start(dir.path());
+    let config = dir.path().join("coper.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[notices]\nper_minute = 1000000\n[notices.email]\nhost = \"127.0.0.1\"\n\
+             port = {}\nsecurity = \"none\"\nfrom = \"Questura <noreply@example.invalid>\"\n",
+            smtp.port
+        ),
+    )
+    .unwrap();
+    let app = coper_e2e::harness::spawn(Options {
+        demo: true,
+        // A Monday morning: outside the quiet hours.
+        fixed_now: Some("2026-11-23T09:00:00Z"),
+        args: vec!["--config".into(), config.to_str().unwrap().into()],
+        ..Options::default()
+    })
+    .await;
+    app.queue_notices(count, "email", "2026-11-23T09:00:00Z");
+    let started = Instant::now();
+    let first = loop {
+        if app.scalar("SELECT count(*) FROM notices WHERE sent_at IS NOT NULL") > 0 {
+            break Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    loop {
+        let sent = app.scalar("SELECT count(*) FROM notices WHERE sent_at IS NOT NULL") as usize;
+        if sent >= count {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(600),
+            "stuck at {sent}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = first.elapsed();
+    let received = smtp.messages().len();
+    println!(
+        "notices: {count} e-mails sent in {:.2} s after the first: {:.0} notices/s; \
+         {received} at the SMTP server; server peak RSS {:.0} MiB",
+        took.as_secs_f64(),
+        count as f64 / took.as_secs_f64(),
+        peak_rss_mib(app.pid()),
+    );
+}
+
 fn main() {
     let cli = Cli::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -557,5 +617,6 @@ fn main() {
         Scenario::Batch { requests, rounds } => runtime.block_on(batch(requests, rounds)),
         Scenario::DocSize { bookings_per_year } => doc_size(bookings_per_year),
         Scenario::LiveView { kiosks, bookings } => runtime.block_on(live_view(kiosks, bookings)),
+        Scenario::Notices { count } => runtime.block_on(notices(count)),
     }
 }

@@ -170,15 +170,8 @@ impl KioskCore {
             return Err(CoreError::MissingSurname);
         }
         // How to reach the person, checked before anything is written: blank is none.
-        let given = |field: &Option<String>| {
-            field
-                .as_deref()
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .map(str::to_owned)
-        };
-        let phone = given(phone).map(|p| contact::phone(&p)).transpose()?;
-        let email = given(email).map(|e| contact::email(&e)).transpose()?;
+        let phone = contact::optional_phone(phone.as_deref().unwrap_or_default())?;
+        let email = contact::optional_email(email.as_deref().unwrap_or_default())?;
         let now = self.now();
         let mut inner = self.shared.lock();
         let view = replica::View::build(&inner, service, now)?;

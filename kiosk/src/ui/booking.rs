@@ -521,11 +521,10 @@ fn missed_rows(c: &Controller, body: &[PartnerBooking]) -> Vec<BookingRow> {
 /// contacts) filled in; the operator asks the birth date to find the permit, and the consent
 /// again.
 pub(super) fn book_again(c: &Controller, appointment: &str) {
-    let Some(missed) = c
-        .core()
-        .partner_bookings()
-        .into_iter()
-        .find(|b| b.appointment.to_string() == appointment && b.state == AppointmentState::NoShow)
+    let Some(missed) =
+        c.core().partner_bookings().into_iter().find(|b| {
+            b.appointment.to_string() == appointment && b.state == AppointmentState::NoShow
+        })
     else {
         return;
     };

@@ -95,8 +95,16 @@ pub async fn run_sender(state: AppState) {
         if let Err(e) = reminders::queue_due(&state).await {
             tracing::error!(error = ?e, "reminders not queued this round");
         }
-        if let Err(e) = send_due(&state, &sender).await {
-            tracing::error!(error = ?e, "notices not sent this round");
+        // A full round means more are waiting (a closed day): go on without waiting the tick.
+        loop {
+            match send_due(&state, &sender).await {
+                Ok(n) if n == PER_ROUND => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::error!(error = ?e, "notices not sent this round");
+                    break;
+                }
+            }
         }
     }
 }

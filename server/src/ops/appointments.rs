@@ -32,7 +32,14 @@ pub fn set_contact(
     contact: &appointments::ContactOf,
 ) -> Result<(bool, Changes), StoreError> {
     let set = appointments::set_contact(conn, id, contact, by.now, &by.name, &by.source)?;
-    Ok((set, if set { Changes::appointments() } else { Changes::none() }))
+    Ok((
+        set,
+        if set {
+            Changes::appointments()
+        } else {
+            Changes::none()
+        },
+    ))
 }
 
 /// Take `step` on appointment `id`. Delivering also takes the permit off the kiosks' ready list.

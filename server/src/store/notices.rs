@@ -347,12 +347,12 @@ pub struct Due {
     pub handed_before: bool,
 }
 
-/// Up to `limit` notices due at `now`, oldest first.
+/// Up to `limit` notices due at `now`, oldest first (not those whose recipient was forgotten).
 pub fn due(conn: &Connection, now: Timestamp, limit: usize) -> Result<Vec<Due>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, channel, recipient, body, attempts, stop_token, handed_at IS NOT NULL
          FROM notices
-         WHERE sent_at IS NULL AND failed_at IS NULL AND due_at <= ?1
+         WHERE sent_at IS NULL AND failed_at IS NULL AND due_at <= ?1 AND recipient <> ''
          ORDER BY due_at, id LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![instant_text(now), limit as i64], |r| {

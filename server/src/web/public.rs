@@ -295,13 +295,12 @@ pub async fn status_notify(
     if !matches!(outcome, Outcome::NotReady) {
         return status_page(&state, lang, form, Some(outcome), None).await;
     }
-    let given = |t: &str| Some(t.trim().to_owned()).filter(|t| !t.is_empty());
-    let phone = given(&form.notify_phone).map(|p| contact::phone(&p));
-    let email = given(&form.notify_email).map(|e| contact::email(&e));
+    let phone = contact::optional_phone(&form.notify_phone);
+    let email = contact::optional_email(&form.notify_email);
     let problem = match (&phone, &email) {
-        (None, None) => Some("notify.error.contact"),
-        (Some(Err(_)), _) => Some("notify.error.phone"),
-        (_, Some(Err(_))) => Some("notify.error.email"),
+        (Err(_), _) => Some("notify.error.phone"),
+        (_, Err(_)) => Some("notify.error.email"),
+        (Ok(None), Ok(None)) => Some("notify.error.contact"),
         _ if form.notify_consent.is_none() => Some("notify.error.consent"),
         _ => None,
     };
@@ -317,7 +316,7 @@ pub async fn status_notify(
     let query = serde_json::to_string(&form.asked()).expect("a question serialises");
     let contacts: Vec<(&str, String)> = [("sms", phone), ("email", email)]
         .into_iter()
-        .filter_map(|(channel, c)| c.and_then(Result::ok).map(|c| (channel, c)))
+        .filter_map(|(channel, c)| c.ok().flatten().map(|c| (channel, c)))
         .collect();
     let (now, limits) = (state.clock.now(), state.limits.clone());
     let kept = state

@@ -1,7 +1,7 @@
 //! The bookings still to come that the Questura moved (closing a day, a change of hours), for
 //! the partner bodies that made them: person, old and new time, phone when known, why. A page
 //! to print or read to each body, one section per body; the same bookings are listed on each
-//! body's kiosks. (The notices of issue #13 are to send them messages; none are sent yet.)
+//! body's kiosks. The people who consented were also told by SMS or e-mail (`crate::notices`).
 
 use axum::{extract::Query, response::IntoResponse};
 use serde::Deserialize;

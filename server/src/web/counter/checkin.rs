@@ -134,22 +134,15 @@ impl ContactForm {
     /// The contact to record, or what is wrong (in Italian, for the clerk).
     fn checked(&self) -> Result<store::ContactOf, Vec<String>> {
         use coper_shared::contact;
-        let given = |t: &str| Some(t.trim().to_owned()).filter(|t| !t.is_empty());
         let mut errors = Vec::new();
-        let phone = given(&self.phone).and_then(|p| {
-            contact::phone(&p)
-                .map_err(|_| {
-                    errors.push(
-                        "Telefono non valido: il prefisso del paese (+39…) e da 8 a 15 cifre"
-                            .to_owned(),
-                    )
-                })
-                .ok()
+        let phone = contact::optional_phone(&self.phone).unwrap_or_else(|_| {
+            errors
+                .push("Telefono non valido: il prefisso del paese (+39…) e da 8 a 15 cifre".into());
+            None
         });
-        let email = given(&self.email).and_then(|e| {
-            contact::email(&e)
-                .map_err(|_| errors.push("Indirizzo e-mail non valido".to_owned()))
-                .ok()
+        let email = contact::optional_email(&self.email).unwrap_or_else(|_| {
+            errors.push("Indirizzo e-mail non valido".into());
+            None
         });
         let lang = coper_shared::notices::LANGUAGES
             .into_iter()
