@@ -517,8 +517,15 @@ impl TestApp {
             return Err((answer.status().as_u16(), answer.text().await.unwrap()));
         };
         let cookie = format!("coper_session={cookie}");
+        // The role's first page (the counter, or the pre-check's inbox) carries the token.
+        let first = answer
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .unwrap_or("/counter")
+            .to_owned();
         let counter = client
-            .get(self.url("/counter"))
+            .get(self.url(&first))
             .header("cookie", &cookie)
             .send()
             .await

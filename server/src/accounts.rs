@@ -27,6 +27,8 @@ pub enum Role {
     Admin,
     /// Works the counter: check-in, delivery, the day's list.
     Counter,
+    /// Checks people's documents before their appointment (the pre-check conversations).
+    Precheck,
     /// A partner body's operator: logs in at the kiosk only.
     Operator,
 }
@@ -36,6 +38,7 @@ impl Role {
         match self {
             Self::Admin => "admin",
             Self::Counter => "counter",
+            Self::Precheck => "precheck",
             Self::Operator => "operator",
         }
     }
@@ -44,6 +47,7 @@ impl Role {
         match text {
             "admin" => Some(Self::Admin),
             "counter" => Some(Self::Counter),
+            "precheck" => Some(Self::Precheck),
             "operator" => Some(Self::Operator),
             _ => None,
         }

@@ -255,6 +255,7 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
     };
     let state = AppState {
         sender,
+        precheck_dir: std::sync::Arc::new(crate::precheck::folder(&config.data_dir)),
         ..AppState::with_limits(db, config.clock, limits)
     };
     tokio::spawn(forget_contacts_every_hour(state.clone()));
@@ -282,6 +283,11 @@ async fn forget_contacts_every_hour(state: AppState) {
             Ok(0) => {}
             Ok(forgotten) => tracing::info!(forgotten, "contacts of ended bookings forgotten"),
             Err(e) => tracing::error!(error = %e, "contacts of ended bookings not forgotten"),
+        }
+        match crate::precheck::expire(&state, state.limits.precheck_keep_days).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "pre-check files past their time deleted"),
+            Err(e) => tracing::error!(error = %e, "pre-check files not deleted"),
         }
     }
 }

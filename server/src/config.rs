@@ -71,8 +71,9 @@ pub struct CreateAdminArgs {
 pub struct CreateUserArgs {
     #[command(flatten)]
     pub account: CreateAdminArgs,
-    /// `admin` (sets up the Questura) or `counter` (works the counter).
-    #[arg(long, value_parser = ["admin", "counter"])]
+    /// `admin` (sets up the Questura), `counter` (works the counter) or `precheck` (checks
+    /// people's documents before their appointment).
+    #[arg(long, value_parser = ["admin", "counter", "precheck"])]
     pub role: String,
 }
 

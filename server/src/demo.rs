@@ -40,7 +40,7 @@ pub enum Seeded {
 }
 
 /// The demo's staff accounts, all with [`DEMO_PASSWORD`]: synthetic, for trying the pages.
-pub const DEMO_ACCOUNTS: [(&str, &str, crate::accounts::Role); 2] = [
+pub const DEMO_ACCOUNTS: [(&str, &str, crate::accounts::Role); 3] = [
     (
         "admin",
         "Amministratore (demo)",
@@ -50,6 +50,11 @@ pub const DEMO_ACCOUNTS: [(&str, &str, crate::accounts::Role); 2] = [
         "sportello",
         "Sportello 1 (demo)",
         crate::accounts::Role::Counter,
+    ),
+    (
+        "documenti",
+        "Verifica documenti (demo)",
+        crate::accounts::Role::Precheck,
     ),
 ];
 /// Printed in the README: the demo is for trying out, never for real data.

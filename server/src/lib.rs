@@ -17,6 +17,7 @@ pub mod import;
 pub mod limits;
 pub mod notices;
 pub mod ops;
+pub mod precheck;
 pub mod status;
 pub mod store;
 pub mod sync;
@@ -48,6 +49,13 @@ pub struct AppState {
     pub sync_gate: std::sync::Arc<limits::SyncGate>,
     /// Where the notices to people go (the log unless `[notices]` configures gateways).
     pub sender: std::sync::Arc<notices::Sender>,
+    /// Where the document pre-check keeps the files people send (`serve`: the data folder's
+    /// `precheck/`).
+    pub precheck_dir: std::sync::Arc<std::path::PathBuf>,
+    /// Bumped when a pre-check conversation moves: the staff's inbox listens.
+    pub precheck_changes: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+    /// Messages and files through the person's page, per link and per network.
+    pub precheck_limits: std::sync::Arc<(status::AddressLimiter, precheck::TokenLimiter)>,
 }
 
 impl AppState {
@@ -56,6 +64,7 @@ impl AppState {
     }
 
     pub fn with_limits(db: Db, clock: Clock, limits: limits::Limits) -> Self {
+        let per_minute = limits.precheck_per_minute;
         let mut sync = sync::SyncHub::new(
             db.clone(),
             clock,
@@ -79,6 +88,12 @@ impl AppState {
             sync_gate: std::sync::Arc::new(limits::SyncGate::new(&limits)),
             limits,
             sender: std::sync::Arc::new(notices::Sender::log()),
+            precheck_dir: std::sync::Arc::new(precheck::folder(&std::env::temp_dir())),
+            precheck_changes: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
+            precheck_limits: std::sync::Arc::new((
+                status::per_address_per_minute(per_minute),
+                precheck::per_token_per_minute(per_minute),
+            )),
         }
     }
 

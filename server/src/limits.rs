@@ -45,6 +45,16 @@ pub struct Limits {
     /// request past the first limit is refused (the person is told to check again later).
     pub ready_watches: usize,
     pub ready_watch_days: i64,
+    /// A file a person sends for the document pre-check, and how many one conversation holds.
+    pub precheck_file_bytes: usize,
+    pub precheck_files_per_conversation: usize,
+    /// A message of the pre-check conversation, in characters.
+    pub precheck_message_chars: usize,
+    /// Messages and files a minute through one person's link, and from one network.
+    pub precheck_per_minute: u32,
+    /// Days the files a person sent are kept after their booking ends or their conversation
+    /// is closed.
+    pub precheck_keep_days: i64,
 }
 
 impl Default for Limits {
@@ -62,6 +72,11 @@ impl Default for Limits {
             trusted_proxies: Vec::new(),
             ready_watches: 20_000,
             ready_watch_days: 180,
+            precheck_file_bytes: 10 << 20,
+            precheck_files_per_conversation: 30,
+            precheck_message_chars: 2_000,
+            precheck_per_minute: 20,
+            precheck_keep_days: 30,
         }
     }
 }
@@ -83,6 +98,11 @@ pub struct LimitsFile {
     pub http_body_secs: Option<u64>,
     pub ready_watches: Option<usize>,
     pub ready_watch_days: Option<i64>,
+    pub precheck_file_bytes: Option<usize>,
+    pub precheck_files_per_conversation: Option<usize>,
+    pub precheck_message_chars: Option<usize>,
+    pub precheck_per_minute: Option<u32>,
+    pub precheck_keep_days: Option<i64>,
 }
 
 impl LimitsFile {
@@ -115,6 +135,11 @@ impl LimitsFile {
         set!(http_body_secs => limits.http_body, Duration::from_secs);
         set!(ready_watches => limits.ready_watches, |v| v);
         set!(ready_watch_days => limits.ready_watch_days, |v| v);
+        set!(precheck_file_bytes => limits.precheck_file_bytes, |v| v);
+        set!(precheck_files_per_conversation => limits.precheck_files_per_conversation, |v| v);
+        set!(precheck_message_chars => limits.precheck_message_chars, |v| v);
+        set!(precheck_per_minute => limits.precheck_per_minute, |v| v);
+        set!(precheck_keep_days => limits.precheck_keep_days, |v| v);
         Ok(limits)
     }
 }

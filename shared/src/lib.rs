@@ -40,6 +40,7 @@ pub mod italian;
 pub mod names;
 pub mod notices;
 pub mod passwords;
+pub mod precheck;
 pub mod protocol;
 pub mod quota;
 pub mod ready_index;

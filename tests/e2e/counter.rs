@@ -284,6 +284,7 @@ async fn the_printed_day_list_has_the_names_in_time_order() {
 async fn every_staff_route_refuses_anonymous_wrong_role_and_forged_requests() {
     let app = spawn_demo_at(MONDAY_NINE_ROME).await;
     let counter = app.log_in("sportello", DEMO_PASSWORD).await.unwrap();
+    let precheck = app.log_in("documenti", DEMO_PASSWORD).await.unwrap();
     let client = app.page_client();
     let pages = coper_server::web::pages();
     let mut checked = 0;
@@ -295,6 +296,7 @@ async fn every_staff_route_refuses_anonymous_wrong_role_and_forged_requests() {
             .path
             .replace("{id}", "0190f000-0000-7000-8000-000000000000")
             .replace("{step}", "check-in")
+            .replace("{action}", "ask")
             .replace("{*file}", "coper.css");
         let request = |cookie: Option<&str>, csrf: Option<&str>| {
             let mut request = client.request(route.method.clone(), app.url(&path));
@@ -334,11 +336,22 @@ async fn every_staff_route_refuses_anonymous_wrong_role_and_forged_requests() {
             .send()
             .await
             .unwrap();
-        if route.access == Access::Admin {
-            assert_eq!(as_counter.status(), 403, "counter on admin {path}");
+        if matches!(route.access, Access::Admin | Access::Precheck) {
+            assert_eq!(as_counter.status(), 403, "counter on {path}");
         } else {
             assert_ne!(as_counter.status().as_u16(), 401, "{path}");
             assert_ne!(as_counter.status().as_u16(), 403, "{path}");
+        }
+        // The pre-check staff see their pages only (and log out).
+        let as_precheck = request(Some(&precheck.cookie), Some(&precheck.csrf))
+            .send()
+            .await
+            .unwrap();
+        if matches!(route.access, Access::Admin | Access::Counter) {
+            assert_eq!(as_precheck.status(), 403, "pre-check on {path}");
+        } else if route.path != "/staff/logout" {
+            assert_ne!(as_precheck.status().as_u16(), 401, "{path}");
+            assert_ne!(as_precheck.status().as_u16(), 403, "{path}");
         }
     }
     assert!(checked >= 10, "only {checked} staff routes");

@@ -11,6 +11,7 @@ mod helpers;
 mod kiosk;
 mod kiosk_ui;
 mod notices;
+mod precheck;
 mod public;
 mod server;
 mod sync;

@@ -12,6 +12,7 @@ pub mod agenda;
 pub mod appointments;
 pub mod kiosks;
 pub mod partners;
+pub mod precheck;
 pub mod ready;
 pub mod settings;
 

@@ -26,6 +26,7 @@ pub mod documents;
 pub mod kiosks;
 pub mod notices;
 pub mod partners;
+pub mod precheck;
 pub mod ready;
 pub mod services;
 pub mod settings;
@@ -85,6 +86,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../../migrations/0012_contact.sql")),
         M::up(include_str!("../../../migrations/0013_notices.sql")),
         M::up(include_str!("../../../migrations/0014_notice_delivery.sql")),
+        M::up(include_str!("../../../migrations/0015_precheck.sql")),
     ])
 }
 

@@ -180,8 +180,10 @@ fn safe_next(next: &str) -> String {
     let plain = next
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || "/-_.?=&%".contains(c));
-    if plain && (next.starts_with("/counter") || next.starts_with("/admin")) && !next.contains("//")
-    {
+    let staff_page = ["/counter", "/admin", "/precheck"]
+        .iter()
+        .any(|p| next.starts_with(p));
+    if plain && staff_page && !next.contains("//") {
         next.to_owned()
     } else {
         "/counter".to_owned()
@@ -263,6 +265,8 @@ pub async fn login(
     Form(form): Form<LoginForm>,
 ) -> PageResult {
     let next = safe_next(&form.next);
+    // Nowhere asked: each role's own first page.
+    let asked = !form.next.is_empty();
     let expected = cookie(&headers, LOGIN_CSRF_COOKIE).unwrap_or_default();
     if expected.is_empty() || !constant_time_eq(expected.as_bytes(), form.csrf.as_bytes()) {
         return Ok(login_form(
@@ -308,7 +312,10 @@ pub async fn login(
                 header::SET_COOKIE,
                 session_cookie(&session.token, accounts::SESSION_LIFETIME.as_secs()),
             )],
-            Redirect::to(&next),
+            Redirect::to(match session.staff.role {
+                accounts::Role::Precheck if !asked || next.starts_with("/counter") => "/precheck",
+                _ => &next,
+            }),
         )
             .into_response(),
         Err(refusal) => login_form(

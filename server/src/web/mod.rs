@@ -13,8 +13,10 @@
 pub mod admin;
 pub mod auth;
 pub mod counter;
+pub mod documents;
 pub mod i18n;
 pub mod page;
+pub mod precheck;
 pub mod public;
 
 use axum::{
@@ -36,6 +38,8 @@ pub enum Access {
     Staff,
     /// Counter staff and administrators.
     Counter,
+    /// Pre-check staff and administrators.
+    Precheck,
     /// Administrators only.
     Admin,
 }
@@ -44,8 +48,9 @@ impl Access {
     pub fn admits(self, role: Role) -> bool {
         match self {
             Self::Public => true,
-            Self::Staff => matches!(role, Role::Counter | Role::Admin),
+            Self::Staff => matches!(role, Role::Counter | Role::Precheck | Role::Admin),
             Self::Counter => matches!(role, Role::Counter | Role::Admin),
+            Self::Precheck => matches!(role, Role::Precheck | Role::Admin),
             Self::Admin => role == Role::Admin,
         }
     }
@@ -138,6 +143,60 @@ pub fn pages() -> Pages {
             &[M::POST],
             Access::Public,
             post(public::status_notify),
+        )
+        .add(
+            "/documents/{token}",
+            &[M::GET],
+            Access::Public,
+            get(documents::show),
+        )
+        .add(
+            "/documents/{token}/message",
+            &[M::POST],
+            Access::Public,
+            post(documents::message),
+        )
+        .add(
+            "/documents/{token}/upload",
+            &[M::POST],
+            Access::Public,
+            post(documents::upload).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .add(
+            "/precheck",
+            &[M::GET],
+            Access::Precheck,
+            get(precheck::inbox),
+        )
+        .add(
+            "/precheck/events",
+            &[M::GET],
+            Access::Precheck,
+            get(precheck::events),
+        )
+        .add(
+            "/precheck/files",
+            &[M::POST],
+            Access::Precheck,
+            post(precheck::open),
+        )
+        .add(
+            "/precheck/files/{id}",
+            &[M::GET],
+            Access::Precheck,
+            get(precheck::file),
+        )
+        .add(
+            "/precheck/files/{id}/{action}",
+            &[M::POST],
+            Access::Precheck,
+            post(precheck::act),
+        )
+        .add(
+            "/precheck/uploads/{id}",
+            &[M::GET],
+            Access::Precheck,
+            get(precheck::upload),
         )
         .add(
             "/notices/stop/{token}",
@@ -442,6 +501,11 @@ const STATIC_FILES: &[(&str, &str, &[u8])] = &[
         "counter.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../../assets/counter.js"),
+    ),
+    (
+        "precheck.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/precheck.js"),
     ),
 ];
 

@@ -19,6 +19,7 @@ use crate::{
     store::{
         StoreError,
         appointments::{self as store, AppointmentStatus, CounterAppointment, Step},
+        precheck as store_precheck,
     },
     web::{
         Paging, italian_date,
@@ -50,6 +51,7 @@ pub struct Shown {
     pub may_no_show: bool,
     /// The button that undoes the last step, when it was taken today.
     pub undo: Option<&'static str>,
+    pub ready_permit_id: Option<i64>,
 }
 
 /// `a` as the page shows it; `may_mark_absent`: its slot and the late window have passed;
@@ -73,6 +75,7 @@ pub(super) fn shown(a: &CounterAppointment, may_mark_absent: bool, may_undo: boo
         may_deliver: a.status == AppointmentStatus::CheckedIn,
         may_no_show: a.status == AppointmentStatus::Booked && may_mark_absent,
         undo: undo.filter(|_| may_undo),
+        ready_permit_id: a.ready_permit_id,
     }
 }
 
@@ -97,6 +100,15 @@ pub struct CheckinPage {
     pub found: Option<Matches>,
     /// The contact form of the appointment on the page (its own page only).
     pub contact: Option<ContactForm>,
+    /// The document pre-check of the person on the page, when there is one: what is still
+    /// missing ("manca: …"), or that it is complete.
+    pub precheck: Option<PrecheckShown>,
+}
+
+/// The pre-check as the counter reads it.
+pub struct PrecheckShown {
+    pub missing: Vec<String>,
+    pub complete: bool,
 }
 
 /// How the person may be reached, as the counter's form shows and sends it.
@@ -171,7 +183,33 @@ pub const CONTACT_LANGUAGES: [(&str, &str); 11] = crate::web::public::MESSAGE_LA
 async fn checkin(cx: &StaffContext, outcome: Option<Outcome>) -> Result<CheckinPage, PageError> {
     let now = cx.by.now;
     let (_, local) = cx.state.db.call(move |conn| local_now(conn, now)).await?;
+    let precheck = match outcome.as_ref().and_then(|o| o.appointment.as_ref()) {
+        Some(a) => {
+            let (id, permit) = (a.id.clone(), a.ready_permit_id);
+            cx.state
+                .db
+                .read(move |conn| store_precheck::outstanding_for(conn, &id, permit))
+                .await?
+                .map(|(file, items)| PrecheckShown {
+                    complete: file.state == "complete",
+                    missing: items
+                        .iter()
+                        .map(|i| {
+                            let it =
+                                |key: String| coper_shared::precheck::text("it", &key).to_owned();
+                            format!(
+                                "{} ({})",
+                                it(format!("documents.{}", i.document)),
+                                it(format!("page.state.{}", i.state.key())).to_lowercase()
+                            )
+                        })
+                        .collect(),
+                })
+        }
+        None => None,
+    };
     Ok(CheckinPage {
+        precheck,
         frame: cx.frame(),
         today: italian_date(local.date()),
         outcome,

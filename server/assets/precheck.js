@@ -1,0 +1,24 @@
+// The pre-check staff's pages: the inbox reloads when a conversation moves (server-sent event
+// `changed` on /precheck/events, unless the clerk is typing), and the pictures turn by quarter
+// turns (a document photographed sideways can be read); a click opens the full picture.
+(function () {
+  "use strict";
+  if (document.getElementById("inbox") && window.EventSource) {
+    var events = new EventSource("/precheck/events");
+    events.addEventListener("changed", function () {
+      var typing = document.activeElement && /INPUT|TEXTAREA|SELECT/.test(document.activeElement.tagName);
+      if (!typing) { window.location.reload(); }
+    });
+  }
+  document.querySelectorAll(".coper-upload").forEach(function (figure) {
+    var img = figure.querySelector("img");
+    if (!img) { return; }
+    var turn = 0;
+    figure.querySelectorAll(".coper-rotate").forEach(function (button) {
+      button.addEventListener("click", function () {
+        turn = (turn + (button.dataset.turn ? 90 : 270)) % 360;
+        img.style.transform = "rotate(" + turn + "deg)";
+      });
+    });
+  });
+})();

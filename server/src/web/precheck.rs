@@ -1,0 +1,504 @@
+//! The pre-check staff's pages (role `precheck`, and administrators): the inbox of
+//! conversations, updated live (filter: waiting for us, waiting for the person, complete,
+//! closed), the form that opens one for an application, and a conversation — the checklist with
+//! each document's state and the marks (valid; not valid, with a reason; bring the original),
+//! the pictures and PDFs the person sent, the messages (one-touch phrases the person reads in
+//! their language, or free text), the person's link and its QR code for the assisted path, and
+//! "complete". Every view of a person's file is in the audit log.
+
+use std::{convert::Infallible, time::Duration};
+
+use axum::{
+    body::Body,
+    extract::{Form, Path, Query, State},
+    http::{StatusCode, header},
+    response::{
+        IntoResponse, Redirect, Response,
+        sse::{Event, KeepAlive, Sse},
+    },
+};
+use coper_shared::precheck::{DOCUMENTS, ItemState, PHRASES, REASONS, text};
+use futures_util::Stream;
+use serde::Deserialize;
+
+use crate::{
+    AppState, ops,
+    ops::precheck::PrecheckError,
+    store::{self, precheck as files},
+    web::{
+        counter::day::async_stream,
+        page::{Frame, PageError, PageResult, StaffContext},
+        public::MESSAGE_LANGUAGES,
+    },
+};
+
+/// Conversations listed at most.
+const LISTED: usize = 200;
+
+/// A choice of the lists: value, Italian label.
+pub struct Choice {
+    pub key: &'static str,
+    pub label: String,
+}
+
+fn documents() -> Vec<Choice> {
+    choices(&DOCUMENTS, "documents")
+}
+
+#[derive(askama::Template, askama_web::WebTemplate)]
+#[template(path = "precheck/inbox.html")]
+pub struct InboxPage {
+    pub frame: Frame,
+    pub show: String,
+    pub files: Vec<files::File>,
+    pub documents: Vec<Choice>,
+    pub languages: &'static [(&'static str, &'static str)],
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct InboxQuery {
+    #[serde(default)]
+    show: Option<String>,
+}
+
+fn listing(show: &str) -> (&'static str, Option<&'static str>) {
+    match show {
+        "person" => ("open", Some("person")),
+        "complete" => ("complete", None),
+        "closed" => ("closed", None),
+        _ => ("open", Some("us")),
+    }
+}
+
+/// `GET /precheck?show=us|person|complete|closed`.
+pub async fn inbox(cx: StaffContext, Query(q): Query<InboxQuery>) -> PageResult {
+    let show = q.show.unwrap_or_else(|| "us".into());
+    inbox_page(&cx, show, None, StatusCode::OK).await
+}
+
+async fn inbox_page(
+    cx: &StaffContext,
+    show: String,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<Response, PageError> {
+    let (state, waiting) = listing(&show);
+    let files = cx
+        .state
+        .db
+        .read(move |conn| files::inbox(conn, state, waiting, LISTED))
+        .await?;
+    Ok((
+        status,
+        InboxPage {
+            frame: cx.frame(),
+            show,
+            files,
+            documents: documents(),
+            languages: &MESSAGE_LANGUAGES,
+            error,
+        },
+    )
+        .into_response())
+}
+
+/// `GET /precheck/events`: `changed` whenever a conversation moves.
+pub async fn events(
+    State(state): State<AppState>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let mut changes = state.precheck_changes.subscribe();
+    let stream = async_stream(move |tx| async move {
+        while changes.changed().await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            changes.borrow_and_update();
+            if tx
+                .send(Ok(Event::default().event("changed").data("1")))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// The value of every field called `name`.
+fn all(form: &[(String, String)], name: &str) -> Vec<String> {
+    form.iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
+fn one(form: &[(String, String)], name: &str) -> String {
+    all(form, name).into_iter().next().unwrap_or_default()
+}
+
+/// Tell the inbox (and the person's page) that a conversation moved.
+pub fn moved(state: &AppState) {
+    state
+        .precheck_changes
+        .send_modify(|n| *n = n.wrapping_add(1));
+}
+
+/// `POST /precheck/files`: open a conversation.
+pub async fn open(cx: StaffContext, Form(form): Form<Vec<(String, String)>>) -> PageResult {
+    let lang = one(&form, "lang");
+    let new = files::NewFile {
+        pratica: one(&form, "pratica"),
+        surname: one(&form, "surname"),
+        given_names: one(&form, "given_names").trim().to_owned(),
+        birth_date: one(&form, "birth_date").trim().to_owned(),
+        lang: coper_shared::precheck::LANGUAGES
+            .into_iter()
+            .find(|l| *l == lang)
+            .unwrap_or("it")
+            .to_owned(),
+        ..files::NewFile::default()
+    };
+    let asked = all(&form, "documents");
+    let by = cx.by.clone();
+    let token = crate::precheck::random_token();
+    let opened = cx
+        .state
+        .db
+        .call(move |conn| ops::precheck::open(conn, &by, new, &asked, &token))
+        .await?;
+    match opened {
+        Ok(id) => {
+            moved(&cx.state);
+            Ok(Redirect::to(&format!("/precheck/files/{id}")).into_response())
+        }
+        Err(e) => Ok(inbox_page(
+            &cx,
+            "us".into(),
+            Some(e.to_string()),
+            StatusCode::BAD_REQUEST,
+        )
+        .await?),
+    }
+}
+
+/// A document of the checklist as staff see it.
+pub struct ItemShown {
+    pub key: String,
+    pub label: String,
+    pub state: &'static str,
+    pub state_label: String,
+    pub reason: String,
+}
+
+/// A message as staff see it: a phrase in Italian.
+pub struct MessageShown {
+    pub from_person: bool,
+    pub text: String,
+    pub at: String,
+}
+
+#[derive(askama::Template, askama_web::WebTemplate)]
+#[template(path = "precheck/file.html")]
+pub struct FilePage {
+    pub frame: Frame,
+    pub file: files::File,
+    pub items: Vec<ItemShown>,
+    pub messages: Vec<MessageShown>,
+    pub uploads: Vec<files::Upload>,
+    pub documents: Vec<Choice>,
+    pub phrases: Vec<Choice>,
+    pub reasons: Vec<Choice>,
+    /// The person's page, and its QR code (SVG) for the assisted path.
+    pub link: String,
+    pub qr_svg: String,
+    pub error: Option<String>,
+}
+
+fn state_label(state: ItemState) -> String {
+    text("it", &format!("page.state.{}", state.key())).to_owned()
+}
+
+fn choices(keys: &[&'static str], group: &str) -> Vec<Choice> {
+    keys.iter()
+        .map(|k| Choice {
+            key: k,
+            label: text("it", &format!("{group}.{k}")).to_owned(),
+        })
+        .collect()
+}
+
+/// The link the person opens: on this server, at `/documents/{token}`.
+pub fn person_link(base: &str, token: &str) -> String {
+    format!("{base}/documents/{token}")
+}
+
+fn qr_svg(link: &str) -> String {
+    qrcode::QrCode::new(link.as_bytes())
+        .map(|code| {
+            code.render::<qrcode::render::svg::Color<'_>>()
+                .min_dimensions(180, 180)
+                .build()
+        })
+        .unwrap_or_default()
+}
+
+async fn file_page(
+    cx: &StaffContext,
+    id: i64,
+    base: &str,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<Response, PageError> {
+    let found = cx
+        .state
+        .db
+        .read(move |conn| {
+            let Some(file) = files::file(conn, id)? else {
+                return Ok(None);
+            };
+            Ok::<_, store::StoreError>(Some((
+                file,
+                files::items(conn, id)?,
+                files::messages(conn, id)?,
+                files::uploads(conn, id)?,
+            )))
+        })
+        .await?;
+    let Some((file, items, messages, uploads)) = found else {
+        return Err(PageError::message(
+            StatusCode::NOT_FOUND,
+            "Conversazione inesistente",
+            "Nessuna conversazione con questo numero.",
+        ));
+    };
+    let items = items
+        .into_iter()
+        .map(|i| ItemShown {
+            label: text("it", &format!("documents.{}", i.document)).to_owned(),
+            state: i.state.key(),
+            state_label: state_label(i.state),
+            reason: i
+                .reason
+                .map(|r| text("it", &format!("reasons.{r}")).to_owned())
+                .unwrap_or_default(),
+            key: i.document,
+        })
+        .collect();
+    let messages = messages
+        .into_iter()
+        .map(|m| MessageShown {
+            from_person: m.author == "person",
+            text: message_text(&m, "it"),
+            at: m.at,
+        })
+        .collect();
+    let link = person_link(base, &file.token);
+    Ok((
+        status,
+        FilePage {
+            frame: cx.frame(),
+            qr_svg: qr_svg(&link),
+            link,
+            file,
+            items,
+            messages,
+            uploads,
+            documents: documents(),
+            phrases: choices(&PHRASES, "phrases"),
+            reasons: choices(&REASONS, "reasons"),
+            error,
+        },
+    )
+        .into_response())
+}
+
+/// A message in `lang`: a phrase translated (with the document it is about), free text as
+/// written.
+pub fn message_text(m: &files::Message, lang: &str) -> String {
+    let mut out = String::new();
+    if let Some(d) = &m.document {
+        out.push_str(text(lang, &format!("documents.{d}")));
+        out.push_str(": ");
+    }
+    if let Some(p) = &m.phrase {
+        out.push_str(text(lang, &format!("phrases.{p}")));
+        if !m.body.is_empty() {
+            out.push('\n');
+        }
+    }
+    out.push_str(&m.body);
+    out
+}
+
+/// The address people reach this server at, from the request (for the link shown to staff).
+fn base_of(headers: &axum::http::HeaderMap) -> String {
+    let host = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+/// `GET /precheck/files/{id}`.
+pub async fn file(
+    cx: StaffContext,
+    Path(id): Path<i64>,
+    headers: axum::http::HeaderMap,
+) -> PageResult {
+    file_page(&cx, id, &base_of(&headers), None, StatusCode::OK).await
+}
+
+/// `POST /precheck/files/{id}/{action}`: `ask` (documents), `mark` (document, state, reason),
+/// `say` (phrase, document, text), `state` (complete, closed, open), `link` (a new link).
+pub async fn act(
+    cx: StaffContext,
+    Path((id, action)): Path<(i64, String)>,
+    headers: axum::http::HeaderMap,
+    Form(form): Form<Vec<(String, String)>>,
+) -> PageResult {
+    let by = cx.by.clone();
+    let max_chars = cx.state.limits.precheck_message_chars;
+    let done: Result<(), PrecheckError> = match action.as_str() {
+        "ask" => {
+            let asked = all(&form, "documents");
+            cx.state
+                .db
+                .call(move |conn| ops::precheck::ask(conn, &by, id, &asked))
+                .await?
+        }
+        "mark" => {
+            let (document, state, reason) = (
+                one(&form, "document"),
+                one(&form, "state"),
+                one(&form, "reason"),
+            );
+            match ItemState::from_key(&state) {
+                Some(state) => {
+                    cx.state
+                        .db
+                        .call(move |conn| {
+                            ops::precheck::mark(conn, &by, id, &document, state, Some(&reason))
+                        })
+                        .await?
+                }
+                None => Err(PrecheckError::NotRequested),
+            }
+        }
+        "say" => {
+            let (phrase, document, text) = (
+                one(&form, "phrase"),
+                one(&form, "document"),
+                one(&form, "text"),
+            );
+            cx.state
+                .db
+                .call(move |conn| {
+                    ops::precheck::staff_says(
+                        conn,
+                        &by,
+                        id,
+                        Some(&phrase),
+                        Some(&document),
+                        &text,
+                        max_chars,
+                    )
+                })
+                .await?
+        }
+        "state" => {
+            let state = match one(&form, "state").as_str() {
+                "complete" => "complete",
+                "closed" => "closed",
+                _ => "open",
+            };
+            cx.state
+                .db
+                .call(move |conn| ops::precheck::set_state(conn, &by, id, state))
+                .await?
+        }
+        "link" => {
+            let token = crate::precheck::random_token();
+            cx.state
+                .db
+                .call(move |conn| {
+                    files::new_token(conn, id, &token, by.now, (&by.name, &by.source))
+                })
+                .await?;
+            Ok(())
+        }
+        _ => {
+            return Err(PageError::message(
+                StatusCode::NOT_FOUND,
+                "Pagina non trovata",
+                "Operazione sconosciuta.",
+            ));
+        }
+    };
+    match done {
+        Ok(()) => {
+            moved(&cx.state);
+            Ok(Redirect::to(&format!("/precheck/files/{id}")).into_response())
+        }
+        Err(e) => Ok(file_page(
+            &cx,
+            id,
+            &base_of(&headers),
+            Some(e.to_string()),
+            StatusCode::BAD_REQUEST,
+        )
+        .await?),
+    }
+}
+
+/// `GET /precheck/uploads/{id}`: a file the person sent, to staff only; pictures shown, PDFs
+/// downloaded; every view audited.
+pub async fn upload(cx: StaffContext, Path(id): Path<i64>) -> PageResult {
+    let by = cx.by.clone();
+    let found = cx
+        .state
+        .db
+        .call(move |conn| {
+            let Some(upload) = files::upload(conn, id)? else {
+                return Ok(None);
+            };
+            files::viewed(conn, &upload, by.now, (&by.name, &by.source))?;
+            Ok::<_, store::StoreError>(Some(upload))
+        })
+        .await?;
+    let not_found = || {
+        PageError::message(
+            StatusCode::NOT_FOUND,
+            "File inesistente",
+            "Il file non c'è più (conservazione scaduta) o non è mai esistito.",
+        )
+    };
+    let upload = found.ok_or_else(not_found)?;
+    let path = crate::precheck::path_of(&cx.state.precheck_dir, &upload.stored_as)
+        .ok_or_else(not_found)?;
+    let bytes = tokio::task::spawn_blocking(move || std::fs::read(path))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(not_found)?;
+    let (kind, disposition) = if upload.kind == "pdf" {
+        (
+            "application/pdf",
+            format!("attachment; filename=\"documento-{id}.pdf\""),
+        )
+    } else {
+        ("image/jpeg", "inline".to_owned())
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, kind.to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+            (header::CACHE_CONTROL, "private, no-store".to_owned()),
+            (
+                header::HeaderName::from_static("x-content-type-options"),
+                "nosniff".to_owned(),
+            ),
+        ],
+        Body::from(bytes),
+    )
+        .into_response())
+}

@@ -1,0 +1,376 @@
+//! Issue #14, the document pre-check (the Ancona seed), over the real binary: staff open a
+//! conversation for an application and ask for two documents; the person's page in Arabic (right
+//! to left) shows the checklist in Arabic; the person sends a photo carrying GPS data (kept
+//! without it) and a PDF, and answers; staff see it in their inbox, mark one document valid and
+//! one "bring the original", and write; the person reads the phrase in Arabic and the free text
+//! marked Italian; the counter's check-in shows what is missing. Refused files leave nothing.
+
+use coper_server::demo::DEMO_PASSWORD;
+
+use crate::helpers::{TestApp, spawn_demo_at};
+
+const MONDAY_NINE_ROME: &str = "2026-11-23T08:00:00Z";
+
+/// A small JPEG with an EXIF segment naming a GPS position, as a phone writes it.
+fn photo_with_gps() -> Vec<u8> {
+    let picture = image::RgbImage::from_pixel(64, 48, image::Rgb([20, 90, 200]));
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new(&mut bytes)
+        .encode_image(&picture)
+        .unwrap();
+    let exif = b"Exif\0\0II*\0\x08\0\0\0\x01\0\x25\x88\x04\0\x01\0\0\0\x1a\0\0\0GPS 45.18N 9.15E";
+    let mut segment = vec![0xFF, 0xE1];
+    segment.extend_from_slice(&((exif.len() + 2) as u16).to_be_bytes());
+    segment.extend_from_slice(exif);
+    bytes.splice(2..2, segment);
+    bytes
+}
+
+fn stored_files(app: &TestApp) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(app.data_dir.join("precheck"))
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default()
+}
+
+async fn send_file(
+    app: &TestApp,
+    token: &str,
+    document: &str,
+    name: &str,
+    bytes: Vec<u8>,
+) -> (u16, String) {
+    let form = reqwest::multipart::Form::new()
+        .text("lang", "ar")
+        .text("document", document.to_owned())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(bytes).file_name(name.to_owned()),
+        );
+    let response = app
+        .page_client()
+        .post(app.url(&format!("/documents/{token}/upload")))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    (
+        response.status().as_u16(),
+        response.text().await.unwrap_or_default(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_and_person_settle_the_documents_and_the_counter_sees_what_is_missing() {
+    let app = spawn_demo_at(MONDAY_NINE_ROME).await;
+    // A demo person with a booking and a pratica number.
+    let (pratica, appointment): (String, String) = app
+        .database()
+        .query_row(
+            "SELECT r.pratica_number, a.id FROM ready_permits r
+             JOIN appointments a ON a.ready_permit_id = r.id AND a.status = 'booked'
+             WHERE r.pratica_number IS NOT NULL ORDER BY a.slot_date, a.slot_time LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    let staff = app.log_in("documenti", DEMO_PASSWORD).await.unwrap();
+    let (status, page) = app
+        .submit(
+            &staff,
+            "/precheck/files",
+            &[("lang", "ar"), ("documents", "passport")],
+        )
+        .await;
+    assert_eq!(status, 400, "nobody named");
+    assert!(page.contains("numero di pratica"), "{page}");
+    let (status, _) = app
+        .submit(
+            &staff,
+            "/precheck/files",
+            &[
+                ("pratica", &pratica),
+                ("lang", "ar"),
+                ("documents", "passport"),
+                ("documents", "housing"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (file, token, linked): (i64, String, Option<String>) = app
+        .database()
+        .query_row(
+            "SELECT id, token, appointment_id FROM precheck_files",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        linked.as_deref(),
+        Some(appointment.as_str()),
+        "linked to the booking"
+    );
+
+    // The person's page, in Arabic, right to left.
+    let page = app.text(&format!("/documents/{token}")).await;
+    assert!(page.contains(r#"lang="ar" dir="rtl""#), "{page}");
+    assert!(page.contains("جواز السفر") && page.contains("شهادة صلاحية السكن"));
+    let (status, _) = send_file(&app, &token, "passport", "foto.jpg", photo_with_gps()).await;
+    assert_eq!(status, 303);
+    let pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n".to_vec();
+    let (status, _) = send_file(&app, &token, "housing", "casa.pdf", pdf.clone()).await;
+    assert_eq!(status, 303);
+    let kept = stored_files(&app);
+    assert_eq!(kept.len(), 2);
+    for path in &kept {
+        let bytes = std::fs::read(path).unwrap();
+        assert!(
+            !bytes.windows(4).any(|w| w == b"Exif"),
+            "{path:?} keeps EXIF"
+        );
+        assert!(
+            !bytes.windows(3).any(|w| w == b"GPS"),
+            "{path:?} keeps the GPS"
+        );
+    }
+    assert!(
+        kept.iter().any(|p| std::fs::read(p).unwrap() == pdf),
+        "the PDF as sent"
+    );
+    let answer = app
+        .page_client()
+        .post(app.url(&format!("/documents/{token}/message")))
+        .form(&[("lang", "ar"), ("body", "أرسلت الوثيقتين")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 303);
+
+    // Refused, and nothing more on disk: an executable named as a photo, 50 MB, a bomb.
+    let (status, page) = send_file(
+        &app,
+        &token,
+        "passport",
+        "foto.jpg",
+        b"\x7fELF\x02\x01".repeat(100),
+    )
+    .await;
+    assert_eq!(status, 415);
+    assert!(page.contains("هذا الملف ليس صورة"), "in Arabic: {page}");
+    let (status, _) = send_file(&app, &token, "passport", "big.jpg", vec![0xFF; 50 << 20]).await;
+    assert_eq!(status, 413);
+    let (status, _) = send_file(&app, &token, "passport", "bomb.png", bomb()).await;
+    assert_eq!(status, 415);
+    assert_eq!(stored_files(&app).len(), 2);
+    assert_eq!(app.scalar("SELECT count(*) FROM precheck_uploads"), 2);
+
+    // The staff's inbox: waiting for the Questura.
+    let (_, inbox) = app.fetch(&staff, "/precheck?show=us").await;
+    assert!(
+        String::from_utf8(inbox)
+            .unwrap()
+            .contains(&format!("/precheck/files/{file}"))
+    );
+    let (_, page) = app.fetch(&staff, &format!("/precheck/files/{file}")).await;
+    let page = String::from_utf8(page).unwrap();
+    assert!(page.contains("أرسلت الوثيقتين") && page.contains("/precheck/uploads/"));
+    let upload: i64 = app.one("SELECT id FROM precheck_uploads WHERE kind = ?1", "image");
+    let (status, picture) = app
+        .fetch(&staff, &format!("/precheck/uploads/{upload}"))
+        .await;
+    assert_eq!(status, 200);
+    assert!(image::load_from_memory(&picture).is_ok());
+    assert_eq!(
+        app.scalar("SELECT count(*) FROM audit_log WHERE action = 'precheck.upload_viewed'"),
+        1
+    );
+    let path = |action: &str| format!("/precheck/files/{file}/{action}");
+    for (document, state) in [("passport", "valid"), ("housing", "original")] {
+        let (status, _) = app
+            .submit(
+                &staff,
+                &path("mark"),
+                &[("document", document), ("state", state)],
+            )
+            .await;
+        assert_eq!(status, 303);
+    }
+    let (status, page) = app
+        .submit(
+            &staff,
+            &path("mark"),
+            &[("document", "housing"), ("state", "invalid")],
+        )
+        .await;
+    assert_eq!(status, 400, "not valid needs a reason");
+    assert!(page.contains("serve un motivo"));
+    let (status, _) = app
+        .submit(
+            &staff,
+            &path("say"),
+            &[
+                ("phrase", "bring_original"),
+                ("document", "housing"),
+                ("text", "Grazie, a presto."),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+
+    // The person reads the phrase in Arabic, the free text marked Italian.
+    let page = app.text(&format!("/documents/{token}")).await;
+    assert!(page.contains("أحضر أصل هذه الوثيقة إلى موعدك"), "{page}");
+    assert!(page.contains("مكتوبة بالإيطالية") && page.contains("Grazie, a presto."));
+    assert!(page.contains(r#"data-state="valid""#) && page.contains(r#"data-state="original""#));
+
+    // The counter sees what is still to bring.
+    let clerk = app.log_in("sportello", DEMO_PASSWORD).await.unwrap();
+    let (_, page) = app
+        .fetch(&clerk, &format!("/counter/appointments/{appointment}"))
+        .await;
+    let page = String::from_utf8(page).unwrap();
+    assert!(
+        page.contains("manca: Certificato di idoneità alloggiativa (portare l&#39;originale)")
+            || page.contains("manca: Certificato di idoneità alloggiativa (portare l'originale)"),
+        "{page}"
+    );
+
+    // A new link withdraws the old one; a made-up link shows nothing.
+    let (status, _) = app.submit(&staff, &path("link"), &[]).await;
+    assert_eq!(status, 303);
+    let old = app
+        .page_client()
+        .get(app.url(&format!("/documents/{token}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old.status(), 404);
+    assert!(!old.text().await.unwrap().contains("جواز"));
+    let made_up = app
+        .page_client()
+        .get(app.url(&format!("/documents/{}", "ab".repeat(32))))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made_up.status(), 404);
+}
+
+/// A PNG whose header claims 100,000 × 100,000 pixels.
+fn bomb() -> Vec<u8> {
+    fn crc(bytes: &[u8]) -> u32 {
+        let mut c = 0xFFFF_FFFFu32;
+        for b in bytes {
+            c ^= u32::from(*b);
+            for _ in 0..8 {
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+            }
+        }
+        !c
+    }
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    for (kind, data) in [
+        (
+            *b"IHDR",
+            [100_000u32.to_be_bytes(), 100_000u32.to_be_bytes()]
+                .concat()
+                .into_iter()
+                .chain([8, 0, 0, 0, 0])
+                .collect::<Vec<u8>>(),
+        ),
+        (
+            *b"IDAT",
+            vec![0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+        ),
+        (*b"IEND", Vec::new()),
+    ] {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let body = [kind.to_vec(), data].concat();
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&crc(&body).to_be_bytes());
+    }
+    out
+}
+
+/// The files a person sent are deleted `precheck_keep_days` (30) after their conversation is
+/// closed (or their booking ended), with their rows; an open conversation keeps its files; no
+/// row ever names a missing file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_are_deleted_after_their_time_and_no_row_outlives_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let at = |now: &'static str| crate::helpers::Options {
+        demo: true,
+        fixed_now: Some(now),
+        ..crate::helpers::Options::default()
+    };
+    let mut app = crate::helpers::spawn_in(&data, at(MONDAY_NINE_ROME), None).await;
+    let staff = app.log_in("documenti", DEMO_PASSWORD).await.unwrap();
+    let mut tokens = Vec::new();
+    for surname in ["Closed", "Open"] {
+        let (status, _) = app
+            .submit(
+                &staff,
+                "/precheck/files",
+                &[
+                    ("surname", surname),
+                    ("birth_date", "1990-01-01"),
+                    ("lang", "en"),
+                    ("documents", "passport"),
+                ],
+            )
+            .await;
+        assert_eq!(status, 303);
+        let token: String = app.one(
+            "SELECT token FROM precheck_files WHERE surname = ?1",
+            surname,
+        );
+        let (status, _) = send_file(&app, &token, "passport", "p.jpg", photo_with_gps()).await;
+        assert_eq!(status, 303);
+        tokens.push(token);
+    }
+    assert_eq!(stored_files(&app).len(), 2);
+    let closed: i64 = app.one("SELECT id FROM precheck_files WHERE surname = ?1", "Closed");
+    let (status, _) = app
+        .submit(
+            &staff,
+            &format!("/precheck/files/{closed}/state"),
+            &[("state", "closed")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    app.signal_and_wait("TERM");
+
+    // 29 days on: still kept.
+    let mut app = crate::helpers::spawn_in(&data, at("2026-12-22T08:00:00Z"), None).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(stored_files(&app).len(), 2);
+    app.signal_and_wait("TERM");
+
+    // 31 days on: the closed conversation's file is gone, with its row; the open one's stays.
+    let app = crate::helpers::spawn_in(&data, at("2026-12-24T08:00:00Z"), None).await;
+    crate::helpers::eventually(10, "the expired file deleted", || {
+        stored_files(&app).len() == 1
+    })
+    .await;
+    assert_eq!(app.scalar("SELECT count(*) FROM precheck_uploads"), 1);
+    let kept: String = app.one(
+        "SELECT u.stored_as FROM precheck_uploads u JOIN precheck_files f ON f.id = u.file_id
+         WHERE f.surname = ?1",
+        "Open",
+    );
+    assert!(app.data_dir.join("precheck").join(&kept).exists());
+    let gone = app
+        .page_client()
+        .get(app.url(&format!("/documents/{}", tokens[0])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        gone.status(),
+        404,
+        "a closed conversation's link shows nothing"
+    );
+}
