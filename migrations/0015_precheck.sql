@@ -23,7 +23,7 @@ DROP TABLE users;
 ALTER TABLE users_new RENAME TO users;
 
 -- One conversation per application. The person is known by the pratica number and/or names
--- and birth date; the booking, once there is one. The page's token (unguessable, 256 bits) is
+-- and birth date; the booking, once there is one. The page's token (unguessable, 128 bits) is
 -- kept so staff can show it again as a QR code for the assisted path; a new one revokes it.
 CREATE TABLE precheck_files (
     id              INTEGER PRIMARY KEY,

@@ -98,7 +98,14 @@ pub fn per_token_per_minute(n: u32) -> TokenLimiter {
     ))
 }
 
-/// A fresh unguessable token (256 bits, hex): a person's link, or a stored file's name.
+/// A person's link's token: 128 random bits in hex, short enough for an SMS.
+pub fn link_token() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the OS has randomness");
+    hex::encode(bytes)
+}
+
+/// A fresh unguessable name (256 bits, hex) for a stored file.
 pub fn random_token() -> String {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).expect("the OS has randomness");
@@ -189,6 +196,45 @@ pub async fn expire(
     Ok(deleted)
 }
 
+/// A small PNG whose header claims `width` × `height`: a decompression bomb's shape, for the
+/// tests (here and end to end) that show it is refused.
+pub fn png_claiming(width: u32, height: u32) -> Vec<u8> {
+    fn crc(bytes: &[u8]) -> u32 {
+        let mut c = 0xFFFF_FFFFu32;
+        for b in bytes {
+            c ^= u32::from(*b);
+            for _ in 0..8 {
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+            }
+        }
+        !c
+    }
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut body = kind.to_vec();
+        body.extend_from_slice(data);
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&crc(&body).to_be_bytes());
+    }
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut header = Vec::new();
+    header.extend_from_slice(&width.to_be_bytes());
+    header.extend_from_slice(&height.to_be_bytes());
+    header.extend_from_slice(&[8, 0, 0, 0, 0]);
+    chunk(&mut out, b"IHDR", &header);
+    chunk(
+        &mut out,
+        b"IDAT",
+        &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+    );
+    chunk(&mut out, b"IEND", &[]);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,48 +292,10 @@ mod tests {
 
     #[test]
     fn a_decompression_bomb_is_refused_before_it_is_decoded() {
-        let bomb = crate::precheck::tests::png_claiming(100_000, 100_000);
+        let bomb = png_claiming(100_000, 100_000);
         assert_eq!(
             accept(&bomb, 1 << 20).unwrap_err(),
             UploadError::NotAccepted
         );
-    }
-
-    /// A small PNG whose header claims `width` × `height` (a decompression bomb's shape).
-    pub fn png_claiming(width: u32, height: u32) -> Vec<u8> {
-        fn crc(bytes: &[u8]) -> u32 {
-            let mut c = 0xFFFF_FFFFu32;
-            for b in bytes {
-                c ^= u32::from(*b);
-                for _ in 0..8 {
-                    c = if c & 1 != 0 {
-                        0xEDB8_8320 ^ (c >> 1)
-                    } else {
-                        c >> 1
-                    };
-                }
-            }
-            !c
-        }
-        fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-            out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-            let mut body = kind.to_vec();
-            body.extend_from_slice(data);
-            out.extend_from_slice(&body);
-            out.extend_from_slice(&crc(&body).to_be_bytes());
-        }
-        let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-        let mut header = Vec::new();
-        header.extend_from_slice(&width.to_be_bytes());
-        header.extend_from_slice(&height.to_be_bytes());
-        header.extend_from_slice(&[8, 0, 0, 0, 0]);
-        chunk(&mut out, b"IHDR", &header);
-        chunk(
-            &mut out,
-            b"IDAT",
-            &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
-        );
-        chunk(&mut out, b"IEND", &[]);
-        out
     }
 }

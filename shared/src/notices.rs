@@ -39,10 +39,12 @@ pub enum NoticeKind {
     Missed,
     /// The permit the person asked about is now ready.
     Ready,
+    /// The Questura asks for the person's documents before the appointment: the link.
+    Precheck,
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 7] = [
+    pub const ALL: [NoticeKind; 8] = [
         NoticeKind::Confirmed,
         NoticeKind::Relocated,
         NoticeKind::Reminder,
@@ -50,14 +52,15 @@ impl NoticeKind {
         NoticeKind::Cancelled,
         NoticeKind::Missed,
         NoticeKind::Ready,
+        NoticeKind::Precheck,
     ];
 
-    /// Its key in the language files.
     /// The kind whose [`key`](Self::key) is `key`.
     pub fn from_key(key: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.key() == key)
     }
 
+    /// Its key in the language files.
     pub fn key(self) -> &'static str {
         match self {
             NoticeKind::Confirmed => "confirmed",
@@ -67,6 +70,7 @@ impl NoticeKind {
             NoticeKind::Cancelled => "cancelled",
             NoticeKind::Missed => "missed",
             NoticeKind::Ready => "ready",
+            NoticeKind::Precheck => "precheck",
         }
     }
 
@@ -80,17 +84,20 @@ impl NoticeKind {
             NoticeKind::Cancelled => &["code", "place", "reason", "office"],
             NoticeKind::Missed => &["code", "date", "office"],
             NoticeKind::Ready => &["place"],
+            NoticeKind::Precheck => &["place", "link"],
         }
     }
 }
 
 /// Every placeholder a text may use.
-pub const PLACEHOLDERS: [&str; 6] = ["code", "date", "time", "place", "reason", "office"];
+pub const PLACEHOLDERS: [&str; 7] = ["code", "date", "time", "place", "reason", "office", "link"];
 
 /// Why a text cannot be used. The administrator reads it, in Italian.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TemplateError {
-    #[error("segnaposto sconosciuto «{{{0}}}» (ammessi: code, date, time, place, reason, office)")]
+    #[error(
+        "segnaposto sconosciuto «{{{0}}}» (ammessi: code, date, time, place, reason, office, link)"
+    )]
     Unknown(String),
     #[error("manca il segnaposto «{{{0}}}»")]
     Missing(&'static str),
@@ -166,6 +173,8 @@ pub struct Facts {
     pub reason: String,
     /// Where to book again: the partner body, or "un ente convenzionato".
     pub office: String,
+    /// The person's page of the document pre-check.
+    pub link: String,
 }
 
 fn fill(text: &str, facts: &Facts) -> String {
@@ -183,6 +192,7 @@ fn fill(text: &str, facts: &Facts) -> String {
         .replace("{place}", &facts.place)
         .replace("{reason}", &facts.reason)
         .replace("{office}", &facts.office)
+        .replace("{link}", &facts.link)
 }
 
 /// A message ready to send.
@@ -209,7 +219,16 @@ pub fn compose_with(
     let text_of = |lang: &str| edited(lang, kind).or_else(|| template(lang, kind).map(Into::into));
     let italian = fill(&text_of("it").unwrap_or_default(), facts);
     let text = match text_of(lang).filter(|_| lang != "it" && LANGUAGES.contains(&lang)) {
-        Some(theirs) => format!("{}\n{italian}", fill(&theirs, facts)),
+        Some(theirs) => {
+            let theirs = fill(&theirs, facts);
+            // A link is given once: the Italian line points up to it (an SMS pays per part).
+            let italian = if !facts.link.is_empty() && theirs.contains(&facts.link) {
+                italian.replace(&facts.link, "↑")
+            } else {
+                italian
+            };
+            format!("{theirs}\n{italian}")
+        }
         None => italian,
     };
     Message {
@@ -301,6 +320,7 @@ mod tests {
             place: "Pavia".into(),
             reason: "sciopero".into(),
             office: "Comune di Pavia".into(),
+            link: format!("https://prenota.example.it/documents/{}", "a".repeat(32)),
         }
     }
 

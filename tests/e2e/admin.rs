@@ -448,46 +448,27 @@ async fn a_new_questura_is_set_up_from_an_empty_database() {
             .contains("non è ancora configurata")
     );
 
+    let settings = |retention: &'static str| {
+        [
+            ("questura_name", "Questura di Esempio"),
+            ("address", "Via Nuova 1, Esempio"),
+            ("patron_date", "06-24"),
+            ("patron_name", "San Giovanni"),
+            ("checkin_early_minutes", "45"),
+            ("checkin_late_minutes", "60"),
+            ("reminder_days_before", "1"),
+            ("reminder_at", "18:30"),
+            ("quiet_from", "21:00"),
+            ("quiet_until", "07:30"),
+            ("contact_retention_days", retention),
+        ]
+    };
     let (status, _) = app
-        .submit(
-            &admin,
-            "/admin/settings",
-            &[
-                ("questura_name", "Questura di Esempio"),
-                ("address", "Via Nuova 1, Esempio"),
-                ("patron_date", "06-24"),
-                ("patron_name", "San Giovanni"),
-                ("checkin_early_minutes", "45"),
-                ("checkin_late_minutes", "60"),
-                ("reminder_days_before", "1"),
-                ("reminder_at", "18:30"),
-                ("quiet_from", "21:00"),
-                ("quiet_until", "07:30"),
-                ("contact_retention_days", "400"),
-            ],
-        )
+        .submit(&admin, "/admin/settings", &settings("400"))
         .await;
     assert_eq!(status, 400, "a year and more of contacts is refused");
     assert_eq!(app.scalar("SELECT count(*) FROM settings"), 0);
-    let (status, _) = app
-        .submit(
-            &admin,
-            "/admin/settings",
-            &[
-                ("questura_name", "Questura di Esempio"),
-                ("address", "Via Nuova 1, Esempio"),
-                ("patron_date", "06-24"),
-                ("patron_name", "San Giovanni"),
-                ("checkin_early_minutes", "45"),
-                ("checkin_late_minutes", "60"),
-                ("reminder_days_before", "1"),
-                ("reminder_at", "18:30"),
-                ("quiet_from", "21:00"),
-                ("quiet_until", "07:30"),
-                ("contact_retention_days", "14"),
-            ],
-        )
-        .await;
+    let (status, _) = app.submit(&admin, "/admin/settings", &settings("14")).await;
     assert_eq!(status, 200);
     let stored: (i64, String, String, String, i64) = app
         .database()

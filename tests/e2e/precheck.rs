@@ -7,7 +7,7 @@
 
 use coper_server::demo::DEMO_PASSWORD;
 
-use crate::helpers::{TestApp, spawn_demo_at};
+use crate::helpers::TestApp;
 
 const MONDAY_NINE_ROME: &str = "2026-11-23T08:00:00Z";
 
@@ -61,7 +61,20 @@ async fn send_file(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staff_and_person_settle_the_documents_and_the_counter_sees_what_is_missing() {
-    let app = spawn_demo_at(MONDAY_NINE_ROME).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("coper.toml");
+    std::fs::write(
+        &config,
+        "[notices]\npublic_url = \"https://prenota.example.invalid\"\n",
+    )
+    .unwrap();
+    let app = crate::helpers::spawn(crate::helpers::Options {
+        demo: true,
+        fixed_now: Some(MONDAY_NINE_ROME),
+        args: vec!["--config".into(), config.to_str().unwrap().into()],
+        ..crate::helpers::Options::default()
+    })
+    .await;
     // A demo person with a booking and a pratica number.
     let (pratica, appointment): (String, String) = app
         .database()
@@ -109,6 +122,13 @@ async fn staff_and_person_settle_the_documents_and_the_counter_sees_what_is_miss
         Some(appointment.as_str()),
         "linked to the booking"
     );
+    // The person, who consented to messages at booking, is sent the link once.
+    let link = format!("https://prenota.example.invalid/documents/{token}");
+    let body: String = app.one(
+        "SELECT body FROM notices WHERE kind = 'precheck' AND appointment_id = ?1 LIMIT 1",
+        &appointment,
+    );
+    assert_eq!(body.matches(&link).count(), 1, "{body}");
 
     // The person's page, in Arabic, right to left.
     let page = app.text(&format!("/documents/{token}")).await;
@@ -158,7 +178,14 @@ async fn staff_and_person_settle_the_documents_and_the_counter_sees_what_is_miss
     assert!(page.contains("هذا الملف ليس صورة"), "in Arabic: {page}");
     let (status, _) = send_file(&app, &token, "passport", "big.jpg", vec![0xFF; 50 << 20]).await;
     assert_eq!(status, 413);
-    let (status, _) = send_file(&app, &token, "passport", "bomb.png", bomb()).await;
+    let (status, _) = send_file(
+        &app,
+        &token,
+        "passport",
+        "bomb.png",
+        coper_server::precheck::png_claiming(100_000, 100_000),
+    )
+    .await;
     assert_eq!(status, 415);
     assert_eq!(stored_files(&app).len(), 2);
     assert_eq!(app.scalar("SELECT count(*) FROM precheck_uploads"), 2);
@@ -247,51 +274,11 @@ async fn staff_and_person_settle_the_documents_and_the_counter_sees_what_is_miss
     assert!(!old.text().await.unwrap().contains("جواز"));
     let made_up = app
         .page_client()
-        .get(app.url(&format!("/documents/{}", "ab".repeat(32))))
+        .get(app.url(&format!("/documents/{}", "ab".repeat(16))))
         .send()
         .await
         .unwrap();
     assert_eq!(made_up.status(), 404);
-}
-
-/// A PNG whose header claims 100,000 × 100,000 pixels.
-fn bomb() -> Vec<u8> {
-    fn crc(bytes: &[u8]) -> u32 {
-        let mut c = 0xFFFF_FFFFu32;
-        for b in bytes {
-            c ^= u32::from(*b);
-            for _ in 0..8 {
-                c = if c & 1 != 0 {
-                    0xEDB8_8320 ^ (c >> 1)
-                } else {
-                    c >> 1
-                };
-            }
-        }
-        !c
-    }
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    for (kind, data) in [
-        (
-            *b"IHDR",
-            [100_000u32.to_be_bytes(), 100_000u32.to_be_bytes()]
-                .concat()
-                .into_iter()
-                .chain([8, 0, 0, 0, 0])
-                .collect::<Vec<u8>>(),
-        ),
-        (
-            *b"IDAT",
-            vec![0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
-        ),
-        (*b"IEND", Vec::new()),
-    ] {
-        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        let body = [kind.to_vec(), data].concat();
-        out.extend_from_slice(&body);
-        out.extend_from_slice(&crc(&body).to_be_bytes());
-    }
-    out
 }
 
 /// The files a person sent are deleted `precheck_keep_days` (30) after their conversation is

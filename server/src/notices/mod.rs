@@ -78,6 +78,11 @@ impl Sender {
         Self::new(Channels::log(), &NoticesConfig::default())
     }
 
+    /// The address people reach this server at (`[notices] public_url`), without a final `/`.
+    pub fn public_url(&self) -> Option<&str> {
+        self.public_url.as_deref()
+    }
+
     fn rate(&self, channel: &str) -> &DefaultDirectRateLimiter {
         match channel {
             "email" => &self.email_rate,

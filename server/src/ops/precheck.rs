@@ -44,13 +44,16 @@ fn documents(asked: &[String]) -> Result<Vec<&'static str>, PrecheckError> {
         .collect()
 }
 
-/// Open a conversation asking for `asked` documents; the person's link gets `token`.
+/// Open a conversation asking for `asked` documents; the person's link gets `token`. When the
+/// person has a booking and consented to messages, and the server knows its public address
+/// (`public_url`), they are sent the link by SMS or e-mail.
 pub fn open(
     conn: &mut Connection,
     by: &Actor,
     mut new: NewFile,
     asked: &[String],
     token: &str,
+    public_url: Option<&str>,
 ) -> Result<Result<i64, PrecheckError>, StoreError> {
     new.pratica = new.pratica.trim().to_uppercase();
     new.surname = new.surname.trim().to_owned();
@@ -76,6 +79,17 @@ pub fn open(
         new.surname = format!("pratica {}", new.pratica);
     }
     let id = store::open(&tx, &new, token, &documents, by.now, (&by.name, &by.source))?;
+    if let (Some(appointment), Some(base)) = (&new.appointment_id, public_url) {
+        let link = format!("{base}/documents/{token}");
+        crate::store::notices::enqueue_with_link(
+            &tx,
+            appointment,
+            coper_shared::notices::NoticeKind::Precheck,
+            "",
+            &link,
+            by.now,
+        )?;
+    }
     tx.commit()?;
     Ok(Ok(id))
 }

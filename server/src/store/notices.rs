@@ -24,6 +24,18 @@ pub fn enqueue(
     reason: &str,
     now: Timestamp,
 ) -> Result<usize, StoreError> {
+    enqueue_with_link(conn, id, kind, reason, "", now)
+}
+
+/// [`enqueue`], with the person's pre-check page for `{link}`.
+pub fn enqueue_with_link(
+    conn: &Connection,
+    id: &str,
+    kind: NoticeKind,
+    reason: &str,
+    link: &str,
+    now: Timestamp,
+) -> Result<usize, StoreError> {
     type Row = (
         String,
         String,
@@ -63,6 +75,7 @@ pub fn enqueue(
         place: place(conn)?,
         reason: reason.to_owned(),
         office: partner.unwrap_or_else(|| "un ente convenzionato".into()),
+        link: link.to_owned(),
     };
     let lang = lang.unwrap_or_else(|| "it".into());
     let mut queued = 0;

@@ -84,9 +84,9 @@ fn language(asked: Option<&str>, default: &str) -> &'static str {
         .unwrap_or("it")
 }
 
-/// The token as typed in a link: 64 hexadecimal digits, or nothing.
+/// The token as typed in a link: 32 hexadecimal digits, or nothing.
 fn well_formed(token: &str) -> Option<String> {
-    (token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()))
+    (token.len() == 32 && token.bytes().all(|b| b.is_ascii_hexdigit()))
         .then(|| token.to_ascii_lowercase())
 }
 

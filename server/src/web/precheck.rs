@@ -160,11 +160,14 @@ pub async fn open(cx: StaffContext, Form(form): Form<Vec<(String, String)>>) -> 
     };
     let asked = all(&form, "documents");
     let by = cx.by.clone();
-    let token = crate::precheck::random_token();
+    let token = crate::precheck::link_token();
+    let public_url = cx.state.sender.public_url().map(str::to_owned);
     let opened = cx
         .state
         .db
-        .call(move |conn| ops::precheck::open(conn, &by, new, &asked, &token))
+        .call(move |conn| {
+            ops::precheck::open(conn, &by, new, &asked, &token, public_url.as_deref())
+        })
         .await?;
     match opened {
         Ok(id) => {
@@ -417,7 +420,7 @@ pub async fn act(
                 .await?
         }
         "link" => {
-            let token = crate::precheck::random_token();
+            let token = crate::precheck::link_token();
             cx.state
                 .db
                 .call(move |conn| {
