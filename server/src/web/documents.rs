@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 
 use axum::{
     extract::{ConnectInfo, Form, Multipart, Path, Query, State},
-    http::StatusCode,
+    http::{StatusCode, header},
     response::{IntoResponse, Redirect, Response},
 };
 use coper_shared::precheck::{ItemState, LANGUAGES, right_to_left, text};
@@ -154,6 +154,12 @@ async fn page(
     });
     Ok((
         status,
+        // A person's documents page: never kept by a browser or a proxy, never named to
+        // another site.
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
         DocumentsPage {
             lang,
             dir: if right_to_left(lang) { "rtl" } else { "ltr" },

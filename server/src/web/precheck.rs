@@ -333,8 +333,12 @@ pub fn message_text(m: &files::Message, lang: &str) -> String {
     out
 }
 
-/// The address people reach this server at, from the request (for the link shown to staff).
-fn base_of(headers: &axum::http::HeaderMap) -> String {
+/// The address people reach this server at: `[notices] public_url`, else the one the staff's
+/// browser used (for the link and QR code shown to staff).
+fn base_of(state: &AppState, headers: &axum::http::HeaderMap) -> String {
+    if let Some(url) = state.sender.public_url() {
+        return url.to_owned();
+    }
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -348,7 +352,7 @@ pub async fn file(
     Path(id): Path<i64>,
     headers: axum::http::HeaderMap,
 ) -> PageResult {
-    file_page(&cx, id, &base_of(&headers), None, StatusCode::OK).await
+    file_page(&cx, id, &base_of(&cx.state, &headers), None, StatusCode::OK).await
 }
 
 /// `POST /precheck/files/{id}/{action}`: `ask` (documents), `mark` (document, state, reason),
@@ -445,7 +449,7 @@ pub async fn act(
         Err(e) => Ok(file_page(
             &cx,
             id,
-            &base_of(&headers),
+            &base_of(&cx.state, &headers),
             Some(e.to_string()),
             StatusCode::BAD_REQUEST,
         )
