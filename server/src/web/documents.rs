@@ -269,6 +269,10 @@ fn done(token: &str, lang: Option<&str>, what: &str) -> Response {
     Redirect::to(&format!("/documents/{token}?done={what}{lang}")).into_response()
 }
 
+/// A file past the limit is read (and dropped) up to this many times the limit before the
+/// connection is cut.
+const DRAIN_FACTOR: usize = 10;
+
 /// `POST /documents/{token}/upload` (multipart: `document`, `lang`, `file`): a picture or PDF
 /// for a document. Read in pieces and given up as soon as it passes the limit, checked and
 /// cleaned (`crate::precheck::accept`) before anything is written.
@@ -285,10 +289,19 @@ pub async fn upload(
             Some("document") => document = field.text().await.ok(),
             Some("lang") => lang = field.text().await.ok(),
             Some("file") => {
+                let mut read = 0usize;
                 while let Ok(Some(chunk)) = field.chunk().await {
-                    if bytes.len() + chunk.len() > limit {
+                    read += chunk.len();
+                    if read > limit {
+                        // Too large: kept no further, but read on (up to a bound) so that the
+                        // person's browser gets the page saying why rather than a broken
+                        // connection; the body's time limit bounds the wait.
                         too_large = true;
-                        break;
+                        bytes = Vec::new();
+                        if read > limit.saturating_mul(DRAIN_FACTOR) {
+                            break;
+                        }
+                        continue;
                     }
                     bytes.extend_from_slice(&chunk);
                 }
