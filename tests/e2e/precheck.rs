@@ -200,6 +200,14 @@ async fn staff_and_person_settle_the_documents_and_the_counter_sees_what_is_miss
     let (_, page) = app.fetch(&staff, &format!("/precheck/files/{file}")).await;
     let page = String::from_utf8(page).unwrap();
     assert!(page.contains("أرسلت الوثيقتين") && page.contains("/precheck/uploads/"));
+    assert!(
+        page.contains("Documento inviato: Passaporto") && page.contains("PDF · Certificato"),
+        "each file named by its document: {page}"
+    );
+    assert!(
+        page.contains(r#"<p id="booking">Appuntamento: <strong>"#),
+        "{page}"
+    );
     let upload: i64 = app.one("SELECT id FROM precheck_uploads WHERE kind = ?1", "image");
     let (status, picture) = app
         .fetch(&staff, &format!("/precheck/uploads/{upload}"))

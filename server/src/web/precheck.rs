@@ -211,6 +211,11 @@ pub struct FilePage {
     pub documents: Vec<Choice>,
     pub phrases: Vec<Choice>,
     pub reasons: Vec<Choice>,
+    /// The person's booking, when the conversation is linked to one: "giovedì 3 dicembre 2026
+    /// alle 09:20 · Comune di Pavia · prenotato".
+    pub booking: Option<String>,
+    /// Each received file's document, as the checklist names it.
+    pub upload_labels: Vec<String>,
     /// The person's page, and its QR code (SVG) for the assisted path.
     pub link: String,
     pub qr_svg: String,
@@ -259,15 +264,20 @@ async fn file_page(
             let Some(file) = files::file(conn, id)? else {
                 return Ok(None);
             };
+            let booking = match &file.appointment_id {
+                Some(a) => store::appointments::by_id(conn, a)?,
+                None => None,
+            };
             Ok::<_, store::StoreError>(Some((
                 file,
                 files::items(conn, id)?,
                 files::messages(conn, id)?,
                 files::uploads(conn, id)?,
+                booking,
             )))
         })
         .await?;
-    let Some((file, items, messages, uploads)) = found else {
+    let Some((file, items, messages, uploads, booking)) = found else {
         return Err(PageError::message(
             StatusCode::NOT_FOUND,
             "Conversazione inesistente",
@@ -296,12 +306,32 @@ async fn file_page(
         })
         .collect();
     let link = person_link(base, &file.token);
+    let booking = booking.map(|a| {
+        format!(
+            "{} alle {} · {} · {}",
+            crate::web::italian_date(a.date),
+            a.time,
+            a.partner_name.unwrap_or_else(|| "Questura".into()),
+            a.status.label()
+        )
+    });
+    let upload_labels = uploads
+        .iter()
+        .map(|u| {
+            u.document
+                .as_ref()
+                .map(|d| text("it", &format!("documents.{d}")).to_owned())
+                .unwrap_or_default()
+        })
+        .collect();
     Ok((
         status,
         FilePage {
             frame: cx.frame(),
             qr_svg: qr_svg(&link),
             link,
+            booking,
+            upload_labels,
             file,
             items,
             messages,
