@@ -383,6 +383,16 @@ pub struct TestKiosk {
 }
 
 impl TestKiosk {
+    /// The first free delivery slot this kiosk's replica offers (there is one).
+    pub fn first_free_slot(&self) -> coper_shared::agenda::SlotKey {
+        self.core
+            .first_free(&delivery())
+            .unwrap()
+            .expect("a free delivery slot")
+            .slot
+            .key()
+    }
+
     pub async fn enrol(app: &TestApp, partner: i64, url: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         // As a real kiosk runs: its signing key sealed with a key file the OS protects.
@@ -575,6 +585,13 @@ impl TestApp {
             .await
             .unwrap();
         (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    /// Close `date` for deliveries from the administration's page, with `note` as the reason;
+    /// the status.
+    pub async fn close_day(&self, admin: &StaffSession, date: &str, note: &str) -> u16 {
+        let fields = [("date", date), ("service", "consegna-pse"), ("note", note)];
+        self.submit(admin, "/admin/close-day", &fields).await.0
     }
 
     /// GET a page as `staff`; the status and the body's bytes.

@@ -177,7 +177,24 @@ pub struct Facts {
     pub link: String,
 }
 
-fn fill(text: &str, facts: &Facts) -> String {
+impl Facts {
+    /// Facts as long as real ones (a booking code, a date, the longest link): what the
+    /// administration's page and the tests measure texts with.
+    pub fn sample() -> Self {
+        Self {
+            code: "K7QM-4XTA".into(),
+            date: Date::new(2026, 12, 3).ok(),
+            time: Time::new(9, 20, 0, 0).ok(),
+            place: "Pavia".into(),
+            reason: "sciopero".into(),
+            office: "Comune di Pavia".into(),
+            link: format!("https://prenota.example.it/documents/{}", "a".repeat(32)),
+        }
+    }
+}
+
+/// `text` with its placeholders filled from `facts`.
+pub fn fill(text: &str, facts: &Facts) -> String {
     let date = facts
         .date
         .map(|d| d.strftime("%d/%m/%Y").to_string())
@@ -313,15 +330,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn facts() -> Facts {
-        Facts {
-            code: "K7QM-4XTA".into(),
-            date: Some(date(2026, 12, 3)),
-            time: Some(time(9, 20, 0, 0)),
-            place: "Pavia".into(),
-            reason: "sciopero".into(),
-            office: "Comune di Pavia".into(),
-            link: format!("https://prenota.example.it/documents/{}", "a".repeat(32)),
-        }
+        Facts::sample()
     }
 
     #[test]

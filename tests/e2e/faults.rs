@@ -141,11 +141,21 @@ async fn offline_lease_and_relocation(
     proxies[0].cut();
     let mut beyond = None;
     for n in 0..8 {
-        let proposal = first
+        let earliest = first
             .core
             .first_free(&delivery())
             .unwrap()
             .unwrap_or_else(|| panic!("seed {seed}: no free slot offline"));
+        // A leased place first, whichever day the lease is on (the earliest free slot may be on
+        // a day the kiosk holds none, depending on the hour the campaign runs); then beyond.
+        let from = earliest.slot.date.to_datetime(earliest.slot.start);
+        let proposal = first
+            .core
+            .options(&delivery(), from, 14)
+            .unwrap()
+            .into_iter()
+            .find(|p| p.lease.is_some())
+            .unwrap_or(earliest);
         let booked = first
             .core
             .book(

@@ -113,13 +113,7 @@ async fn operators_log_in_offline_and_the_ready_list_is_checked_without_names() 
     proxy.restore();
     kiosk.wait_up_to_date().await;
     let delivery = ServiceId::parse("consegna-pse").unwrap();
-    let slot = kiosk
-        .core
-        .first_free(&delivery)
-        .unwrap()
-        .unwrap()
-        .slot
-        .key();
+    let slot = kiosk.first_free_slot();
     let booking = kiosk
         .core
         .book_request(&BookingRequest {
@@ -222,13 +216,7 @@ async fn a_person_is_booked_once_and_a_move_replaces_the_booking() {
     proxy.restore();
 
     let book = |moves| {
-        let slot = kiosk
-            .core
-            .first_free(&delivery)
-            .unwrap()
-            .unwrap()
-            .slot
-            .key();
+        let slot = kiosk.first_free_slot();
         kiosk
             .core
             .book_request(&BookingRequest {
@@ -303,7 +291,7 @@ async fn a_day_closed_shows_the_moved_bookings_on_every_kiosk_of_the_body() {
     let a = TestKiosk::enrol_at(&app, 1, &app.ws_url(), MONDAY_NINE_ROME).await;
     let b = TestKiosk::enrol_at(&app, 1, &app.ws_url(), MONDAY_NINE_ROME).await;
     let other = TestKiosk::enrol_at(&app, 2, &app.ws_url(), MONDAY_NINE_ROME).await;
-    let slot = a.core.first_free(&delivery).unwrap().unwrap().slot.key();
+    let slot = a.first_free_slot();
     let booking = a
         .core
         .book(
@@ -336,18 +324,8 @@ async fn a_day_closed_shows_the_moved_bookings_on_every_kiosk_of_the_body() {
     assert_eq!(seen_at_b.phone.as_deref(), Some("+393331234567"));
 
     let admin = app.log_in("admin", DEMO_PASSWORD).await.unwrap();
-    let (status, _) = app
-        .submit(
-            &admin,
-            "/admin/close-day",
-            &[
-                ("date", &slot.date.to_string()),
-                ("service", "consegna-pse"),
-                ("note", "Sciopero"),
-            ],
-        )
-        .await;
-    assert_eq!(status, 200);
+    let day = slot.date.to_string();
+    assert_eq!(app.close_day(&admin, &day, "Sciopero").await, 200);
     eventually(15, "B to show the booking moved", || {
         on(&b).is_some_and(|p| p.moved_from.is_some())
     })
@@ -416,13 +394,7 @@ async fn a_booking_naming_someone_elses_permit_gets_neither_the_permit_nor_the_m
         .unwrap();
     let kiosk = TestKiosk::enrol_at(&app, 1, &app.ws_url(), MONDAY_NINE_ROME).await;
     kiosk.wait_up_to_date().await;
-    let slot = kiosk
-        .core
-        .first_free(&delivery)
-        .unwrap()
-        .unwrap()
-        .slot
-        .key();
+    let slot = kiosk.first_free_slot();
     let booking = kiosk
         .core
         .book_request(&BookingRequest {
@@ -489,13 +461,7 @@ async fn consenting_people_are_told_of_their_booking_and_of_its_move_in_their_la
     let delivery = ServiceId::parse("consegna-pse").unwrap();
     let kiosk = TestKiosk::enrol_at(&app, 1, &app.ws_url(), MONDAY_NINE_ROME).await;
     kiosk.wait_up_to_date().await;
-    let slot = kiosk
-        .core
-        .first_free(&delivery)
-        .unwrap()
-        .unwrap()
-        .slot
-        .key();
+    let slot = kiosk.first_free_slot();
     let book = |surname: &str, phone: Option<&str>, email: Option<&str>, lang: &str, consent| {
         let slot = kiosk
             .core
@@ -563,18 +529,8 @@ async fn consenting_people_are_told_of_their_booking_and_of_its_move_in_their_la
     assert!(confirmed[1].3.contains("كويستورا"), "{}", confirmed[1].3);
 
     let admin = app.log_in("admin", DEMO_PASSWORD).await.unwrap();
-    let (status, _) = app
-        .submit(
-            &admin,
-            "/admin/close-day",
-            &[
-                ("date", &slot.date.to_string()),
-                ("service", "consegna-pse"),
-                ("note", "sciopero"),
-            ],
-        )
-        .await;
-    assert_eq!(status, 200);
+    let day = slot.date.to_string();
+    assert_eq!(app.close_day(&admin, &day, "sciopero").await, 200);
     let moved = notices("moved");
     assert_eq!(moved.len(), 2, "{moved:?}");
     for (_, _, _, body) in &moved {

@@ -412,18 +412,7 @@ async fn an_operator_books_on_the_touchscreen_and_the_reminder_prints() {
         &code,
     );
     let admin = app.log_in("admin", DEMO_PASSWORD).await.unwrap();
-    let (status, _) = app
-        .submit(
-            &admin,
-            "/admin/close-day",
-            &[
-                ("date", &date),
-                ("service", "consegna-pse"),
-                ("note", "sciopero"),
-            ],
-        )
-        .await;
-    assert_eq!(status, 200);
+    assert_eq!(app.close_day(&admin, &date, "sciopero").await, 200);
     ui.settle("the kiosk to show the booking moved", |api| {
         listed(api, &label).is_some_and(|row| row.status == it("Moved by the Questura"))
     })

@@ -164,18 +164,7 @@ async fn closing_a_day_tells_every_person_by_sms_and_e_mail_in_their_language() 
         day,
     );
     let admin = app.log_in("admin", DEMO_PASSWORD).await.unwrap();
-    let (status, _) = app
-        .submit(
-            &admin,
-            "/admin/close-day",
-            &[
-                ("date", day),
-                ("service", "consegna-pse"),
-                ("note", "sciopero"),
-            ],
-        )
-        .await;
-    assert_eq!(status, 200);
+    assert_eq!(app.close_day(&admin, day, "sciopero").await, 200);
 
     let sms = queued(&app, "sms", "'moved', 'cancelled'");
     assert_eq!(sms.len() as i64, booked, "one SMS a booking");
@@ -291,18 +280,7 @@ async fn closing_a_day_tells_every_person_by_sms_and_e_mail_in_their_language() 
         .failing
         .store(500, std::sync::atomic::Ordering::SeqCst);
     let before = gateway.received().len();
-    let (status, _) = app
-        .submit(
-            &admin,
-            "/admin/close-day",
-            &[
-                ("date", "2026-11-25"),
-                ("service", "consegna-pse"),
-                ("note", "neve"),
-            ],
-        )
-        .await;
-    assert_eq!(status, 200);
+    assert_eq!(app.close_day(&admin, "2026-11-25", "neve").await, 200);
     let to = |recipient: &str| {
         app.one::<i64>(
             "SELECT count(*) FROM notices WHERE recipient = ?1 AND body LIKE '%neve%'
@@ -561,18 +539,7 @@ async fn an_edited_text_is_checked_when_saved_and_used_by_the_next_notice() {
         .await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("templates-saved"));
-    let (status, _) = app
-        .submit(
-            &admin,
-            "/admin/close-day",
-            &[
-                ("date", "2026-11-24"),
-                ("service", "consegna-pse"),
-                ("note", "sciopero"),
-            ],
-        )
-        .await;
-    assert_eq!(status, 200);
+    assert_eq!(app.close_day(&admin, "2026-11-24", "sciopero").await, 200);
     let body: String = app.one(
         "SELECT body FROM notices WHERE kind = 'moved' AND lang = ?1 LIMIT 1",
         "en",

@@ -223,7 +223,7 @@ pub(super) fn confirm_booking(c: &Controller) {
     let (Some(service), Some(proposal)) = (service, proposal) else {
         return;
     };
-    let Some((surname, given_names, birth, phone)) = c.with_api(|api| {
+    let Some((surname, given_names, birth, (phone, email, consent))) = c.with_api(|api| {
         (
             api.get_surname().to_string(),
             api.get_given_names().to_string(),
@@ -237,7 +237,6 @@ pub(super) fn confirm_booking(c: &Controller) {
     }) else {
         return;
     };
-    let (phone, email, consent) = phone;
     let lang = c.state().lang.clone();
     // The names may have been edited since the search: the permit goes with the booking only
     // if it is still this person's.

@@ -1,6 +1,7 @@
-//! Sending the notices queued in the outbox (`store::notices`): a task that, every few seconds,
-//! queues the reminders now due ([`reminders`]), then — outside the quiet hours — takes the
-//! notices due, hands each to its channel ([`channels`]) at the rate the gateways allow, and
+//! Sending the notices queued in the outbox (`store::notices`): a task that queues the reminders
+//! now due ([`reminders`], once a minute), then, every few seconds and outside the quiet hours,
+//! takes the notices due, hands each to its channel ([`channels`]) at the rate the gateways
+//! allow, and
 //! records the outcome, trying again with a growing wait (1, 2, 4, 8 minutes) and giving up after
 //! [`ATTEMPTS`], when the administration page lists it with the reason. A channel that fails or
 //! hangs never holds a booking or a page: they only write rows.
@@ -26,6 +27,8 @@ use crate::{AppState, store::notices};
 pub const ATTEMPTS: i64 = 5;
 /// How often the sender looks for notices due.
 const EVERY: Duration = Duration::from_secs(2);
+/// How often it looks for reminders whose moment has come.
+const REMINDERS_EVERY: Duration = Duration::from_secs(60);
 /// Notices taken per round at most: a burst (a closed day) goes out over a few rounds.
 const PER_ROUND: usize = 50;
 /// Notices a minute to each gateway, unless the configuration says otherwise.
@@ -95,10 +98,16 @@ impl Sender {
 pub async fn run_sender(state: AppState) {
     let sender = state.sender.clone();
     let mut every = tokio::time::interval(EVERY);
+    // Reminders are due at a minute of the day: looking once a minute is enough, and spares the
+    // writer a transaction every round.
+    let mut reminders_checked: Option<tokio::time::Instant> = None;
     loop {
         every.tick().await;
-        if let Err(e) = reminders::queue_due(&state).await {
-            tracing::error!(error = ?e, "reminders not queued this round");
+        if reminders_checked.is_none_or(|at| at.elapsed() >= REMINDERS_EVERY) {
+            reminders_checked = Some(tokio::time::Instant::now());
+            if let Err(e) = reminders::queue_due(&state).await {
+                tracing::error!(error = ?e, "reminders not queued this round");
+            }
         }
         // A full round means more are waiting (a closed day): go on without waiting the tick.
         loop {

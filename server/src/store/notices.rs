@@ -52,17 +52,7 @@ pub fn enqueue_with_link(
              FROM appointments a LEFT JOIN partner_bodies p ON p.id = a.partner_body_id
              WHERE a.id = ?1 AND a.consent_at IS NOT NULL",
             [id],
-            |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                ))
-            },
+            |r| Row::try_from(r),
         )
         .optional()?;
     let Some((code, date, time, phone, email, lang, partner)) = row else {
@@ -78,18 +68,13 @@ pub fn enqueue_with_link(
         link: link.to_owned(),
     };
     let lang = lang.unwrap_or_else(|| "it".into());
+    // One text for every channel.
+    let body = body_of(conn, kind, &lang, &facts)?;
     let mut queued = 0;
     for (channel, recipient) in [("sms", phone), ("email", email)] {
         let Some(recipient) = recipient else { continue };
-        queued += usize::from(queue(
-            conn,
-            Some(id),
-            kind,
-            &facts,
-            (channel, &recipient),
-            &lang,
-            now,
-        )?);
+        let to = (channel, recipient.as_str());
+        queued += usize::from(insert(conn, Some(id), kind, to, &lang, &body, now)?);
     }
     Ok(queued)
 }
@@ -112,21 +97,44 @@ pub fn queue(
     id: Option<&str>,
     kind: NoticeKind,
     facts: &Facts,
-    (channel, recipient): (&str, &str),
+    to: (&str, &str),
     lang: &str,
     now: Timestamp,
 ) -> Result<bool, StoreError> {
-    if opted_out(conn, channel, recipient)? {
-        return Ok(false);
-    }
+    let body = body_of(conn, kind, lang, facts)?;
+    insert(conn, id, kind, to, lang, &body, now)
+}
+
+/// The message of `kind` in `lang`: the administration's texts where it edited them.
+fn body_of(
+    conn: &Connection,
+    kind: NoticeKind,
+    lang: &str,
+    facts: &Facts,
+) -> Result<String, StoreError> {
     let edited = edited_templates(conn)?;
-    let body = compose_with(kind, lang, facts, &|lang, kind| {
+    Ok(compose_with(kind, lang, facts, &|lang, kind| {
         edited
             .iter()
             .find(|(l, k, _)| l == lang && k == kind.key())
             .map(|(_, _, text)| text.clone())
     })
-    .text;
+    .text)
+}
+
+/// Write one notice, unless its recipient opted out. Whether it was written.
+fn insert(
+    conn: &Connection,
+    id: Option<&str>,
+    kind: NoticeKind,
+    (channel, recipient): (&str, &str),
+    lang: &str,
+    body: &str,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    if opted_out(conn, channel, recipient)? {
+        return Ok(false);
+    }
     conn.execute(
         "INSERT INTO notices (appointment_id, kind, channel, recipient, lang, body,
              created_at, due_at)

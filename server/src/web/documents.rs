@@ -188,6 +188,11 @@ pub async fn show(
     page(&state, &token, lang, notice, None).await
 }
 
+/// Why the page refuses what was sent, in the person's language (`mb`: the file size limit).
+fn refused(lang: &str, key: &str, status: StatusCode, mb: usize) -> (StatusCode, String) {
+    (status, text(lang, key).replace("{mb}", &mb.to_string()))
+}
+
 /// Within the page's rate limits (per link, per network)?
 fn allowed(state: &AppState, token: &str, peer: SocketAddr) -> bool {
     let (by_network, by_token) = &*state.precheck_limits;
@@ -213,29 +218,23 @@ pub async fn message(
     Form(form): Form<MessageForm>,
 ) -> PageResult {
     let lang = form.lang.clone();
-    let fail = |state: &AppState, key: &str, status| {
-        let message = text(language(lang.as_deref(), "it"), key).to_owned();
-        let (state, token, lang) = (state.clone(), token.clone(), lang.clone());
-        async move {
-            page(
-                &state,
-                &token,
-                lang.as_deref(),
-                None,
-                Some((status, message)),
-            )
-            .await
-        }
-    };
+    let lang_code = language(lang.as_deref(), "it");
     let Some(key) = well_formed(&token) else {
         return page(&state, &token, lang.as_deref(), None, None).await;
     };
     if !allowed(&state, &key, peer) {
-        return fail(&state, "page.error.count", StatusCode::TOO_MANY_REQUESTS).await;
+        let e = refused(
+            lang_code,
+            "page.error.count",
+            StatusCode::TOO_MANY_REQUESTS,
+            0,
+        );
+        return page(&state, &token, lang.as_deref(), None, Some(e)).await;
     }
     let body = form.body.trim().to_owned();
     if body.is_empty() || body.chars().count() > state.limits.precheck_message_chars {
-        return fail(&state, "page.error.message", StatusCode::BAD_REQUEST).await;
+        let e = refused(lang_code, "page.error.message", StatusCode::BAD_REQUEST, 0);
+        return page(&state, &token, lang.as_deref(), None, Some(e)).await;
     }
     let now = state.clock.now();
     let said = state
@@ -313,10 +312,7 @@ pub async fn upload(
         }
     }
     let lang_code = language(lang.as_deref(), "it");
-    let refuse = |key: &str, status| {
-        let message = text(lang_code, key).replace("{mb}", &(limit >> 20).to_string());
-        (status, message)
-    };
+    let refuse = |key: &str, status| refused(lang_code, key, status, limit >> 20);
     let Some(key) = well_formed(&token) else {
         return page(&state, &token, lang.as_deref(), None, None).await;
     };

@@ -544,17 +544,7 @@ pub fn active_for_permit(
                AND slot_date >= ?3
              ORDER BY slot_date, slot_time LIMIT 1",
             params![permit, service.as_str(), today.to_string()],
-            |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                    r.get(6)?,
-                ))
-            },
+            |r| Row::try_from(r),
         )
         .optional()?;
     row.map(|(id, date, time, status, request, kiosk, partner)| {

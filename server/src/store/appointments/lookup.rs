@@ -590,27 +590,22 @@ pub fn missed_since(
                  AND again.created_at >= a.no_show_at)
          ORDER BY coalesce(p.name, ''), a.slot_date, a.slot_time",
     )?;
-    let rows = stmt.query_map(params![since.to_string(), partner], |r| {
-        Ok((
-            (
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-            ),
-            (
-                r.get::<_, String>(5)?,
-                r.get::<_, Option<String>>(6)?,
-                r.get::<_, Option<String>>(7)?,
-                r.get::<_, Option<String>>(8)?,
-                r.get::<_, bool>(9)?,
-            ),
-        ))
-    })?;
+    type Fields = (
+        String,
+        String,
+        String,
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        bool,
+    );
+    let rows = stmt.query_map(params![since.to_string(), partner], |r| Fields::try_from(r))?;
     let mut out = Vec::new();
     for row in rows {
-        let ((partner, booking_code, surname, given_names, date), (time, phone, email, lang, told)) =
+        let (partner, booking_code, surname, given_names, date, time, phone, email, lang, told) =
             row?;
         out.push(MissedBooking {
             partner,

@@ -9,7 +9,7 @@ use axum::{
     http::StatusCode,
     response::IntoResponse,
 };
-use coper_shared::notices::{LANGUAGES, NoticeKind, sms_cost, template};
+use coper_shared::notices::{Facts, LANGUAGES, NoticeKind, fill, sms_cost, template};
 use serde::Deserialize;
 
 use crate::{
@@ -84,15 +84,8 @@ fn chosen(lang: Option<&str>) -> &'static str {
 }
 
 fn cost(text: &str) -> String {
-    // A long code, date and place, as a real message would carry.
-    let sample = text
-        .replace("{code}", "K7QM-4XTA")
-        .replace("{date}", "03/12/2026")
-        .replace("{time}", "09:20")
-        .replace("{place}", "Pavia")
-        .replace("{reason}", "chiusura straordinaria")
-        .replace("{office}", "Comune di Pavia");
-    let c = sms_cost(&sample);
+    // Filled as a real message would be: a long code, a date, a place, a link.
+    let c = sms_cost(&fill(text, &Facts::sample()));
     format!(
         "{} SMS ({})",
         c.parts,

@@ -176,9 +176,6 @@ impl ContactForm {
     }
 }
 
-/// The languages of the messages, for the form's list.
-pub const CONTACT_LANGUAGES: [(&str, &str); 11] = crate::web::public::MESSAGE_LANGUAGES;
-
 /// The check-in page for today, with `outcome` shown.
 async fn checkin(cx: &StaffContext, outcome: Option<Outcome>) -> Result<CheckinPage, PageError> {
     let now = cx.by.now;
