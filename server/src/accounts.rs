@@ -69,6 +69,16 @@ impl Staff {
         self.role == Role::Admin
     }
 
+    /// Whether the counter's pages are for this person (the menu shows them).
+    pub fn works_at_counter(&self) -> bool {
+        matches!(self.role, Role::Counter | Role::Admin)
+    }
+
+    /// Whether the document pre-check's pages are for this person.
+    pub fn works_on_precheck(&self) -> bool {
+        matches!(self.role, Role::Precheck | Role::Admin)
+    }
+
     /// How the audit log names this person.
     pub fn actor(&self) -> String {
         format!("user:{}", self.user_id)

@@ -253,11 +253,12 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
         ),
         ..config.limits.clone()
     };
-    let state = AppState {
+    let mut state = AppState {
         sender,
         precheck_dir: std::sync::Arc::new(crate::precheck::folder(&config.data_dir)),
         ..AppState::with_limits(db, config.clock, limits)
     };
+    state.sync.public_url = state.sender.public_url().map(Into::into);
     tokio::spawn(forget_contacts_every_hour(state.clone()));
     tokio::spawn(crate::notices::run_sender(state.clone()));
     serve(listener, state, shutdown).await?;

@@ -457,6 +457,11 @@ pub struct PartnerBooking {
     pub email: Option<String>,
     #[serde(default)]
     pub lang: Option<String>,
+    /// The person's document pre-check page (`…/documents/<token>`), when the Questura opened
+    /// one: shown as a QR code on this body's kiosks and printed on the reminder. Only in the
+    /// body's own `bookings` document, which kiosks keep in memory.
+    #[serde(default)]
+    pub precheck_link: Option<String>,
 }
 
 /// Days a missed appointment stays on the partner body's list of people to book again (unless
@@ -478,6 +483,8 @@ pub mod collections {
     pub const PERMITS: &str = "permits";
     /// In `ready`: `<permit id> <service>` → [`super::BookedPermit`].
     pub const BOOKED: &str = "booked";
+    /// In `ready`: permit id → [`crate::precheck::PrecheckSummary`].
+    pub const PRECHECK: &str = "precheck";
     /// In `operators/K`: username → [`super::OperatorEntry`]; and `partner` → [`super::PartnerEntry`].
     pub const OPERATORS: &str = "operators";
     pub const PARTNER: &str = "partner";

@@ -41,10 +41,12 @@ pub enum NoticeKind {
     Ready,
     /// The Questura asks for the person's documents before the appointment: the link.
     Precheck,
+    /// The Questura wrote or marked a document in the pre-check: the link, to read it.
+    PrecheckUpdate,
 }
 
 impl NoticeKind {
-    pub const ALL: [NoticeKind; 8] = [
+    pub const ALL: [NoticeKind; 9] = [
         NoticeKind::Confirmed,
         NoticeKind::Relocated,
         NoticeKind::Reminder,
@@ -53,6 +55,7 @@ impl NoticeKind {
         NoticeKind::Missed,
         NoticeKind::Ready,
         NoticeKind::Precheck,
+        NoticeKind::PrecheckUpdate,
     ];
 
     /// The kind whose [`key`](Self::key) is `key`.
@@ -71,6 +74,7 @@ impl NoticeKind {
             NoticeKind::Missed => "missed",
             NoticeKind::Ready => "ready",
             NoticeKind::Precheck => "precheck",
+            NoticeKind::PrecheckUpdate => "precheck_update",
         }
     }
 
@@ -84,7 +88,7 @@ impl NoticeKind {
             NoticeKind::Cancelled => &["code", "place", "reason", "office"],
             NoticeKind::Missed => &["code", "date", "office"],
             NoticeKind::Ready => &["place"],
-            NoticeKind::Precheck => &["place", "link"],
+            NoticeKind::Precheck | NoticeKind::PrecheckUpdate => &["place", "link"],
         }
     }
 }

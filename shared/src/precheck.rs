@@ -109,6 +109,85 @@ pub fn text<'a>(lang: &str, key: &'a str) -> &'a str {
     of(lang).or_else(|| of("it")).unwrap_or(key)
 }
 
+/// Texts the administration wrote, per language (`it` always there): a document it added, an
+/// answer on times and procedures.
+pub type Translations = BTreeMap<String, String>;
+
+/// `texts` in `lang`, else in Italian; and whether it is in `lang` (else the reader is told it
+/// is Italian).
+pub fn translated<'a>(texts: &'a Translations, lang: &str) -> (&'a str, bool) {
+    match texts.get(lang).filter(|t| !t.trim().is_empty()) {
+        Some(t) => (t, true),
+        None => (texts.get("it").map_or("", String::as_str), lang == "it"),
+    }
+}
+
+/// The code of a document the administration added: `x` and its number.
+pub fn added_code(id: i64) -> String {
+    format!("x{id}")
+}
+
+/// Whether `code` names a shipped document or one the administration added.
+pub fn is_document_code(code: &str) -> bool {
+    DOCUMENTS.contains(&code)
+        || code
+            .strip_prefix('x')
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The name of document `code` in `lang`: a shipped one from the catalogue, one the
+/// administration added from `added` (Italian where it gave no translation); the code itself if
+/// neither knows it.
+pub fn document_name(code: &str, lang: &str, added: &BTreeMap<String, Translations>) -> String {
+    if DOCUMENTS.contains(&code) {
+        return text(lang, &format!("documents.{code}")).to_owned();
+    }
+    added
+        .get(code)
+        .map(|names| translated(names, lang).0.to_owned())
+        .unwrap_or_else(|| code.to_owned())
+}
+
+/// A person's pre-check as every kiosk holds it in the `ready` document (collection
+/// [`crate::documents::collections::PRECHECK`], key: the ready permit's id): no names, no link.
+/// The operator sees whether the file is complete, and the reminder lists what is still to
+/// bring, in the person's language.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PrecheckSummary {
+    /// Every requested document is valid and staff marked the file complete.
+    pub complete: bool,
+    /// The documents not valid yet, in the order asked.
+    pub to_bring: Vec<ToBring>,
+    /// The names of the documents the administration added that `to_bring` names.
+    #[serde(default)]
+    pub added: BTreeMap<String, Translations>,
+}
+
+/// A document still to settle, and where it stands.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ToBring {
+    pub document: String,
+    /// [`ItemState::key`].
+    pub state: String,
+}
+
+impl PrecheckSummary {
+    /// Each document to bring to the appointment in `lang`, with what it needs ("Passaporto —
+    /// Portare l'originale").
+    pub fn lines(&self, lang: &str) -> Vec<String> {
+        self.to_bring
+            .iter()
+            .map(|t| {
+                let state = text(lang, &format!("page.state.{}", t.state)).to_owned();
+                format!(
+                    "{} — {state}",
+                    document_name(&t.document, lang, &self.added)
+                )
+            })
+            .collect()
+    }
+}
+
 /// Whether `lang` reads right to left.
 pub fn right_to_left(lang: &str) -> bool {
     matches!(lang, "ar" | "ur")
@@ -166,5 +245,36 @@ mod tests {
         }
         assert_eq!(text("ar", "documents.passport"), "جواز السفر");
         assert_eq!(text("xx", "documents.passport"), "Passaporto");
+    }
+
+    #[test]
+    fn an_added_document_reads_in_the_language_given_else_in_italian() {
+        let added = BTreeMap::from([(
+            added_code(3),
+            Translations::from([
+                ("it".into(), "Nulla osta al lavoro".into()),
+                ("en".into(), "Work permit clearance".into()),
+            ]),
+        )]);
+        assert_eq!(document_name("x3", "en", &added), "Work permit clearance");
+        assert_eq!(document_name("x3", "ar", &added), "Nulla osta al lavoro");
+        assert_eq!(document_name("passport", "en", &added), "Passport");
+        assert_eq!(document_name("x9", "en", &added), "x9");
+        assert!(is_document_code("x3") && is_document_code("photos"));
+        assert!(!is_document_code("x") && !is_document_code("x3;") && !is_document_code("pass"));
+        let (t, theirs) = translated(&added["x3"], "ar");
+        assert_eq!((t, theirs), ("Nulla osta al lavoro", false));
+        let summary = PrecheckSummary {
+            complete: false,
+            to_bring: vec![ToBring {
+                document: "x3".into(),
+                state: "original".into(),
+            }],
+            added,
+        };
+        assert_eq!(
+            summary.lines("it"),
+            ["Nulla osta al lavoro — Portare l'originale"]
+        );
     }
 }

@@ -264,8 +264,8 @@ async fn staff_and_person_settle_the_documents_and_the_counter_sees_what_is_miss
         .await;
     let page = String::from_utf8(page).unwrap();
     assert!(
-        page.contains("manca: Certificato di idoneità alloggiativa (portare l&#39;originale)")
-            || page.contains("manca: Certificato di idoneità alloggiativa (portare l'originale)"),
+        page.contains("manca: Certificato di idoneità alloggiativa — Portare l&#39;originale")
+            || page.contains("manca: Certificato di idoneità alloggiativa — Portare l'originale"),
         "{page}"
     );
 

@@ -241,6 +241,7 @@ impl KioskCore {
                 lease: lease.is_some(),
             },
             cancel_refused: None,
+            permit: request.permit,
         })
     }
 

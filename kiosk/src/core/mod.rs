@@ -160,6 +160,9 @@ pub struct LocalBooking {
     pub status: BookingStatus,
     /// The server refused this kiosk's cancellation of it, and why (a stable code).
     pub cancel_refused: Option<String>,
+    /// The ready permit the operator found for the person (its pre-check is listed on the
+    /// reminder).
+    pub permit: Option<i64>,
 }
 
 impl LocalBooking {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use coper_shared::{
     documents::{BookedPermit, DocName, collections, record, records},
     ids::ServiceId,
+    precheck::PrecheckSummary,
     ready_index::{ReadyEntry, Stretch, TypedBirth},
 };
 use jiff::civil::Date;
@@ -101,6 +102,23 @@ impl KioskCore {
             collections::BOOKED,
             &BookedPermit::key(permit, service),
         )
+    }
+
+    /// The document pre-check of ready permit `permit`, as the replica last heard it: whether it
+    /// is complete and what is still to bring (no names, no link).
+    pub fn precheck_of(&self, permit: i64) -> Option<PrecheckSummary> {
+        let inner = self.shared.lock();
+        let doc = inner.docs.get(&DocName::Ready)?;
+        record(doc, collections::PRECHECK, &permit.to_string())
+    }
+
+    /// The person's pre-check page of a booking of this partner body, when the Questura opened
+    /// one (in the body's bookings, kept in memory only).
+    pub fn precheck_link(&self, request: uuid::Uuid) -> Option<String> {
+        self.partner_bookings()
+            .into_iter()
+            .find(|b| b.request == Some(request))
+            .and_then(|b| b.precheck_link)
     }
 
     /// The public self-check, offline: by name, birth date and fingerprinting date, or by

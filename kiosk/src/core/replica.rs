@@ -310,6 +310,7 @@ pub fn bookings(inner: &Inner) -> Vec<LocalBooking> {
                     .map_or_else(|| r.given_names.clone(), |p| p.personal.given_names.clone()),
                 status,
                 cancel_refused,
+                permit: r.permit,
             }
         })
         .collect();

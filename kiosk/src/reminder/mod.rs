@@ -1,6 +1,7 @@
 //! The printed reminder (promemoria): in Italian and the person's language, with the Questura,
 //! the date and time, the service, the name, the booking code, the signed QR ticket, what to
-//! bring, the partner body, and "provisional" when it is.
+//! bring (and, from the document pre-check, what is still missing, with a second QR code to the
+//! person's page), the partner body, and "provisional" when it is.
 //!
 //! Two outputs: a PDF (A4 or A5) for an ordinary printer through CUPS (`lp`), and an 80 mm ESC/POS
 //! receipt for thermal printers. Receipt printers' code pages cannot print Arabic, Bengali or
@@ -41,6 +42,25 @@ pub struct Reminder {
     pub provisional: bool,
     /// The person's language (a code of [`crate::i18n::LANGUAGES`]).
     pub lang: String,
+    /// The documents the Questura's pre-check says are still to bring, each in Italian and in
+    /// the person's language ("Passaporto — Portare l'originale").
+    pub still_to_bring: Vec<(String, String)>,
+    /// The person's pre-check page, printed as a second QR code ("send your documents").
+    pub precheck_link: Option<String>,
+}
+
+impl Reminder {
+    /// The lines of a pre-check summary for the reminder: Italian, and `lang`.
+    pub fn lines_of(
+        summary: &coper_shared::precheck::PrecheckSummary,
+        lang: &str,
+    ) -> Vec<(String, String)> {
+        summary
+            .lines("it")
+            .into_iter()
+            .zip(summary.lines(lang))
+            .collect()
+    }
 }
 
 /// Paper for the PDF reminder.
@@ -101,5 +121,7 @@ pub fn sample(lang: &str) -> Reminder {
         partner: "Comune di Pavia – Sportello Stranieri".into(),
         provisional: true,
         lang: lang.into(),
+        still_to_bring: Vec::new(),
+        precheck_link: None,
     }
 }

@@ -351,6 +351,30 @@ fn compose(
             false,
         )?;
     }
+    if !r.still_to_bring.is_empty() {
+        flow.rule();
+        flow.label(
+            "Documents still to bring, from the document check",
+            lang,
+            s(10.0),
+        )?;
+        for (italian, theirs) in &r.still_to_bring {
+            flow.text(&format!("• {italian}"), s(10.0), true)?;
+            if theirs != italian {
+                flow.text(theirs, s(10.0), false)?;
+            }
+        }
+    }
+    if let Some(link) = &r.precheck_link {
+        flow.rule();
+        flow.label(
+            "Send your documents to the Questura: scan this code with your phone",
+            lang,
+            s(10.0),
+        )?;
+        flow.qr(link, 110.0)?;
+        flow.text(link, s(7.0), false)?;
+    }
     flow.gap(s(4.0));
     flow.label("Booked at", lang, s(9.0))?;
     flow.text(&r.partner, s(10.0), true)?;

@@ -50,9 +50,11 @@ pub(super) fn find(c: &Controller) {
                     .into_iter()
                     .map(|(id, name)| (id.as_str().to_owned(), name)),
             );
+            let precheck = precheck_state(c, permit);
             c.with_api(|api| {
                 api.set_services(services);
                 api.set_permit_found(true);
+                api.set_precheck_state(precheck.into());
                 api.set_active_field(SharedString::new());
             });
             c.say("Permit ready: it can be booked", false);
@@ -62,6 +64,80 @@ pub(super) fn find(c: &Controller) {
             c.say("Not in the list of ready permits", true);
         }
     }
+}
+
+/// What the operator reads of the person's document pre-check, in the kiosk's language: the
+/// documents still to bring, or that they are verified; nothing when the Questura opened none.
+fn precheck_state(c: &Controller, permit: i64) -> String {
+    let Some(summary) = c.core().precheck_of(permit) else {
+        return String::new();
+    };
+    if summary.to_bring.is_empty() {
+        return c.tr("Document check: documents verified");
+    }
+    let lang = c.state().lang.clone();
+    format!(
+        "{}: {}",
+        c.tr("Document check: still to bring"),
+        summary.lines(&lang).join("; ")
+    )
+}
+
+/// "Documents" on a booking (or after booking): the person's pre-check page as a QR code on
+/// screen, for the assisted path (opened on the person's phone with the operator's help).
+pub(super) fn show_documents(c: &Controller, appointment: &str) {
+    let Some(booking) = c
+        .core()
+        .partner_bookings()
+        .into_iter()
+        .find(|b| b.appointment.to_string() == appointment)
+    else {
+        return;
+    };
+    let Some(image) = booking.precheck_link.as_deref().and_then(qr_image) else {
+        return;
+    };
+    c.with_api(|api| {
+        api.set_documents_qr(image);
+        api.set_documents_for(
+            format!("{} {}", booking.surname.to_uppercase(), booking.given_names).into(),
+        );
+        api.set_documents_shown(true);
+    });
+}
+
+pub(super) fn hide_documents(c: &Controller) {
+    c.with_api(|api| {
+        api.set_documents_shown(false);
+        api.set_documents_qr(slint::Image::default());
+        api.set_documents_for(SharedString::new());
+    });
+}
+
+/// `text` as a QR code image: a pixel per module, with the four-module quiet zone scanners need
+/// (the screen scales it up without smoothing).
+fn qr_image(text: &str) -> Option<slint::Image> {
+    let code = qrcode::QrCode::with_error_correction_level(text, qrcode::EcLevel::M).ok()?;
+    let modules = code.width();
+    let side = modules + 8;
+    let mut pixels = slint::SharedPixelBuffer::<slint::Rgb8Pixel>::new(side as u32, side as u32);
+    let white = slint::Rgb8Pixel {
+        r: 255,
+        g: 255,
+        b: 255,
+    };
+    let black = slint::Rgb8Pixel { r: 0, g: 0, b: 0 };
+    let colors = code.to_colors();
+    for (i, pixel) in pixels.make_mut_slice().iter_mut().enumerate() {
+        let (x, y) = (i % side, i / side);
+        let dark = x >= 4
+            && y >= 4
+            && x < modules + 4
+            && y < modules + 4
+            && colors[(y - 4) * modules + (x - 4)] == qrcode::Color::Dark;
+        *pixel = if dark { black } else { white };
+    }
+    Some(slint::Image::from_rgb8(pixels))
 }
 
 /// Show `proposal` as the first available day (the options closed).
@@ -429,6 +505,7 @@ impl Controller {
         let core = self.core();
         let questura = core.questura()?;
         let partner = core.partner().map(|p| p.name).unwrap_or_default();
+        let lang = self.state().lang.clone();
         let (date, time) = match b.status {
             BookingStatus::Relocated { date, time } => (date, time),
             _ => (b.date, b.time),
@@ -463,7 +540,13 @@ impl Controller {
             ticket: core.ticket(b),
             partner,
             provisional: !b.is_confirmed(),
-            lang: self.state().lang.clone(),
+            still_to_bring: b
+                .permit
+                .and_then(|p| core.precheck_of(p))
+                .map(|summary| Reminder::lines_of(&summary, &lang))
+                .unwrap_or_default(),
+            precheck_link: core.precheck_link(b.request),
+            lang,
         })
     }
 }
@@ -631,6 +714,12 @@ pub(super) fn show_bookings(c: &Controller) {
     let mut rows: Vec<(Date, Time, String, BookingRow)> = Vec::new();
     let body = c.core().partner_bookings();
     let missed = missed_rows(c, &body);
+    // The booking just made, once the server's list has its person's pre-check page.
+    let last_documents = body
+        .iter()
+        .find(|b| last.is_some() && b.request == last && b.precheck_link.is_some())
+        .map(|b| b.appointment.to_string())
+        .unwrap_or_default();
     // The server's time of the latest change drawn: once the list is left, what is older has
     // been seen (the kiosk's own clock may differ from the server's).
     let latest = body.iter().map(|b| b.changed_at_ms).max().unwrap_or(0);
@@ -674,6 +763,11 @@ pub(super) fn show_bookings(c: &Controller) {
                 can_cancel,
                 reprint: made_here.is_some_and(|m| reprints.contains(&m.request)),
                 refused: false,
+                documents: if b.precheck_link.is_some() {
+                    b.appointment.to_string().into()
+                } else {
+                    SharedString::new()
+                },
             },
         ));
     }
@@ -709,6 +803,7 @@ pub(super) fn show_bookings(c: &Controller) {
                 can_cancel,
                 reprint: reprints.contains(&b.request),
                 refused: matches!(b.status, BookingStatus::Rejected { .. }),
+                documents: SharedString::new(),
             },
         ));
     }
@@ -757,5 +852,6 @@ pub(super) fn show_bookings(c: &Controller) {
         if let Some(status) = last_status {
             api.set_booking_status(status.into());
         }
+        api.set_done_documents(last_documents.into());
     });
 }

@@ -140,6 +140,8 @@ pub fn bind(window: &AppWindow, core: Arc<KioskCore>, printer: Printer) -> Contr
     api.on_cancel_booking(on_text(booking::cancel_booking));
     api.on_confirm_cancel(on_text(booking::confirm_cancel));
     api.on_reprint(on_text(booking::reprint));
+    api.on_show_documents(on_text(booking::show_documents));
+    api.on_hide_documents(on(booking::hide_documents));
     api.on_slip_dealt_with(on_text(booking::slip_dealt_with));
     api.on_keep_booking(on(booking::keep_booking));
     api.on_refresh_list(on(booking::refresh_list));

@@ -49,6 +49,8 @@ pub(super) fn go(c: &Controller, screen: Screen) {
         api.set_screen(screen);
         api.set_active_field(SharedString::new());
         api.set_message(SharedString::new());
+        // A person's pre-check QR never outlives the page it was asked from.
+        api.set_documents_shown(false);
     });
     // The list is drawn once the screen is up: what it shows then stays put while it is read.
     if screen == Screen::Bookings || leaving {
@@ -64,6 +66,7 @@ pub(super) fn clear_fields(c: &Controller) {
         api.set_message(SharedString::new());
         api.set_check_result(SharedString::new());
         api.set_permit_found(false);
+        api.set_precheck_state(SharedString::new());
         api.set_show_options(false);
     });
 }

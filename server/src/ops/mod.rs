@@ -10,6 +10,7 @@
 
 pub mod agenda;
 pub mod appointments;
+pub mod checklists;
 pub mod kiosks;
 pub mod partners;
 pub mod precheck;

@@ -1,23 +1,33 @@
 //! The document pre-check's operations: open a conversation (linked to the person's ready permit
-//! and booking when the list has them), ask, mark, say, and close — each one transaction, each
-//! staff step audited. The files themselves are checked and written by `crate::precheck`.
+//! and booking when the list has them, its documents from a checklist of the administration and
+//! those ticked), ask, mark, say, and close — each one transaction, each staff step audited. When
+//! staff write or mark, the person is told by message (at most once per [`TELL_GAP`]). The files
+//! themselves are checked and written by `crate::precheck`.
 
-use coper_shared::precheck::{DOCUMENTS, ItemState, PHRASES, REASONS};
+use coper_shared::{
+    jiff::{SignedDuration, Timestamp},
+    notices::NoticeKind,
+    precheck::{DOCUMENTS, ItemState, PHRASES, REASONS},
+};
 
-use super::Actor;
+use super::{Actor, Changes};
 use crate::store::{
-    Connection, StoreError,
+    Connection, StoreError, checklists,
     precheck::{self as store, Message, NewFile},
 };
+
+/// After telling the person that the Questura wrote or marked something, later news waits this
+/// long for the next message: they read it all at once, and an SMS costs.
+pub const TELL_GAP: SignedDuration = SignedDuration::from_mins(30);
 
 /// Why a staff step is refused (the clerk reads it).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PrecheckError {
     #[error("indicare il numero di pratica, oppure cognome e data di nascita")]
     WhoMissing,
-    #[error("documento sconosciuto: {0}")]
+    #[error("documento sconosciuto o ritirato dall'amministrazione: {0}")]
     UnknownDocument(String),
-    #[error("frase sconosciuta: {0}")]
+    #[error("frase o risposta sconosciuta o ritirata: {0}")]
     UnknownPhrase(String),
     #[error("motivo sconosciuto: {0}")]
     UnknownReason(String),
@@ -29,24 +39,69 @@ pub enum PrecheckError {
     MessageLength(usize),
     #[error("conversazione inesistente")]
     NoSuchFile,
+    #[error("lista di controllo inesistente")]
+    NoSuchChecklist,
 }
 
-fn documents(asked: &[String]) -> Result<Vec<&'static str>, PrecheckError> {
-    asked
-        .iter()
-        .map(|d| {
-            DOCUMENTS
-                .iter()
-                .find(|k| **k == d.as_str())
-                .copied()
-                .ok_or_else(|| PrecheckError::UnknownDocument(d.clone()))
-        })
-        .collect()
+/// What a staff step answers: done, or why not; and what kiosks must learn.
+pub type Outcome<T> = Result<(Result<T, PrecheckError>, Changes), StoreError>;
+
+fn refused<T>(e: PrecheckError) -> Outcome<T> {
+    Ok((Err(e), Changes::none()))
 }
 
-/// Open a conversation asking for `asked` documents; the person's link gets `token`. When the
-/// person has a booking and consented to messages, and the server knows its public address
-/// (`public_url`), they are sent the link by SMS or e-mail.
+/// Kiosks hold each permit's pre-check and the bodies' links: every step rewrites them.
+fn done<T>(value: T) -> Outcome<T> {
+    Ok((Ok(value), Changes::shared()))
+}
+
+/// The documents `asked`, each one the shipped catalogue or the administration offers now.
+fn offered(conn: &Connection, asked: &[String]) -> Result<Result<Vec<String>, String>, StoreError> {
+    let added = checklists::added_documents(conn)?;
+    let known = |d: &str| DOCUMENTS.contains(&d) || added.iter().any(|a| a.code == d && !a.retired);
+    let mut out: Vec<String> = Vec::new();
+    for d in asked {
+        if !known(d) {
+            return Ok(Err(d.clone()));
+        }
+        if !out.contains(d) {
+            out.push(d.clone());
+        }
+    }
+    Ok(Ok(out))
+}
+
+/// Tell the person, by the contact of their booking, that there is news on their page (unless
+/// they were told less than [`TELL_GAP`] ago, or the server has no public address for links).
+fn tell(
+    conn: &Connection,
+    id: i64,
+    now: Timestamp,
+    public_url: Option<&str>,
+) -> Result<(), StoreError> {
+    let Some(base) = public_url else {
+        return Ok(());
+    };
+    let Some(file) = store::file(conn, id)? else {
+        return Ok(());
+    };
+    if let Some(appointment) = store::tell(conn, id, now - TELL_GAP, now)? {
+        let link = crate::web::precheck::person_link(base, &file.token);
+        crate::store::notices::enqueue_with_link(
+            conn,
+            &appointment,
+            NoticeKind::PrecheckUpdate,
+            "",
+            &link,
+            now,
+        )?;
+    }
+    Ok(())
+}
+
+/// Open a conversation asking for the documents of checklist `kind` and `asked`; the person's
+/// link gets `token`. When the person has a booking and consented to messages, and the server
+/// knows its public address (`public_url`), they are sent the link by SMS or e-mail.
 pub fn open(
     conn: &mut Connection,
     by: &Actor,
@@ -54,17 +109,32 @@ pub fn open(
     asked: &[String],
     token: &str,
     public_url: Option<&str>,
-) -> Result<Result<i64, PrecheckError>, StoreError> {
+) -> Outcome<i64> {
     new.pratica = new.pratica.trim().to_uppercase();
     new.surname = new.surname.trim().to_owned();
     if new.pratica.is_empty() && (new.surname.is_empty() || new.birth_date.trim().is_empty()) {
-        return Ok(Err(PrecheckError::WhoMissing));
+        return refused(PrecheckError::WhoMissing);
     }
-    let documents = match documents(asked) {
-        Ok(d) => d,
-        Err(e) => return Ok(Err(e)),
-    };
     let tx = conn.transaction()?;
+    let mut asked = asked.to_vec();
+    if let Some(kind) = new.kind_id {
+        let Some(kind) = checklists::kind(&tx, kind)? else {
+            return refused(PrecheckError::NoSuchChecklist);
+        };
+        // The checklist's documents first, in its order; a retired one is left out.
+        let added = checklists::added_documents(&tx)?;
+        let mut from_list: Vec<String> = kind
+            .documents
+            .into_iter()
+            .filter(|d| !added.iter().any(|a| a.code == *d && a.retired))
+            .collect();
+        from_list.append(&mut asked);
+        asked = from_list;
+    }
+    let documents = match offered(&tx, &asked)? {
+        Ok(d) => d,
+        Err(d) => return refused(PrecheckError::UnknownDocument(d)),
+    };
     let (permit, appointment) = store::person_of(&tx, &new.pratica, &new.surname, &new.birth_date)?;
     new.ready_permit_id = permit;
     new.appointment_id = appointment;
@@ -78,20 +148,23 @@ pub fn open(
     if new.surname.is_empty() {
         new.surname = format!("pratica {}", new.pratica);
     }
+    let documents: Vec<&str> = documents.iter().map(String::as_str).collect();
     let id = store::open(&tx, &new, token, &documents, by.now, (&by.name, &by.source))?;
     if let (Some(appointment), Some(base)) = (&new.appointment_id, public_url) {
-        let link = format!("{base}/documents/{token}");
+        let link = crate::web::precheck::person_link(base, token);
         crate::store::notices::enqueue_with_link(
             &tx,
             appointment,
-            coper_shared::notices::NoticeKind::Precheck,
+            NoticeKind::Precheck,
             "",
             &link,
             by.now,
         )?;
+        // The link itself is the first news.
+        store::tell(&tx, id, by.now, by.now)?;
     }
     tx.commit()?;
-    Ok(Ok(id))
+    done(id)
 }
 
 /// Ask for more documents.
@@ -100,18 +173,21 @@ pub fn ask(
     by: &Actor,
     id: i64,
     asked: &[String],
-) -> Result<Result<(), PrecheckError>, StoreError> {
-    let documents = match documents(asked) {
-        Ok(d) => d,
-        Err(e) => return Ok(Err(e)),
-    };
+    public_url: Option<&str>,
+) -> Outcome<()> {
     let tx = conn.transaction()?;
+    let documents = match offered(&tx, asked)? {
+        Ok(d) => d,
+        Err(d) => return refused(PrecheckError::UnknownDocument(d)),
+    };
     if store::file(&tx, id)?.is_none() {
-        return Ok(Err(PrecheckError::NoSuchFile));
+        return refused(PrecheckError::NoSuchFile);
     }
+    let documents: Vec<&str> = documents.iter().map(String::as_str).collect();
     store::request(&tx, id, &documents, by.now)?;
+    tell(&tx, id, by.now, public_url)?;
     tx.commit()?;
-    Ok(Ok(()))
+    done(())
 }
 
 /// Mark a document (an invalid one needs a reason from the list).
@@ -122,11 +198,12 @@ pub fn mark(
     document: &str,
     state: ItemState,
     reason: Option<&str>,
-) -> Result<Result<(), PrecheckError>, StoreError> {
+    public_url: Option<&str>,
+) -> Outcome<()> {
     let reason = match (state, reason.filter(|r| !r.is_empty())) {
-        (ItemState::Invalid, None) => return Ok(Err(PrecheckError::ReasonMissing)),
+        (ItemState::Invalid, None) => return refused(PrecheckError::ReasonMissing),
         (ItemState::Invalid, Some(r)) if !REASONS.contains(&r) => {
-            return Ok(Err(PrecheckError::UnknownReason(r.to_owned())));
+            return refused(PrecheckError::UnknownReason(r.to_owned()));
         }
         (ItemState::Invalid, Some(r)) => Some(r),
         _ => None,
@@ -141,13 +218,16 @@ pub fn mark(
         by.now,
         (&by.name, &by.source),
     )? {
-        return Ok(Err(PrecheckError::NotRequested));
+        return refused(PrecheckError::NotRequested);
     }
+    tell(&tx, id, by.now, public_url)?;
     tx.commit()?;
-    Ok(Ok(()))
+    done(())
 }
 
-/// Staff write: a canned phrase (about a document, or none) or free text.
+/// Staff write: a canned phrase or one of the administration's answers (about a document, or
+/// none), or free text.
+#[allow(clippy::too_many_arguments)]
 pub fn staff_says(
     conn: &mut Connection,
     by: &Actor,
@@ -156,26 +236,34 @@ pub fn staff_says(
     document: Option<&str>,
     text: &str,
     max_chars: usize,
-) -> Result<Result<(), PrecheckError>, StoreError> {
+    public_url: Option<&str>,
+) -> Outcome<()> {
     let phrase = phrase.filter(|p| !p.is_empty());
-    if let Some(p) = phrase
-        && !PHRASES.contains(&p)
-    {
-        return Ok(Err(PrecheckError::UnknownPhrase(p.to_owned())));
-    }
     let document = document.filter(|d| !d.is_empty());
-    if let Some(d) = document
-        && !DOCUMENTS.contains(&d)
-    {
-        return Ok(Err(PrecheckError::UnknownDocument(d.to_owned())));
-    }
     let text = text.trim();
     if (phrase.is_none() && text.is_empty()) || text.chars().count() > max_chars {
-        return Ok(Err(PrecheckError::MessageLength(max_chars)));
+        return refused(PrecheckError::MessageLength(max_chars));
     }
     let tx = conn.transaction()?;
+    if let Some(p) = phrase {
+        let answer = p
+            .strip_prefix("answer:")
+            .and_then(|n| n.parse::<i64>().ok());
+        let known = match answer {
+            Some(n) => checklists::answers(&tx, false)?.iter().any(|a| a.id == n),
+            None => PHRASES.contains(&p),
+        };
+        if !known {
+            return refused(PrecheckError::UnknownPhrase(p.to_owned()));
+        }
+    }
     if store::file(&tx, id)?.is_none() {
-        return Ok(Err(PrecheckError::NoSuchFile));
+        return refused(PrecheckError::NoSuchFile);
+    }
+    if let Some(d) = document
+        && !store::items(&tx, id)?.iter().any(|i| i.document == d)
+    {
+        return refused(PrecheckError::NotRequested);
     }
     let message = Message {
         author: "staff".into(),
@@ -185,22 +273,38 @@ pub fn staff_says(
         at: String::new(),
     };
     store::say(&tx, id, &message, by.now, &by.name)?;
+    tell(&tx, id, by.now, public_url)?;
     tx.commit()?;
-    Ok(Ok(()))
+    done(())
 }
 
-/// Complete, close, or open again.
+/// Complete, close, or open again. The person is told when the file is complete.
 pub fn set_state(
     conn: &mut Connection,
     by: &Actor,
     id: i64,
     state: &str,
-) -> Result<Result<(), PrecheckError>, StoreError> {
+    public_url: Option<&str>,
+) -> Outcome<()> {
     let tx = conn.transaction()?;
     if store::file(&tx, id)?.is_none() {
-        return Ok(Err(PrecheckError::NoSuchFile));
+        return refused(PrecheckError::NoSuchFile);
     }
     store::set_state(&tx, id, state, by.now, (&by.name, &by.source))?;
+    if state == "complete" {
+        tell(&tx, id, by.now, public_url)?;
+    }
     tx.commit()?;
-    Ok(Ok(()))
+    done(())
+}
+
+/// A new link for the person: the old one stops working at once.
+pub fn new_link(conn: &mut Connection, by: &Actor, id: i64, token: &str) -> Outcome<()> {
+    let tx = conn.transaction()?;
+    if store::file(&tx, id)?.is_none() {
+        return refused(PrecheckError::NoSuchFile);
+    }
+    store::new_token(&tx, id, token, by.now, (&by.name, &by.source))?;
+    tx.commit()?;
+    done(())
 }

@@ -22,6 +22,7 @@
 
 pub mod appointments;
 pub mod audit;
+pub mod checklists;
 pub mod documents;
 pub mod kiosks;
 pub mod notices;
@@ -87,6 +88,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../../migrations/0013_notices.sql")),
         M::up(include_str!("../../../migrations/0014_notice_delivery.sql")),
         M::up(include_str!("../../../migrations/0015_precheck.sql")),
+        M::up(include_str!("../../../migrations/0016_precheck_lists.sql")),
     ])
 }
 

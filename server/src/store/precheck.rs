@@ -3,7 +3,10 @@
 //! the documents asked for and where each stands, and what the person sent (the files
 //! themselves live in the data folder, `crate::precheck` writes and deletes them).
 
-use coper_shared::{jiff::Timestamp, precheck::ItemState};
+use coper_shared::{
+    jiff::Timestamp,
+    precheck::{ItemState, PrecheckSummary, ToBring},
+};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{StoreError, audit_from, instant_text};
@@ -25,10 +28,12 @@ pub struct File {
     /// `us` or `person`: whose turn it is.
     pub waiting: String,
     pub updated_at: String,
+    /// The checklist it was opened from.
+    pub kind_id: Option<i64>,
 }
 
 const FILE: &str = "SELECT id, pratica, surname, given_names, birth_date, ready_permit_id,
-        appointment_id, lang, token, state, waiting, updated_at FROM precheck_files";
+        appointment_id, lang, token, state, waiting, updated_at, kind_id FROM precheck_files";
 
 fn file_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<File> {
     Ok(File {
@@ -44,6 +49,7 @@ fn file_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<File> {
         state: r.get(9)?,
         waiting: r.get(10)?,
         updated_at: r.get(11)?,
+        kind_id: r.get(12)?,
     })
 }
 
@@ -58,6 +64,7 @@ pub struct NewFile {
     pub ready_permit_id: Option<i64>,
     pub appointment_id: Option<String>,
     pub lang: String,
+    pub kind_id: Option<i64>,
 }
 
 /// Open a conversation with `token`, asking for `documents`. Audited. Its id.
@@ -71,8 +78,8 @@ pub fn open(
 ) -> Result<i64, StoreError> {
     conn.execute(
         "INSERT INTO precheck_files (pratica, surname, given_names, birth_date, ready_permit_id,
-             appointment_id, lang, token, created_at, created_by, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?9)",
+             appointment_id, lang, token, created_at, created_by, updated_at, kind_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?9, ?11)",
         params![
             new.pratica,
             new.surname,
@@ -83,7 +90,8 @@ pub fn open(
             new.lang,
             token,
             instant_text(now),
-            actor
+            actor,
+            new.kind_id
         ],
     )?;
     let id = conn.last_insert_rowid();
@@ -126,19 +134,22 @@ fn touch(conn: &Connection, id: i64, waiting: &str, now: Timestamp) -> Result<()
     Ok(())
 }
 
-/// The conversations in `state` (`open` also narrowed by whose turn: `us`, `person`), the
-/// latest moved first.
+/// The conversations in `state` (`open` also narrowed by whose turn: `us`, `person`; and by the
+/// day of the person's booking, `YYYY-MM-DD`), the latest moved first.
 pub fn inbox(
     conn: &Connection,
     state: &str,
     waiting: Option<&str>,
+    booked_on: Option<&str>,
     limit: usize,
 ) -> Result<Vec<File>, StoreError> {
     let mut stmt = conn.prepare_cached(&format!(
         "{FILE} WHERE state = ?1 AND (?2 IS NULL OR waiting = ?2)
-         ORDER BY updated_at DESC, id DESC LIMIT ?3"
+           AND (?3 IS NULL OR appointment_id IN
+                (SELECT id FROM appointments WHERE slot_date = ?3))
+         ORDER BY updated_at DESC, id DESC LIMIT ?4"
     ))?;
-    let rows = stmt.query_map(params![state, waiting, limit as i64], file_row)?;
+    let rows = stmt.query_map(params![state, waiting, booked_on, limit as i64], file_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -412,13 +423,14 @@ pub fn upload_count(conn: &Connection, id: i64) -> Result<usize, StoreError> {
     Ok(n as usize)
 }
 
-/// The documents still outstanding (not marked valid) for a booking's person: the latest
-/// conversation about its appointment or its ready permit, if any is not closed.
+/// The pre-check of a booking's person as the counter and kiosks read it: the latest
+/// conversation about its appointment or its ready permit, if one is not closed.
 pub fn outstanding_for(
     conn: &Connection,
     appointment: &str,
     permit: Option<i64>,
-) -> Result<Option<(File, Vec<Item>)>, StoreError> {
+    added: &Added,
+) -> Result<Option<PrecheckSummary>, StoreError> {
     let found = conn
         .query_row(
             &format!(
@@ -430,14 +442,38 @@ pub fn outstanding_for(
             file_row,
         )
         .optional()?;
-    let Some(file) = found else {
-        return Ok(None);
-    };
-    let items = items(conn, file.id)?
+    found
+        .map(|file| summary_of(conn, file.id, file.state == "complete", added))
+        .transpose()
+}
+
+/// The names of the documents the administration added, by code.
+pub type Added = std::collections::BTreeMap<String, coper_shared::precheck::Translations>;
+
+/// Conversation `id`'s documents not valid yet, with the names of those the administration added.
+fn summary_of(
+    conn: &Connection,
+    id: i64,
+    complete: bool,
+    added: &Added,
+) -> Result<PrecheckSummary, StoreError> {
+    let to_bring: Vec<ToBring> = items(conn, id)?
         .into_iter()
         .filter(|i| i.state.outstanding())
+        .map(|i| ToBring {
+            document: i.document,
+            state: i.state.key().to_owned(),
+        })
         .collect();
-    Ok(Some((file, items)))
+    let added = to_bring
+        .iter()
+        .filter_map(|t| Some((t.document.clone(), added.get(&t.document)?.clone())))
+        .collect();
+    Ok(PrecheckSummary {
+        complete,
+        to_bring,
+        added,
+    })
 }
 
 /// The staff's audit of a file looked at (every view of a person's document is recorded).
@@ -526,4 +562,67 @@ pub fn is_recorded(conn: &Connection, name: &str) -> Result<bool, StoreError> {
         )
         .optional()?
         .is_some())
+}
+
+/// Each ready permit's pre-check as kiosks hold it (the latest conversation not closed): whether
+/// it is complete, and the documents not valid yet with the names of those the administration
+/// added.
+pub fn summaries(
+    conn: &Connection,
+    added: &Added,
+) -> Result<Vec<(i64, PrecheckSummary)>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT f.id, f.ready_permit_id, f.state = 'complete' FROM precheck_files f
+         WHERE f.state <> 'closed' AND f.ready_permit_id IS NOT NULL
+           AND f.id = (SELECT max(g.id) FROM precheck_files g
+                       WHERE g.ready_permit_id = f.ready_permit_id AND g.state <> 'closed')",
+    )?;
+    let rows: Vec<(i64, i64, bool)> = stmt
+        .query_map([], |r| <(i64, i64, bool)>::try_from(r))?
+        .collect::<Result<_, _>>()?;
+    rows.into_iter()
+        .map(|(id, permit, complete)| Ok((permit, summary_of(conn, id, complete, added)?)))
+        .collect()
+}
+
+/// Whether to tell the person by message that the Questura wrote or marked something: the
+/// conversation's booking, if none was told since `since` (then `now` is recorded).
+pub fn tell(
+    conn: &Connection,
+    id: i64,
+    since: Timestamp,
+    now: Timestamp,
+) -> Result<Option<String>, StoreError> {
+    let appointment: Option<String> = conn
+        .query_row(
+            "SELECT appointment_id FROM precheck_files
+             WHERE id = ?1 AND appointment_id IS NOT NULL AND (told_at IS NULL OR told_at < ?2)",
+            params![id, instant_text(since)],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if appointment.is_some() {
+        conn.execute(
+            "UPDATE precheck_files SET told_at = ?2 WHERE id = ?1",
+            params![id, instant_text(now)],
+        )?;
+    }
+    Ok(appointment)
+}
+
+/// The person's link (token) of each active booking with a conversation not closed, by
+/// appointment id: the conversation names the booking, or the ready permit the booking is for.
+pub fn tokens_by_appointment(
+    conn: &Connection,
+) -> Result<std::collections::BTreeMap<String, String>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT a.id, f.token FROM precheck_files f
+         JOIN appointments a ON a.id = f.appointment_id
+              OR (f.ready_permit_id IS NOT NULL AND a.ready_permit_id = f.ready_permit_id)
+         WHERE f.state <> 'closed' AND a.status IN ('booked', 'checked_in')
+         ORDER BY f.id",
+    )?;
+    let rows = stmt.query_map([], |r| <(String, String)>::try_from(r))?;
+    // The latest conversation wins: rows come oldest first.
+    Ok(rows.collect::<Result<_, _>>()?)
 }

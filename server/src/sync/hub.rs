@@ -38,6 +38,9 @@ pub struct SyncHub {
     pub config: SyncConfig,
     /// Where kiosks' changes are parsed first (see `sandbox`); `None`: applied directly.
     pub sandbox: Option<super::sandbox::Sandbox>,
+    /// Where people reach this server (`[notices] public_url`): the pre-check links in the
+    /// partner bodies' bookings documents start with it; without it they carry none.
+    pub public_url: Option<Arc<str>>,
     docs: Arc<Mutex<Documents>>,
     changed: broadcast::Sender<DocName>,
     /// The live session of each kiosk: a new one replaces the old (one WebSocket per kiosk).
@@ -52,6 +55,7 @@ impl SyncHub {
             clock,
             config,
             sandbox: None,
+            public_url: None,
             docs: Arc::new(Mutex::new(Documents::default())),
             changed,
             sessions: Arc::new(Mutex::new(HashMap::new())),
@@ -111,6 +115,7 @@ impl SyncHub {
         kiosks: Vec<KioskId>,
     ) -> Result<(), StoreError> {
         let docs = self.docs.clone();
+        let url = self.public_url.clone();
         let config = self.config;
         let now = self.now();
         let changed = self
@@ -134,7 +139,7 @@ impl SyncHub {
                         changed.push(DocName::Inbox(kiosk));
                     }
                 }
-                changed.extend(write_bookings(conn, &mut docs, now, None)?);
+                changed.extend(write_bookings(conn, &mut docs, now, None, url.as_deref())?);
                 Ok::<_, StoreError>(changed)
             })
             .await?;
@@ -146,12 +151,13 @@ impl SyncHub {
     /// partner bodies' bookings documents, so their kiosks show it.
     pub async fn republish_bookings(&self) -> Result<(), StoreError> {
         let docs = self.docs.clone();
+        let url = self.public_url.clone();
         let now = self.now();
         let changed = self
             .db
             .call(move |conn| {
                 let mut docs = docs.lock().unwrap_or_else(|p| p.into_inner());
-                let mut changed = write_bookings(conn, &mut docs, now, None)?;
+                let mut changed = write_bookings(conn, &mut docs, now, None, url.as_deref())?;
                 // Who is being served, who is back on the list: every kiosk's warning follows.
                 if write_booked(conn, &mut docs, now)? {
                     changed.push(DocName::Ready);
@@ -230,6 +236,7 @@ impl SyncHub {
     /// today's and later records. Otherwise idempotent: records already right add nothing.
     pub async fn reconcile(&self, kiosk: KioskId) -> Result<(), StoreError> {
         let docs = self.docs.clone();
+        let url = self.public_url.clone();
         let now = self.now();
         let config = self.config;
         let names = self.documents_for(kiosk).await?;
@@ -243,7 +250,13 @@ impl SyncHub {
                     changed.push(DocName::Operators(kiosk));
                 }
                 let body = kiosks::partner_of(conn, kiosk)?.into_iter().collect();
-                changed.extend(write_bookings(conn, &mut docs, now, Some(&body))?);
+                changed.extend(write_bookings(
+                    conn,
+                    &mut docs,
+                    now,
+                    Some(&body),
+                    url.as_deref(),
+                )?);
                 let agendas = names
                     .iter()
                     .filter(|n| matches!(n, DocName::Agenda { .. }))
@@ -299,6 +312,7 @@ impl SyncHub {
         clock_trusted: bool,
     ) -> Result<(), StoreError> {
         let docs = self.docs.clone();
+        let url = self.public_url.clone();
         let now = self.now();
         let config = self.config;
         let changed = self
@@ -358,7 +372,13 @@ impl SyncHub {
                 };
                 let mut changed = project(conn, &mut docs, kiosk, touched)?;
                 if let Some(bodies) = bodies {
-                    changed.extend(write_bookings(conn, &mut docs, now, Some(&bodies))?);
+                    changed.extend(write_bookings(
+                        conn,
+                        &mut docs,
+                        now,
+                        Some(&bodies),
+                        url.as_deref(),
+                    )?);
                     // The people just booked: every kiosk warns before booking them again.
                     if write_booked(conn, &mut docs, now)? {
                         changed.push(DocName::Ready);

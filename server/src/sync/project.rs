@@ -18,8 +18,8 @@ use jiff::{Timestamp, civil::Date};
 
 use super::{Context, SyncConfig, docs::Documents};
 use crate::store::{
-    Connection, StoreError, appointments, kiosks, parse_date, partners, ready, settings, slots,
-    users, verdicts,
+    Connection, StoreError, appointments, checklists, kiosks, parse_date, partners, precheck,
+    ready, settings, slots, users, verdicts,
 };
 
 /// Write the agendas named in `touched`, then the inboxes it names and `kiosk`'s, from SQLite;
@@ -171,7 +171,8 @@ pub(super) fn write_shared(
     if write_directory(conn, docs, config.clock_skew_bound_ms, &seal_key)? {
         changed.push(DocName::Directory);
     }
-    if write_ready(conn, docs, now)? | write_booked(conn, docs, now)? {
+    if write_ready(conn, docs, now)? | write_booked(conn, docs, now)? | write_precheck(conn, docs)?
+    {
         changed.push(DocName::Ready);
     }
     Ok(changed)
@@ -261,6 +262,20 @@ pub(super) fn write_booked(
     Ok(changed)
 }
 
+/// Write, beside the ready list, each permit's document pre-check (no names, no link): whether
+/// it is complete and what is still to bring. Returns whether the document changed.
+fn write_precheck(conn: &Connection, docs: &mut Documents) -> Result<bool, StoreError> {
+    let added = checklists::Texts::load(conn)?.added;
+    let summaries = precheck::summaries(conn, &added)?;
+    let doc = docs.get(conn, &DocName::Ready)?;
+    let entries = summaries.iter().map(|(permit, s)| (permit.to_string(), s));
+    let changed = put_exactly(doc, collections::PRECHECK, entries);
+    if changed {
+        docs.persist(conn, &DocName::Ready)?;
+    }
+    Ok(changed)
+}
+
 /// Write the bookings document of every enrolled kiosk of the partner bodies `partners` (every
 /// body when `None`): the body's bookings from today on, the same records for each of its kiosks
 /// but for `here`. Returns the documents that changed.
@@ -269,6 +284,7 @@ pub(super) fn write_bookings(
     docs: &mut Documents,
     now: Timestamp,
     partners: Option<&BTreeSet<i64>>,
+    public_url: Option<&str>,
 ) -> Result<Vec<DocName>, StoreError> {
     let Some(ctx) = Context::load(conn)? else {
         return Ok(Vec::new());
@@ -281,8 +297,19 @@ pub(super) fn write_bookings(
         }
     }
     let mut changed_docs = Vec::new();
+    let tokens = match public_url {
+        Some(_) if !by_partner.is_empty() => precheck::tokens_by_appointment(conn)?,
+        _ => Default::default(),
+    };
     for (partner, kiosks) in by_partner {
-        let rows = appointments::of_partner_from(conn, partner, today)?;
+        let mut rows = appointments::of_partner_from(conn, partner, today)?;
+        if let Some(base) = public_url {
+            for row in &mut rows {
+                row.booking.precheck_link = tokens
+                    .get(&row.booking.appointment.to_string())
+                    .map(|token| crate::web::precheck::person_link(base, token));
+            }
+        }
         for kiosk in kiosks {
             let name = DocName::Bookings(kiosk);
             let doc = docs.get(conn, &name)?;

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use crate::{
     AppState,
     store::{self, precheck as files},
-    web::{page::PageResult, precheck::message_text, public::MESSAGE_LANGUAGES},
+    web::{page::PageResult, public::MESSAGE_LANGUAGES},
 };
 
 /// One document as the person sees it.
@@ -112,6 +112,7 @@ async fn page(
                         files::messages(conn, file.id)?,
                         place,
                         file,
+                        store::checklists::Texts::load(conn)?,
                     )))
                 })
                 .await?
@@ -124,14 +125,14 @@ async fn page(
         (_, Some((status, _))) => *status,
         _ => StatusCode::OK,
     };
-    let found = found.map(|(items, messages, place, file)| Found {
+    let found = found.map(|(items, messages, place, file, texts)| Found {
         title: text(lang, "page.title").to_owned(),
         intro: text(lang, "page.intro").replace("{place}", &place),
         complete: file.state == "complete",
         items: items
             .into_iter()
             .map(|i| ItemShown {
-                label: text(lang, &format!("documents.{}", i.document)).to_owned(),
+                label: texts.document(&i.document, lang),
                 state: i.state.key(),
                 state_label: text(lang, &format!("page.state.{}", i.state.key())).to_owned(),
                 reason: i
@@ -148,7 +149,7 @@ async fn page(
             .map(|m| MessageShown {
                 mine: m.author == "person",
                 italian: m.author == "staff" && !m.body.is_empty(),
-                text: message_text(m, lang),
+                text: texts.message(m, lang),
             })
             .collect(),
     });

@@ -320,6 +320,48 @@ pub fn pages() -> Pages {
             get(admin::notices::notices),
         )
         .add(
+            "/admin/precheck",
+            &[M::GET],
+            Access::Admin,
+            get(admin::precheck::page),
+        )
+        .add(
+            "/admin/precheck/documents",
+            &[M::POST],
+            Access::Admin,
+            post(admin::precheck::add_document),
+        )
+        .add(
+            "/admin/precheck/documents/{code}/retire",
+            &[M::POST],
+            Access::Admin,
+            post(admin::precheck::retire_document),
+        )
+        .add(
+            "/admin/precheck/checklists",
+            &[M::POST],
+            Access::Admin,
+            post(admin::precheck::save_checklist),
+        )
+        .add(
+            "/admin/precheck/checklists/{id}/delete",
+            &[M::POST],
+            Access::Admin,
+            post(admin::precheck::delete_checklist),
+        )
+        .add(
+            "/admin/precheck/answers",
+            &[M::POST],
+            Access::Admin,
+            post(admin::precheck::add_answer),
+        )
+        .add(
+            "/admin/precheck/answers/{id}/retire",
+            &[M::POST],
+            Access::Admin,
+            post(admin::precheck::retire_answer),
+        )
+        .add(
             "/admin/notices/templates",
             &[M::GET, M::POST],
             Access::Admin,

@@ -24,7 +24,11 @@ use serde::Deserialize;
 use crate::{
     AppState, ops,
     ops::precheck::PrecheckError,
-    store::{self, precheck as files},
+    store::{
+        self,
+        checklists::{self, Texts},
+        precheck as files,
+    },
     web::{
         counter::day::async_stream,
         page::{Frame, PageError, PageResult, StaffContext},
@@ -37,12 +41,38 @@ const LISTED: usize = 200;
 
 /// A choice of the lists: value, Italian label.
 pub struct Choice {
-    pub key: &'static str,
+    pub key: String,
     pub label: String,
 }
 
-fn documents() -> Vec<Choice> {
-    choices(&DOCUMENTS, "documents")
+/// The documents staff may ask for now: the shipped ones, then those the administration added
+/// and has not retired.
+fn documents(texts: &Texts, retired: &[String]) -> Vec<Choice> {
+    DOCUMENTS
+        .iter()
+        .map(|k| k.to_string())
+        .chain(texts.added.keys().filter(|k| !retired.contains(k)).cloned())
+        .map(|key| Choice {
+            label: texts.document(&key, "it"),
+            key,
+        })
+        .collect()
+}
+
+/// The texts of the administration, and the codes of the documents it retired.
+fn texts_and_retired(conn: &store::Connection) -> Result<(Texts, Vec<String>), store::StoreError> {
+    let retired = checklists::added_documents(conn)?
+        .into_iter()
+        .filter(|d| d.retired)
+        .map(|d| d.code)
+        .collect();
+    Ok((Texts::load(conn)?, retired))
+}
+
+/// A checklist as the form offers it: "Consegna permessi · Lavoro subordinato (4 documenti)".
+pub struct KindChoice {
+    pub id: i64,
+    pub label: String,
 }
 
 #[derive(askama::Template, askama_web::WebTemplate)]
@@ -52,6 +82,9 @@ pub struct InboxPage {
     pub show: String,
     pub files: Vec<files::File>,
     pub documents: Vec<Choice>,
+    pub kinds: Vec<KindChoice>,
+    /// The booking day the list is narrowed to (`YYYY-MM-DD`), or empty.
+    pub date: String,
     pub languages: &'static [(&'static str, &'static str)],
     pub error: Option<String>,
 }
@@ -60,6 +93,9 @@ pub struct InboxPage {
 pub struct InboxQuery {
     #[serde(default)]
     show: Option<String>,
+    /// Only the conversations of people booked on this day.
+    #[serde(default)]
+    date: Option<String>,
 }
 
 fn listing(show: &str) -> (&'static str, Option<&'static str>) {
@@ -71,31 +107,62 @@ fn listing(show: &str) -> (&'static str, Option<&'static str>) {
     }
 }
 
-/// `GET /precheck?show=us|person|complete|closed`.
+/// `GET /precheck?show=us|person|complete|closed&date=YYYY-MM-DD`.
 pub async fn inbox(cx: StaffContext, Query(q): Query<InboxQuery>) -> PageResult {
     let show = q.show.unwrap_or_else(|| "us".into());
-    inbox_page(&cx, show, None, StatusCode::OK).await
+    // A day as the date field sends it; anything else lists every day.
+    let date = q
+        .date
+        .filter(|d| d.parse::<coper_shared::jiff::civil::Date>().is_ok())
+        .unwrap_or_default();
+    inbox_page(&cx, show, date, None, StatusCode::OK).await
 }
 
 async fn inbox_page(
     cx: &StaffContext,
     show: String,
+    date: String,
     error: Option<String>,
     status: StatusCode,
 ) -> Result<Response, PageError> {
     let (state, waiting) = listing(&show);
-    let files = cx
+    let day = (!date.is_empty()).then(|| date.clone());
+    let (files, (texts, retired), kinds, services) = cx
         .state
         .db
-        .read(move |conn| files::inbox(conn, state, waiting, LISTED))
+        .read(move |conn| {
+            Ok::<_, store::StoreError>((
+                files::inbox(conn, state, waiting, day.as_deref(), LISTED)?,
+                texts_and_retired(conn)?,
+                checklists::kinds(conn)?,
+                store::services::services(conn)?,
+            ))
+        })
         .await?;
+    let kinds = kinds
+        .into_iter()
+        .map(|k| KindChoice {
+            id: k.id,
+            label: format!(
+                "{} · {} ({} documenti)",
+                services
+                    .iter()
+                    .find(|s| s.id.as_str() == k.service)
+                    .map_or(k.service.as_str(), |s| s.name.as_str()),
+                k.name,
+                k.documents.len()
+            ),
+        })
+        .collect();
     Ok((
         status,
         InboxPage {
             frame: cx.frame(),
             show,
+            date,
             files,
-            documents: documents(),
+            documents: documents(&texts, &retired),
+            kinds,
             languages: &MESSAGE_LANGUAGES,
             error,
         },
@@ -156,6 +223,7 @@ pub async fn open(cx: StaffContext, Form(form): Form<Vec<(String, String)>>) -> 
             .find(|l| *l == lang)
             .unwrap_or("it")
             .to_owned(),
+        kind_id: one(&form, "kind").parse().ok(),
         ..files::NewFile::default()
     };
     let asked = all(&form, "documents");
@@ -164,8 +232,7 @@ pub async fn open(cx: StaffContext, Form(form): Form<Vec<(String, String)>>) -> 
     let public_url = cx.state.sender.public_url().map(str::to_owned);
     let opened = cx
         .state
-        .db
-        .call(move |conn| {
+        .perform(move |conn| {
             ops::precheck::open(conn, &by, new, &asked, &token, public_url.as_deref())
         })
         .await?;
@@ -177,6 +244,7 @@ pub async fn open(cx: StaffContext, Form(form): Form<Vec<(String, String)>>) -> 
         Err(e) => Ok(inbox_page(
             &cx,
             "us".into(),
+            String::new(),
             Some(e.to_string()),
             StatusCode::BAD_REQUEST,
         )
@@ -209,6 +277,9 @@ pub struct FilePage {
     pub messages: Vec<MessageShown>,
     pub uploads: Vec<files::Upload>,
     pub documents: Vec<Choice>,
+    /// The documents of this conversation, for "about".
+    pub asked: Vec<Choice>,
+    /// The one-touch phrases, then the administration's answers.
     pub phrases: Vec<Choice>,
     pub reasons: Vec<Choice>,
     /// The person's booking, when the conversation is linked to one: "giovedì 3 dicembre 2026
@@ -229,7 +300,7 @@ fn state_label(state: ItemState) -> String {
 fn choices(keys: &[&'static str], group: &str) -> Vec<Choice> {
     keys.iter()
         .map(|k| Choice {
-            key: k,
+            key: k.to_string(),
             label: text("it", &format!("{group}.{k}")).to_owned(),
         })
         .collect()
@@ -274,20 +345,28 @@ async fn file_page(
                 files::messages(conn, id)?,
                 files::uploads(conn, id)?,
                 booking,
+                texts_and_retired(conn)?,
             )))
         })
         .await?;
-    let Some((file, items, messages, uploads, booking)) = found else {
+    let Some((file, items, messages, uploads, booking, (texts, retired))) = found else {
         return Err(PageError::message(
             StatusCode::NOT_FOUND,
             "Conversazione inesistente",
             "Nessuna conversazione con questo numero.",
         ));
     };
+    let asked = items
+        .iter()
+        .map(|i| Choice {
+            key: i.document.clone(),
+            label: texts.document(&i.document, "it"),
+        })
+        .collect();
     let items = items
         .into_iter()
         .map(|i| ItemShown {
-            label: text("it", &format!("documents.{}", i.document)).to_owned(),
+            label: texts.document(&i.document, "it"),
             state: i.state.key(),
             state_label: state_label(i.state),
             reason: i
@@ -301,7 +380,7 @@ async fn file_page(
         .into_iter()
         .map(|m| MessageShown {
             from_person: m.author == "person",
-            text: message_text(&m, "it"),
+            text: texts.message(&m, "it"),
             at: m.at,
         })
         .collect();
@@ -320,7 +399,7 @@ async fn file_page(
         .map(|u| {
             u.document
                 .as_ref()
-                .map(|d| text("it", &format!("documents.{d}")).to_owned())
+                .map(|d| texts.document(d, "it"))
                 .unwrap_or_default()
         })
         .collect();
@@ -336,31 +415,29 @@ async fn file_page(
             items,
             messages,
             uploads,
-            documents: documents(),
-            phrases: choices(&PHRASES, "phrases"),
+            documents: documents(&texts, &retired),
+            asked,
+            phrases: choices(&PHRASES, "phrases")
+                .into_iter()
+                .chain(
+                    texts
+                        .answers
+                        .values()
+                        .filter(|a| !a.retired)
+                        .map(|a| Choice {
+                            key: checklists::answer_phrase(a.id),
+                            label: format!(
+                                "Risposta: {}",
+                                coper_shared::precheck::translated(&a.question, "it").0
+                            ),
+                        }),
+                )
+                .collect(),
             reasons: choices(&REASONS, "reasons"),
             error,
         },
     )
         .into_response())
-}
-
-/// A message in `lang`: a phrase translated (with the document it is about), free text as
-/// written.
-pub fn message_text(m: &files::Message, lang: &str) -> String {
-    let mut out = String::new();
-    if let Some(d) = &m.document {
-        out.push_str(text(lang, &format!("documents.{d}")));
-        out.push_str(": ");
-    }
-    if let Some(p) = &m.phrase {
-        out.push_str(text(lang, &format!("phrases.{p}")));
-        if !m.body.is_empty() {
-            out.push('\n');
-        }
-    }
-    out.push_str(&m.body);
-    out
 }
 
 /// The address people reach this server at: `[notices] public_url`, else the one the staff's
@@ -395,12 +472,12 @@ pub async fn act(
 ) -> PageResult {
     let by = cx.by.clone();
     let max_chars = cx.state.limits.precheck_message_chars;
+    let url = cx.state.sender.public_url().map(str::to_owned);
     let done: Result<(), PrecheckError> = match action.as_str() {
         "ask" => {
             let asked = all(&form, "documents");
             cx.state
-                .db
-                .call(move |conn| ops::precheck::ask(conn, &by, id, &asked))
+                .perform(move |conn| ops::precheck::ask(conn, &by, id, &asked, url.as_deref()))
                 .await?
         }
         "mark" => {
@@ -412,9 +489,16 @@ pub async fn act(
             match ItemState::from_key(&state) {
                 Some(state) => {
                     cx.state
-                        .db
-                        .call(move |conn| {
-                            ops::precheck::mark(conn, &by, id, &document, state, Some(&reason))
+                        .perform(move |conn| {
+                            ops::precheck::mark(
+                                conn,
+                                &by,
+                                id,
+                                &document,
+                                state,
+                                Some(&reason),
+                                url.as_deref(),
+                            )
                         })
                         .await?
                 }
@@ -428,8 +512,7 @@ pub async fn act(
                 one(&form, "text"),
             );
             cx.state
-                .db
-                .call(move |conn| {
+                .perform(move |conn| {
                     ops::precheck::staff_says(
                         conn,
                         &by,
@@ -438,6 +521,7 @@ pub async fn act(
                         Some(&document),
                         &text,
                         max_chars,
+                        url.as_deref(),
                     )
                 })
                 .await?
@@ -449,19 +533,14 @@ pub async fn act(
                 _ => "open",
             };
             cx.state
-                .db
-                .call(move |conn| ops::precheck::set_state(conn, &by, id, state))
+                .perform(move |conn| ops::precheck::set_state(conn, &by, id, state, url.as_deref()))
                 .await?
         }
         "link" => {
             let token = crate::precheck::link_token();
             cx.state
-                .db
-                .call(move |conn| {
-                    files::new_token(conn, id, &token, by.now, (&by.name, &by.source))
-                })
-                .await?;
-            Ok(())
+                .perform(move |conn| ops::precheck::new_link(conn, &by, id, &token))
+                .await?
         }
         _ => {
             return Err(PageError::message(

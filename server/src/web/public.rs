@@ -29,6 +29,29 @@ pub struct LangQuery {
 pub struct ServiceShown {
     pub name: String,
     pub what_to_bring: String,
+    /// The administration's answers on its times and procedures.
+    pub answers: Vec<AnswerShown>,
+}
+
+/// An answer on times and procedures, in the page's language or else in Italian (`lang` says
+/// which, so a reader and a screen reader know).
+pub struct AnswerShown {
+    pub question: String,
+    pub answer: String,
+    pub lang: &'static str,
+}
+
+impl AnswerShown {
+    fn of(a: &store::checklists::Answer, lang: Lang) -> Self {
+        use coper_shared::precheck::translated;
+        let (question, theirs) = translated(&a.question, lang.code());
+        let (answer, both) = translated(&a.answer, lang.code());
+        Self {
+            question: question.to_owned(),
+            answer: answer.to_owned(),
+            lang: if theirs && both { lang.code() } else { "it" },
+        }
+    }
 }
 
 /// What every public page shows around its content.
@@ -77,6 +100,8 @@ pub struct HomePage {
     pub frame: Frame,
     pub partners: Vec<Partner>,
     pub services: Vec<ServiceShown>,
+    /// Answers for every service.
+    pub answers: Vec<AnswerShown>,
 }
 
 pub async fn home(
@@ -85,18 +110,27 @@ pub async fn home(
     headers: HeaderMap,
 ) -> PageResult {
     let lang = Lang::of_request(query.lang.as_deref(), &headers);
-    let (partners, services) = state
+    let (partners, services, answers) = state
         .db
-        .read(|conn| {
+        .read(move |conn| {
             let partners = store::partners::active(conn)?;
+            let answers = store::checklists::answers(conn, false)?;
+            let of_service = |service: &str| -> Vec<AnswerShown> {
+                answers
+                    .iter()
+                    .filter(|a| a.service == service)
+                    .map(|a| AnswerShown::of(a, lang))
+                    .collect()
+            };
             let services = store::services::services(conn)?
                 .into_iter()
                 .map(|s| ServiceShown {
+                    answers: of_service(s.id.as_str()),
                     name: s.name,
                     what_to_bring: s.what_to_bring,
                 })
                 .collect::<Vec<_>>();
-            Ok::<_, store::StoreError>((partners, services))
+            Ok::<_, store::StoreError>((partners, services, of_service("")))
         })
         .await?;
     let frame = frame(&state, lang, "/").await?;
@@ -107,6 +141,7 @@ pub async fn home(
             frame,
             partners,
             services,
+            answers,
         },
     ))
 }

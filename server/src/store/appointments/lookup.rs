@@ -472,6 +472,7 @@ pub fn of_partner_from(
                 replaced,
                 email,
                 lang,
+                precheck_link: None,
             },
         });
     }

@@ -185,22 +185,14 @@ async fn checkin(cx: &StaffContext, outcome: Option<Outcome>) -> Result<CheckinP
             let (id, permit) = (a.id.clone(), a.ready_permit_id);
             cx.state
                 .db
-                .read(move |conn| store_precheck::outstanding_for(conn, &id, permit))
+                .read(move |conn| {
+                    let added = crate::store::checklists::Texts::load(conn)?.added;
+                    store_precheck::outstanding_for(conn, &id, permit, &added)
+                })
                 .await?
-                .map(|(file, items)| PrecheckShown {
-                    complete: file.state == "complete",
-                    missing: items
-                        .iter()
-                        .map(|i| {
-                            let it =
-                                |key: String| coper_shared::precheck::text("it", &key).to_owned();
-                            format!(
-                                "{} ({})",
-                                it(format!("documents.{}", i.document)),
-                                it(format!("page.state.{}", i.state.key())).to_lowercase()
-                            )
-                        })
-                        .collect(),
+                .map(|summary| PrecheckShown {
+                    complete: summary.complete,
+                    missing: summary.lines("it"),
                 })
         }
         None => None,
