@@ -200,6 +200,12 @@ impl Browser {
         }
     }
 
+    /// Make the window `width` × `height` CSS pixels (a phone: 360 × 740).
+    pub async fn resize(&self, width: u32, height: u32) {
+        self.post("/window/rect", json!({ "width": width, "height": height }))
+            .await;
+    }
+
     /// Save what the window shows as a PNG.
     pub async fn screenshot(&self, path: &std::path::Path) {
         let png = self

@@ -26,11 +26,10 @@
         show();
       });
     });
-    // Larger by half at each touch, up to the picture's own size (a stamp or a date can be read).
+    // Larger by half at each touch, up to 2,400 px (a stamp or a date can be read).
     figure.querySelectorAll(".coper-zoom").forEach(function (button) {
       button.addEventListener("click", function () {
-        var most = Math.max(160, img.naturalWidth || 1600);
-        width = button.dataset.zoom === "1" ? Math.min(most, Math.round(width * 1.5)) : Math.max(160, Math.round(width / 1.5));
+        width = button.dataset.zoom === "1" ? Math.min(2400, Math.round(width * 1.5)) : Math.max(160, Math.round(width / 1.5));
         show();
       });
     });

@@ -105,6 +105,12 @@ pub fn link_token() -> String {
     hex::encode(bytes)
 }
 
+/// The link the person opens: on this server (`base`, as people reach it), at
+/// `/documents/{token}`.
+pub fn person_link(base: &str, token: &str) -> String {
+    format!("{base}/documents/{token}")
+}
+
 /// A fresh unguessable name (256 bits, hex) for a stored file.
 pub fn random_token() -> String {
     let mut bytes = [0u8; 32];

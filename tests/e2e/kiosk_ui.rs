@@ -11,6 +11,7 @@
 
 use std::{path::Path, sync::Arc, time::Duration};
 
+use coper_e2e::browser::Browser;
 use coper_kiosk::{
     Api, AppWindow, Screen,
     i18n::tr,
@@ -47,7 +48,11 @@ impl KioskUi {
 
     /// The same, with the server's clock (and the kiosk's) at `now`.
     async fn start_at(now: &'static str, printer_delay: Duration) -> Self {
-        let app = spawn_demo_at(now).await;
+        Self::start_with(spawn_demo_at(now).await, now, printer_delay).await
+    }
+
+    /// The same, on a server already started.
+    async fn start_with(app: TestApp, now: &'static str, printer_delay: Duration) -> Self {
         operator(&app).await;
         let proxy = Proxy::start(app.addr()).await;
         let kiosk = TestKiosk::enrol_at(&app, 1, &proxy.url(), now).await;
@@ -993,4 +998,260 @@ async fn a_person_who_missed_the_appointment_is_listed_and_booked_again_from_the
     .await;
     let (_, page) = app.fetch(&admin, "/admin/missed?partner=1").await;
     assert!(!String::from_utf8(page).unwrap().contains(&label));
+}
+
+/// The QR codes in a picture given pixel by pixel (`dark(x, y)`), scaled up `scale` times so a
+/// code drawn one pixel per module still reads.
+fn qr_codes(
+    width: usize,
+    height: usize,
+    scale: usize,
+    dark: impl Fn(usize, usize) -> bool,
+) -> Vec<String> {
+    let mut image =
+        rqrr::PreparedImage::prepare_from_greyscale(width * scale, height * scale, |x, y| {
+            if dark(x / scale, y / scale) { 0 } else { 255 }
+        });
+    image
+        .detect_grids()
+        .into_iter()
+        .filter_map(|g| g.decode().ok().map(|(_, text)| text))
+        .collect()
+}
+
+/// Issue #14's whole conversation, in a real browser for the Questura's staff and for the person
+/// (in Arabic, on a 360 px phone), then at the partner office's kiosk and the counter: staff
+/// open a file for a pratica asking for two documents; the person's page shows them in Arabic,
+/// takes a photo carrying GPS data and a PDF, and answers; the staff's inbox shows it without a
+/// reload; staff zoom into the photo, mark one document valid and one "bring the original"; the
+/// kiosk tells the operator what is missing, prints a reminder that lists the original to bring
+/// with a second QR code to the person's page, and shows that QR on screen; the counter's
+/// check-in says what is missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documents_are_settled_in_the_browser_and_the_kiosk_prints_what_is_still_to_bring() {
+    let config_dir = tempfile::tempdir().unwrap();
+    let config = config_dir.path().join("coper.toml");
+    std::fs::write(
+        &config,
+        "[notices]\npublic_url = \"https://prenota.example.invalid\"\n",
+    )
+    .unwrap();
+    let app = crate::helpers::spawn(crate::helpers::Options {
+        demo: true,
+        fixed_now: Some(MONDAY_NINE_ROME),
+        args: vec!["--config".into(), config.to_str().unwrap().into()],
+        ..crate::helpers::Options::default()
+    })
+    .await;
+    let ui = KioskUi::start_with(app, MONDAY_NINE_ROME, Duration::ZERO).await;
+    let (app, window) = (&ui.app, &ui.window);
+    let it = |english: &str| tr("it", english);
+    // A person of the ready list, not booked yet, with a pratica number.
+    let (permit, pratica, surname, given, born): (i64, String, String, String, String) = app
+        .database()
+        .query_row(
+            "SELECT id, pratica_number, surname, given_names, birth_date FROM ready_permits
+             WHERE pratica_number IS NOT NULL AND length(birth_date) = 10 AND given_names <> ''
+               AND surname NOT LIKE '%''%'
+               AND id NOT IN (SELECT ready_permit_id FROM appointments
+                              WHERE ready_permit_id IS NOT NULL AND status = 'booked')
+             ORDER BY id LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .unwrap();
+
+    // Staff open the file for the pratica, in Arabic, asking for the passport and the housing
+    // certificate.
+    let staff = Browser::start().await;
+    staff.log_in(&app.base, "documenti", DEMO_PASSWORD).await;
+    staff.goto(&app.url("/precheck")).await;
+    staff.type_into("#pratica", &pratica).await;
+    staff.click("#lang option[value='ar']").await;
+    staff.click("label[for=doc-passport]").await;
+    staff.click("label[for=doc-housing]").await;
+    staff
+        .click_and_wait_for_page("#open-form button[type=submit]")
+        .await;
+    let token: String = app.one(
+        "SELECT token FROM precheck_files WHERE pratica = ?1",
+        &pratica,
+    );
+    let link = format!("https://prenota.example.invalid/documents/{token}");
+    assert_eq!(staff.text("#person-link").await, link);
+    // The inbox, waiting for the person: it fills by itself when they send something.
+    staff.goto(&app.url("/precheck?show=us")).await;
+    staff.find("#no-files").await;
+
+    // The person, on a small phone, in Arabic.
+    let person = Browser::start().await;
+    person.resize(360, 740).await;
+    person.goto(&app.url(&format!("/documents/{token}"))).await;
+    assert_eq!(
+        person
+            .script("return document.documentElement.lang + ' ' + document.documentElement.dir;")
+            .await,
+        "ar rtl"
+    );
+    let checklist = person.text("#checklist").await;
+    assert!(
+        checklist.contains("جواز السفر") && checklist.contains("شهادة صلاحية السكن"),
+        "{checklist}"
+    );
+    let fits = "return document.documentElement.scrollWidth <= window.innerWidth && window.innerWidth <= 360;";
+    assert_eq!(
+        person.script(fits).await,
+        true,
+        "the page fits a 360 px phone"
+    );
+    let files = tempfile::tempdir().unwrap();
+    let photo = files.path().join("passaporto.jpg");
+    std::fs::write(&photo, crate::precheck::photo_with_gps()).unwrap();
+    let pdf = files.path().join("casa.pdf");
+    std::fs::write(&pdf, b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n").unwrap();
+    person
+        .type_into("#file-passport", photo.to_str().unwrap())
+        .await;
+    person
+        .click_and_wait_for_page("li[data-document='passport'] button[type=submit]")
+        .await;
+    assert_eq!(
+        person.text("#notice").await,
+        coper_shared::precheck::text("ar", "page.uploaded")
+    );
+    person
+        .type_into("#file-housing", pdf.to_str().unwrap())
+        .await;
+    person
+        .click_and_wait_for_page("li[data-document='housing'] button[type=submit]")
+        .await;
+    person.type_into("#body", "أرسلت الوثيقتين").await;
+    person.click_and_wait_for_page("#send-message").await;
+    assert_eq!(
+        person.script(fits).await,
+        true,
+        "still fits with the messages"
+    );
+    let stored: String = app.one(
+        "SELECT group_concat(kind) FROM precheck_uploads WHERE file_id = ?1",
+        1i64,
+    );
+    assert_eq!(stored, "image,pdf");
+
+    // The staff's inbox has it, live; the photo zooms; one document valid, one original.
+    staff.wait_for_text("#inbox", &surname, 10).await;
+    // (Opened by its address: the inbox may still be reloading for the person's later steps.)
+    let opened = staff
+        .script("return document.querySelector('#files a').href;")
+        .await;
+    staff.goto(opened.as_str().unwrap()).await;
+    assert!(staff.text("#messages").await.contains("أرسلت الوثيقتين"));
+    let width = "return document.querySelector('.coper-upload img').width;";
+    assert_eq!(staff.script(width).await, 160);
+    staff.click(".coper-zoom[data-zoom='1']").await;
+    assert_eq!(
+        staff.script(width).await,
+        240,
+        "one touch: half again as large"
+    );
+    staff
+        .click_and_wait_for_page("tr[data-document='passport'] form:nth-child(1) button")
+        .await;
+    staff
+        .click_and_wait_for_page("tr[data-document='housing'] form:nth-child(2) button")
+        .await;
+    let states = staff.text("#items").await;
+    assert!(
+        states.contains("In regola") && states.contains("Portare l'originale"),
+        "{states}"
+    );
+    staff.quit().await;
+    person.quit().await;
+
+    // The kiosk learns the pre-check (no names, no link in the shared list) and tells the
+    // operator what is missing when the person is found.
+    ui.settle("the kiosk to learn the pre-check", |_| {
+        ui.core
+            .precheck_of(permit)
+            .is_some_and(|s| s.to_bring.len() == 1 && s.to_bring[0].state == "original")
+    })
+    .await;
+    ui.log_in().await;
+    press(window, &it("New booking"));
+    ui.api().set_surname(surname.clone().into());
+    ui.api().set_given_names(given.clone().into());
+    ui.api().set_birth_date(typed(&born).into());
+    press(window, &it("Search"));
+    let missing = "Certificato di idoneità alloggiativa — Portare l'originale";
+    assert_eq!(
+        value(window, "precheck"),
+        format!("{}: {missing}", it("Document check: still to bring"))
+    );
+    press(window, "Consegna permesso elettronico");
+    press(window, &it("Confirm"));
+    press(window, &it("Confirm the booking"));
+    assert_eq!(
+        ui.api().get_screen(),
+        Screen::Done,
+        "{}",
+        ui.api().get_message()
+    );
+    let code = value(window, "booking code");
+
+    // The reminder, printed once the verdict and the link are in: what is still to bring, and
+    // two QR codes (the ticket for the counter, the person's page).
+    ui.settle("the reminder printed", |api| {
+        !api.get_printing() && ui.printed(&format!("{code}.pdf")).exists()
+    })
+    .await;
+    let text = pdf_text(&ui.printed(&format!("{code}.pdf")));
+    assert!(
+        text.contains(&it("Documents still to bring, from the document check")),
+        "{text}"
+    );
+    assert!(text.contains(missing), "{text}");
+    assert!(
+        !text.contains("Passaporto —"),
+        "the valid passport is not listed: {text}"
+    );
+    let escpos = std::fs::read(ui.printed(&format!("{code}.escpos"))).unwrap();
+    let raster = raster_of_escpos(&escpos).unwrap();
+    let mut codes = qr_codes(raster.width, raster.height, 1, |x, y| raster.is_black(x, y));
+    codes.sort();
+    assert!(
+        text.contains(&link),
+        "the link printed under its QR code: {text}"
+    );
+    assert_eq!(codes.len(), 2, "{codes:?}");
+    assert!(codes[0].starts_with("CP1"), "{codes:?}");
+    assert_eq!(codes[1], link);
+    let ticket = codes[0].clone();
+
+    // The assisted path: the same link as a QR code on the kiosk's screen.
+    ui.settle("the link to reach the done page", |api| {
+        api.get_done_documents() != ""
+    })
+    .await;
+    press(window, &it("Documents: show the QR code"));
+    assert!(ui.api().get_documents_shown());
+    let shown = ui.api().get_documents_qr().to_rgb8().expect("a picture");
+    let pixels = shown.as_slice();
+    let side = shown.width() as usize;
+    let on_screen = qr_codes(side, shown.height() as usize, 6, |x, y| {
+        pixels[y * side + x].r < 128
+    });
+    assert_eq!(on_screen, [link]);
+    press(window, &it("Close"));
+    assert!(!ui.api().get_documents_shown());
+
+    // The counter, scanning the reminder, knows what the person brings.
+    let clerk = app.log_in("sportello", DEMO_PASSWORD).await.unwrap();
+    let (status, page) = app
+        .submit(&clerk, "/counter/scan", &[("scan", &ticket)])
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("manca: Certificato di idoneità alloggiativa — Portare l&#39;originale"),
+        "{page}"
+    );
 }

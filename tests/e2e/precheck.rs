@@ -12,7 +12,7 @@ use crate::helpers::TestApp;
 const MONDAY_NINE_ROME: &str = "2026-11-23T08:00:00Z";
 
 /// A small JPEG with an EXIF segment naming a GPS position, as a phone writes it.
-fn photo_with_gps() -> Vec<u8> {
+pub(crate) fn photo_with_gps() -> Vec<u8> {
     let picture = image::RgbImage::from_pixel(64, 48, image::Rgb([20, 90, 200]));
     let mut bytes = Vec::new();
     image::codecs::jpeg::JpegEncoder::new(&mut bytes)
@@ -368,4 +368,263 @@ async fn files_are_deleted_after_their_time_and_no_row_outlives_its_file() {
         404,
         "a closed conversation's link shows nothing"
     );
+}
+
+/// The administration keeps the pre-check: a document of its own (named in Italian and English:
+/// the Arabic reader gets Italian), a checklist per service and kind of permit that staff open a
+/// conversation from, an answer on times and procedures on the public site and sent by staff as
+/// a reply; the person is told of the staff's news by message, at most once in a while; the
+/// inbox narrows to a booking day; a document retired while a conversation asks for it stays in
+/// that conversation and is no longer offered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_administration_keeps_checklists_and_answers_and_a_retired_document_stays_where_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("coper.toml");
+    std::fs::write(
+        &config,
+        "[notices]\npublic_url = \"https://prenota.example.invalid\"\n",
+    )
+    .unwrap();
+    let app = crate::helpers::spawn(crate::helpers::Options {
+        demo: true,
+        fixed_now: Some(MONDAY_NINE_ROME),
+        args: vec!["--config".into(), config.to_str().unwrap().into()],
+        ..crate::helpers::Options::default()
+    })
+    .await;
+    let admin = app.log_in("admin", DEMO_PASSWORD).await.unwrap();
+    let service: String = app.one("SELECT id FROM services WHERE ?1 ORDER BY rowid LIMIT 1", 1);
+
+    // A document of the administration's own: Italian required.
+    let (status, page) = app
+        .submit(
+            &admin,
+            "/admin/precheck/documents",
+            &[("name_en", "Work clearance")],
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(page.contains("italiano è obbligatorio"), "{page}");
+    let (status, _) = app
+        .submit(
+            &admin,
+            "/admin/precheck/documents",
+            &[
+                ("name_it", "Nulla osta al lavoro"),
+                ("name_en", "Work clearance"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    // A checklist for a kind of permit: its name once per service, known documents only.
+    let checklist = [
+        ("service", service.as_str()),
+        ("name", "Lavoro subordinato"),
+        ("documents", "passport"),
+        ("documents", "x1"),
+    ];
+    assert_eq!(
+        app.submit(&admin, "/admin/precheck/checklists", &checklist)
+            .await
+            .0,
+        303
+    );
+    let (status, page) = app
+        .submit(&admin, "/admin/precheck/checklists", &checklist)
+        .await;
+    assert_eq!(status, 400);
+    assert!(page.contains("esiste già"), "{page}");
+    let (status, page) = app
+        .submit(
+            &admin,
+            "/admin/precheck/checklists",
+            &[
+                ("service", &service),
+                ("name", "Studio"),
+                ("documents", "x99"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        page.contains("documento sconosciuto o ritirato: x99"),
+        "{page}"
+    );
+    // An answer for every service, in Italian and English.
+    let (status, _) = app
+        .submit(
+            &admin,
+            "/admin/precheck/answers",
+            &[
+                ("service", ""),
+                ("question_it", "Si può delegare il ritiro?"),
+                (
+                    "answer_it",
+                    "No: il permesso si consegna solo alla persona.",
+                ),
+                ("question_en", "Can someone else collect it?"),
+                ("answer_en", "No: the permit is handed only to the person."),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let english = app.text("/?lang=en").await;
+    assert!(
+        english.contains("Can someone else collect it?"),
+        "{english}"
+    );
+    let french = app.text("/?lang=fr").await;
+    assert!(
+        french.contains(r#"lang="it""#) && french.contains("Si può delegare il ritiro?"),
+        "French readers get the Italian, marked"
+    );
+
+    // Staff open a conversation from the checklist (plus one document ticked) for a booked
+    // person who consented to messages.
+    let (pratica, appointment, day): (String, String, String) = app
+        .database()
+        .query_row(
+            "SELECT r.pratica_number, a.id, a.slot_date FROM ready_permits r
+             JOIN appointments a ON a.ready_permit_id = r.id AND a.status = 'booked'
+             WHERE r.pratica_number IS NOT NULL AND a.consent_at IS NOT NULL
+             ORDER BY a.slot_date, a.slot_time LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    let staff = app.log_in("documenti", DEMO_PASSWORD).await.unwrap();
+    let (_, inbox) = app.fetch(&staff, "/precheck").await;
+    let inbox = String::from_utf8(inbox).unwrap();
+    assert!(
+        inbox.contains("Lavoro subordinato (2 documenti)"),
+        "{inbox}"
+    );
+    let (status, _) = app
+        .submit(
+            &staff,
+            "/precheck/files",
+            &[
+                ("pratica", &pratica),
+                ("lang", "ar"),
+                ("kind", "1"),
+                ("documents", "housing"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let asked: String = app.one(
+        "SELECT group_concat(document, ' ') FROM (SELECT document FROM precheck_items
+         WHERE file_id = ?1 ORDER BY rowid)",
+        1,
+    );
+    assert_eq!(asked, "passport x1 housing");
+    let token: String = app.one("SELECT token FROM precheck_files WHERE id = ?1", 1);
+    let page = app.text(&format!("/documents/{token}?lang=en")).await;
+    assert!(page.contains("Work clearance"), "{page}");
+    let page = app.text(&format!("/documents/{token}")).await;
+    assert!(
+        page.contains("Nulla osta al lavoro"),
+        "no Arabic name: Italian"
+    );
+
+    // The answer as a reply: each reads it in their language.
+    let (status, file_page) = app.fetch(&staff, "/precheck/files/1").await;
+    assert_eq!(status, 200);
+    assert!(
+        String::from_utf8(file_page)
+            .unwrap()
+            .contains("Risposta: Si può delegare il ritiro?")
+    );
+    let (status, _) = app
+        .submit(
+            &staff,
+            "/precheck/files/1/say",
+            &[("phrase", "answer:1"), ("text", "")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let page = app.text(&format!("/documents/{token}?lang=en")).await;
+    assert!(
+        page.contains("No: the permit is handed only to the person."),
+        "{page}"
+    );
+
+    // Told by message: the link when the file opened; news only after a while (here: the
+    // last message moved back an hour), then not again at once.
+    let told = |kind: &str| -> i64 {
+        app.database()
+            .query_row(
+                "SELECT count(*) FROM notices WHERE kind = ?1 AND appointment_id = ?2",
+                [kind, &appointment],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    let channels = told("precheck");
+    assert!(channels >= 1, "the link was sent");
+    assert_eq!(told("precheck_update"), 0, "the link itself was the news");
+    app.database_rw()
+        .execute(
+            "UPDATE precheck_files SET told_at = '2026-11-23T06:59:00Z'",
+            [],
+        )
+        .unwrap();
+    let mark = |document: &'static str, state: &'static str| {
+        let form = [("document", document), ("state", state)];
+        let (app, staff) = (&app, &staff);
+        async move { app.submit(staff, "/precheck/files/1/mark", &form).await }
+    };
+    assert_eq!(mark("passport", "valid").await.0, 303);
+    assert_eq!(told("precheck_update"), channels, "one message per channel");
+    let body: String = app.one(
+        "SELECT body FROM notices WHERE kind = 'precheck_update' AND appointment_id = ?1",
+        &appointment,
+    );
+    assert!(body.contains(&format!("/documents/{token}")), "{body}");
+    assert_eq!(mark("housing", "original").await.0, 303);
+    assert_eq!(told("precheck_update"), channels, "not again so soon");
+
+    // The inbox narrowed to the booking's day, and to another.
+    let (_, listed) = app
+        .fetch(&staff, &format!("/precheck?show=person&date={day}"))
+        .await;
+    assert!(
+        String::from_utf8(listed)
+            .unwrap()
+            .contains("/precheck/files/1")
+    );
+    let (_, listed) = app
+        .fetch(&staff, "/precheck?show=person&date=2027-01-04")
+        .await;
+    assert!(String::from_utf8(listed).unwrap().contains("no-files"));
+
+    // Retired while the conversation asks for it: kept there, with its state; no longer offered.
+    let (status, _) = app
+        .submit(&admin, "/admin/precheck/documents/x1/retire", &[])
+        .await;
+    assert_eq!(status, 303);
+    let (_, page) = app
+        .fetch(&admin, "/admin/precheck?done=retired&in_use=1")
+        .await;
+    assert!(
+        String::from_utf8(page)
+            .unwrap()
+            .contains("resta nelle 1 conversazioni aperte")
+    );
+    let (_, page) = app.fetch(&staff, "/precheck/files/1").await;
+    let page = String::from_utf8(page).unwrap();
+    assert!(page.contains(r#"data-document="x1""#) && page.contains("Nulla osta al lavoro"));
+    assert!(!page.contains(r#"id="ask-x1""#), "not offered any more");
+    let (status, page) = app
+        .submit(&staff, "/precheck/files/1/ask", &[("documents", "x1")])
+        .await;
+    assert_eq!(status, 400);
+    assert!(page.contains("ritirato"), "{page}");
+    assert_eq!(
+        mark("x1", "valid").await.0,
+        303,
+        "still marked where it is asked"
+    );
+    let page = app.text(&format!("/documents/{token}?lang=en")).await;
+    assert!(page.contains("Work clearance"), "the person still reads it");
 }

@@ -345,8 +345,12 @@ pub(super) fn confirm_booking(c: &Controller) {
             });
             // One print, telling the truth: at once when the booking is already decided (a
             // leased place) or the office is offline (marked provisional); online, once the
-            // verdict is in, or after a short wait.
-            if booking.is_confirmed() || !c.core().status().online {
+            // verdict is in, or after a short wait — also for a leased place when the person has
+            // a document pre-check, whose page's link comes with the verdict.
+            let precheck = booking
+                .permit
+                .is_some_and(|p| c.core().precheck_of(p).is_some());
+            if (booking.is_confirmed() && !precheck) || !c.core().status().online {
                 print(c);
             } else {
                 await_verdict(c, booking.request);
@@ -700,9 +704,15 @@ pub(super) fn show_bookings(c: &Controller) {
         )
     };
     let local = c.core().bookings();
-    // The verdicts held reminders waited for have arrived: print them now.
+    // The verdicts held reminders waited for have arrived: print them now. A person with a
+    // document pre-check waits (within the same VERDICT_WAIT) for their page's link too, which
+    // the body's list brings with the decision: the reminder prints it as a second QR code.
     for b in local.iter().filter(|b| awaiting.contains(&b.request)) {
-        if !matches!(b.status, BookingStatus::Pending { .. }) {
+        let decided = !matches!(b.status, BookingStatus::Pending { .. });
+        let link_coming = b.is_confirmed()
+            && b.permit.is_some_and(|p| c.core().precheck_of(p).is_some())
+            && c.core().precheck_link(b.request).is_none();
+        if decided && !link_coming {
             print_awaited(c, b.request);
         }
     }

@@ -86,7 +86,7 @@ fn tell(
         return Ok(());
     };
     if let Some(appointment) = store::tell(conn, id, now - TELL_GAP, now)? {
-        let link = crate::web::precheck::person_link(base, &file.token);
+        let link = crate::precheck::person_link(base, &file.token);
         crate::store::notices::enqueue_with_link(
             conn,
             &appointment,
@@ -151,7 +151,7 @@ pub fn open(
     let documents: Vec<&str> = documents.iter().map(String::as_str).collect();
     let id = store::open(&tx, &new, token, &documents, by.now, (&by.name, &by.source))?;
     if let (Some(appointment), Some(base)) = (&new.appointment_id, public_url) {
-        let link = crate::web::precheck::person_link(base, token);
+        let link = crate::precheck::person_link(base, token);
         crate::store::notices::enqueue_with_link(
             &tx,
             appointment,

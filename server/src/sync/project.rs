@@ -307,7 +307,7 @@ pub(super) fn write_bookings(
             for row in &mut rows {
                 row.booking.precheck_link = tokens
                     .get(&row.booking.appointment.to_string())
-                    .map(|token| crate::web::precheck::person_link(base, token));
+                    .map(|token| crate::precheck::person_link(base, token));
             }
         }
         for kiosk in kiosks {

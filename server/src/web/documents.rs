@@ -156,10 +156,11 @@ async fn page(
     Ok((
         status,
         // A person's documents page: never kept by a browser or a proxy, never named to
-        // another site.
+        // another site. (`same-origin`, not `no-referrer`: with no referrer at all a browser
+        // sends `Origin: null` with the page's own forms, which the CSRF check refuses.)
         [
             (header::CACHE_CONTROL, "no-store"),
-            (header::REFERRER_POLICY, "no-referrer"),
+            (header::REFERRER_POLICY, "same-origin"),
         ],
         DocumentsPage {
             lang,
@@ -346,7 +347,6 @@ pub async fn upload(
         state.limits.precheck_files_per_conversation,
     );
     let folder = state.precheck_dir.clone();
-    let document = document.filter(|d| coper_shared::precheck::DOCUMENTS.contains(&d.as_str()));
     let kept = state
         .db
         .call(move |conn| {
@@ -356,6 +356,9 @@ pub async fn upload(
             if files::upload_count(conn, file.id)? >= cap {
                 return Ok(Err(Some("page.error.count")));
             }
+            // Only a document this conversation asked for; anything else is kept unlabelled.
+            let asked = files::items(conn, file.id)?;
+            let document = document.filter(|d| asked.iter().any(|i| i.document == *d));
             // Written first, recorded after: a row never points at a missing file.
             let name = crate::precheck::store(&folder, &accepted)
                 .map_err(|e| store::StoreError::InvalidData(format!("precheck file: {e}")))?;

@@ -306,11 +306,6 @@ fn choices(keys: &[&'static str], group: &str) -> Vec<Choice> {
         .collect()
 }
 
-/// The link the person opens: on this server, at `/documents/{token}`.
-pub fn person_link(base: &str, token: &str) -> String {
-    format!("{base}/documents/{token}")
-}
-
 fn qr_svg(link: &str) -> String {
     qrcode::QrCode::new(link.as_bytes())
         .map(|code| {
@@ -384,7 +379,7 @@ async fn file_page(
             at: m.at,
         })
         .collect();
-    let link = person_link(base, &file.token);
+    let link = crate::precheck::person_link(base, &file.token);
     let booking = booking.map(|a| {
         format!(
             "{} alle {} · {} · {}",
