@@ -206,6 +206,39 @@ impl Browser {
             .await;
     }
 
+    /// The WCAG 2.0 and 2.1 A and AA violations axe-core finds on the page as it is now: one
+    /// line per rule, with the elements that break it. (axe-core is vendored in
+    /// `tests/vendor/axe-core/` and injected here; pages never load it.)
+    pub async fn axe(&self) -> Vec<String> {
+        static AXE: &str = include_str!("vendor/axe-core/axe.min.js");
+        self.post("/execute/sync", json!({ "script": AXE, "args": [] }))
+            .await;
+        let found = self
+            .post(
+                "/execute/async",
+                json!({ "script": "const done = arguments[arguments.length - 1];
+                    axe.run(document, { runOnly: { type: 'tag',
+                        values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } })
+                    .then(r => done(r.violations.map(v => v.id + ' (' + v.impact + '): '
+                        + v.nodes.map(n => n.target.join(' ')).join(', '))))
+                    .catch(e => done(['axe failed: ' + e]));", "args": [] }),
+            )
+            .await;
+        found
+            .as_array()
+            .unwrap_or_else(|| panic!("axe answered {found}"))
+            .iter()
+            .map(|v| v.as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    /// Whether the page scrolls sideways at the window's width (WCAG 1.4.10, reflow).
+    pub async fn scrolls_sideways(&self) -> bool {
+        self.script("return document.documentElement.scrollWidth > window.innerWidth;")
+            .await
+            == Value::Bool(true)
+    }
+
     /// Save what the window shows as a PNG.
     pub async fn screenshot(&self, path: &std::path::Path) {
         let png = self

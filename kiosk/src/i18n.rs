@@ -1,8 +1,6 @@
 //! The kiosk's eleven languages. The screens translate with Slint's `@tr` (the `.po` files in
-//! `kiosk/lang/`, bundled at build time); the printed reminder reads the same files here, so a
+//! `shared/lang/`, bundled at build time); the printed reminder reads the same files here, so a
 //! text is translated once. Source texts are English, as Slint expects; Italian is the default.
-
-use std::{collections::HashMap, sync::OnceLock};
 
 /// A language the kiosk offers, with its own name (flags are not languages).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -40,58 +38,19 @@ pub fn language(code: &str) -> Option<Language> {
     LANGUAGES.iter().copied().find(|l| l.code == code)
 }
 
-/// The `.po` files, compiled in.
-pub const CATALOGUES: [(&str, &str); 10] = [
-    ("it", include_str!("../lang/it/LC_MESSAGES/coper-kiosk.po")),
-    ("fr", include_str!("../lang/fr/LC_MESSAGES/coper-kiosk.po")),
-    ("ar", include_str!("../lang/ar/LC_MESSAGES/coper-kiosk.po")),
-    ("sq", include_str!("../lang/sq/LC_MESSAGES/coper-kiosk.po")),
-    ("uk", include_str!("../lang/uk/LC_MESSAGES/coper-kiosk.po")),
-    ("ru", include_str!("../lang/ru/LC_MESSAGES/coper-kiosk.po")),
-    ("zh", include_str!("../lang/zh/LC_MESSAGES/coper-kiosk.po")),
-    ("es", include_str!("../lang/es/LC_MESSAGES/coper-kiosk.po")),
-    ("bn", include_str!("../lang/bn/LC_MESSAGES/coper-kiosk.po")),
-    ("ur", include_str!("../lang/ur/LC_MESSAGES/coper-kiosk.po")),
-];
-
-/// The `msgid` → `msgstr` pairs of a `.po` file (single-line strings, as ours are).
-pub fn parse_po(text: &str) -> HashMap<String, String> {
-    let unquote = |s: &str| -> Option<String> {
-        let inner = s.trim().strip_prefix('"')?.strip_suffix('"')?;
-        Some(inner.replace("\\\"", "\"").replace("\\\\", "\\"))
-    };
-    let mut out = HashMap::new();
-    let mut id: Option<String> = None;
-    for line in text.lines() {
-        if let Some(rest) = line.strip_prefix("msgid ") {
-            id = unquote(rest);
-        } else if let Some(rest) = line.strip_prefix("msgstr ")
-            && let (Some(key), Some(value)) = (id.take(), unquote(rest))
-            && !key.is_empty()
-        {
-            out.insert(key, value);
-        }
-    }
-    out
-}
-
-fn catalogues() -> &'static HashMap<&'static str, HashMap<String, String>> {
-    static ALL: OnceLock<HashMap<&'static str, HashMap<String, String>>> = OnceLock::new();
-    ALL.get_or_init(|| {
-        CATALOGUES
-            .iter()
-            .map(|(code, text)| (*code, parse_po(text)))
-            .collect()
-    })
+/// Each language's catalogue (`coper_shared::catalogue`): English text → translation.
+#[cfg(test)]
+fn catalogues()
+-> std::collections::HashMap<&'static str, &'static std::collections::HashMap<String, String>> {
+    coper_shared::catalogue::KIOSK_FILES
+        .iter()
+        .filter_map(|(code, _)| Some((*code, coper_shared::catalogue::kiosk(code)?)))
+        .collect()
 }
 
 /// `english` in language `code` (English itself for `en`, and when a text is missing).
 pub fn tr(code: &str, english: &str) -> String {
-    catalogues()
-        .get(code)
-        .and_then(|c| c.get(english))
-        .cloned()
-        .unwrap_or_else(|| english.to_owned())
+    coper_shared::catalogue::kiosk_text(code, english)
 }
 
 /// The weekday of `date` in language `code` ("martedì", "Tuesday", "الثلاثاء"…): every date a
@@ -119,9 +78,9 @@ mod tests {
     #[test]
     fn every_language_translates_every_text_of_every_other() {
         let all = catalogues();
-        let italian = &all["it"];
+        let italian = all["it"];
         assert!(italian.len() > 50);
-        for (code, catalogue) in all {
+        for (code, catalogue) in &all {
             for key in italian.keys() {
                 let text = catalogue.get(key).map(String::as_str).unwrap_or("");
                 assert!(!text.trim().is_empty(), "{code}: «{key}» is not translated");
@@ -174,7 +133,7 @@ mod tests {
 
     #[test]
     fn every_text_the_screens_show_is_in_the_catalogue() {
-        let italian = &catalogues()["it"];
+        let italian = catalogues()["it"];
         let mut checked = 0;
         for (path, source) in sources("ui", "slint") {
             for piece in source.split("@tr(").skip(1) {

@@ -151,7 +151,14 @@ fn insert_services(tx: &Transaction<'_>) -> Result<(), StoreError> {
     ] {
         let id = ServiceId::parse(id).expect("demo ids are valid");
         services::create(tx, &id, name)?;
-        services::describe(tx, &id, name, description, bring)?;
+        services::describe(
+            tx,
+            &id,
+            name,
+            description,
+            bring,
+            &demo_translations(id.as_str()),
+        )?;
     }
     // Deliveries: every weekday morning at three counters, Thursday afternoon at two, and the extra
     // counter day the Pavia Questura opened for booked deliveries only (here: Saturday morning).
@@ -397,4 +404,98 @@ fn book_a_realistic_week(
         }
     }
     Ok(booked)
+}
+
+/// "What to bring" of a demo service in the other languages (synthetic, like everything here).
+fn demo_translations(service: &str) -> coper_shared::precheck::Translations {
+    let texts: &[(&str, &str)] = match service {
+        DELIVERY => &[
+            (
+                "en",
+                "Booking reminder; passport or identity document; receipt of the application (assicurata); your old residence permit, if you have one.",
+            ),
+            (
+                "fr",
+                "Rappel de la réservation ; passeport ou pièce d'identité ; récépissé de la demande (assicurata) ; l'ancien titre de séjour, si vous en avez un.",
+            ),
+            (
+                "ar",
+                "تذكير الحجز؛ جواز السفر أو وثيقة الهوية؛ إيصال الطلب (assicurata)؛ تصريح الإقامة القديم، إن كان لديك واحد.",
+            ),
+            (
+                "sq",
+                "Kujtesa e rezervimit; pasaporta ose dokumenti i identitetit; mandata e kërkesës (assicurata); leja e vjetër e qëndrimit, nëse keni një të tillë.",
+            ),
+            (
+                "uk",
+                "Нагадування про запис; паспорт або документ, що посвідчує особу; квитанція про подання заяви (assicurata); старий дозвіл на проживання, якщо він у вас є.",
+            ),
+            (
+                "ru",
+                "Напоминание о записи; паспорт или удостоверение личности; квитанция о подаче заявления (assicurata); старый вид на жительство, если он у вас есть.",
+            ),
+            (
+                "zh",
+                "预约提醒单；护照或身份证件；申请回执 (assicurata)；旧的居留许可（如有）。",
+            ),
+            (
+                "es",
+                "Recordatorio de la reserva; pasaporte o documento de identidad; recibo de la solicitud (assicurata); el permiso de residencia antiguo, si tiene uno.",
+            ),
+            (
+                "bn",
+                "বুকিংয়ের রিমাইন্ডার; পাসপোর্ট বা পরিচয়পত্র; আবেদনের রসিদ (assicurata); পুরোনো রেসিডেন্স পারমিট, যদি থাকে।",
+            ),
+            (
+                "ur",
+                "بکنگ کی یاد دہانی؛ پاسپورٹ یا شناختی دستاویز؛ درخواست کی رسید (assicurata)؛ پرانا رہائشی پرمٹ، اگر آپ کے پاس ہے۔",
+            ),
+        ],
+        _ => &[
+            (
+                "en",
+                "Booking reminder; passport; appointment letter; four passport-size photos; receipt of the application (assicurata).",
+            ),
+            (
+                "fr",
+                "Rappel de la réservation ; passeport ; lettre de convocation ; quatre photos d'identité ; récépissé de la demande (assicurata).",
+            ),
+            (
+                "ar",
+                "تذكير الحجز؛ جواز السفر؛ رسالة الاستدعاء؛ أربع صور شخصية بمقاس صورة جواز السفر؛ إيصال الطلب (assicurata).",
+            ),
+            (
+                "sq",
+                "Kujtesa e rezervimit; pasaporta; letra e thirrjes; katër fotografi të formatit të pasaportës; mandata e kërkesës (assicurata).",
+            ),
+            (
+                "uk",
+                "Нагадування про запис; паспорт; лист-виклик; чотири фотографії паспортного формату; квитанція про подання заяви (assicurata).",
+            ),
+            (
+                "ru",
+                "Напоминание о записи; паспорт; письмо-вызов; четыре фотографии паспортного формата; квитанция о подаче заявления (assicurata).",
+            ),
+            (
+                "zh",
+                "预约提醒单；护照；约见通知信；四张证件照；申请回执 (assicurata)。",
+            ),
+            (
+                "es",
+                "Recordatorio de la reserva; pasaporte; carta de convocatoria; cuatro fotos tamaño carné; recibo de la solicitud (assicurata).",
+            ),
+            (
+                "bn",
+                "বুকিংয়ের রিমাইন্ডার; পাসপোর্ট; ডেকে পাঠানোর চিঠি; চারটি পাসপোর্ট সাইজের ছবি; আবেদনের রসিদ (assicurata)।",
+            ),
+            (
+                "ur",
+                "بکنگ کی یاد دہانی؛ پاسپورٹ؛ بلاوے کا خط؛ پاسپورٹ سائز کی چار تصویریں؛ درخواست کی رسید (assicurata)۔",
+            ),
+        ],
+    };
+    texts
+        .iter()
+        .map(|(code, text)| (code.to_string(), text.to_string()))
+        .collect()
 }

@@ -149,7 +149,11 @@ pub struct QuesturaInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServiceInfo {
     pub name: String,
+    /// In Italian.
     pub what_to_bring: String,
+    /// In the other languages the administration gave (language → text).
+    #[serde(default)]
+    pub what_to_bring_in: std::collections::BTreeMap<String, String>,
     pub rules: ServiceRulesDraft,
 }
 

@@ -31,6 +31,7 @@
 
 pub mod agenda;
 pub mod booking_code;
+pub mod catalogue;
 pub mod contact;
 pub mod decide;
 pub mod documents;

@@ -333,12 +333,20 @@ impl KioskCore {
     }
 
     /// What a service asks people to bring, from the last directory received.
-    pub fn what_to_bring(&self, service: &ServiceId) -> Option<String> {
+    /// What to bring for `service`: in Italian, and in `lang` when the Questura gave it.
+    pub fn what_to_bring(
+        &self,
+        service: &ServiceId,
+        lang: &str,
+    ) -> Option<(String, Option<String>)> {
         let inner = self.shared.lock();
         replica::services(&inner.docs)
             .into_iter()
             .find(|(id, _)| id == service)
-            .map(|(_, info)| info.what_to_bring)
+            .map(|(_, mut info)| {
+                let theirs = info.what_to_bring_in.remove(lang);
+                (info.what_to_bring, theirs)
+            })
     }
 
     /// The Questura, from the last directory received.

@@ -31,6 +31,8 @@ pub struct Reminder {
     pub service: String,
     /// What to bring, as the Questura wrote it (Italian).
     pub what_to_bring: String,
+    /// The same in the person's language, when the Questura gave it.
+    pub what_to_bring_theirs: Option<String>,
     pub date: Date,
     pub time: Time,
     pub surname: String,
@@ -112,6 +114,7 @@ pub fn sample(lang: &str) -> Reminder {
         questura_address: "Piazza dell'Esempio 1, 27100 Pavia".into(),
         service: "Consegna permesso elettronico".into(),
         what_to_bring: "Promemoria della prenotazione; passaporto o documento di identità; ricevuta della richiesta (assicurata); il vecchio permesso di soggiorno, se ne avete uno.".into(),
+        what_to_bring_theirs: None,
         date,
         time,
         surname: "El Amrani".into(),

@@ -341,7 +341,9 @@ fn compose(
     )?;
     flow.rule();
     flow.text(&r.what_to_bring, s(9.0), false)?;
-    if lang != "it" {
+    if let Some(theirs) = r.what_to_bring_theirs.as_ref().filter(|_| lang != "it") {
+        flow.text(theirs, s(9.0), false)?;
+    } else if lang != "it" {
         flow.text(
             &tr(
                 lang,

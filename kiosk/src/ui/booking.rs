@@ -510,6 +510,7 @@ impl Controller {
         let questura = core.questura()?;
         let partner = core.partner().map(|p| p.name).unwrap_or_default();
         let lang = self.state().lang.clone();
+        let what_to_bring = core.what_to_bring(&b.service, &lang).unwrap_or_default();
         let (date, time) = match b.status {
             BookingStatus::Relocated { date, time } => (date, time),
             _ => (b.date, b.time),
@@ -535,7 +536,8 @@ impl Controller {
             questura: questura.name,
             questura_address: questura.address,
             service,
-            what_to_bring: core.what_to_bring(&b.service).unwrap_or_default(),
+            what_to_bring: what_to_bring.0,
+            what_to_bring_theirs: what_to_bring.1,
             date,
             time,
             surname,

@@ -52,7 +52,8 @@ pub fn create_service(
 pub const HOURS_CHANGED: &str = "cambio di orario";
 pub const DAY_CLOSED: &str = "giorno chiuso";
 
-/// Save a service's description and rules, moving the bookings the rules displace for `reason`
+/// Save a service's description ("what to bring" in Italian and the other languages given) and
+/// rules, moving the bookings the rules displace for `reason`
 /// (blank: [`HOURS_CHANGED`]).
 #[allow(clippy::too_many_arguments)]
 pub fn save_service(
@@ -61,14 +62,21 @@ pub fn save_service(
     rules: &ServiceRules,
     name: &str,
     description: &str,
-    what_to_bring: &str,
+    (what_to_bring, what_to_bring_in): &(String, coper_shared::precheck::Translations),
     reason: &str,
 ) -> Result<(Applied, Changes), StoreError> {
     let reason = Some(super::clean_reason(reason))
         .filter(|r| !r.is_empty())
         .unwrap_or_else(|| HOURS_CHANGED.to_owned());
     let tx = conn.transaction()?;
-    store::services::describe(&tx, rules.service(), name, description, what_to_bring)?;
+    store::services::describe(
+        &tx,
+        rules.service(),
+        name,
+        description,
+        what_to_bring,
+        what_to_bring_in,
+    )?;
     let applied = agenda_change::apply(&tx, rules, &reason, by.now, &by.name, &by.source)?;
     tx.commit()?;
     let changes = changes_of(&applied);

@@ -89,6 +89,9 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!("../../../migrations/0014_notice_delivery.sql")),
         M::up(include_str!("../../../migrations/0015_precheck.sql")),
         M::up(include_str!("../../../migrations/0016_precheck_lists.sql")),
+        M::up(include_str!(
+            "../../../migrations/0017_what_to_bring_languages.sql"
+        )),
     ])
 }
 

@@ -573,7 +573,8 @@ pub fn summaries(
 ) -> Result<Vec<(i64, PrecheckSummary)>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT f.id, f.ready_permit_id, f.state = 'complete' FROM precheck_files f
-         WHERE f.state <> 'closed' AND f.ready_permit_id IS NOT NULL
+         WHERE f.state <> 'closed'
+           AND f.ready_permit_id IN (SELECT id FROM ready_permits WHERE delivered_at IS NULL)
            AND f.id = (SELECT max(g.id) FROM precheck_files g
                        WHERE g.ready_permit_id = f.ready_permit_id AND g.state <> 'closed')",
     )?;

@@ -4,6 +4,7 @@
 
 use coper_shared::{
     ids::ServiceId,
+    precheck::Translations,
     rules::{
         DateException, ExceptionKind, OpeningRange, ServiceRules, ServiceRulesDraft, WeeklyRule,
         hh_mm,
@@ -21,6 +22,8 @@ pub struct Service {
     pub name: String,
     pub description: String,
     pub what_to_bring: String,
+    /// "What to bring" in the other languages given (language → text).
+    pub what_to_bring_in: Translations,
     pub rules: ServiceRules,
 }
 
@@ -43,7 +46,8 @@ pub fn services(conn: &Connection) -> Result<Vec<Service>, StoreError> {
 pub fn service(conn: &Connection, id: &str) -> Result<Option<Service>, StoreError> {
     let row = conn
         .query_row(
-            "SELECT id, name, description, what_to_bring, horizon_days, lead_minutes
+            "SELECT id, name, description, what_to_bring, horizon_days, lead_minutes,
+                    what_to_bring_in
              FROM services WHERE id = ?1 AND active = 1",
             [id],
             |r| {
@@ -54,11 +58,13 @@ pub fn service(conn: &Connection, id: &str) -> Result<Option<Service>, StoreErro
                     r.get::<_, String>(3)?,
                     r.get::<_, u16>(4)?,
                     r.get::<_, u32>(5)?,
+                    r.get::<_, String>(6)?,
                 ))
             },
         )
         .optional()?;
-    let Some((id, name, description, what_to_bring, horizon_days, lead_minutes)) = row else {
+    let Some((id, name, description, what_to_bring, horizon_days, lead_minutes, bring_in)) = row
+    else {
         return Ok(None);
     };
     let service_id = ServiceId::parse(&id).map_err(|e| StoreError::InvalidData(e.to_string()))?;
@@ -76,6 +82,7 @@ pub fn service(conn: &Connection, id: &str) -> Result<Option<Service>, StoreErro
         name,
         description,
         what_to_bring,
+        what_to_bring_in: serde_json::from_str(&bring_in).unwrap_or_default(),
         rules,
     }))
 }
@@ -223,17 +230,26 @@ pub fn save_rules(tx: &Transaction<'_>, rules: &ServiceRules) -> Result<(), Stor
     Ok(())
 }
 
-/// Rename and describe a service.
+/// Rename and describe a service; "what to bring" in Italian and in the other languages given.
 pub fn describe(
     conn: &Connection,
     id: &ServiceId,
     name: &str,
     description: &str,
     what_to_bring: &str,
+    what_to_bring_in: &Translations,
 ) -> Result<(), StoreError> {
     conn.execute(
-        "UPDATE services SET name = ?2, description = ?3, what_to_bring = ?4 WHERE id = ?1",
-        params![id.as_str(), name, description, what_to_bring],
+        "UPDATE services SET name = ?2, description = ?3, what_to_bring = ?4,
+             what_to_bring_in = ?5
+         WHERE id = ?1",
+        params![
+            id.as_str(),
+            name,
+            description,
+            what_to_bring,
+            serde_json::to_string(what_to_bring_in).unwrap_or_else(|_| "{}".into())
+        ],
     )?;
     Ok(())
 }

@@ -84,6 +84,7 @@ fn write_directory(
             &ServiceInfo {
                 name: service.name.clone(),
                 what_to_bring: service.what_to_bring.clone(),
+                what_to_bring_in: service.what_to_bring_in.clone(),
                 rules: service.rules.to_draft(),
             },
         );

@@ -1,50 +1,50 @@
-//! The public site's languages: Italian first, then English, French and Arabic (right to left).
+//! The public site's eleven languages: Italian first, then those of the communities the
+//! Questura serves (Arabic and Urdu right to left), in the kiosk's order.
 //!
-//! Texts live in `server/i18n/LANG.toml`, one key per text, compiled into the binary. Italian is the
-//! reference: a test fails when another language lacks a key (or has one Italian lacks), and when a
-//! template uses a key Italian does not have. The language comes from `?lang=`, then the
-//! `coper_lang` cookie (set when `?lang=` is used), then the browser's `Accept-Language`, then
-//! Italian.
-
-use std::{collections::HashMap, sync::OnceLock};
+//! Texts live in the shared catalogue (`coper_shared::catalogue`: `shared/lang/<code>/
+//! LC_MESSAGES/coper-web.po`, one `msgctxt` key per text, English the source in
+//! `shared/lang/coper-web.pot`), compiled into the binary; a text the kiosk shows too is
+//! translated once, in the kiosk's file. A test there fails when a language lacks a text, and one
+//! here when a template uses a key the source does not have. The language comes from `?lang=`,
+//! then the `coper_lang` cookie (set when `?lang=` is used), then the browser's
+//! `Accept-Language`, then Italian.
 
 use axum::http::{HeaderMap, header};
+use coper_shared::catalogue;
 
-/// A language of the public site.
+/// A language of the public site (one of [`Lang::ALL`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Lang {
-    It,
-    En,
-    Fr,
-    Ar,
-}
+pub struct Lang(&'static str);
 
 pub const LANG_COOKIE: &str = "coper_lang";
 
-const SOURCES: [(Lang, &str); 4] = [
-    (Lang::It, include_str!("../../i18n/it.toml")),
-    (Lang::En, include_str!("../../i18n/en.toml")),
-    (Lang::Fr, include_str!("../../i18n/fr.toml")),
-    (Lang::Ar, include_str!("../../i18n/ar.toml")),
-];
-
 impl Lang {
-    pub const ALL: [Lang; 4] = [Lang::It, Lang::En, Lang::Fr, Lang::Ar];
+    pub const IT: Lang = Lang("it");
+    /// In the order the language switcher offers them.
+    pub const ALL: [Lang; 11] = [
+        Lang("it"),
+        Lang("en"),
+        Lang("fr"),
+        Lang("ar"),
+        Lang("sq"),
+        Lang("uk"),
+        Lang("ru"),
+        Lang("zh"),
+        Lang("es"),
+        Lang("bn"),
+        Lang("ur"),
+    ];
 
     pub fn code(self) -> &'static str {
-        match self {
-            Self::It => "it",
-            Self::En => "en",
-            Self::Fr => "fr",
-            Self::Ar => "ar",
-        }
+        self.0
     }
 
     /// `rtl` for scripts written right to left.
     pub fn dir(self) -> &'static str {
-        match self {
-            Self::Ar => "rtl",
-            _ => "ltr",
+        if catalogue::right_to_left(self.0) {
+            "rtl"
+        } else {
+            "ltr"
         }
     }
 
@@ -72,22 +72,8 @@ impl Lang {
                     .filter_map(|part| Self::from_code(part.split(';').next().unwrap_or("")))
                     .next()
             })
-            .unwrap_or(Self::It)
+            .unwrap_or(Self::IT)
     }
-}
-
-fn tables() -> &'static HashMap<Lang, HashMap<String, String>> {
-    static TABLES: OnceLock<HashMap<Lang, HashMap<String, String>>> = OnceLock::new();
-    TABLES.get_or_init(|| {
-        SOURCES
-            .iter()
-            .map(|(lang, text)| {
-                let table: HashMap<String, String> = toml::from_str(text)
-                    .unwrap_or_else(|e| panic!("server/i18n/{}.toml: {e}", lang.code()));
-                (*lang, table)
-            })
-            .collect()
-    })
 }
 
 /// The texts of one language, for a template.
@@ -104,11 +90,8 @@ impl Tr {
     /// The text of `key`; Italian if this language lacks it (the tests make sure none does), an
     /// ellipsis if Italian lacks it too.
     pub fn get(&self, key: &str) -> &'static str {
-        let tables = tables();
-        tables[&self.lang]
-            .get(key)
-            .or_else(|| tables[&Lang::It].get(key))
-            .map(String::as_str)
+        catalogue::web_text(self.lang.code(), key)
+            .or_else(|| catalogue::web_text("it", key))
             .unwrap_or("…")
     }
 
@@ -118,6 +101,58 @@ impl Tr {
 
     pub fn dir(&self) -> &'static str {
         self.lang.dir()
+    }
+
+    /// The short name of `weekday` ("lun", "Mon", "الإثنين").
+    pub fn day(&self, weekday: jiff::civil::Weekday) -> &'static str {
+        const KEYS: [&str; 7] = [
+            "day.mon", "day.tue", "day.wed", "day.thu", "day.fri", "day.sat", "day.sun",
+        ];
+        self.get(KEYS[weekday.to_monday_zero_offset() as usize])
+    }
+
+    /// Opening hours as the administration typed them in Italian ("lun–ven 9:00–12:30; mar e gio
+    /// 14:30–17:00") with the days in this language and "e" as a comma: the numbers read the
+    /// same everywhere.
+    pub fn hours(&self, italian: &str) -> String {
+        use jiff::civil::Weekday::*;
+        let days = [
+            ("lun", Monday),
+            ("mar", Tuesday),
+            ("mer", Wednesday),
+            ("gio", Thursday),
+            ("ven", Friday),
+            ("sab", Saturday),
+            ("dom", Sunday),
+        ];
+        let mut out = String::new();
+        let mut word = String::new();
+        let flush = |word: &mut String, out: &mut String| {
+            let lower = word.to_lowercase();
+            let lower = lower.trim_end_matches('.');
+            match days.iter().find(|(it, _)| *it == lower) {
+                Some((_, day)) => out.push_str(self.day(*day)),
+                None if lower == "e" && self.lang.code() != "it" => {
+                    // "mar e gio" → "mar, gio": the space before stays, a comma takes the "e".
+                    if out.ends_with(' ') {
+                        out.pop();
+                    }
+                    out.push(',');
+                }
+                None => out.push_str(word),
+            }
+            word.clear();
+        };
+        for c in italian.chars() {
+            if c.is_alphabetic() || c == '.' && !word.is_empty() {
+                word.push(c);
+            } else {
+                flush(&mut word, &mut out);
+                out.push(c);
+            }
+        }
+        flush(&mut word, &mut out);
+        out
     }
 
     /// Every language with its own name, for the language switcher.
@@ -132,30 +167,6 @@ impl Tr {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn every_language_has_exactly_the_italian_keys() {
-        let tables = tables();
-        let italian = &tables[&Lang::It];
-        for lang in Lang::ALL {
-            let table = &tables[&lang];
-            for key in italian.keys() {
-                assert!(table.contains_key(key), "{}: missing {key}", lang.code());
-                assert!(
-                    !table[key].trim().is_empty(),
-                    "{}: empty {key}",
-                    lang.code()
-                );
-            }
-            for key in table.keys() {
-                assert!(
-                    italian.contains_key(key),
-                    "{}: {key} is not in Italian",
-                    lang.code()
-                );
-            }
-        }
-    }
 
     #[test]
     fn every_key_the_templates_use_exists() {
@@ -173,7 +184,7 @@ mod tests {
                 for piece in text.split("t.get(\"").skip(1) {
                     let key = piece.split('"').next().unwrap();
                     assert!(
-                        tables()[&Lang::It].contains_key(key),
+                        catalogue::web_keys().iter().any(|k| k == key),
                         "{}: unknown key {key}",
                         path.display()
                     );
@@ -185,15 +196,37 @@ mod tests {
     }
 
     #[test]
+    fn opening_hours_read_in_the_page_language() {
+        let hours = "lun–ven 9:00–12:30; mar e gio 14:30–17:00";
+        let t = |code| Tr::new(Lang::from_code(code).unwrap());
+        assert_eq!(t("it").hours(hours), hours);
+        assert_eq!(
+            t("en").hours(hours),
+            "Mon–Fri 9:00–12:30; Tue, Thu 14:30–17:00"
+        );
+        assert_eq!(
+            t("en").hours("lun, mer, ven 8:30–12:30 e 15:00–18:00"),
+            "Mon, Wed, Fri 8:30–12:30, 15:00–18:00"
+        );
+        assert_eq!(
+            t("en").hours("Martedì mattina"),
+            "Martedì mattina",
+            "only abbreviations"
+        );
+    }
+
+    #[test]
     fn the_language_is_chosen_by_query_then_cookie_then_browser() {
         let mut headers = HeaderMap::new();
-        assert_eq!(Lang::of_request(None, &headers), Lang::It);
-        headers.insert(header::ACCEPT_LANGUAGE, "ar-MA,fr;q=0.8".parse().unwrap());
-        assert_eq!(Lang::of_request(None, &headers), Lang::Ar);
+        let lang = |code| Lang::from_code(code).unwrap();
+        assert_eq!(Lang::of_request(None, &headers), Lang::IT);
+        headers.insert(header::ACCEPT_LANGUAGE, "ur-PK,fr;q=0.8".parse().unwrap());
+        assert_eq!(Lang::of_request(None, &headers), lang("ur"));
         headers.insert(header::COOKIE, "coper_lang=fr".parse().unwrap());
-        assert_eq!(Lang::of_request(None, &headers), Lang::Fr);
-        assert_eq!(Lang::of_request(Some("en"), &headers), Lang::En);
-        assert_eq!(Lang::of_request(Some("xx"), &headers), Lang::Fr);
-        assert_eq!(Tr::new(Lang::Ar).dir(), "rtl");
+        assert_eq!(Lang::of_request(None, &headers), lang("fr"));
+        assert_eq!(Lang::of_request(Some("en"), &headers), lang("en"));
+        assert_eq!(Lang::of_request(Some("xx"), &headers), lang("fr"));
+        assert_eq!(Tr::new(lang("ur")).dir(), "rtl");
+        assert_eq!(Lang::ALL.len(), coper_shared::catalogue::LANGUAGES.len());
     }
 }

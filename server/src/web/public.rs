@@ -1,5 +1,5 @@
 //! The public site: the home page (what the service is, where to book, what to bring) and the
-//! "is my permit ready?" page, in Italian, English, French and Arabic.
+//! "is my permit ready?" page, in eleven languages.
 
 use std::net::SocketAddr;
 
@@ -28,7 +28,11 @@ pub struct LangQuery {
 /// A service as the home page shows it.
 pub struct ServiceShown {
     pub name: String,
+    /// In the page's language, or in Italian (`bring_lang` says which).
     pub what_to_bring: String,
+    pub bring_lang: &'static str,
+    /// Its weekly hours at the Questura, per weekday open: ("lun", "9:00–12:30, 14:30–16:30").
+    pub hours: Vec<(&'static str, String)>,
     /// The administration's answers on its times and procedures.
     pub answers: Vec<AnswerShown>,
 }
@@ -102,6 +106,9 @@ pub struct HomePage {
     pub services: Vec<ServiceShown>,
     /// Answers for every service.
     pub answers: Vec<AnswerShown>,
+    /// Where the Questura is and how to call it.
+    pub address: String,
+    pub phone: String,
 }
 
 pub async fn home(
@@ -110,7 +117,8 @@ pub async fn home(
     headers: HeaderMap,
 ) -> PageResult {
     let lang = Lang::of_request(query.lang.as_deref(), &headers);
-    let (partners, services, answers) = state
+    let t = Tr::new(lang);
+    let (partners, services, answers, questura) = state
         .db
         .read(move |conn| {
             let partners = store::partners::active(conn)?;
@@ -124,13 +132,19 @@ pub async fn home(
             };
             let services = store::services::services(conn)?
                 .into_iter()
-                .map(|s| ServiceShown {
-                    answers: of_service(s.id.as_str()),
-                    name: s.name,
-                    what_to_bring: s.what_to_bring,
+                .map(|s| {
+                    let theirs = s.what_to_bring_in.get(lang.code()).cloned();
+                    ServiceShown {
+                        answers: of_service(s.id.as_str()),
+                        hours: weekly_hours(&s.rules, &t),
+                        name: s.name,
+                        bring_lang: if theirs.is_some() { lang.code() } else { "it" },
+                        what_to_bring: theirs.unwrap_or(s.what_to_bring),
+                    }
                 })
                 .collect::<Vec<_>>();
-            Ok::<_, store::StoreError>((partners, services, of_service("")))
+            let questura = store::settings::questura(conn)?;
+            Ok::<_, store::StoreError>((partners, services, of_service(""), questura))
         })
         .await?;
     let frame = frame(&state, lang, "/").await?;
@@ -142,8 +156,34 @@ pub async fn home(
             partners,
             services,
             answers,
+            address: questura
+                .as_ref()
+                .map(|q| q.address.clone())
+                .unwrap_or_default(),
+            phone: questura.map(|q| q.phone).unwrap_or_default(),
         },
     ))
+}
+
+/// A service's weekly hours, per weekday it is open, in the page's language.
+fn weekly_hours(rules: &coper_shared::rules::ServiceRules, t: &Tr) -> Vec<(&'static str, String)> {
+    use coper_shared::jiff::civil::Weekday::*;
+    [
+        Monday, Tuesday, Wednesday, Thursday, Friday, Saturday, Sunday,
+    ]
+    .into_iter()
+    .filter_map(|day| {
+        let ranges = rules.weekly_ranges(day);
+        (!ranges.is_empty()).then(|| {
+            let text = ranges
+                .iter()
+                .map(|r| format!("{}–{}", r.start.strftime("%H:%M"), r.end.strftime("%H:%M")))
+                .collect::<Vec<_>>()
+                .join(", ");
+            (t.day(day), text)
+        })
+    })
+    .collect()
 }
 
 /// The status page's result box.
@@ -167,6 +207,54 @@ pub struct StatusPage {
     pub notify_error: Option<&'static str>,
     /// The languages a message can be written in: code, name in its own script.
     pub message_languages: &'static [(&'static str, &'static str)],
+}
+
+impl StatusPage {
+    /// The key of what the page answered, for its title (a screen reader hears it first).
+    pub fn headline(&self) -> Option<&'static str> {
+        Some(match self.outcome.as_ref()? {
+            Outcome::Ready => "status.ready",
+            Outcome::NotReady | Outcome::Watching => "status.not_ready",
+            Outcome::Problem(key) => key,
+        })
+    }
+
+    /// Whether the error on the page is about `field`: it is marked invalid and points at the
+    /// message.
+    pub fn invalid(&self, field: &str) -> bool {
+        let Some(Outcome::Problem(key)) = &self.outcome else {
+            return false;
+        };
+        let f = &self.form;
+        let by_number = !f.number.trim().is_empty();
+        match *key {
+            "status.error.invalid_birth_date" => {
+                field
+                    == if by_number {
+                        "number_birth_date"
+                    } else {
+                        "birth_date"
+                    }
+            }
+            "status.error.invalid_fingerprint_date" => field == "fingerprint_date",
+            "status.error.invalid_receipt_number" | "status.error.invalid_pratica_number" => {
+                field == "number"
+            }
+            "status.error.incomplete" => {
+                let typed = match field {
+                    "surname" => &f.surname,
+                    "name" => &f.name,
+                    "birth_date" => &f.birth_date,
+                    "fingerprint_date" => &f.fingerprint_date,
+                    "number" if by_number => return false,
+                    "number_birth_date" if by_number => &f.number_birth_date,
+                    _ => return false,
+                };
+                typed.trim().is_empty() && (by_number == (field == "number_birth_date"))
+            }
+            _ => false,
+        }
+    }
 }
 
 /// The languages of the messages, each named in itself.

@@ -46,6 +46,26 @@ pub struct ExceptionRow {
     pub note: String,
 }
 
+/// Every language but Italian, with its own name, and `text(code)`.
+fn other_languages(text: impl Fn(&str) -> String) -> Vec<(&'static str, &'static str, String)> {
+    crate::web::public::MESSAGE_LANGUAGES
+        .iter()
+        .filter(|(code, _)| *code != "it")
+        .map(|(code, name)| (*code, *name, text(code)))
+        .collect()
+}
+
+impl Editor {
+    /// "What to bring" in the other languages given, trimmed (empty ones left out).
+    pub fn what_to_bring_translations(&self) -> coper_shared::precheck::Translations {
+        self.what_to_bring_in
+            .iter()
+            .filter(|(_, _, text)| !text.trim().is_empty())
+            .map(|(code, _, text)| (code.to_string(), text.trim().to_owned()))
+            .collect()
+    }
+}
+
 /// The editor's whole form, as typed.
 #[derive(Debug, Clone, Default)]
 pub struct Editor {
@@ -53,6 +73,9 @@ pub struct Editor {
     pub name: String,
     pub description: String,
     pub what_to_bring: String,
+    /// "What to bring" in the other languages (language code, text; empty when not given), in
+    /// the public site's order.
+    pub what_to_bring_in: Vec<(&'static str, &'static str, String)>,
     pub horizon_days: String,
     pub lead_minutes: String,
     pub weekly: Vec<WeeklyRow>,
@@ -107,6 +130,13 @@ impl Editor {
             name: service.name.clone(),
             description: service.description.clone(),
             what_to_bring: service.what_to_bring.clone(),
+            what_to_bring_in: other_languages(|code| {
+                service
+                    .what_to_bring_in
+                    .get(code)
+                    .cloned()
+                    .unwrap_or_default()
+            }),
             horizon_days: service.rules.horizon_days().to_string(),
             lead_minutes: service.rules.lead_minutes().to_string(),
             weekly,
@@ -177,6 +207,7 @@ impl Editor {
             name: one("name"),
             description: one("description"),
             what_to_bring: one("what_to_bring"),
+            what_to_bring_in: other_languages(|code| one(&format!("what_to_bring_{code}"))),
             horizon_days: one("horizon_days"),
             lead_minutes: one("lead_minutes"),
             weekly,

@@ -46,6 +46,8 @@ pub struct PartnerPage {
     pub errors: Vec<String>,
     /// A message after an action: a new enrolment code, a password reset.
     pub notice: Option<String>,
+    /// The new operator's username and name as typed, when the form comes back with an error.
+    pub operator: (String, String),
 }
 
 /// A kiosk as its partner body's page lists it: when it was last heard from, in words, and
@@ -163,6 +165,18 @@ async fn partner_page(
     errors: Vec<String>,
     notice: Option<String>,
 ) -> PageResult {
+    partner_page_typed(cx, id, draft, errors, notice, Default::default()).await
+}
+
+/// The partner body's page, the new operator's form holding what was typed.
+async fn partner_page_typed(
+    cx: &StaffContext,
+    id: i64,
+    draft: Option<Partner>,
+    errors: Vec<String>,
+    notice: Option<String>,
+    operator: (String, String),
+) -> PageResult {
     let now = cx.by.now;
     let (partner, operators, kiosks, silent_after) = cx
         .state
@@ -207,6 +221,7 @@ async fn partner_page(
             kiosks,
             errors,
             notice,
+            operator,
         },
     )
         .into_response())
@@ -262,6 +277,7 @@ pub async fn operator_create(
     Form(form): Form<OperatorForm>,
 ) -> PageResult {
     let by = cx.by.clone();
+    let typed = (form.username.clone(), form.display_name.clone());
     let created = cx
         .state
         .perform(move |conn| {
@@ -278,7 +294,8 @@ pub async fn operator_create(
     match created {
         // Operators log in at their kiosks, which learn the accounts from their documents.
         Ok(_) => partner_page(&cx, id, None, Vec::new(), Some("Operatore creato.".into())).await,
-        Err(error) => partner_page(&cx, id, None, vec![error.to_string()], None).await,
+        // What was typed stays (but the password), beside the reason.
+        Err(error) => partner_page_typed(&cx, id, None, vec![error.to_string()], None, typed).await,
     }
 }
 

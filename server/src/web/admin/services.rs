@@ -124,7 +124,10 @@ pub async fn service_save(
     let (name, description, bring) = (
         editor.name.trim().to_owned(),
         editor.description.trim().to_owned(),
-        editor.what_to_bring.trim().to_owned(),
+        (
+            editor.what_to_bring.trim().to_owned(),
+            editor.what_to_bring_translations(),
+        ),
     );
     // Why, if bookings move: the partner bodies and the people read it.
     let reason = pairs
