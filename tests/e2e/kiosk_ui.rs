@@ -332,27 +332,30 @@ async fn an_operator_books_on_the_touchscreen_and_the_reminder_prints() {
     type_keys(window, "it", &typed(&born));
     press(window, &it("Search"));
     assert_eq!(
-        value(window, "message"),
+        value(window, &tr("it", "Message")),
         it("Permit ready: it can be booked")
     );
 
     // The first free day, then another day, then confirm.
     press(window, "Consegna permesso elettronico");
     assert_eq!(ui.api().get_screen(), Screen::Proposal);
-    let first = value(window, "proposal");
+    let first = value(window, &tr("it", "Proposal"));
     assert!(first.contains("/2026 "), "{first}");
     press(window, &it("Another day"));
     assert!(ui.api().get_show_options());
     let options = offered(&ui.api());
     assert!(options.len() >= 5, "up to ten other days: {options:?}");
     assert!(options.iter().all(|o| o != &first));
-    assert_eq!(value(window, "proposal heading"), it("First available day"));
+    assert_eq!(
+        value(window, &tr("it", "What is proposed")),
+        it("First available day")
+    );
     press(window, &options[0]);
-    assert_eq!(value(window, "proposal"), options[0]);
+    assert_eq!(value(window, &tr("it", "Proposal")), options[0]);
     // The day chosen: the heading names it, and every free time of it is offered.
     let day = options[0].rsplit_once(' ').unwrap().0.to_owned();
     assert_eq!(
-        value(window, "proposal heading"),
+        value(window, &tr("it", "What is proposed")),
         it("Free times on {}").replace("{}", &day)
     );
     let times = offered(&ui.api());
@@ -360,7 +363,10 @@ async fn an_operator_books_on_the_touchscreen_and_the_reminder_prints() {
     assert!(times.iter().all(|t| t.len() == 5), "{times:?}");
     let later = times.last().unwrap().clone();
     press(window, &later);
-    assert_eq!(value(window, "proposal"), format!("{day} {later}"));
+    assert_eq!(
+        value(window, &tr("it", "Proposal")),
+        format!("{day} {later}")
+    );
     press(window, &it("Confirm"));
     assert_eq!(ui.api().get_screen(), Screen::Confirm);
     press(window, &it("Confirm the booking"));
@@ -370,7 +376,7 @@ async fn an_operator_books_on_the_touchscreen_and_the_reminder_prints() {
         "{}",
         ui.api().get_message()
     );
-    let code = value(window, "booking code");
+    let code = value(window, &tr("it", "Booking code"));
 
     // The reminder went to the printer (here a folder): its QR code reads back as a ticket the
     // counter accepts.
@@ -390,7 +396,7 @@ async fn an_operator_books_on_the_touchscreen_and_the_reminder_prints() {
     // Confirmed by the server: the status shown follows, and the office's list has it, by the
     // name as the ready list spells it (the server's list of the body's bookings).
     ui.settle("the server's confirmation", |_| {
-        value(window, "booking status") == it("Confirmed")
+        value(window, &tr("it", "Booking status")) == it("Confirmed")
     })
     .await;
     press(window, &it("Done"));
@@ -478,7 +484,7 @@ async fn an_office_offline_still_books_and_prints_and_the_server_confirms_later(
     // Beyond its leases: only the server can confirm it.
     ui.book_ready_person(true);
     assert_eq!(ui.api().get_screen(), Screen::Done);
-    let code = value(&ui.window, "booking code");
+    let code = value(&ui.window, &tr("it", "Booking code"));
     assert_eq!(
         ui.api().get_pending(),
         1,
@@ -499,7 +505,7 @@ async fn an_office_offline_still_books_and_prints_and_the_server_confirms_later(
 
     ui.proxy.restore();
     ui.settle("the server's verdict once back online", |api| {
-        api.get_pending() == 0 && value(&ui.window, "booking status") == it("Confirmed")
+        api.get_pending() == 0 && value(&ui.window, &tr("it", "Booking status")) == it("Confirmed")
     })
     .await;
     // The slip the person holds says provisional: the kiosk asks for a reprint, once.
@@ -544,7 +550,7 @@ async fn the_screens_answer_while_a_slow_printer_prints() {
     assert_eq!(ui.api().get_screen(), Screen::Menu);
     ui.book_for_a_ready_person();
     assert_eq!(ui.api().get_screen(), Screen::Done);
-    let code = value(&ui.window, "booking code");
+    let code = value(&ui.window, &tr("it", "Booking code"));
     let pdf = ui.printed(&format!("{code}.pdf"));
     assert!(ui.api().get_printing());
 
@@ -581,13 +587,13 @@ async fn a_foreigner_checks_a_permit_in_arabic_and_every_screen_renders() {
     api.set_fingerprint_date(typed(&fingerprinted).into());
     press(window, &ar("Check"));
     assert_eq!(
-        value(window, "check result"),
+        value(window, &tr("ar", "Check result")),
         ar("Your permit is ready. Book the collection here, with this office's operator.")
     );
     api.set_fingerprint_date("01/01/2020".into());
     press(window, &ar("Check"));
     assert_eq!(
-        value(window, "check result"),
+        value(window, &tr("ar", "Check result")),
         ar("Your permit is not ready yet. Try again in a few days.")
     );
 
@@ -653,13 +659,13 @@ async fn a_person_already_booked_is_told_and_moved_not_booked_twice() {
     ui.api().set_birth_date(typed(&born).into());
     press(window, &it("Search"));
     press(window, "Consegna permesso elettronico");
-    let warning = value(window, "message");
+    let warning = value(window, &tr("it", "Message"));
     assert!(warning.starts_with("Già prenotato per "), "{warning}");
     assert!(warning.contains(&partner), "{warning}");
     press(window, &it("Confirm"));
     press(window, &it("Move the booking"));
     assert_eq!(ui.api().get_screen(), Screen::Done);
-    let code = value(window, "booking code");
+    let code = value(window, &tr("it", "Booking code"));
     let settled = || -> (i64, String) {
         app.database()
             .query_row(
@@ -687,7 +693,7 @@ async fn the_office_list_follows_the_counter_and_cancelling_asks_first() {
     ui.log_in().await;
     ui.book_for_a_ready_person();
     assert_eq!(ui.api().get_screen(), Screen::Done);
-    let code = value(window, "booking code");
+    let code = value(window, &tr("it", "Booking code"));
     let (surname, given, _, _) = a_ready_person(app);
     let label = format!("{} {}", surname.to_uppercase(), given);
     press(window, &it("Done"));
@@ -773,7 +779,7 @@ async fn the_office_list_follows_the_counter_and_cancelling_asks_first() {
     press(window, "Consegna permesso elettronico");
     press(window, &it("Confirm"));
     press(window, &it("Confirm the booking"));
-    let code2 = value(window, "booking code");
+    let code2 = value(window, &tr("it", "Booking code"));
     press(window, &it("Done"));
     press(window, &it("Bookings of this office"));
     let label2 = format!("{} {}", surname2.to_uppercase(), given2);
@@ -833,9 +839,9 @@ async fn online_the_reminder_waits_for_the_verdict_and_prints_once() {
     ui.log_in().await;
     ui.book_ready_person(true);
     assert_eq!(ui.api().get_screen(), Screen::Done);
-    let code = value(window, "booking code");
+    let code = value(window, &tr("it", "Booking code"));
     assert_eq!(
-        value(window, "booking status"),
+        value(window, &tr("it", "Booking status")),
         it("Provisional: awaiting confirmation from the Questura"),
         "no lease: the server decides"
     );
@@ -843,7 +849,7 @@ async fn online_the_reminder_waits_for_the_verdict_and_prints_once() {
         !api.get_printing() && ui.printed(&format!("{code}.pdf")).exists()
     })
     .await;
-    assert_eq!(value(window, "booking status"), it("Confirmed"));
+    assert_eq!(value(window, &tr("it", "Booking status")), it("Confirmed"));
     let text = pdf_text(&ui.printed(&format!("{code}.pdf")));
     assert!(
         !text.contains("PROVVISORIO"),
@@ -879,14 +885,14 @@ async fn contact_and_consent_are_checked_at_the_kiosk_and_reach_the_booking() {
     press(window, &en("Confirm the booking"));
     assert_eq!(ui.api().get_screen(), Screen::Confirm, "nothing booked");
     assert_eq!(
-        value(window, "message"),
+        value(window, &tr("en", "Message")),
         en("Phone: 8 to 15 digits with the country prefix")
     );
     ui.api().set_phone("+39 333 123 4567".into());
     ui.api().set_email("amira@esempio".into());
     press(window, &en("Confirm the booking"));
     assert_eq!(
-        value(window, "message"),
+        value(window, &tr("en", "Message")),
         en("E-mail address not valid (e.g. name@example.com)")
     );
     ui.api().set_email("Amira@Esempio.it".into());
@@ -897,7 +903,7 @@ async fn contact_and_consent_are_checked_at_the_kiosk_and_reach_the_booking() {
     assert!(ui.api().get_consent());
     press(window, &en("Confirm the booking"));
     assert_eq!(ui.api().get_screen(), Screen::Done);
-    let code = value(window, "booking code");
+    let code = value(window, &tr("en", "Booking code"));
     let stored = || -> Option<(String, String, String, Option<String>)> {
         app.database()
             .query_row(
@@ -982,7 +988,7 @@ async fn a_person_who_missed_the_appointment_is_listed_and_booked_again_from_the
     press(window, "Consegna permesso elettronico");
     press(window, &it("Confirm"));
     press(window, &it("Confirm the booking"));
-    let code = value(window, "booking code");
+    let code = value(window, &tr("it", "Booking code"));
     crate::helpers::eventually(15, "the new booking on the server", || {
         app.one::<i64>(
             "SELECT count(*) FROM appointments WHERE booking_code = ?1 AND status = 'booked'",
@@ -1184,7 +1190,7 @@ async fn the_documents_are_settled_in_the_browser_and_the_kiosk_prints_what_is_s
     press(window, &it("Search"));
     let missing = "Certificato di idoneità alloggiativa — Portare l'originale";
     assert_eq!(
-        value(window, "precheck"),
+        value(window, &tr("it", "Document check")),
         format!("{}: {missing}", it("Document check: still to bring"))
     );
     press(window, "Consegna permesso elettronico");
@@ -1196,7 +1202,7 @@ async fn the_documents_are_settled_in_the_browser_and_the_kiosk_prints_what_is_s
         "{}",
         ui.api().get_message()
     );
-    let code = value(window, "booking code");
+    let code = value(window, &tr("it", "Booking code"));
 
     // The reminder, printed once the verdict and the link are in: what is still to bring, and
     // two QR codes (the ticket for the counter, the person's page).
@@ -1254,4 +1260,69 @@ async fn the_documents_are_settled_in_the_browser_and_the_kiosk_prints_what_is_s
         page.contains("manca: Certificato di idoneità alloggiativa — Portare l&#39;originale"),
         "{page}"
     );
+}
+
+/// Issue #15: the operator's language and the person's are two settings. A person chooses
+/// Arabic at the start screen; the operator's screens stay Italian; the reminder is in the
+/// person's language, which the operator may change when booking (here to Spanish); after the
+/// operator leaves, and after the public screen clears, the kiosk is back in Italian.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_operator_works_in_italian_while_the_reminder_speaks_the_persons_language() {
+    let ui = KioskUi::start(Duration::ZERO).await;
+    let (app, window, api) = (&ui.app, &ui.window, ui.api());
+    let it = |english: &str| tr("it", english);
+    press(window, "العربية");
+    assert!(api.get_rtl());
+    press(window, &tr("ar", "Partner office"));
+    assert!(!api.get_rtl(), "the operator's screens read left to right");
+    api.set_username("op1".into());
+    api.set_password("sportello stranieri 1".into());
+    press(window, &it("Log in"));
+    ui.settle("the password check", |api| !api.get_logging_in())
+        .await;
+    assert_eq!(api.get_screen(), Screen::Menu);
+    press(window, &it("New booking"));
+    let (surname, given, born, _) = a_ready_person(app);
+    api.set_surname(surname.into());
+    api.set_given_names(given.into());
+    api.set_birth_date(typed(&born).into());
+    press(window, &it("Search"));
+    press(window, "Consegna permesso elettronico");
+    press(window, &it("Confirm"));
+    assert_eq!(api.get_person_language(), "العربية", "chosen at the start");
+    press(window, &it("Change language"));
+    assert!(api.get_choosing_language());
+    press(window, "Español");
+    assert_eq!(api.get_person_language(), "Español");
+    press(window, &it("Confirm the booking"));
+    assert_eq!(api.get_screen(), Screen::Done, "{}", api.get_message());
+    let code = value(window, &it("Booking code"));
+    ui.settle("the reminder printed", |api| {
+        !api.get_printing() && ui.printed(&format!("{code}.pdf")).exists()
+    })
+    .await;
+    let text = pdf_text(&ui.printed(&format!("{code}.pdf")));
+    assert!(text.contains(&tr("es", "Appointment reminder")), "{text}");
+    let lang: String = app.one(
+        "SELECT notice_lang FROM appointments WHERE booking_code = ?1",
+        &code,
+    );
+    assert_eq!(lang, "es", "the messages too");
+
+    // The operator leaves (idle): the next person finds the kiosk in Italian.
+    ui.controller
+        .pretend_idle(ui::OPERATOR_IDLE + Duration::from_secs(1));
+    ui.controller.refresh();
+    assert_eq!(api.get_screen(), Screen::Start);
+    assert_eq!(api.get_person_language(), "Italiano");
+    press(window, &it("Is my permit ready?"));
+    press(window, &it("Back"));
+    // A person checks in Chinese and walks away: the screen clears and is Italian again.
+    press(window, "中文");
+    press(window, &tr("zh", "Is my permit ready?"));
+    ui.controller
+        .pretend_idle(ui::PUBLIC_IDLE + Duration::from_secs(1));
+    ui.controller.refresh();
+    assert_eq!(api.get_screen(), Screen::Start);
+    press(window, &it("Is my permit ready?"));
 }

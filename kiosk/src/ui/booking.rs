@@ -313,7 +313,7 @@ pub(super) fn confirm_booking(c: &Controller) {
     }) else {
         return;
     };
-    let lang = c.state().lang.clone();
+    let lang = c.state().person_lang.clone();
     // The names may have been edited since the search: the permit goes with the booking only
     // if it is still this person's.
     let permit = permit.filter(|p| {
@@ -504,12 +504,12 @@ fn printed(c: &Controller, booking: &LocalBooking, provisional: bool, result: Re
 }
 
 impl Controller {
-    /// The reminder of `b`, in Italian and the kiosk's current language.
+    /// The reminder of `b`, in Italian and the person's language.
     pub fn reminder_of(&self, b: &LocalBooking) -> Option<Reminder> {
         let core = self.core();
         let questura = core.questura()?;
         let partner = core.partner().map(|p| p.name).unwrap_or_default();
-        let lang = self.state().lang.clone();
+        let lang = self.state().person_lang.clone();
         let what_to_bring = core.what_to_bring(&b.service, &lang).unwrap_or_default();
         let (date, time) = match b.status {
             BookingStatus::Relocated { date, time } => (date, time),

@@ -81,4 +81,5 @@ pub(super) fn log_out(c: &Controller) {
     }
     c.with_api(|api| api.set_operator_name(SharedString::new()));
     navigation::go(c, Screen::Start);
+    navigation::reset_language(c);
 }

@@ -41,10 +41,19 @@ use crate::{
     i18n::{LANGUAGES, tr},
 };
 
+/// The kiosk's language when nobody has chosen one, and the operator's screens' language: the
+/// kiosk returns to it after an operator leaves and after the public screen clears.
+pub const DEFAULT_LANGUAGE: &str = "it";
+
 /// What the screens remember between touches.
 #[derive(Default)]
 struct State {
+    /// The language of the screens.
     lang: String,
+    /// The person's language: the reminder, the messages, the self-check. Chosen at the start
+    /// screen; the operator may change it when booking, while the screens stay in the
+    /// operator's language.
+    person_lang: String,
     operator: Option<String>,
     permit: Option<i64>,
     service: Option<ServiceId>,
@@ -97,7 +106,8 @@ pub fn bind(window: &AppWindow, core: Arc<KioskCore>, printer: Printer) -> Contr
         core,
         printer: printer::Worker::start(printer),
         state: Mutex::new(State {
-            lang: "it".into(),
+            lang: DEFAULT_LANGUAGE.into(),
+            person_lang: DEFAULT_LANGUAGE.into(),
             ..State::default()
         }),
         reports: Mutex::new(Vec::new()),
@@ -141,6 +151,7 @@ pub fn bind(window: &AppWindow, core: Arc<KioskCore>, printer: Printer) -> Contr
     api.on_confirm_cancel(on_text(booking::confirm_cancel));
     api.on_reprint(on_text(booking::reprint));
     api.on_show_documents(on_text(booking::show_documents));
+    api.on_choose_person_language(on_text(navigation::choose_person_language));
     api.on_hide_documents(on(booking::hide_documents));
     api.on_slip_dealt_with(on_text(booking::slip_dealt_with));
     api.on_keep_booking(on(booking::keep_booking));
@@ -163,7 +174,7 @@ pub fn bind(window: &AppWindow, core: Arc<KioskCore>, printer: Printer) -> Contr
             });
         }
     });
-    navigation::choose_language(&controller, "it");
+    navigation::choose_language(&controller, DEFAULT_LANGUAGE);
     controller.refresh();
     controller
 }

@@ -49,8 +49,9 @@ pub(super) fn go(c: &Controller, screen: Screen) {
         api.set_screen(screen);
         api.set_active_field(SharedString::new());
         api.set_message(SharedString::new());
-        // A person's pre-check QR never outlives the page it was asked from.
+        // A person's pre-check QR, the language list: never outlive the page they were asked from.
         api.set_documents_shown(false);
+        api.set_choosing_language(false);
     });
     // The list is drawn once the screen is up: what it shows then stays put while it is read.
     if screen == Screen::Bookings || leaving {
@@ -71,7 +72,16 @@ pub(super) fn clear_fields(c: &Controller) {
     });
 }
 
+/// The start screen's choice: the person's language, for the screens too.
 pub(super) fn choose_language(c: &Controller, code: &str) {
+    let Some(lang) = language(code) else { return };
+    c.state().person_lang = lang.code.to_owned();
+    show_person_language(c);
+    screen_language(c, code);
+}
+
+/// The language of the screens only (the operator's, while the person's stays).
+pub(super) fn screen_language(c: &Controller, code: &str) {
     let Some(lang) = language(code) else { return };
     c.state().lang = lang.code.to_owned();
     // English is the catalogue's source language: selecting it means no translation.
@@ -80,12 +90,41 @@ pub(super) fn choose_language(c: &Controller, code: &str) {
     {
         tracing::error!(language = lang.code, error = %e, "no translation bundled");
     }
-    c.with_api(|api| api.set_rtl(lang.right_to_left));
+    c.with_api(|api| {
+        api.set_rtl(lang.right_to_left);
+        // An answer given in another language is not left on screen in this one.
+        api.set_check_result(SharedString::new());
+    });
+}
+
+/// The operator chooses the person's language when booking: the reminder and the messages.
+pub(super) fn choose_person_language(c: &Controller, code: &str) {
+    touch(c);
+    let Some(lang) = language(code) else { return };
+    c.state().person_lang = lang.code.to_owned();
+    show_person_language(c);
+    c.with_api(|api| api.set_choosing_language(false));
+}
+
+fn show_person_language(c: &Controller) {
+    let code = c.state().person_lang.clone();
+    let name = language(&code).map_or("", |l| l.own_name);
+    c.with_api(|api| {
+        api.set_person_language(name.into());
+        api.set_person_language_code(code.into());
+    });
+}
+
+/// Back to the kiosk's default language, for the next person.
+pub(super) fn reset_language(c: &Controller) {
+    choose_language(c, super::DEFAULT_LANGUAGE);
 }
 
 /// "Partner office": the menu for a logged-in operator, the login otherwise.
 pub(super) fn operator_path(c: &Controller) {
     touch(c);
+    // The operator's screens in the operator's language; the person's stays for the reminder.
+    screen_language(c, super::DEFAULT_LANGUAGE);
     let logged_in = c.state().operator.is_some();
     clear_fields(c);
     c.with_api(|api| {
@@ -123,6 +162,7 @@ pub(super) fn apply_idle_rules(c: &Controller) {
         login::log_out(c);
     } else if screen == Some(Screen::Check) && idle > PUBLIC_IDLE {
         go(c, Screen::Start);
+        reset_language(c);
     }
 }
 
