@@ -14,4 +14,5 @@ pub mod cli;
 pub mod core;
 pub mod i18n;
 pub mod reminder;
+pub mod speech;
 pub mod ui;

@@ -590,12 +590,38 @@ async fn a_foreigner_checks_a_permit_in_arabic_and_every_screen_renders() {
         value(window, &tr("ar", "Check result")),
         ar("Your permit is ready. Book the collection here, with this office's operator.")
     );
+    // Told in colour and with a picture, and read aloud in Arabic on request.
+    assert_eq!(api.get_check_outcome(), 1);
+    press(window, &ar("Ready"));
+    let spoken = tempfile::tempdir().unwrap();
+    ui.controller
+        .set_speaker(coper_kiosk::speech::Speaker::Folder(
+            spoken.path().to_owned(),
+        ));
+    press(window, &ar("Listen"));
+    let wav = spoken.path().join("1-ar.wav");
+    eventually(10, "the answer spoken", || wav.exists()).await;
+    let (seconds, loudness) = eventually_measured(&wav).await;
+    assert!(seconds > 2.0 && loudness > 0.02, "{seconds} s, {loudness}");
     api.set_fingerprint_date("01/01/2020".into());
     press(window, &ar("Check"));
     assert_eq!(
         value(window, &tr("ar", "Check result")),
         ar("Your permit is not ready yet. Try again in a few days.")
     );
+    assert_eq!(api.get_check_outcome(), 2);
+    press(window, &ar("Not ready yet"));
+
+    // Nobody touches it: "Need more time?" before it clears; the answer stays when asked.
+    ui.controller
+        .pretend_idle(ui::PUBLIC_IDLE - Duration::from_secs(5));
+    ui.controller.refresh();
+    assert!(api.get_idle_warning());
+    press(window, &ar("Yes, more time"));
+    assert!(!api.get_idle_warning());
+    ui.controller.refresh();
+    assert_eq!(api.get_screen(), Screen::Check);
+    assert_eq!(api.get_check_outcome(), 2, "the answer is still there");
 
     // Every screen, in Italian, Arabic and Chinese, rendered to pixels.
     for lang in ["it", "ar", "zh"] {
@@ -1308,6 +1334,25 @@ async fn the_operator_works_in_italian_while_the_reminder_speaks_the_persons_lan
         &code,
     );
     assert_eq!(lang, "es", "the messages too");
+    // Read aloud in Spanish, the screens being Italian.
+    let spoken = tempfile::tempdir().unwrap();
+    ui.controller
+        .set_speaker(coper_kiosk::speech::Speaker::Folder(
+            spoken.path().to_owned(),
+        ));
+    press(window, &it("Listen"));
+    let wav = spoken.path().join("1-es.wav");
+    eventually(10, "the confirmation spoken", || wav.exists()).await;
+    let (seconds, _) = eventually_measured(&wav).await;
+    assert!(seconds > 3.0, "date, time and code: {seconds} s");
+    // Nearly too long without a touch: asked, and given more time.
+    ui.controller
+        .pretend_idle(ui::OPERATOR_IDLE - Duration::from_secs(5));
+    ui.controller.refresh();
+    assert!(api.get_idle_warning());
+    press(window, &it("Yes, more time"));
+    ui.controller.refresh();
+    assert_eq!(api.get_screen(), Screen::Done, "still logged in");
 
     // The operator leaves (idle): the next person finds the kiosk in Italian.
     ui.controller
@@ -1325,4 +1370,17 @@ async fn the_operator_works_in_italian_while_the_reminder_speaks_the_persons_lan
     ui.controller.refresh();
     assert_eq!(api.get_screen(), Screen::Start);
     press(window, &it("Is my permit ready?"));
+}
+
+/// A WAV file's length and loudness, once its writer has finished it.
+async fn eventually_measured(wav: &Path) -> (f64, f64) {
+    let mut measured = None;
+    eventually(10, "a whole WAV file", || {
+        measured = std::fs::read(wav)
+            .ok()
+            .and_then(|bytes| coper_kiosk::speech::measure(&bytes));
+        measured.is_some()
+    })
+    .await;
+    measured.unwrap()
 }

@@ -627,4 +627,47 @@ async fn the_administration_keeps_checklists_and_answers_and_a_retired_document_
     );
     let page = app.text(&format!("/documents/{token}?lang=en")).await;
     assert!(page.contains("Work clearance"), "the person still reads it");
+
+    // A link reaches its own conversation only: another person's names, documents and messages
+    // never show on it, and what is sent through it lands in it alone.
+    let (status, _) = app
+        .submit(
+            &staff,
+            "/precheck/files",
+            &[
+                ("surname", "Altrapersona"),
+                ("birth_date", "1990-01-01"),
+                ("documents", "tax_code"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let (status, _) = app
+        .submit(
+            &staff,
+            "/precheck/files/2/say",
+            &[("text", "Messaggio riservato")],
+        )
+        .await;
+    assert_eq!(status, 303);
+    let page = app.text(&format!("/documents/{token}?lang=it")).await;
+    assert!(
+        !page.contains("Altrapersona")
+            && !page.contains("Messaggio riservato")
+            && !page.contains("Codice fiscale"),
+        "{page}"
+    );
+    let sent = app
+        .page_client()
+        .post(app.url(&format!("/documents/{token}/message")))
+        .form(&[("lang", "it"), ("body", "solo per la mia pratica")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 303);
+    let landed: i64 = app.one(
+        "SELECT file_id FROM precheck_messages WHERE body = ?1",
+        "solo per la mia pratica",
+    );
+    assert_eq!(landed, 1);
 }

@@ -10,11 +10,14 @@
 //! backend) [`Controller::refresh`] applies them.
 
 mod booking;
+#[cfg(test)]
+mod contrast;
 mod keyboard;
 mod login;
 mod navigation;
 mod printer;
 mod self_check;
+mod speak;
 mod status_bar;
 
 use std::{
@@ -32,7 +35,7 @@ use coper_shared::{
 use slint::{ComponentHandle, ModelRc, SharedString, VecModel};
 use uuid::Uuid;
 
-pub use navigation::{OPERATOR_IDLE, PUBLIC_IDLE};
+pub use navigation::{IDLE_WARNING, OPERATOR_IDLE, PUBLIC_IDLE};
 pub use printer::Printer;
 
 use crate::{
@@ -97,6 +100,8 @@ struct Shared {
     reports: Mutex<Vec<Report>>,
     /// A refresh for the core's changes is already queued.
     refresh_queued: AtomicBool,
+    /// Answers read aloud.
+    voice: Mutex<Arc<crate::speech::Voice>>,
 }
 
 /// Bind `window`'s callbacks to `core`. The caller keeps the window and runs its loop.
@@ -112,6 +117,9 @@ pub fn bind(window: &AppWindow, core: Arc<KioskCore>, printer: Printer) -> Contr
         }),
         reports: Mutex::new(Vec::new()),
         refresh_queued: AtomicBool::new(false),
+        voice: Mutex::new(Arc::new(crate::speech::Voice::new(
+            crate::speech::Speaker::System,
+        ))),
     }));
     let api = window.global::<Api>();
     api.set_languages(choices(
@@ -121,13 +129,20 @@ pub fn bind(window: &AppWindow, core: Arc<KioskCore>, printer: Printer) -> Contr
     ));
     api.set_version(env!("CARGO_PKG_VERSION").into());
 
+    // Every touch that reaches Rust counts as activity for the inactivity rules.
     let on = |f: fn(&Controller)| {
         let c = controller.clone();
-        move || f(&c)
+        move || {
+            navigation::touch(&c);
+            f(&c)
+        }
     };
     let on_text = |f: fn(&Controller, &str)| {
         let c = controller.clone();
-        move |text: SharedString| f(&c, &text)
+        move |text: SharedString| {
+            navigation::touch(&c);
+            f(&c, &text)
+        }
     };
     api.on_choose_language(on_text(navigation::choose_language));
     api.on_operator_path(on(navigation::operator_path));
@@ -152,6 +167,8 @@ pub fn bind(window: &AppWindow, core: Arc<KioskCore>, printer: Printer) -> Contr
     api.on_reprint(on_text(booking::reprint));
     api.on_show_documents(on_text(booking::show_documents));
     api.on_choose_person_language(on_text(navigation::choose_person_language));
+    api.on_listen(on_text(speak::listen));
+    api.on_more_time(on(navigation::more_time));
     api.on_hide_documents(on(booking::hide_documents));
     api.on_slip_dealt_with(on_text(booking::slip_dealt_with));
     api.on_keep_booking(on(booking::keep_booking));
@@ -285,10 +302,21 @@ impl Controller {
     /// A day as the kiosk shows it: the weekday in the screen's language, then `dd/mm/yyyy`.
     fn day_text(&self, date: Date) -> String {
         let lang = self.state().lang.clone();
-        format!(
-            "{} {}",
-            crate::i18n::weekday(&lang, date),
-            date.strftime("%d/%m/%Y")
-        )
+        day_text_in(&lang, date)
     }
+
+    /// Read answers aloud to `speaker` from now on (a folder of WAV files, for tests).
+    pub fn set_speaker(&self, speaker: crate::speech::Speaker) {
+        *self.0.voice.lock().unwrap_or_else(|p| p.into_inner()) =
+            Arc::new(crate::speech::Voice::new(speaker));
+    }
+}
+
+/// A day in language `lang`: the weekday, then `dd/mm/yyyy`.
+fn day_text_in(lang: &str, date: Date) -> String {
+    format!(
+        "{} {}",
+        crate::i18n::weekday(lang, date),
+        date.strftime("%d/%m/%Y")
+    )
 }

@@ -13,6 +13,8 @@ use crate::{Screen, i18n::language};
 pub const OPERATOR_IDLE: Duration = Duration::from_secs(180);
 /// The public self-check clears itself after this long without a touch.
 pub const PUBLIC_IDLE: Duration = Duration::from_secs(60);
+/// How long before either limit the kiosk asks "Need more time?".
+pub const IDLE_WARNING: Duration = Duration::from_secs(20);
 
 /// Show `screen`; operator screens need a logged-in operator, or it is the start screen.
 pub(super) fn go(c: &Controller, screen: Screen) {
@@ -66,6 +68,7 @@ pub(super) fn clear_fields(c: &Controller) {
         api.set_active_field(SharedString::new());
         api.set_message(SharedString::new());
         api.set_check_result(SharedString::new());
+        api.set_check_outcome(0);
         api.set_permit_found(false);
         api.set_precheck_state(SharedString::new());
         api.set_show_options(false);
@@ -94,6 +97,7 @@ pub(super) fn screen_language(c: &Controller, code: &str) {
         api.set_rtl(lang.right_to_left);
         // An answer given in another language is not left on screen in this one.
         api.set_check_result(SharedString::new());
+        api.set_check_outcome(0);
     });
 }
 
@@ -146,6 +150,7 @@ pub(super) fn public_path(c: &Controller) {
 
 pub(super) fn touch(c: &Controller) {
     c.state().last_touch = Some(Instant::now());
+    c.with_api(|api| api.set_idle_warning(false));
 }
 
 /// Inactivity: an operator is logged out; the public check clears itself.
@@ -158,12 +163,38 @@ pub(super) fn apply_idle_rules(c: &Controller) {
         )
     };
     let screen = c.with_api(|api| api.get_screen());
-    if operator && idle > OPERATOR_IDLE {
-        login::log_out(c);
-    } else if screen == Some(Screen::Check) && idle > PUBLIC_IDLE {
-        go(c, Screen::Start);
-        reset_language(c);
+    let limit = if operator {
+        Some(OPERATOR_IDLE)
+    } else if screen == Some(Screen::Check) {
+        Some(PUBLIC_IDLE)
+    } else {
+        None
+    };
+    match limit {
+        Some(limit) if idle > limit => {
+            c.with_api(|api| api.set_idle_warning(false));
+            if operator {
+                login::log_out(c);
+            } else {
+                go(c, Screen::Start);
+                reset_language(c);
+            }
+        }
+        // The last seconds: "Need more time?", so an answer never vanishes unannounced.
+        Some(limit) => {
+            let warn = idle + IDLE_WARNING > limit;
+            c.with_api(|api| api.set_idle_warning(warn));
+        }
+        None => {
+            c.with_api(|api| api.set_idle_warning(false));
+        }
     }
+}
+
+/// "Yes, more time" (any touch does the same).
+pub(super) fn more_time(c: &Controller) {
+    touch(c);
+    c.with_api(|api| api.set_idle_warning(false));
 }
 
 impl Controller {

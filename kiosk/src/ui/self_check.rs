@@ -36,15 +36,21 @@ pub(super) fn check(c: &Controller) {
             fingerprint,
         }
     };
-    let english = match c.core().self_check(&question) {
-        Ok(true) => "Your permit is ready. Book the collection here, with this office's operator.",
-        Ok(false) => "Your permit is not ready yet. Try again in a few days.",
-        Err(SelfCheckRefusal::TooManyAttempts) => "Too many attempts: please wait a few minutes",
-        Err(SelfCheckRefusal::NoList) => "The kiosk has not received the list yet",
+    let (english, outcome) = match c.core().self_check(&question) {
+        Ok(true) => (
+            "Your permit is ready. Book the collection here, with this office's operator.",
+            1,
+        ),
+        Ok(false) => ("Your permit is not ready yet. Try again in a few days.", 2),
+        Err(SelfCheckRefusal::TooManyAttempts) => {
+            ("Too many attempts: please wait a few minutes", 3)
+        }
+        Err(SelfCheckRefusal::NoList) => ("The kiosk has not received the list yet", 3),
     };
     let text = c.tr(english);
     c.with_api(|api| {
         api.set_check_result(text.into());
+        api.set_check_outcome(outcome);
         api.set_active_field(SharedString::new());
         api.set_message(SharedString::new());
     });
