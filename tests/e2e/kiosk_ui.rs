@@ -1384,3 +1384,101 @@ async fn eventually_measured(wav: &Path) -> (f64, f64) {
     .await;
     measured.unwrap()
 }
+
+/// Issue #15: every control on every screen is at least the kiosk's touch target (72 px, about
+/// 9 mm), the on-screen keyboard's keys and the rows of options and of the office's list too;
+/// and the keyboard closes, so the buttons under it can be reached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_control_is_a_finger_wide() {
+    let ui = KioskUi::start(Duration::ZERO).await;
+    let (window, api) = (&ui.window, ui.api());
+    let it = |english: &str| tr("it", english);
+    ui.log_in().await;
+    ui.book_for_a_ready_person();
+    ui.settle("the reminder printed", |api| !api.get_printing())
+        .await;
+    let small = |screen: &str| -> Vec<String> {
+        ui.controller.refresh();
+        i_slint_backend_testing::ElementQuery::from_root(window)
+            .match_accessible_role(i_slint_backend_testing::AccessibleRole::Button)
+            .find_all()
+            .into_iter()
+            .filter(|e| {
+                let size = e.size();
+                size.width < 72.0 || size.height < 72.0
+            })
+            .map(|e| {
+                format!(
+                    "{screen}: «{}» {:?}",
+                    e.accessible_label().unwrap_or_default(),
+                    e.size()
+                )
+            })
+            .collect()
+    };
+    api.set_screen(Screen::Start);
+    let buttons = i_slint_backend_testing::ElementQuery::from_root(window)
+        .match_accessible_role(i_slint_backend_testing::AccessibleRole::Button)
+        .find_all()
+        .len();
+    assert!(buttons >= 13, "eleven languages and two paths: {buttons}");
+    let mut found = Vec::new();
+    for (screen, field) in [
+        (Screen::Start, ""),
+        (Screen::Login, "username"),
+        (Screen::Login, "password"),
+        (Screen::Menu, ""),
+        (Screen::Find, "surname"),
+        (Screen::Find, "birth-date"),
+        (Screen::Confirm, "phone"),
+        (Screen::Done, ""),
+        (Screen::Bookings, ""),
+        (Screen::Check, "fingerprint-date"),
+    ] {
+        api.set_screen(screen);
+        api.set_active_field(field.into());
+        found.extend(small(&format!("{screen:?} {field}")));
+    }
+    api.set_active_field("".into());
+    api.set_screen(Screen::Menu);
+    press(window, &it("New booking"));
+    let (surname, given, born, _) = a_ready_person(&ui.app);
+    api.set_surname(surname.into());
+    api.set_given_names(given.into());
+    api.set_birth_date(typed(&born).into());
+    press(window, &it("Search"));
+    press(window, "Consegna permesso elettronico");
+    press(window, &it("Another day"));
+    found.extend(small("another day"));
+    assert!(found.is_empty(), "{}", found.join("\n"));
+
+    // Large text for whoever asks, until the next person: the same words, a third larger.
+    api.set_active_field("".into());
+    api.set_screen(Screen::Start);
+    let welcome = || {
+        ElementHandle::find_by_accessible_label(window, &it("Welcome"))
+            .next()
+            .unwrap()
+            .size()
+            .height
+    };
+    let normal = welcome();
+    press(window, &it("Large text"));
+    assert!(welcome() > normal * 1.2, "{} → {}", normal, welcome());
+    found.extend(small("large text"));
+    assert!(found.is_empty(), "{}", found.join("\n"));
+    press(window, &it("Normal text"));
+    assert_eq!(welcome(), normal);
+    // Left on, it is off again for the next person.
+    press(window, &it("Large text"));
+    ui.controller
+        .pretend_idle(ui::OPERATOR_IDLE + Duration::from_secs(1));
+    ui.controller.refresh();
+    assert!(!api.get_large_text());
+
+    // Typing a phone, the keyboard covers the page's buttons: it closes.
+    api.set_screen(Screen::Confirm);
+    api.set_active_field("phone".into());
+    press(window, &it("Close keyboard"));
+    assert_eq!(api.get_active_field(), "");
+}

@@ -119,9 +119,10 @@ fn show_person_language(c: &Controller) {
     });
 }
 
-/// Back to the kiosk's default language, for the next person.
+/// Back to the kiosk's default language and text size, for the next person.
 pub(super) fn reset_language(c: &Controller) {
     choose_language(c, super::DEFAULT_LANGUAGE);
+    c.with_api(|api| api.set_large_text(false));
 }
 
 /// "Partner office": the menu for a logged-in operator, the login otherwise.
