@@ -650,6 +650,15 @@ async fn a_foreigner_checks_a_permit_in_arabic_and_every_screen_renders() {
                     api.set_active_field("".into());
                     api.set_proposal("24/11/2026 09:40".into());
                     api.set_booking_code("K7QM-4XTA".into());
+                    // The times of a day, every one on screen at once.
+                    let times: Vec<coper_kiosk::Choice> = (0..21)
+                        .map(|i| coper_kiosk::Choice {
+                            code: i.to_string().into(),
+                            name: format!("{:02}:{:02}", 9 + i / 6, i % 6 * 10).into(),
+                        })
+                        .collect();
+                    api.set_options(slint::ModelRc::new(slint::VecModel::from(times)));
+                    api.set_show_options(screen == Screen::Proposal);
                 }
                 _ => api.set_active_field("".into()),
             }

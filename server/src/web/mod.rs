@@ -603,6 +603,31 @@ pub fn italian_date(date: Date) -> String {
     coper_shared::italian::long_date(date)
 }
 
+/// An instant as stored (`2026-11-23T08:00:00Z`) as people read it, in the Questura's zone:
+/// "23/11/2026 09:00". Anything that is not an instant is shown as it is.
+pub fn local_moment(instant: &str, zone: &coper_shared::jiff::tz::TimeZone) -> String {
+    instant
+        .parse::<coper_shared::jiff::Timestamp>()
+        .map(|t| {
+            t.to_zoned(zone.clone())
+                .strftime("%d/%m/%Y %H:%M")
+                .to_string()
+        })
+        .unwrap_or_else(|_| instant.to_owned())
+}
+
+/// The Questura's time zone (Rome until the settings say otherwise).
+pub fn zone_of(
+    conn: &crate::store::Connection,
+) -> Result<coper_shared::jiff::tz::TimeZone, crate::store::StoreError> {
+    Ok(crate::store::settings::questura(conn)?
+        .map(|q| q.time_zone)
+        .unwrap_or_else(|| {
+            coper_shared::jiff::tz::TimeZone::get("Europe/Rome")
+                .unwrap_or(coper_shared::jiff::tz::TimeZone::UTC)
+        }))
+}
+
 /// A plain page with a message, for refusals and errors.
 #[derive(askama::Template, askama_web::WebTemplate)]
 #[template(path = "message.html")]

@@ -133,9 +133,14 @@ pub async fn appointments_csv(
     Query(query): Query<AppointmentsQuery>,
 ) -> PageResult {
     let filter = query.filter();
-    let rows = state
+    let (rows, zone) = state
         .db
-        .read(move |conn| appointments::search(conn, &filter, usize::MAX))
+        .read(move |conn| {
+            Ok::<_, crate::store::StoreError>((
+                appointments::search(conn, &filter, usize::MAX)?,
+                crate::web::zone_of(conn)?,
+            ))
+        })
         .await?;
     let mut out = b"\xEF\xBB\xBF".to_vec();
     {
@@ -160,11 +165,7 @@ pub async fn appointments_csv(
             if result.is_err() {
                 break;
             }
-            let date = r
-                .date
-                .parse::<Date>()
-                .map(|d| d.strftime("%d/%m/%Y").to_string())
-                .unwrap_or_else(|_| r.date.clone());
+            let date = day(&r.date);
             result = writer.write_record(
                 [
                     date.as_str(),
@@ -176,7 +177,7 @@ pub async fn appointments_csv(
                     &r.partner,
                     &r.booking_code,
                     r.status.label(),
-                    &r.created_at,
+                    &crate::web::local_moment(&r.created_at, &zone),
                     &r.cancel_reason,
                 ]
                 .map(not_a_formula),
@@ -300,4 +301,11 @@ pub async fn appointments_cancel_all(
         Err(error) => format!("Non annullate: {error}."),
     };
     appointments_page(&cx, query, Some(notice)).await
+}
+
+/// A day of the list as people read it: `23/11/2026` (the store keeps `2026-11-23`).
+pub fn day(date: &str) -> String {
+    date.parse::<Date>()
+        .map(|d| d.strftime("%d/%m/%Y").to_string())
+        .unwrap_or_else(|_| date.to_owned())
 }

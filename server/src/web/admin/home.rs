@@ -27,6 +27,8 @@ pub async fn home(cx: StaffContext) -> PageResult {
                 .map(|s| (s.id.as_str().to_owned(), s.name))
                 .collect::<Vec<_>>();
             let (ready, imported) = ready::summary(conn)?;
+            let zone = crate::web::zone_of(conn)?;
+            let imported = imported.map(|i| crate::web::local_moment(&i, &zone));
             let configured = settings::settings(conn)?.is_some();
             Ok::<_, crate::store::StoreError>((services, ready, imported, configured))
         })

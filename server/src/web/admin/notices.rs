@@ -30,16 +30,20 @@ pub struct NoticesPage {
 
 /// `GET /admin/notices`.
 pub async fn notices(cx: StaffContext) -> PageResult {
-    let (failed, notices) = cx
+    let (mut failed, mut notices, zone) = cx
         .state
         .db
         .read(|conn| {
             Ok::<_, crate::store::StoreError>((
                 notices::latest(conn, SHOWN, true)?,
                 notices::latest(conn, SHOWN, false)?,
+                crate::web::zone_of(conn)?,
             ))
         })
         .await?;
+    for n in failed.iter_mut().chain(notices.iter_mut()) {
+        n.created_at = crate::web::local_moment(&n.created_at, &zone);
+    }
     Ok(NoticesPage {
         frame: cx.frame(),
         failed,

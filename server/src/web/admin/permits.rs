@@ -48,7 +48,18 @@ struct Shown {
 }
 
 async fn permits_page(cx: &StaffContext, shown: Shown) -> PageResult {
-    let (ready, imported) = cx.state.db.read(ready::summary).await?;
+    let (ready, imported) = cx
+        .state
+        .db
+        .read(|conn| {
+            let (ready, imported) = ready::summary(conn)?;
+            let zone = crate::web::zone_of(conn)?;
+            Ok::<_, crate::store::StoreError>((
+                ready,
+                imported.map(|i| crate::web::local_moment(&i, &zone)),
+            ))
+        })
+        .await?;
     let status = if shown.errors.is_empty() {
         StatusCode::OK
     } else {
