@@ -642,9 +642,21 @@ async fn a_foreigner_checks_a_permit_in_arabic_and_every_screen_renders() {
             api.set_screen(screen);
             match screen {
                 Screen::Login => api.set_active_field("username".into()),
-                Screen::Find | Screen::Check => {
+                Screen::Find => {
                     api.set_surname("EL AMRANI".into());
                     api.set_active_field("birth-date".into());
+                }
+                // The answer as a person sees it: colour, pictogram, "Listen".
+                Screen::Check => {
+                    api.set_active_field("".into());
+                    api.set_check_result(
+                        tr(
+                            lang,
+                            "Your permit is ready. Book the collection here, with this office's operator.",
+                        )
+                        .into(),
+                    );
+                    api.set_check_outcome(1);
                 }
                 Screen::Proposal | Screen::Confirm | Screen::Done => {
                     api.set_active_field("".into());
