@@ -100,6 +100,26 @@ async fn axe_finds_nothing_and_no_page_scrolls_sideways() {
     }
     browser.quit().await;
 
+    // The page that stops the messages, reached from an e-mail (a closed day sends some).
+    let admin = app.log_in("admin", DEMO_PASSWORD).await.unwrap();
+    let day: String = app.one(
+        "SELECT slot_date FROM appointments WHERE status = ?1 AND email IS NOT NULL
+         AND consent_at IS NOT NULL ORDER BY slot_date DESC LIMIT 1",
+        "booked",
+    );
+    assert_eq!(app.close_day(&admin, &day, "sciopero").await, 200);
+    let stop: String = app.one(
+        "SELECT stop_token FROM notices WHERE stop_token IS NOT NULL AND ?1 LIMIT 1",
+        1,
+    );
+    let browser = Browser::start().await;
+    browser.resize(320, 800).await;
+    browser
+        .goto(&app.url(&format!("/notices/stop/{stop}")))
+        .await;
+    found.extend(faults(&browser, "/notices/stop").await);
+    browser.quit().await;
+
     // The staff's pages, at 640 px: a 1280 px screen at 200 % zoom.
     let browser = Browser::start().await;
     browser.resize(640, 900).await;
@@ -107,11 +127,18 @@ async fn axe_finds_nothing_and_no_page_scrolls_sideways() {
     found.extend(faults(&browser, "/staff/login").await);
     browser.log_in(&app.base, "admin", DEMO_PASSWORD).await;
     let service: String = app.one("SELECT id FROM services WHERE ?1 ORDER BY rowid LIMIT 1", 1);
-    let code: String = app.one(
-        "SELECT booking_code FROM appointments WHERE status = ?1 ORDER BY slot_date LIMIT 1",
-        "booked",
-    );
+    let (code, appointment, permit): (String, String, i64) = app
+        .database()
+        .query_row(
+            "SELECT booking_code, id, ready_permit_id FROM appointments
+             WHERE status = 'booked' AND ready_permit_id IS NOT NULL ORDER BY slot_date LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
     for path in [
+        format!("/counter/appointments/{appointment}"),
+        format!("/admin/permits/{permit}"),
         "/counter".to_owned(),
         format!("/counter/lookup?q={code}"),
         "/counter/day".to_owned(),

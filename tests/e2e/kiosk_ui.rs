@@ -144,6 +144,27 @@ impl KioskUi {
         press(&self.window, &it("Confirm the booking"));
     }
 
+    /// Press `label` ("Listen") with the speech going to files: how long the first utterance
+    /// in `lang` lasts, and how loud it is.
+    async fn spoken(&self, label: &str, lang: &str) -> (f64, f64) {
+        let spoken = tempfile::tempdir().unwrap();
+        self.controller
+            .set_speaker(coper_kiosk::speech::Speaker::Folder(
+                spoken.path().to_owned(),
+            ));
+        press(&self.window, label);
+        let wav = spoken.path().join(format!("1-{lang}.wav"));
+        let mut measured = None;
+        eventually(10, "the words spoken", || {
+            measured = std::fs::read(&wav)
+                .ok()
+                .and_then(|bytes| coper_kiosk::speech::measure(&bytes));
+            measured.is_some()
+        })
+        .await;
+        measured.unwrap()
+    }
+
     fn printed(&self, file: &str) -> std::path::PathBuf {
         self.printed.path().join(file)
     }
@@ -593,15 +614,7 @@ async fn a_foreigner_checks_a_permit_in_arabic_and_every_screen_renders() {
     // Told in colour and with a picture, and read aloud in Arabic on request.
     assert_eq!(api.get_check_outcome(), 1);
     press(window, &ar("Ready"));
-    let spoken = tempfile::tempdir().unwrap();
-    ui.controller
-        .set_speaker(coper_kiosk::speech::Speaker::Folder(
-            spoken.path().to_owned(),
-        ));
-    press(window, &ar("Listen"));
-    let wav = spoken.path().join("1-ar.wav");
-    eventually(10, "the answer spoken", || wav.exists()).await;
-    let (seconds, loudness) = eventually_measured(&wav).await;
+    let (seconds, loudness) = ui.spoken(&ar("Listen"), "ar").await;
     assert!(seconds > 2.0 && loudness > 0.02, "{seconds} s, {loudness}");
     api.set_fingerprint_date("01/01/2020".into());
     press(window, &ar("Check"));
@@ -1082,20 +1095,7 @@ fn qr_codes(
 /// check-in says what is missing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_documents_are_settled_in_the_browser_and_the_kiosk_prints_what_is_still_to_bring() {
-    let config_dir = tempfile::tempdir().unwrap();
-    let config = config_dir.path().join("coper.toml");
-    std::fs::write(
-        &config,
-        "[notices]\npublic_url = \"https://prenota.example.invalid\"\n",
-    )
-    .unwrap();
-    let app = crate::helpers::spawn(crate::helpers::Options {
-        demo: true,
-        fixed_now: Some(MONDAY_NINE_ROME),
-        args: vec!["--config".into(), config.to_str().unwrap().into()],
-        ..crate::helpers::Options::default()
-    })
-    .await;
+    let (app, _config) = crate::precheck::spawn_with_public_url().await;
     let ui = KioskUi::start_with(app, MONDAY_NINE_ROME, Duration::ZERO).await;
     let (app, window) = (&ui.app, &ui.window);
     let it = |english: &str| tr("it", english);
@@ -1356,15 +1356,7 @@ async fn the_operator_works_in_italian_while_the_reminder_speaks_the_persons_lan
     );
     assert_eq!(lang, "es", "the messages too");
     // Read aloud in Spanish, the screens being Italian.
-    let spoken = tempfile::tempdir().unwrap();
-    ui.controller
-        .set_speaker(coper_kiosk::speech::Speaker::Folder(
-            spoken.path().to_owned(),
-        ));
-    press(window, &it("Listen"));
-    let wav = spoken.path().join("1-es.wav");
-    eventually(10, "the confirmation spoken", || wav.exists()).await;
-    let (seconds, _) = eventually_measured(&wav).await;
+    let (seconds, _) = ui.spoken(&it("Listen"), "es").await;
     assert!(seconds > 3.0, "date, time and code: {seconds} s");
     // Nearly too long without a touch: asked, and given more time.
     ui.controller
@@ -1391,19 +1383,6 @@ async fn the_operator_works_in_italian_while_the_reminder_speaks_the_persons_lan
     ui.controller.refresh();
     assert_eq!(api.get_screen(), Screen::Start);
     press(window, &it("Is my permit ready?"));
-}
-
-/// A WAV file's length and loudness, once its writer has finished it.
-async fn eventually_measured(wav: &Path) -> (f64, f64) {
-    let mut measured = None;
-    eventually(10, "a whole WAV file", || {
-        measured = std::fs::read(wav)
-            .ok()
-            .and_then(|bytes| coper_kiosk::speech::measure(&bytes));
-        measured.is_some()
-    })
-    .await;
-    measured.unwrap()
 }
 
 /// Issue #15: every control on every screen is at least the kiosk's touch target (72 px, about

@@ -26,6 +26,26 @@ pub(crate) fn photo_with_gps() -> Vec<u8> {
     bytes
 }
 
+/// The demo on Monday 23 November 2026 at 9 in Rome, whose links start with
+/// `https://prenota.example.invalid` (`[notices] public_url`); and the configuration's folder.
+pub(crate) async fn spawn_with_public_url() -> (TestApp, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("coper.toml");
+    std::fs::write(
+        &config,
+        "[notices]\npublic_url = \"https://prenota.example.invalid\"\n",
+    )
+    .unwrap();
+    let app = crate::helpers::spawn(crate::helpers::Options {
+        demo: true,
+        fixed_now: Some(MONDAY_NINE_ROME),
+        args: vec!["--config".into(), config.to_str().unwrap().into()],
+        ..crate::helpers::Options::default()
+    })
+    .await;
+    (app, dir)
+}
+
 fn stored_files(app: &TestApp) -> Vec<std::path::PathBuf> {
     std::fs::read_dir(app.data_dir.join("precheck"))
         .map(|d| d.map(|e| e.unwrap().path()).collect())
@@ -61,20 +81,7 @@ async fn send_file(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn staff_and_person_settle_the_documents_and_the_counter_sees_what_is_missing() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("coper.toml");
-    std::fs::write(
-        &config,
-        "[notices]\npublic_url = \"https://prenota.example.invalid\"\n",
-    )
-    .unwrap();
-    let app = crate::helpers::spawn(crate::helpers::Options {
-        demo: true,
-        fixed_now: Some(MONDAY_NINE_ROME),
-        args: vec!["--config".into(), config.to_str().unwrap().into()],
-        ..crate::helpers::Options::default()
-    })
-    .await;
+    let (app, _config) = spawn_with_public_url().await;
     // A demo person with a booking and a pratica number.
     let (pratica, appointment): (String, String) = app
         .database()
@@ -378,20 +385,7 @@ async fn files_are_deleted_after_their_time_and_no_row_outlives_its_file() {
 /// that conversation and is no longer offered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_administration_keeps_checklists_and_answers_and_a_retired_document_stays_where_used() {
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("coper.toml");
-    std::fs::write(
-        &config,
-        "[notices]\npublic_url = \"https://prenota.example.invalid\"\n",
-    )
-    .unwrap();
-    let app = crate::helpers::spawn(crate::helpers::Options {
-        demo: true,
-        fixed_now: Some(MONDAY_NINE_ROME),
-        args: vec!["--config".into(), config.to_str().unwrap().into()],
-        ..crate::helpers::Options::default()
-    })
-    .await;
+    let (app, _config) = spawn_with_public_url().await;
     let admin = app.log_in("admin", DEMO_PASSWORD).await.unwrap();
     let service: String = app.one("SELECT id FROM services WHERE ?1 ORDER BY rowid LIMIT 1", 1);
 
