@@ -62,14 +62,20 @@ impl Voice {
         }
     }
 
-    /// Say `text` in `lang`, stopping whatever is being said. Returns at once; the file written,
-    /// with [`Speaker::Folder`].
-    pub fn say(&self, lang: &str, text: &str) -> Result<Option<PathBuf>, SpeechError> {
+    /// Stop whatever is being said (the next person must not hear the last one's booking).
+    pub fn stop(&self) {
         let mut speaking = self.speaking.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(mut child) = speaking.0.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Say `text` in `lang`, stopping whatever is being said. Returns at once; the file written,
+    /// with [`Speaker::Folder`].
+    pub fn say(&self, lang: &str, text: &str) -> Result<Option<PathBuf>, SpeechError> {
+        self.stop();
+        let mut speaking = self.speaking.lock().unwrap_or_else(|p| p.into_inner());
         speaking.1 += 1;
         match &self.speaker {
             Speaker::System => {

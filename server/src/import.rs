@@ -447,6 +447,7 @@ fn apply_in(
     }
     // Who asked to be told when their permit is ready hears it now (a preview rolls it back).
     crate::status::fire_watches(tx, now)?;
+    crate::store::precheck::link_new_permits(tx)?;
     store::audit_from(
         tx,
         now,

@@ -1297,6 +1297,22 @@ async fn the_documents_are_settled_in_the_browser_and_the_kiosk_prints_what_is_s
     press(window, &it("Close"));
     assert!(!ui.api().get_documents_shown());
 
+    // The booking came after the conversation opened: the pre-check inbox finds it by the
+    // booking's day, through the ready permit.
+    let day: String = app.one(
+        "SELECT slot_date FROM appointments WHERE booking_code = ?1",
+        &code,
+    );
+    let documenti = app.log_in("documenti", DEMO_PASSWORD).await.unwrap();
+    let (_, listed) = app
+        .fetch(&documenti, &format!("/precheck?show=person&date={day}"))
+        .await;
+    assert!(
+        String::from_utf8(listed)
+            .unwrap()
+            .contains("/precheck/files/1")
+    );
+
     // The counter, scanning the reminder, knows what the person brings.
     let clerk = app.log_in("sportello", DEMO_PASSWORD).await.unwrap();
     let (status, page) = app
@@ -1366,6 +1382,10 @@ async fn the_operator_works_in_italian_while_the_reminder_speaks_the_persons_lan
     press(window, &it("Yes, more time"));
     ui.controller.refresh();
     assert_eq!(api.get_screen(), Screen::Done, "still logged in");
+    // The next booking is for someone else: their language is asked again.
+    press(window, &it("Done"));
+    press(window, &it("New booking"));
+    assert_eq!(api.get_person_language(), "Italiano");
 
     // The operator leaves (idle): the next person finds the kiosk in Italian.
     ui.controller

@@ -242,6 +242,7 @@ impl KioskCore {
             },
             cancel_refused: None,
             permit: request.permit,
+            lang: lang.clone(),
         })
     }
 

@@ -163,6 +163,8 @@ pub struct LocalBooking {
     /// The ready permit the operator found for the person (its pre-check is listed on the
     /// reminder).
     pub permit: Option<i64>,
+    /// The person's language, while the kiosk still keeps the booking's personal details.
+    pub lang: Option<String>,
 }
 
 impl LocalBooking {

@@ -311,6 +311,9 @@ pub fn bookings(inner: &Inner) -> Vec<LocalBooking> {
                 status,
                 cancel_refused,
                 permit: r.permit,
+                lang: people
+                    .get(&r.id.to_string())
+                    .and_then(|p| p.personal.lang.clone()),
             }
         })
         .collect();

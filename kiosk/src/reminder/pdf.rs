@@ -242,17 +242,31 @@ pub fn pdf(reminder: &Reminder, paper: Paper) -> Result<Vec<u8>, ReminderError> 
     let (width, mut height) = paper.size();
     let margin = if paper == Paper::Receipt { 6.0 } else { 36.0 };
     let base = if paper == Paper::Receipt { 0.8 } else { 1.0 };
-    let measured = compose(
-        &mut Flow::new(None, &fonts, width, margin),
-        reminder,
-        paper,
-        base,
-    )?;
+    let measure = |scale: f32| -> Result<f32, ReminderError> {
+        compose(
+            &mut Flow::new(None, &fonts, width, margin),
+            reminder,
+            paper,
+            scale,
+        )
+    };
+    let measured = measure(base)?;
+    // Only the text shrinks to fit a page (the QR codes keep the size scanners need): the
+    // largest scale whose layout ends within the page, found by halving.
     let scale = if paper == Paper::Receipt {
         height = measured + margin;
         base
     } else if measured > height - margin {
-        (base * (height - 2.0 * margin) / (measured - margin)).max(0.6)
+        let (mut fits, mut over) = (0.4, base);
+        for _ in 0..12 {
+            let mid = (fits + over) / 2.0;
+            if measure(mid)? <= height - margin {
+                fits = mid;
+            } else {
+                over = mid;
+            }
+        }
+        fits
     } else {
         base
     };
@@ -415,6 +429,48 @@ mod tests {
             vec!["uno due", "tre", "quattro"]
         );
         assert_eq!(wrap("abcdefghij", 4), vec!["abcd", "efgh", "ij"]);
+    }
+
+    /// An Arabic, provisional reminder with four documents still to bring and both QR codes
+    /// fits an A5 page: its last line is on the page.
+    #[test]
+    fn a_long_reminder_fits_its_page() {
+        let mut r = crate::reminder::sample("ar");
+        r.still_to_bring = (0..4)
+            .map(|_| {
+                (
+                    "Certificato di idoneità alloggiativa — Portare l'originale".to_owned(),
+                    "شهادة صلاحية السكن — إحضار الأصل".to_owned(),
+                )
+            })
+            .collect();
+        r.precheck_link = Some(format!(
+            "https://prenota.questura.example.it/documents/{}",
+            "a".repeat(32)
+        ));
+        let pdf = pdf(&r, Paper::A5).unwrap();
+        // Read back: the last line (the partner body) is on the page, under the second code.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.pdf");
+        std::fs::write(&path, pdf).unwrap();
+        let out = std::process::Command::new("pdftotext")
+            .args(["-layout", "-f", "1", "-l", "1"])
+            .arg(&path)
+            .arg("-")
+            .output()
+            .expect("pdftotext (poppler-utils)");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("Sportello Stranieri"), "{text}");
+        let pages = std::process::Command::new("pdfinfo")
+            .arg(&path)
+            .output()
+            .unwrap();
+        let info = String::from_utf8_lossy(&pages.stdout);
+        let count = info
+            .lines()
+            .find_map(|l| l.strip_prefix("Pages:"))
+            .map(str::trim);
+        assert_eq!(count, Some("1"), "{info}");
     }
 
     #[test]

@@ -336,7 +336,11 @@ pub(super) fn confirm_booking(c: &Controller) {
     });
     match booked {
         Ok(booking) => {
-            c.state().last = Some(booking.request);
+            {
+                let mut state = c.state();
+                state.last = Some(booking.request);
+                state.person_chosen_for_booking = true;
+            }
             let status = status_text(c, &booking);
             c.with_api(|api| {
                 api.set_booking_code(booking.booking_code.clone().into());
@@ -509,7 +513,17 @@ impl Controller {
         let core = self.core();
         let questura = core.questura()?;
         let partner = core.partner().map(|p| p.name).unwrap_or_default();
-        let lang = self.state().person_lang.clone();
+        // The language the booking was made in (a reprint later is in it too).
+        let lang = b
+            .lang
+            .clone()
+            .or_else(|| {
+                core.partner_bookings()
+                    .into_iter()
+                    .find(|p| p.request == Some(b.request))
+                    .and_then(|p| p.lang)
+            })
+            .unwrap_or_else(|| self.state().person_lang.clone());
         let what_to_bring = core.what_to_bring(&b.service, &lang).unwrap_or_default();
         let (date, time) = match b.status {
             BookingStatus::Relocated { date, time } => (date, time),

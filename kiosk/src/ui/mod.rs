@@ -57,6 +57,8 @@ struct State {
     /// screen; the operator may change it when booking, while the screens stay in the
     /// operator's language.
     person_lang: String,
+    /// A booking was made in the person's language as it stands: the next one asks again.
+    person_chosen_for_booking: bool,
     operator: Option<String>,
     permit: Option<i64>,
     service: Option<ServiceId>,

@@ -39,6 +39,12 @@ pub(super) fn go(c: &Controller, screen: Screen) {
         state.permit = None;
         state.moving = None;
     }
+    // After a booking, the next is for a new person: their language is asked again (the start
+    // screen's choice stands for the first).
+    if screen == Screen::Find && std::mem::take(&mut c.state().person_chosen_for_booking) {
+        c.state().person_lang = super::DEFAULT_LANGUAGE.into();
+        show_person_language(c);
+    }
     // Leaving the list of the body's bookings: what it showed as news has been seen.
     let leaving = c.with_api(|api| api.get_screen()) == Some(Screen::Bookings);
     if leaving && screen != Screen::Bookings {
@@ -78,7 +84,11 @@ pub(super) fn clear_fields(c: &Controller) {
 /// The start screen's choice: the person's language, for the screens too.
 pub(super) fn choose_language(c: &Controller, code: &str) {
     let Some(lang) = language(code) else { return };
-    c.state().person_lang = lang.code.to_owned();
+    {
+        let mut state = c.state();
+        state.person_lang = lang.code.to_owned();
+        state.person_chosen_for_booking = false;
+    }
     show_person_language(c);
     screen_language(c, code);
 }
@@ -123,6 +133,7 @@ fn show_person_language(c: &Controller) {
 pub(super) fn reset_language(c: &Controller) {
     choose_language(c, super::DEFAULT_LANGUAGE);
     c.with_api(|api| api.set_large_text(false));
+    c.0.voice.lock().unwrap_or_else(|p| p.into_inner()).stop();
 }
 
 /// "Partner office": the menu for a logged-in operator, the login otherwise.

@@ -102,12 +102,22 @@ pub fn save_kind(
     if services::service(&tx, service)?.is_none() {
         return refused(ChecklistError::UnknownService);
     }
-    if id.is_some_and(|id| checklists::kind(&tx, id).ok().flatten().is_none()) {
-        return refused(ChecklistError::NotFound);
-    }
+    // A retired document stays in a checklist that already had it (the form shows it ticked),
+    // but none is added.
+    let before = match id {
+        Some(id) => match checklists::kind(&tx, id)? {
+            Some(kind) => kind.documents,
+            None => return refused(ChecklistError::NotFound),
+        },
+        None => Vec::new(),
+    };
     let added = checklists::added_documents(&tx)?;
     for d in documents {
-        if !DOCUMENTS.contains(&d.as_str()) && !added.iter().any(|a| a.code == *d && !a.retired) {
+        let usable = DOCUMENTS.contains(&d.as_str())
+            || added
+                .iter()
+                .any(|a| a.code == *d && (!a.retired || before.contains(d)));
+        if !usable {
             return refused(ChecklistError::UnknownDocument(d.clone()));
         }
     }

@@ -41,6 +41,8 @@ pub enum PrecheckError {
     NoSuchFile,
     #[error("lista di controllo inesistente")]
     NoSuchChecklist,
+    #[error("scegliere almeno un documento da chiedere, o una lista di controllo")]
+    NothingAsked,
 }
 
 /// What a staff step answers: done, or why not; and what kiosks must learn.
@@ -71,8 +73,9 @@ fn offered(conn: &Connection, asked: &[String]) -> Result<Result<Vec<String>, St
     Ok(Ok(out))
 }
 
-/// Tell the person, by the contact of their booking, that there is news on their page (unless
-/// they were told less than [`TELL_GAP`] ago, or the server has no public address for links).
+/// Tell the person, by the contact of their active booking, that there is news on their page:
+/// now, or — when they were told less than [`TELL_GAP`] ago — once the gap has passed (one
+/// message waiting covers every news until it goes). Nothing without a public address for links.
 fn tell(
     conn: &Connection,
     id: i64,
@@ -82,19 +85,19 @@ fn tell(
     let Some(base) = public_url else {
         return Ok(());
     };
-    let Some(file) = store::file(conn, id)? else {
+    let (Some(file), Some((appointment, told))) =
+        (store::file(conn, id)?, store::news_target(conn, id)?)
+    else {
         return Ok(());
     };
-    if let Some(appointment) = store::tell(conn, id, now - TELL_GAP, now)? {
-        let link = crate::precheck::person_link(base, &file.token);
-        crate::store::notices::enqueue_with_link(
-            conn,
-            &appointment,
-            NoticeKind::PrecheckUpdate,
-            "",
-            &link,
-            now,
-        )?;
+    let due = told
+        .and_then(|t| t.parse::<Timestamp>().ok())
+        .map(|t| t + TELL_GAP)
+        .filter(|next| *next > now)
+        .unwrap_or(now);
+    let link = crate::precheck::person_link(base, &file.token);
+    if crate::store::notices::precheck_news(conn, &appointment, &link, now, due)? > 0 {
+        store::set_told(conn, id, due)?;
     }
     Ok(())
 }
@@ -132,6 +135,7 @@ pub fn open(
         asked = from_list;
     }
     let documents = match offered(&tx, &asked)? {
+        Ok(d) if d.is_empty() => return refused(PrecheckError::NothingAsked),
         Ok(d) => d,
         Err(d) => return refused(PrecheckError::UnknownDocument(d)),
     };
@@ -161,7 +165,7 @@ pub fn open(
             by.now,
         )?;
         // The link itself is the first news.
-        store::tell(&tx, id, by.now, by.now)?;
+        store::set_told(&tx, id, by.now)?;
     }
     tx.commit()?;
     done(id)

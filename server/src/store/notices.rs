@@ -50,8 +50,9 @@ pub fn enqueue_with_link(
             "SELECT a.booking_code, a.slot_date, a.slot_time, a.phone, a.email, a.notice_lang,
                     p.name
              FROM appointments a LEFT JOIN partner_bodies p ON p.id = a.partner_body_id
-             WHERE a.id = ?1 AND a.consent_at IS NOT NULL",
-            [id],
+             WHERE a.id = ?1 AND a.consent_at IS NOT NULL
+               AND (?2 = '' OR a.status IN ('booked', 'checked_in'))",
+            params![id, link],
             |r| Row::try_from(r),
         )
         .optional()?;
@@ -76,6 +77,38 @@ pub fn enqueue_with_link(
         let to = (channel, recipient.as_str());
         queued += usize::from(insert(conn, Some(id), kind, to, &lang, &body, now)?);
     }
+    Ok(queued)
+}
+
+/// Tell the person of news on their pre-check page, at `due` (now, or once the gap since the
+/// last message has passed): nothing when a message about it is already waiting to go, which
+/// will bring them to the page anyway. How many were queued.
+pub fn precheck_news(
+    conn: &Connection,
+    appointment: &str,
+    link: &str,
+    now: Timestamp,
+    due: Timestamp,
+) -> Result<usize, StoreError> {
+    let waiting: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM notices WHERE appointment_id = ?1 AND kind = ?2
+           AND sent_at IS NULL AND failed_at IS NULL AND recipient <> ''",
+        params![appointment, NoticeKind::PrecheckUpdate.key()],
+        |r| r.get(0),
+    )?;
+    if waiting {
+        return Ok(0);
+    }
+    let queued = enqueue_with_link(conn, appointment, NoticeKind::PrecheckUpdate, "", link, now)?;
+    conn.execute(
+        "UPDATE notices SET due_at = ?3 WHERE appointment_id = ?1 AND kind = ?2
+           AND sent_at IS NULL AND failed_at IS NULL",
+        params![
+            appointment,
+            NoticeKind::PrecheckUpdate.key(),
+            instant_text(due)
+        ],
+    )?;
     Ok(queued)
 }
 

@@ -146,7 +146,10 @@ pub fn inbox(
     let mut stmt = conn.prepare_cached(&format!(
         "{FILE} WHERE state = ?1 AND (?2 IS NULL OR waiting = ?2)
            AND (?3 IS NULL OR appointment_id IN
-                (SELECT id FROM appointments WHERE slot_date = ?3))
+                    (SELECT id FROM appointments WHERE slot_date = ?3)
+                OR ready_permit_id IN
+                    (SELECT ready_permit_id FROM appointments
+                     WHERE slot_date = ?3 AND status IN ('booked', 'checked_in')))
          ORDER BY updated_at DESC, id DESC LIMIT ?4"
     ))?;
     let rows = stmt.query_map(params![state, waiting, booked_on, limit as i64], file_row)?;
@@ -540,6 +543,9 @@ pub fn expire_uploads(conn: &Connection, before: Timestamp) -> Result<Vec<String
          LEFT JOIN appointments a ON a.id = f.appointment_id
          WHERE (f.state = 'closed' AND f.closed_at < ?1)
             OR (a.status = 'delivered' AND a.delivered_at < ?1)
+            -- The permit delivered, whichever booking the conversation was opened with.
+            OR EXISTS (SELECT 1 FROM appointments d WHERE d.ready_permit_id = f.ready_permit_id
+                       AND d.status = 'delivered' AND d.delivered_at < ?1)
             OR (a.status = 'cancelled' AND a.cancelled_at < ?1)
             OR (a.status = 'no_show' AND a.no_show_at < ?1)",
     )?;
@@ -586,29 +592,59 @@ pub fn summaries(
         .collect()
 }
 
-/// Whether to tell the person by message that the Questura wrote or marked something: the
-/// conversation's booking, if none was told since `since` (then `now` is recorded).
-pub fn tell(
+/// The person's active booking now: through the ready permit (a booking made after the
+/// conversation opened, or a move), else the one the conversation was opened with if it is still
+/// active; and when the person was last told of news.
+pub fn news_target(
     conn: &Connection,
     id: i64,
-    since: Timestamp,
-    now: Timestamp,
-) -> Result<Option<String>, StoreError> {
-    let appointment: Option<String> = conn
+) -> Result<Option<(String, Option<String>)>, StoreError> {
+    Ok(conn
         .query_row(
-            "SELECT appointment_id FROM precheck_files
-             WHERE id = ?1 AND appointment_id IS NOT NULL AND (told_at IS NULL OR told_at < ?2)",
-            params![id, instant_text(since)],
-            |r| r.get(0),
+            "SELECT coalesce(
+                 (SELECT a.id FROM appointments a WHERE a.ready_permit_id = f.ready_permit_id
+                    AND a.status IN ('booked', 'checked_in') ORDER BY a.slot_date, a.slot_time
+                    LIMIT 1),
+                 (SELECT a.id FROM appointments a WHERE a.id = f.appointment_id
+                    AND a.status IN ('booked', 'checked_in'))),
+                 f.told_at
+             FROM precheck_files f WHERE f.id = ?1",
+            [id],
+            |r| {
+                Ok((
+                    r.get::<_, Option<String>>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                ))
+            },
         )
-        .optional()?;
-    if appointment.is_some() {
-        conn.execute(
-            "UPDATE precheck_files SET told_at = ?2 WHERE id = ?1",
-            params![id, instant_text(now)],
-        )?;
-    }
-    Ok(appointment)
+        .optional()?
+        .and_then(|(appointment, told)| Some((appointment?, told))))
+}
+
+/// When the person was (or will be) told of the latest news.
+pub fn set_told(conn: &Connection, id: i64, at: Timestamp) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE precheck_files SET told_at = ?2 WHERE id = ?1",
+        params![id, instant_text(at)],
+    )?;
+    Ok(())
+}
+
+/// Conversations opened before the ready list had the person: linked to the permit an import
+/// brought (by pratica number, else surname and birth date), so the kiosks and the counter see
+/// them. How many were linked.
+pub fn link_new_permits(conn: &Connection) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "UPDATE precheck_files SET ready_permit_id = (
+             SELECT r.id FROM ready_permits r
+             WHERE (precheck_files.pratica <> '' AND r.pratica_number = precheck_files.pratica)
+                OR (precheck_files.birth_date <> ''
+                    AND coper_fold(r.surname) = coper_fold(precheck_files.surname)
+                    AND r.birth_date = precheck_files.birth_date)
+             ORDER BY r.id DESC LIMIT 1)
+         WHERE ready_permit_id IS NULL AND state <> 'closed'",
+        [],
+    )?)
 }
 
 /// The person's link (token) of each active booking with a conversation not closed, by

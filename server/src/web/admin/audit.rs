@@ -56,7 +56,7 @@ pub fn action_label(action: &str) -> &str {
         "precheck.document_added" => "documento aggiunto all'elenco",
         "precheck.document_retired" => "documento ritirato dall'elenco",
         "precheck.link_renewed" => "nuovo collegamento per la persona",
-        "precheck.marked" => "documento verificato",
+        "precheck.marked" => "stato di un documento segnato",
         "precheck.opened" => "verifica documenti aperta",
         "precheck.state" => "stato della verifica documenti",
         "precheck.upload_viewed" => "documento della persona visto",
