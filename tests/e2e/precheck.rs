@@ -671,4 +671,27 @@ async fn the_administration_keeps_checklists_and_answers_and_a_retired_document_
         "solo per la mia pratica",
     );
     assert_eq!(landed, 1);
+
+    // That other person was not on the ready list when staff opened their conversation: the
+    // import that brings them links it (kiosks and the counter then see their pre-check).
+    let unlinked: Option<i64> = app.one(
+        "SELECT ready_permit_id FROM precheck_files WHERE id = ?1",
+        2,
+    );
+    assert_eq!(unlinked, None);
+    let csv = "Cognome;Nome;Data di nascita;Data impronte\n\
+               ALTRAPERSONA;Anna;01/01/1990;03/10/2026\n";
+    let (status, _) = app
+        .submit(&admin, "/admin/permits/import", &[("csv", csv)])
+        .await;
+    assert_eq!(status, 200);
+    let linked: Option<i64> = app.one(
+        "SELECT ready_permit_id FROM precheck_files WHERE id = ?1",
+        2,
+    );
+    let permit: i64 = app.one(
+        "SELECT id FROM ready_permits WHERE surname = ?1",
+        "ALTRAPERSONA",
+    );
+    assert_eq!(linked, Some(permit));
 }

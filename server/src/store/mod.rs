@@ -92,6 +92,7 @@ pub fn migrations() -> Migrations<'static> {
         M::up(include_str!(
             "../../../migrations/0017_what_to_bring_languages.sql"
         )),
+        M::up(include_str!("../../../migrations/0018_ready_by_birth.sql")),
     ])
 }
 

@@ -634,17 +634,25 @@ pub fn set_told(conn: &Connection, id: i64, at: Timestamp) -> Result<(), StoreEr
 /// brought (by pratica number, else surname and birth date), so the kiosks and the counter see
 /// them. How many were linked.
 pub fn link_new_permits(conn: &Connection) -> Result<usize, StoreError> {
-    Ok(conn.execute(
+    // Two indexed lookups per conversation not linked yet (an `OR` of both would scan the list).
+    let by_pratica = conn.execute(
+        "UPDATE precheck_files SET ready_permit_id =
+             (SELECT r.id FROM ready_permits r WHERE r.pratica_number = precheck_files.pratica)
+         WHERE ready_permit_id IS NULL AND state <> 'closed' AND pratica <> ''
+           AND EXISTS (SELECT 1 FROM ready_permits r
+                       WHERE r.pratica_number = precheck_files.pratica)",
+        [],
+    )?;
+    let by_name = conn.execute(
         "UPDATE precheck_files SET ready_permit_id = (
              SELECT r.id FROM ready_permits r
-             WHERE (precheck_files.pratica <> '' AND r.pratica_number = precheck_files.pratica)
-                OR (precheck_files.birth_date <> ''
-                    AND coper_fold(r.surname) = coper_fold(precheck_files.surname)
-                    AND r.birth_date = precheck_files.birth_date)
+             WHERE r.birth_date = precheck_files.birth_date
+               AND coper_fold(r.surname) = coper_fold(precheck_files.surname)
              ORDER BY r.id DESC LIMIT 1)
-         WHERE ready_permit_id IS NULL AND state <> 'closed'",
+         WHERE ready_permit_id IS NULL AND state <> 'closed' AND birth_date <> ''",
         [],
-    )?)
+    )?;
+    Ok(by_pratica + by_name)
 }
 
 /// The person's link (token) of each active booking with a conversation not closed, by
