@@ -188,11 +188,6 @@ impl PrecheckSummary {
     }
 }
 
-/// Whether `lang` reads right to left.
-pub fn right_to_left(lang: &str) -> bool {
-    matches!(lang, "ar" | "ur")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

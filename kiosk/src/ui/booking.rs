@@ -513,16 +513,17 @@ impl Controller {
         let core = self.core();
         let questura = core.questura()?;
         let partner = core.partner().map(|p| p.name).unwrap_or_default();
+        // The booking as the body's list has it: names once the kiosk forgot them, the
+        // language, the pre-check link.
+        let listed = core
+            .partner_bookings()
+            .into_iter()
+            .find(|p| p.request == Some(b.request));
         // The language the booking was made in (a reprint later is in it too).
         let lang = b
             .lang
             .clone()
-            .or_else(|| {
-                core.partner_bookings()
-                    .into_iter()
-                    .find(|p| p.request == Some(b.request))
-                    .and_then(|p| p.lang)
-            })
+            .or_else(|| listed.as_ref().and_then(|p| p.lang.clone()))
             .unwrap_or_else(|| self.state().person_lang.clone());
         let what_to_bring = core.what_to_bring(&b.service, &lang).unwrap_or_default();
         let (date, time) = match b.status {
@@ -538,10 +539,9 @@ impl Controller {
         // Once settled the kiosk forgets the names it kept; a reprint takes them from the body's
         // list, which has them while the booking is to come.
         let (surname, given_names) = if b.surname.is_empty() {
-            core.partner_bookings()
-                .into_iter()
-                .find(|p| p.request == Some(b.request))
-                .map(|p| (p.surname, p.given_names))
+            listed
+                .as_ref()
+                .map(|p| (p.surname.clone(), p.given_names.clone()))
                 .unwrap_or_default()
         } else {
             (b.surname.clone(), b.given_names.clone())
@@ -565,7 +565,7 @@ impl Controller {
                 .and_then(|p| core.precheck_of(p))
                 .map(|summary| Reminder::lines_of(&summary, &lang))
                 .unwrap_or_default(),
-            precheck_link: core.precheck_link(b.request),
+            precheck_link: listed.and_then(|p| p.precheck_link),
             lang,
         })
     }

@@ -40,6 +40,12 @@ fn refused<T>(e: ChecklistError) -> Outcome<T> {
     Ok((Err(e), Changes::none()))
 }
 
+/// Whether staff may ask for document `code` now: a shipped one, or one the administration
+/// added (`added`) and has not retired.
+pub fn offered(added: &[checklists::AddedDocument], code: &str) -> bool {
+    DOCUMENTS.contains(&code) || added.iter().any(|a| a.code == code && !a.retired)
+}
+
 /// The texts typed per language, trimmed, the empty ones dropped; Italian required.
 pub fn checked_texts(
     typed: impl IntoIterator<Item = (String, String)>,
@@ -113,10 +119,8 @@ pub fn save_kind(
     };
     let added = checklists::added_documents(&tx)?;
     for d in documents {
-        let usable = DOCUMENTS.contains(&d.as_str())
-            || added
-                .iter()
-                .any(|a| a.code == *d && (!a.retired || before.contains(d)));
+        let usable =
+            offered(&added, d) || (before.contains(d) && added.iter().any(|a| a.code == *d));
         if !usable {
             return refused(ChecklistError::UnknownDocument(d.clone()));
         }

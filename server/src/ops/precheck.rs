@@ -7,12 +7,13 @@
 use coper_shared::{
     jiff::{SignedDuration, Timestamp},
     notices::NoticeKind,
-    precheck::{DOCUMENTS, ItemState, PHRASES, REASONS},
+    precheck::{ItemState, PHRASES, REASONS},
 };
 
-use super::{Actor, Changes};
+use super::{Actor, Changes, checklists::offered};
 use crate::store::{
-    Connection, StoreError, checklists,
+    Connection, StoreError,
+    checklists::{self, AddedDocument},
     precheck::{self as store, Message, NewFile},
 };
 
@@ -57,20 +58,18 @@ fn done<T>(value: T) -> Outcome<T> {
     Ok((Ok(value), Changes::shared()))
 }
 
-/// The documents `asked`, each one the shipped catalogue or the administration offers now.
-fn offered(conn: &Connection, asked: &[String]) -> Result<Result<Vec<String>, String>, StoreError> {
-    let added = checklists::added_documents(conn)?;
-    let known = |d: &str| DOCUMENTS.contains(&d) || added.iter().any(|a| a.code == d && !a.retired);
+/// The documents `asked`, once each, if every one is offered now (else the first that is not).
+fn checked(added: &[AddedDocument], asked: &[String]) -> Result<Vec<String>, String> {
     let mut out: Vec<String> = Vec::new();
     for d in asked {
-        if !known(d) {
-            return Ok(Err(d.clone()));
+        if !offered(added, d) {
+            return Err(d.clone());
         }
         if !out.contains(d) {
             out.push(d.clone());
         }
     }
-    Ok(Ok(out))
+    Ok(out)
 }
 
 /// Tell the person, by the contact of their active booking, that there is news on their page:
@@ -85,17 +84,16 @@ fn tell(
     let Some(base) = public_url else {
         return Ok(());
     };
-    let (Some(file), Some((appointment, told))) =
-        (store::file(conn, id)?, store::news_target(conn, id)?)
+    let (Some(file), Some(appointment)) = (store::file(conn, id)?, store::booking_of(conn, id)?)
     else {
         return Ok(());
     };
-    let due = told
-        .and_then(|t| t.parse::<Timestamp>().ok())
+    let due = store::told_at(conn, id)?
         .map(|t| t + TELL_GAP)
         .filter(|next| *next > now)
         .unwrap_or(now);
     let link = crate::precheck::person_link(base, &file.token);
+    // Queued only for an active booking whose person consented (`store::notices`).
     if crate::store::notices::precheck_news(conn, &appointment, &link, now, due)? > 0 {
         store::set_told(conn, id, due)?;
     }
@@ -119,22 +117,22 @@ pub fn open(
         return refused(PrecheckError::WhoMissing);
     }
     let tx = conn.transaction()?;
+    let added = checklists::added_documents(&tx)?;
     let mut asked = asked.to_vec();
     if let Some(kind) = new.kind_id {
         let Some(kind) = checklists::kind(&tx, kind)? else {
             return refused(PrecheckError::NoSuchChecklist);
         };
         // The checklist's documents first, in its order; a retired one is left out.
-        let added = checklists::added_documents(&tx)?;
         let mut from_list: Vec<String> = kind
             .documents
             .into_iter()
-            .filter(|d| !added.iter().any(|a| a.code == *d && a.retired))
+            .filter(|d| offered(&added, d))
             .collect();
         from_list.append(&mut asked);
         asked = from_list;
     }
-    let documents = match offered(&tx, &asked)? {
+    let documents = match checked(&added, &asked) {
         Ok(d) if d.is_empty() => return refused(PrecheckError::NothingAsked),
         Ok(d) => d,
         Err(d) => return refused(PrecheckError::UnknownDocument(d)),
@@ -180,7 +178,7 @@ pub fn ask(
     public_url: Option<&str>,
 ) -> Outcome<()> {
     let tx = conn.transaction()?;
-    let documents = match offered(&tx, asked)? {
+    let documents = match checked(&checklists::added_documents(&tx)?, asked) {
         Ok(d) => d,
         Err(d) => return refused(PrecheckError::UnknownDocument(d)),
     };

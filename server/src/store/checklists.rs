@@ -69,6 +69,15 @@ pub fn added_documents(conn: &Connection) -> Result<Vec<AddedDocument>, StoreErr
         .collect::<Result<_, _>>()?)
 }
 
+/// The names of every document the administration added, by code (retired ones too: a
+/// conversation may still name one).
+pub fn added_names(conn: &Connection) -> Result<super::precheck::Added, StoreError> {
+    Ok(added_documents(conn)?
+        .into_iter()
+        .map(|d| (d.code, d.names))
+        .collect())
+}
+
 /// Add a document (its names per language, Italian required by the caller). Audited. Its code.
 pub fn add_document(
     conn: &Connection,
@@ -305,6 +314,8 @@ pub fn retire_answer(
 #[derive(Debug, Clone, Default)]
 pub struct Texts {
     pub added: BTreeMap<String, Translations>,
+    /// The codes of the added documents the administration retired (no longer offered).
+    pub retired: Vec<String>,
     pub answers: BTreeMap<i64, Answer>,
 }
 
@@ -315,11 +326,14 @@ pub fn answer_phrase(id: i64) -> String {
 
 impl Texts {
     pub fn load(conn: &Connection) -> Result<Self, StoreError> {
+        let documents = added_documents(conn)?;
         Ok(Self {
-            added: added_documents(conn)?
-                .into_iter()
-                .map(|d| (d.code, d.names))
+            retired: documents
+                .iter()
+                .filter(|d| d.retired)
+                .map(|d| d.code.clone())
                 .collect(),
+            added: documents.into_iter().map(|d| (d.code, d.names)).collect(),
             answers: answers(conn, true)?
                 .into_iter()
                 .map(|a| (a.id, a))

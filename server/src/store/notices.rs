@@ -51,8 +51,13 @@ pub fn enqueue_with_link(
                     p.name
              FROM appointments a LEFT JOIN partner_bodies p ON p.id = a.partner_body_id
              WHERE a.id = ?1 AND a.consent_at IS NOT NULL
-               AND (?2 = '' OR a.status IN ('booked', 'checked_in'))",
-            params![id, link],
+               AND (NOT ?2 OR a.status IN ('booked', 'checked_in'))",
+            // The pre-check's messages are for a booking still to come; the others (a
+            // cancellation, a no-show) are about one that ended.
+            params![
+                id,
+                matches!(kind, NoticeKind::Precheck | NoticeKind::PrecheckUpdate)
+            ],
             |r| Row::try_from(r),
         )
         .optional()?;

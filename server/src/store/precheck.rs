@@ -592,33 +592,35 @@ pub fn summaries(
         .collect()
 }
 
-/// The person's active booking now: through the ready permit (a booking made after the
-/// conversation opened, or a move), else the one the conversation was opened with if it is still
-/// active; and when the person was last told of news.
-pub fn news_target(
-    conn: &Connection,
-    id: i64,
-) -> Result<Option<(String, Option<String>)>, StoreError> {
+/// The booking a conversation is about: the person's active booking, found through the ready
+/// permit (a booking made after the conversation opened counts, and so does a move), else the
+/// one it was opened with, whatever became of it.
+pub fn booking_of(conn: &Connection, id: i64) -> Result<Option<String>, StoreError> {
     Ok(conn
         .query_row(
             "SELECT coalesce(
                  (SELECT a.id FROM appointments a WHERE a.ready_permit_id = f.ready_permit_id
                     AND a.status IN ('booked', 'checked_in') ORDER BY a.slot_date, a.slot_time
                     LIMIT 1),
-                 (SELECT a.id FROM appointments a WHERE a.id = f.appointment_id
-                    AND a.status IN ('booked', 'checked_in'))),
-                 f.told_at
+                 f.appointment_id)
              FROM precheck_files f WHERE f.id = ?1",
             [id],
-            |r| {
-                Ok((
-                    r.get::<_, Option<String>>(0)?,
-                    r.get::<_, Option<String>>(1)?,
-                ))
-            },
+            |r| r.get::<_, Option<String>>(0),
         )
         .optional()?
-        .and_then(|(appointment, told)| Some((appointment?, told))))
+        .flatten())
+}
+
+/// When the person was last told of news (or will be, by a message waiting).
+pub fn told_at(conn: &Connection, id: i64) -> Result<Option<Timestamp>, StoreError> {
+    let told: Option<Option<String>> = conn
+        .query_row(
+            "SELECT told_at FROM precheck_files WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .optional()?;
+    Ok(told.flatten().and_then(|t| t.parse().ok()))
 }
 
 /// When the person was (or will be) told of the latest news.

@@ -266,7 +266,7 @@ pub(super) fn write_booked(
 /// Write, beside the ready list, each permit's document pre-check (no names, no link): whether
 /// it is complete and what is still to bring. Returns whether the document changed.
 fn write_precheck(conn: &Connection, docs: &mut Documents) -> Result<bool, StoreError> {
-    let added = checklists::Texts::load(conn)?.added;
+    let added = checklists::added_names(conn)?;
     let summaries = precheck::summaries(conn, &added)?;
     let doc = docs.get(conn, &DocName::Ready)?;
     let entries = summaries.iter().map(|(permit, s)| (permit.to_string(), s));

@@ -13,24 +13,17 @@ use axum::{
     http::{StatusCode, header},
     response::{IntoResponse, Redirect, Response},
 };
-use coper_shared::precheck::{ItemState, LANGUAGES, right_to_left, text};
+use coper_shared::{
+    catalogue::right_to_left,
+    precheck::{LANGUAGES, text},
+};
 use serde::Deserialize;
 
 use crate::{
     AppState,
     store::{self, precheck as files},
-    web::{page::PageResult, public::MESSAGE_LANGUAGES},
+    web::{page::PageResult, precheck::ItemShown, public::MESSAGE_LANGUAGES},
 };
-
-/// One document as the person sees it.
-pub struct ItemShown {
-    pub key: String,
-    pub label: String,
-    pub state: &'static str,
-    pub state_label: String,
-    pub reason: String,
-    pub can_send: bool,
-}
 
 pub struct MessageShown {
     pub mine: bool,
@@ -131,18 +124,7 @@ async fn page(
         complete: file.state == "complete",
         items: items
             .into_iter()
-            .map(|i| ItemShown {
-                label: texts.document(&i.document, lang),
-                state: i.state.key(),
-                state_label: text(lang, &format!("page.state.{}", i.state.key())).to_owned(),
-                reason: i
-                    .reason
-                    .map(|r| text(lang, &format!("reasons.{r}")).to_owned())
-                    .unwrap_or_default(),
-                can_send: matches!(i.state, ItemState::Requested | ItemState::Invalid)
-                    && file.state == "open",
-                key: i.document,
-            })
+            .map(|i| ItemShown::of(i, &texts, lang, &file))
             .collect(),
         messages: messages
             .iter()

@@ -603,6 +603,22 @@ pub fn italian_date(date: Date) -> String {
     coper_shared::italian::long_date(date)
 }
 
+/// The value of every field called `name` of a form read as pairs (ticked boxes repeat a name).
+pub fn form_values(form: &[(String, String)], name: &str) -> Vec<String> {
+    form.iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
+/// The first value of the field `name`, or empty.
+pub fn form_value(form: &[(String, String)], name: &str) -> String {
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
+}
+
 /// An instant as stored (`2026-11-23T08:00:00Z`) as people read it, in the Questura's zone:
 /// "23/11/2026 09:00". Anything that is not an instant is shown as it is.
 pub fn local_moment(instant: &str, zone: &coper_shared::jiff::tz::TimeZone) -> String {

@@ -31,6 +31,7 @@ use crate::{
     },
     web::{
         counter::day::async_stream,
+        form_value, form_values,
         page::{Frame, PageError, PageResult, StaffContext},
         public::MESSAGE_LANGUAGES,
     },
@@ -47,26 +48,22 @@ pub struct Choice {
 
 /// The documents staff may ask for now: the shipped ones, then those the administration added
 /// and has not retired.
-fn documents(texts: &Texts, retired: &[String]) -> Vec<Choice> {
+fn documents(texts: &Texts) -> Vec<Choice> {
     DOCUMENTS
         .iter()
         .map(|k| k.to_string())
-        .chain(texts.added.keys().filter(|k| !retired.contains(k)).cloned())
+        .chain(
+            texts
+                .added
+                .keys()
+                .filter(|k| !texts.retired.contains(k))
+                .cloned(),
+        )
         .map(|key| Choice {
             label: texts.document(&key, "it"),
             key,
         })
         .collect()
-}
-
-/// The texts of the administration, and the codes of the documents it retired.
-fn texts_and_retired(conn: &store::Connection) -> Result<(Texts, Vec<String>), store::StoreError> {
-    let retired = checklists::added_documents(conn)?
-        .into_iter()
-        .filter(|d| d.retired)
-        .map(|d| d.code)
-        .collect();
-    Ok((Texts::load(conn)?, retired))
 }
 
 /// A checklist as the form offers it: "Consegna permessi · Lavoro subordinato (4 documenti)".
@@ -127,13 +124,13 @@ async fn inbox_page(
 ) -> Result<Response, PageError> {
     let (state, waiting) = listing(&show);
     let day = (!date.is_empty()).then(|| date.clone());
-    let (files, (texts, retired), kinds, services) = cx
+    let (files, texts, kinds, services) = cx
         .state
         .db
         .read(move |conn| {
             Ok::<_, store::StoreError>((
                 files::inbox(conn, state, waiting, day.as_deref(), LISTED)?,
-                texts_and_retired(conn)?,
+                Texts::load(conn)?,
                 checklists::kinds(conn)?,
                 store::services::services(conn)?,
             ))
@@ -161,7 +158,7 @@ async fn inbox_page(
             show,
             date,
             files,
-            documents: documents(&texts, &retired),
+            documents: documents(&texts),
             kinds,
             languages: &MESSAGE_LANGUAGES,
             error,
@@ -191,18 +188,6 @@ pub async fn events(
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
-/// The value of every field called `name`.
-fn all(form: &[(String, String)], name: &str) -> Vec<String> {
-    form.iter()
-        .filter(|(k, _)| k == name)
-        .map(|(_, v)| v.clone())
-        .collect()
-}
-
-fn one(form: &[(String, String)], name: &str) -> String {
-    all(form, name).into_iter().next().unwrap_or_default()
-}
-
 /// Tell the inbox (and the person's page) that a conversation moved.
 pub fn moved(state: &AppState) {
     state
@@ -212,21 +197,21 @@ pub fn moved(state: &AppState) {
 
 /// `POST /precheck/files`: open a conversation.
 pub async fn open(cx: StaffContext, Form(form): Form<Vec<(String, String)>>) -> PageResult {
-    let lang = one(&form, "lang");
+    let lang = form_value(&form, "lang");
     let new = files::NewFile {
-        pratica: one(&form, "pratica"),
-        surname: one(&form, "surname"),
-        given_names: one(&form, "given_names").trim().to_owned(),
-        birth_date: one(&form, "birth_date").trim().to_owned(),
+        pratica: form_value(&form, "pratica"),
+        surname: form_value(&form, "surname"),
+        given_names: form_value(&form, "given_names").trim().to_owned(),
+        birth_date: form_value(&form, "birth_date").trim().to_owned(),
         lang: coper_shared::precheck::LANGUAGES
             .into_iter()
             .find(|l| *l == lang)
             .unwrap_or("it")
             .to_owned(),
-        kind_id: one(&form, "kind").parse().ok(),
+        kind_id: form_value(&form, "kind").parse().ok(),
         ..files::NewFile::default()
     };
-    let asked = all(&form, "documents");
+    let asked = form_values(&form, "documents");
     let by = cx.by.clone();
     let token = crate::precheck::link_token();
     let public_url = cx.state.sender.public_url().map(str::to_owned);
@@ -252,13 +237,32 @@ pub async fn open(cx: StaffContext, Form(form): Form<Vec<(String, String)>>) -> 
     }
 }
 
-/// A document of the checklist as staff see it.
+/// A document of the checklist as staff (in Italian) and the person (in their language) see it.
 pub struct ItemShown {
     pub key: String,
     pub label: String,
     pub state: &'static str,
     pub state_label: String,
     pub reason: String,
+    /// The person may send a file for it: asked or refused, in a conversation still open.
+    pub can_send: bool,
+}
+
+impl ItemShown {
+    pub fn of(item: files::Item, texts: &Texts, lang: &str, file: &files::File) -> Self {
+        Self {
+            label: texts.document(&item.document, lang),
+            state: item.state.key(),
+            state_label: text(lang, &format!("page.state.{}", item.state.key())).to_owned(),
+            reason: item
+                .reason
+                .map(|r| text(lang, &format!("reasons.{r}")).to_owned())
+                .unwrap_or_default(),
+            can_send: matches!(item.state, ItemState::Requested | ItemState::Invalid)
+                && file.state == "open",
+            key: item.document,
+        }
+    }
 }
 
 /// A message as staff see it: a phrase in Italian.
@@ -291,10 +295,6 @@ pub struct FilePage {
     pub link: String,
     pub qr_svg: String,
     pub error: Option<String>,
-}
-
-fn state_label(state: ItemState) -> String {
-    text("it", &format!("page.state.{}", state.key())).to_owned()
 }
 
 fn choices(keys: &[&'static str], group: &str) -> Vec<Choice> {
@@ -330,8 +330,8 @@ async fn file_page(
             let Some(file) = files::file(conn, id)? else {
                 return Ok(None);
             };
-            let booking = match &file.appointment_id {
-                Some(a) => store::appointments::by_id(conn, a)?,
+            let booking = match files::booking_of(conn, id)? {
+                Some(a) => store::appointments::by_id(conn, &a)?,
                 None => None,
             };
             Ok::<_, store::StoreError>(Some((
@@ -340,11 +340,11 @@ async fn file_page(
                 files::messages(conn, id)?,
                 files::uploads(conn, id)?,
                 booking,
-                texts_and_retired(conn)?,
+                Texts::load(conn)?,
             )))
         })
         .await?;
-    let Some((file, items, messages, uploads, booking, (texts, retired))) = found else {
+    let Some((file, items, messages, uploads, booking, texts)) = found else {
         return Err(PageError::message(
             StatusCode::NOT_FOUND,
             "Conversazione inesistente",
@@ -360,16 +360,7 @@ async fn file_page(
         .collect();
     let items = items
         .into_iter()
-        .map(|i| ItemShown {
-            label: texts.document(&i.document, "it"),
-            state: i.state.key(),
-            state_label: state_label(i.state),
-            reason: i
-                .reason
-                .map(|r| text("it", &format!("reasons.{r}")).to_owned())
-                .unwrap_or_default(),
-            key: i.document,
-        })
+        .map(|i| ItemShown::of(i, &texts, "it", &file))
         .collect();
     let messages = messages
         .into_iter()
@@ -410,7 +401,7 @@ async fn file_page(
             items,
             messages,
             uploads,
-            documents: documents(&texts, &retired),
+            documents: documents(&texts),
             asked,
             phrases: choices(&PHRASES, "phrases")
                 .into_iter()
@@ -470,16 +461,16 @@ pub async fn act(
     let url = cx.state.sender.public_url().map(str::to_owned);
     let done: Result<(), PrecheckError> = match action.as_str() {
         "ask" => {
-            let asked = all(&form, "documents");
+            let asked = form_values(&form, "documents");
             cx.state
                 .perform(move |conn| ops::precheck::ask(conn, &by, id, &asked, url.as_deref()))
                 .await?
         }
         "mark" => {
             let (document, state, reason) = (
-                one(&form, "document"),
-                one(&form, "state"),
-                one(&form, "reason"),
+                form_value(&form, "document"),
+                form_value(&form, "state"),
+                form_value(&form, "reason"),
             );
             match ItemState::from_key(&state) {
                 Some(state) => {
@@ -502,9 +493,9 @@ pub async fn act(
         }
         "say" => {
             let (phrase, document, text) = (
-                one(&form, "phrase"),
-                one(&form, "document"),
-                one(&form, "text"),
+                form_value(&form, "phrase"),
+                form_value(&form, "document"),
+                form_value(&form, "text"),
             );
             cx.state
                 .perform(move |conn| {
@@ -522,7 +513,7 @@ pub async fn act(
                 .await?
         }
         "state" => {
-            let state = match one(&form, "state").as_str() {
+            let state = match form_value(&form, "state").as_str() {
                 "complete" => "complete",
                 "closed" => "closed",
                 _ => "open",

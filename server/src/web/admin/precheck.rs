@@ -17,6 +17,7 @@ use crate::{
     ops::{self, checklists::ChecklistError},
     store::{self, checklists},
     web::{
+        form_value, form_values,
         page::{Frame, PageError, PageResult, StaffContext},
         public::MESSAGE_LANGUAGES,
     },
@@ -202,13 +203,6 @@ fn per_language(form: &[(String, String)], prefix: &str) -> Vec<(String, String)
         .collect()
 }
 
-fn one(form: &[(String, String)], name: &str) -> String {
-    form.iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default()
-}
-
 /// The answer to a change: back to the page with what happened, or the page with the reason.
 async fn after<T>(
     cx: &StaffContext,
@@ -256,13 +250,9 @@ pub async fn save_checklist(
     cx: StaffContext,
     Form(form): Form<Vec<(String, String)>>,
 ) -> PageResult {
-    let id = one(&form, "id").parse().ok();
-    let (service, name) = (one(&form, "service"), one(&form, "name"));
-    let documents: Vec<String> = form
-        .iter()
-        .filter(|(k, _)| k == "documents")
-        .map(|(_, v)| v.clone())
-        .collect();
+    let id = form_value(&form, "id").parse().ok();
+    let (service, name) = (form_value(&form, "service"), form_value(&form, "name"));
+    let documents = form_values(&form, "documents");
     let by = cx.by.clone();
     let outcome = cx
         .state
@@ -296,7 +286,7 @@ pub async fn add_answer(cx: StaffContext, Form(form): Form<Vec<(String, String)>
         Ok(t) => t,
         Err(e) => return after(&cx, Err::<(), _>(e), |_| String::new()).await,
     };
-    let service = one(&form, "service");
+    let service = form_value(&form, "service");
     let by = cx.by.clone();
     let outcome = cx
         .state

@@ -186,7 +186,7 @@ async fn checkin(cx: &StaffContext, outcome: Option<Outcome>) -> Result<CheckinP
             cx.state
                 .db
                 .read(move |conn| {
-                    let added = crate::store::checklists::Texts::load(conn)?.added;
+                    let added = crate::store::checklists::added_names(conn)?;
                     store_precheck::outstanding_for(conn, &id, permit, &added)
                 })
                 .await?
