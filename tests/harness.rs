@@ -46,6 +46,8 @@ pub struct Options {
     pub env: Vec<(String, String)>,
     /// Listen here instead of a free port (to restart a server where kiosks expect it).
     pub listen: Option<std::net::SocketAddr>,
+    /// Write the server's log (its standard error) to this file instead of ours.
+    pub log_file: Option<PathBuf>,
 }
 
 pub struct TestApp {
@@ -101,7 +103,10 @@ pub async fn spawn_in(
         .args(&options.args)
         .env("COPER_LOG", "warn")
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
+        .stderr(match &options.log_file {
+            Some(path) => Stdio::from(std::fs::File::create(path).expect("server log file")),
+            None => Stdio::inherit(),
+        });
     if options.demo {
         cmd.arg("--demo");
     }

@@ -20,8 +20,12 @@ use std::{
     time::{Duration, Instant},
 };
 
+mod floors;
+mod kiosk_start;
+mod trace;
+
 use clap::{Parser, Subcommand};
-use coper_e2e::harness::{Options, TestApp, spawn_demo, spawn_in};
+use coper_e2e::harness::{Options, TestApp, spawn, spawn_in};
 use coper_kiosk::core::{CoreError, KioskConfig, KioskCore};
 use coper_shared::{
     agenda::SlotKey,
@@ -78,6 +82,28 @@ enum Scenario {
         #[arg(long, default_value_t = 100)]
         bookings: usize,
     },
+    /// Where the time of one online booking goes: each stage on the kiosk and on the server,
+    /// from the operator's confirm to the verdict and the counts at every other kiosk.
+    Trace {
+        #[arg(long, default_value_t = 200)]
+        kiosks: usize,
+        #[arg(long, default_value_t = 50)]
+        bookings: usize,
+        /// Pause between bookings, in milliseconds (0: back to back).
+        #[arg(long, default_value_t = 300)]
+        pause_ms: u64,
+    },
+    /// The server's memory with this many kiosks connected and up to date, and per kiosk
+    /// against a server with one.
+    Memory {
+        #[arg(long, default_value_t = 500)]
+        kiosks: usize,
+    },
+    /// A fresh kiosk's first full sync, and a kiosk's cold start to its first screen.
+    KioskStart {
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
+    },
     /// Notices queued in the outbox, sent through the server's sender to a local SMTP server
     /// (`python3 -m aiosmtpd`): notices per second, from the first handed over to the last
     /// recorded sent.
@@ -100,15 +126,41 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 /// Peak resident memory of a process, from /proc.
 fn peak_rss_mib(pid: u32) -> f64 {
+    memory_mib(pid, "VmHWM:")
+}
+
+/// A memory figure of a process's /proc status (`VmHWM:` peak, `VmRSS:` now), in MiB.
+fn memory_mib(pid: u32, field: &str) -> f64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         })
         .map(|kib| kib / 1024.0)
         .unwrap_or(f64::NAN)
+}
+
+/// Options for a server under load: every simulated kiosk connects from 127.0.0.1, whereas real
+/// ones come from their offices' addresses, so the limit of sync connections per address is
+/// lifted (in a configuration file, as an administrator would).
+fn for_load(mut options: Options) -> Options {
+    let config = std::env::temp_dir().join(format!("coper-loadgen-{}.toml", std::process::id()));
+    std::fs::write(&config, "[limits]\nsyncs_per_address = 1000000\n").unwrap();
+    options
+        .args
+        .extend(["--config".into(), config.display().to_string()]);
+    options
+}
+
+/// A demo server for load (see [`for_load`]).
+pub async fn spawn_for_load(options: Options) -> TestApp {
+    spawn(for_load(Options {
+        demo: true,
+        ..options
+    }))
+    .await
 }
 
 /// Enrol `n` kiosks (partner bodies in turn) and wait until each is up to date.
@@ -175,7 +227,7 @@ fn book_first_free(core: &KioskCore, i: usize) -> Option<uuid::Uuid> {
 }
 
 async fn round_trip(kiosks: usize, bookings: usize, concurrency: usize) {
-    let app = spawn_demo().await;
+    let app = spawn_for_load(Options::default()).await;
     app.set_lease_places(0);
     let dir = tempfile::tempdir().unwrap();
     let started = Instant::now();
@@ -221,8 +273,31 @@ async fn round_trip(kiosks: usize, bookings: usize, concurrency: usize) {
     );
 }
 
+async fn memory(kiosks: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut figures = Vec::new();
+    for n in [1, kiosks] {
+        let app = spawn_for_load(Options::default()).await;
+        let started = Instant::now();
+        let cores = enrol_many(&app, n, &app.ws_url(), &dir.path().join(n.to_string())).await;
+        // Settled: every session past its first exchange and its first save of sync states.
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let (now, peak) = (memory_mib(app.pid(), "VmRSS:"), peak_rss_mib(app.pid()));
+        println!(
+            "{n} kiosks connected and up to date ({:.0} s): server RSS {now:.0} MiB, peak {peak:.0} MiB",
+            started.elapsed().as_secs_f64()
+        );
+        figures.push(now);
+        drop(cores);
+    }
+    println!(
+        "per connected kiosk: {:.0} KiB",
+        (figures[1] - figures[0]) * 1024.0 / (kiosks - 1).max(1) as f64
+    );
+}
+
 async fn live_view(kiosks: usize, bookings: usize) {
-    let app = spawn_demo().await;
+    let app = spawn_for_load(Options::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let cores = enrol_many(&app, kiosks, &app.ws_url(), dir.path()).await;
     let clerk = app
@@ -283,7 +358,7 @@ async fn live_view(kiosks: usize, bookings: usize) {
 }
 
 async fn storm(kiosks: usize, per_kiosk: usize) {
-    let mut app = spawn_demo().await;
+    let mut app = spawn_for_load(Options::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let addr = app.addr();
     let cores = enrol_many(&app, kiosks, &app.ws_url(), dir.path()).await;
@@ -307,10 +382,10 @@ async fn storm(kiosks: usize, per_kiosk: usize) {
     let started = Instant::now();
     let app = spawn_in(
         &data_dir,
-        Options {
+        for_load(Options {
             listen: Some(addr),
             ..Options::default()
-        },
+        }),
         keep,
     )
     .await;
@@ -618,5 +693,16 @@ fn main() {
         Scenario::DocSize { bookings_per_year } => doc_size(bookings_per_year),
         Scenario::LiveView { kiosks, bookings } => runtime.block_on(live_view(kiosks, bookings)),
         Scenario::Notices { count } => runtime.block_on(notices(count)),
+        Scenario::Memory { kiosks } => runtime.block_on(memory(kiosks)),
+        Scenario::KioskStart { rounds } => runtime.block_on(kiosk_start::kiosk_start(rounds)),
+        Scenario::Trace {
+            kiosks,
+            bookings,
+            pause_ms,
+        } => runtime.block_on(trace::trace(
+            kiosks,
+            bookings,
+            Duration::from_millis(pause_ms),
+        )),
     }
 }

@@ -228,6 +228,7 @@ impl KioskCore {
         }
         write_request(&mut inner, &request)?;
         drop(inner);
+        tracing::debug!(target: "coper_timeline", kiosk = %self.kiosk_id(), "kiosk: request committed");
         self.outbox_changed();
         Ok(LocalBooking {
             request: request.id,
