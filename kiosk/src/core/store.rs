@@ -126,6 +126,14 @@ pub struct Store {
     conn: Connection,
 }
 
+/// A document's bytes as the kiosk stores them: whole, without DEFLATE. Compressing every
+/// snapshot (the outbox at each booking, the documents received every half second) was most of
+/// a kiosk's sync work (`coper-loadgen trace`, docs/BENCHMARKS.md); a few tens of KiB more on
+/// the kiosk's disk cost nothing.
+pub fn snapshot(doc: &mut AutoCommit) -> Vec<u8> {
+    doc.save_nocompress()
+}
+
 /// Whether a document received from the server is saved on disk. The partner body's bookings
 /// (names and phones of people booked by other kiosks too) live in memory only: a stolen kiosk's
 /// disk does not have them, and the server sends them afresh at each session.
@@ -430,12 +438,12 @@ impl Store {
             .transpose()
     }
 
-    /// Save a document whole. Returns once SQLite has committed it.
+    /// Save a document whole (see [`snapshot`]). Returns once SQLite has committed it.
     pub fn save_document(&self, name: &DocName, doc: &mut AutoCommit) -> Result<(), CoreError> {
         self.conn.execute(
             "INSERT INTO documents (name, snapshot) VALUES (?1, ?2)
              ON CONFLICT (name) DO UPDATE SET snapshot = excluded.snapshot",
-            params![name.to_string(), doc.save()],
+            params![name.to_string(), snapshot(doc)],
         )?;
         Ok(())
     }
