@@ -74,10 +74,7 @@ impl AppState {
                 ..sync::SyncConfig::default()
             },
         );
-        sync.sandbox = limits
-            .sync_sandbox
-            .clone()
-            .map(|executable| sync::sandbox::Sandbox { executable });
+        sync.sandbox = limits.sync_sandbox.clone().map(sync::sandbox::Sandbox::new);
         Self {
             db,
             clock,

@@ -13,9 +13,7 @@ use coper_shared::{
 };
 
 fn sandbox() -> Sandbox {
-    Sandbox {
-        executable: env!("CARGO_BIN_EXE_coper-server").into(),
-    }
+    Sandbox::new(env!("CARGO_BIN_EXE_coper-server").into())
 }
 
 /// The change chunks of the sync message in a frame the fuzzer wrote.
@@ -27,8 +25,7 @@ fn changes_in(frame: &[u8]) -> Vec<u8> {
     message.changes.iter().flatten().copied().collect()
 }
 
-#[test]
-fn a_real_kiosks_changes_pass() {
+fn a_real_kiosks_changes() -> Vec<u8> {
     let mut outbox = AutoCommit::new();
     put_record(&mut outbox, collections::REQUESTS, "r1", &"a request");
     let changes: Vec<u8> = outbox
@@ -37,7 +34,30 @@ fn a_real_kiosks_changes_pass() {
         .flat_map(|c| c.raw_bytes().to_vec())
         .collect();
     assert!(!changes.is_empty());
-    assert!(sandbox().changes_parse(&changes));
+    changes
+}
+
+#[test]
+fn a_real_kiosks_changes_pass() {
+    assert!(sandbox().changes_parse(&a_real_kiosks_changes()));
+}
+
+/// One child answers message after message; one that kills it is refused, and the next message
+/// gets a fresh child rather than a refusal.
+#[test]
+fn the_child_is_kept_and_replaced_after_a_message_kills_it() {
+    let sandbox = sandbox();
+    let good = a_real_kiosks_changes();
+    for _ in 0..50 {
+        assert!(sandbox.changes_parse(&good));
+    }
+    assert!(!sandbox.changes_parse(b"not automerge at all"));
+    assert!(sandbox.changes_parse(&good));
+    assert!(!sandbox.changes_parse(&changes_in(include_bytes!("data/automerge_panic.bin"))));
+    assert!(
+        sandbox.changes_parse(&good),
+        "a fresh child after the panic"
+    );
 }
 
 #[test]
