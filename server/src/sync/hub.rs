@@ -10,13 +10,13 @@ use std::{
 };
 
 use automerge::AutoCommit;
-use coper_shared::documents::{DocName, KioskId, Request, collections, records};
+use coper_shared::documents::{DocName, KioskId, Request, Writer, collections, records};
 use jiff::{Timestamp, ToSpan};
 use tokio::sync::{Notify, broadcast};
 
 use super::{
     Context, SyncConfig,
-    docs::Documents,
+    docs::{Documents, Loaded, write_in_transaction},
     leases::settle_leases,
     outbox::decide_requests,
     project::{
@@ -26,7 +26,7 @@ use super::{
 };
 use crate::{
     clock::Clock,
-    store::{Db, StoreError, kiosks},
+    store::{self, Connection, Db, StoreError, kiosks},
 };
 
 /// Shared by every connection: the documents, the database, and a channel that says which
@@ -41,24 +41,40 @@ pub struct SyncHub {
     /// Where people reach this server (`[notices] public_url`): the pre-check links in the
     /// partner bodies' bookings documents start with it; without it they carry none.
     pub public_url: Option<Arc<str>>,
+    /// The writer's side of the documents, used with the database's writing connection.
     docs: Arc<Mutex<Documents>>,
+    /// The documents in memory, for sessions reading the server's own (see [`SyncHub::with_doc`]).
+    loaded: Loaded,
     changed: broadcast::Sender<DocName>,
     /// The live session of each kiosk: a new one replaces the old (one WebSocket per kiosk).
     sessions: Arc<Mutex<HashMap<KioskId, Arc<Notify>>>>,
+    /// Outboxes waiting to be decided (see [`SyncHub::process_outbox`]).
+    queued: Arc<Mutex<Vec<OutboxJob>>>,
+}
+
+/// A kiosk's outbox waiting to be decided, and who waits for the outcome.
+struct OutboxJob {
+    kiosk: KioskId,
+    in_sync: bool,
+    clock_trusted: bool,
+    done: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
 }
 
 impl SyncHub {
     pub fn new(db: Db, clock: Clock, config: SyncConfig) -> Self {
         let (changed, _) = broadcast::channel(1024);
+        let loaded = Loaded::default();
         Self {
             db,
             clock,
             config,
             sandbox: None,
             public_url: None,
-            docs: Arc::new(Mutex::new(Documents::default())),
+            docs: Arc::new(Mutex::new(Documents::new(loaded.clone()))),
+            loaded,
             changed,
             sessions: Arc::new(Mutex::new(HashMap::new())),
+            queued: Arc::default(),
         }
     }
 
@@ -77,7 +93,8 @@ impl SyncHub {
         fresh
     }
 
-    /// Forget `kiosk`'s session if it is still `session`.
+    /// Forget `kiosk`'s session if it is still `session`, and its copy of its body's bookings,
+    /// which only a session needs (the next one starts it afresh).
     pub fn close_session(&self, kiosk: KioskId, session: &Arc<Notify>) {
         let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         if sessions
@@ -85,6 +102,7 @@ impl SyncHub {
             .is_some_and(|s| Arc::ptr_eq(s, session))
         {
             sessions.remove(&kiosk);
+            self.loaded.forget(&DocName::Bookings(kiosk));
         }
     }
 
@@ -122,25 +140,27 @@ impl SyncHub {
             .db
             .call(move |conn| {
                 let mut docs = docs.lock().unwrap_or_else(|p| p.into_inner());
-                let mut changed = write_shared(conn, &mut docs, config, now)?;
-                // Operators' accounts and partner bodies change rarely: rewrite every kiosk's.
-                for kiosk in kiosks::enrolled(conn)? {
-                    if write_operators(conn, &mut docs, kiosk)? {
-                        changed.push(DocName::Operators(kiosk));
+                write_in_transaction(conn, &mut docs, |conn, docs| {
+                    let mut changed = write_shared(conn, docs, config, now)?;
+                    // Operators' accounts and partner bodies change rarely: rewrite every kiosk's.
+                    for kiosk in kiosks::enrolled(conn)? {
+                        if write_operators(conn, docs, kiosk)? {
+                            changed.push(DocName::Operators(kiosk));
+                        }
                     }
-                }
-                for name in agendas {
-                    if write_agenda(conn, &mut docs, &name)? {
-                        changed.push(name);
+                    for name in agendas {
+                        if write_agenda(conn, docs, &name)? {
+                            changed.push(name);
+                        }
                     }
-                }
-                for kiosk in kiosks {
-                    if write_inbox(conn, &mut docs, kiosk)? {
-                        changed.push(DocName::Inbox(kiosk));
+                    for kiosk in kiosks {
+                        if write_inbox(conn, docs, kiosk)? {
+                            changed.push(DocName::Inbox(kiosk));
+                        }
                     }
-                }
-                changed.extend(write_bookings(conn, &mut docs, now, None, url.as_deref())?);
-                Ok::<_, StoreError>(changed)
+                    changed.extend(write_bookings(conn, docs, now, None, url.as_deref())?);
+                    Ok(changed)
+                })
             })
             .await?;
         self.notify(changed);
@@ -157,19 +177,28 @@ impl SyncHub {
             .db
             .call(move |conn| {
                 let mut docs = docs.lock().unwrap_or_else(|p| p.into_inner());
-                let mut changed = write_bookings(conn, &mut docs, now, None, url.as_deref())?;
-                // Who is being served, who is back on the list: every kiosk's warning follows.
-                if write_booked(conn, &mut docs, now)? {
-                    changed.push(DocName::Ready);
-                }
-                Ok::<_, StoreError>(changed)
+                write_in_transaction(conn, &mut docs, |conn, docs| {
+                    let mut changed = write_bookings(conn, docs, now, None, url.as_deref())?;
+                    // Who is being served, who is back on the list: every kiosk's warning follows.
+                    if write_booked(conn, docs, now)? {
+                        changed.push(DocName::Ready);
+                    }
+                    Ok(changed)
+                })
             })
             .await?;
         self.notify(changed);
         Ok(())
     }
 
-    /// Run `f` on one document, under the documents' lock, with the database connection.
+    /// Run `f` on one document, under that document's lock.
+    ///
+    /// The server's own documents change only in the projections, with the writing connection,
+    /// and a kiosk's sync state for them is read-only, so `f` (a sync message out, a kiosk's
+    /// acknowledgement in) cannot change them: once in memory they are read without the database,
+    /// at once when the document is free, else on the blocking pool. A kiosk's outbox, which
+    /// `f` changes, and a document not yet loaded go through the writing connection, which saves
+    /// the change before the lock is let go.
     ///
     /// Automerge may panic on a malformed message instead of returning an error (the fuzzer
     /// found such input): a panic in `f` is caught, the document dropped from memory (so a
@@ -180,21 +209,45 @@ impl SyncHub {
         name: DocName,
         f: impl FnOnce(&mut AutoCommit) -> T + Send + 'static,
     ) -> Result<T, StoreError> {
+        let mut f = f;
+        if name.writer() == Writer::Server {
+            match self.loaded.try_lock(&name) {
+                Some(Ok(doc)) => return read_server_doc(&self.loaded, &name, doc, f),
+                Some(Err(())) => {
+                    let (loaded, wanted) = (self.loaded.clone(), name.clone());
+                    let read = tokio::task::spawn_blocking(move || match loaded.lock(&wanted) {
+                        Some(doc) => Ok(read_server_doc(&loaded, &wanted, doc, f)),
+                        // Dropped from memory meanwhile: loaded again below.
+                        None => Err(f),
+                    })
+                    .await
+                    .map_err(|e| StoreError::InvalidData(e.to_string()))?;
+                    match read {
+                        Ok(out) => return out,
+                        Err(back) => f = back,
+                    }
+                }
+                None => {}
+            }
+        }
         let docs = self.docs.clone();
         self.db
             .call(move |conn| {
                 let mut docs = docs.lock().unwrap_or_else(|p| p.into_inner());
-                let doc = docs.get(conn, &name)?;
-                match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(doc))) {
-                    Ok(out) => {
-                        docs.persist(conn, &name)?;
-                        Ok(out)
+                write_in_transaction(conn, &mut docs, |conn, docs| {
+                    let mut doc = docs.get(conn, &name)?;
+                    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut doc))) {
+                        Ok(out) => {
+                            docs.persist(conn, &name, doc)?;
+                            Ok(out)
+                        }
+                        Err(_) => {
+                            drop(doc);
+                            docs.forget(&name);
+                            Err(StoreError::DocumentRefused(name.to_string()))
+                        }
                     }
-                    Err(_) => {
-                        docs.forget(&name);
-                        Err(StoreError::DocumentRefused(name.to_string()))
-                    }
-                }
+                })
             })
             .await
     }
@@ -244,25 +297,27 @@ impl SyncHub {
             .db
             .call(move |conn| {
                 let mut docs = docs.lock().unwrap_or_else(|p| p.into_inner());
-                docs.start_afresh(conn, &DocName::Bookings(kiosk))?;
-                let mut changed = write_shared(conn, &mut docs, config, now)?;
-                if write_operators(conn, &mut docs, kiosk)? {
-                    changed.push(DocName::Operators(kiosk));
-                }
-                let body = kiosks::partner_of(conn, kiosk)?.into_iter().collect();
-                changed.extend(write_bookings(
-                    conn,
-                    &mut docs,
-                    now,
-                    Some(&body),
-                    url.as_deref(),
-                )?);
-                let agendas = names
-                    .iter()
-                    .filter(|n| matches!(n, DocName::Agenda { .. }))
-                    .cloned();
-                changed.extend(project(conn, &mut docs, kiosk, agendas)?);
-                Ok::<_, StoreError>(changed)
+                write_in_transaction(conn, &mut docs, |conn, docs| {
+                    docs.start_afresh(conn, &DocName::Bookings(kiosk))?;
+                    let mut changed = write_shared(conn, docs, config, now)?;
+                    if write_operators(conn, docs, kiosk)? {
+                        changed.push(DocName::Operators(kiosk));
+                    }
+                    let body = kiosks::partner_of(conn, kiosk)?.into_iter().collect();
+                    changed.extend(write_bookings(
+                        conn,
+                        docs,
+                        now,
+                        Some(&body),
+                        url.as_deref(),
+                    )?);
+                    let agendas = names
+                        .iter()
+                        .filter(|n| matches!(n, DocName::Agenda { .. }))
+                        .cloned();
+                    changed.extend(project(conn, docs, agendas.chain([DocName::Inbox(kiosk)]))?);
+                    Ok(changed)
+                })
             })
             .await?;
         self.notify(changed);
@@ -274,17 +329,16 @@ impl SyncHub {
         &self,
         names: Vec<DocName>,
     ) -> Result<HashMap<DocName, Vec<automerge::ChangeHash>>, StoreError> {
-        let docs = self.docs.clone();
-        self.db
-            .call(move |conn| {
-                let mut docs = docs.lock().unwrap_or_else(|p| p.into_inner());
-                let mut out = HashMap::new();
-                for name in names {
-                    out.insert(name.clone(), docs.get(conn, &name)?.get_heads());
-                }
-                Ok(out)
-            })
-            .await
+        let mut out = HashMap::new();
+        for name in names {
+            // Reading heads changes nothing: any document in memory and free is read at once.
+            let heads = match self.loaded.try_lock(&name) {
+                Some(Ok(mut doc)) => doc.get_heads(),
+                _ => self.with_doc(name.clone(), |doc| doc.get_heads()).await?,
+            };
+            out.insert(name, heads);
+        }
+        Ok(out)
     }
 
     /// Whether `kiosk` has been revoked (from the command line or the administration pages).
@@ -305,58 +359,82 @@ impl SyncHub {
     /// Decide every request in `kiosk`'s outbox that has no verdict yet; when `in_sync` (the
     /// server holds everything the kiosk has written), also settle and top up its leases. A
     /// revoked kiosk gets neither: its requests stay undecided and it gets no new lease.
+    ///
+    /// Group commit: the job joins a queue, and whichever caller takes the writing connection
+    /// first decides every job queued by then in one transaction and writes their documents in
+    /// one more, so under load many kiosks' bookings share two disk flushes and one projection
+    /// (the agendas, the booked permits and each body's bookings written once, not per booking).
+    /// Each job runs in a savepoint of its own: a kiosk whose decision fails is told so alone.
     pub async fn process_outbox(
         &self,
         kiosk: KioskId,
         in_sync: bool,
         clock_trusted: bool,
     ) -> Result<(), StoreError> {
-        let docs = self.docs.clone();
-        let url = self.public_url.clone();
+        let (done, outcome) = tokio::sync::oneshot::channel();
+        self.queued
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(OutboxJob {
+                kiosk,
+                in_sync,
+                clock_trusted,
+                done,
+            });
+        let hub = self.clone();
+        let changed = self.db.call(move |conn| hub.decide_queued(conn)).await?;
+        self.notify(changed);
+        // Decided by this call or by another that found the job queued; a job dropped unanswered
+        // (that call failed before deciding it) ends the session, and the next one decides it.
+        outcome
+            .await
+            .unwrap_or_else(|_| Err(StoreError::InvalidData("the outbox was not decided".into())))
+    }
+
+    /// Decide every queued outbox job (see [`SyncHub::process_outbox`]); the documents changed.
+    fn decide_queued(&self, conn: &mut Connection) -> Result<Vec<DocName>, StoreError> {
+        let jobs = std::mem::take(&mut *self.queued.lock().unwrap_or_else(|p| p.into_inner()));
+        if jobs.is_empty() {
+            return Ok(Vec::new());
+        }
         let now = self.now();
         let config = self.config;
-        let changed = self
-            .db
-            .call(move |conn| {
-                let mut docs = docs.lock().unwrap_or_else(|p| p.into_inner());
-                let requests: Vec<Request> = records(
-                    docs.get(conn, &DocName::Outbox(kiosk))?,
-                    collections::REQUESTS,
-                )
-                .into_iter()
-                .map(|(_, r)| r)
-                .collect();
-                let Some(ctx) = Context::load(conn)? else {
-                    return Ok(Vec::new());
-                };
-                if kiosks::is_revoked(conn, kiosk)? {
-                    return Ok(Vec::new());
+        let mut docs = self.docs.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(ctx) = Context::load(conn)? else {
+            for job in jobs {
+                let _ = job.done.send(Ok(()));
+            }
+            return Ok(Vec::new());
+        };
+        let mut touched: BTreeSet<DocName> = BTreeSet::new();
+        let mut bodies: BTreeSet<i64> = BTreeSet::new();
+        let mut outcomes: Vec<(OutboxJob, Result<(), StoreError>)> = Vec::with_capacity(jobs.len());
+        let tx = conn.transaction()?;
+        for job in jobs {
+            let kiosk = job.kiosk;
+            tracing::debug!(target: "coper_timeline", %kiosk, "server: writer taken");
+            let requests: Vec<Request> = records(
+                &*docs.get(&tx, &DocName::Outbox(kiosk))?,
+                collections::REQUESTS,
+            )
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
+            let outcome = store::in_savepoint(&tx, |tx| {
+                if kiosks::is_revoked(tx, kiosk)? {
+                    return Ok(());
                 }
-                let mut touched: BTreeSet<DocName> = BTreeSet::new();
-                let tx = conn.transaction()?;
-                let decided = decide_requests(
-                    &tx,
-                    &ctx,
-                    kiosk,
-                    requests,
-                    now,
-                    &config.requests,
-                    &mut touched,
-                )?;
-                if in_sync {
-                    settle_leases(&tx, &ctx, kiosk, now, config, clock_trusted, &mut touched)?;
+                let mut mine = BTreeSet::new();
+                let decided =
+                    decide_requests(tx, &ctx, kiosk, requests, now, &config.requests, &mut mine)?;
+                if job.in_sync {
+                    settle_leases(tx, &ctx, kiosk, now, config, job.clock_trusted, &mut mine)?;
                 }
-                tx.commit()?;
-                // Only now, after the commit, do the documents learn the verdicts and counts.
-                // (Each document syncs on its own, so a kiosk may learn a verdict before the new
-                // counts: its replica counts its own lease bookings itself, and a provisional
-                // booking proposed from a count a moment old is at worst relocated.)
                 // The bodies' bookings and the permits booked change only with a decision: a
-                // kiosk merely in step costs no rewrite of them.
-                let bodies = if decided > 0 {
-                    // This kiosk's body, and that of any kiosk whose booking a move replaced.
-                    let mut bodies = BTreeSet::new();
-                    for k in touched
+                // kiosk merely in step costs no rewrite of them. This kiosk's body, and that of
+                // any kiosk whose booking a move replaced.
+                if decided > 0 {
+                    for k in mine
                         .iter()
                         .filter_map(|n| match n {
                             DocName::Inbox(k) => Some(*k),
@@ -364,32 +442,82 @@ impl SyncHub {
                         })
                         .chain([kiosk])
                     {
-                        bodies.extend(kiosks::partner_of(conn, k)?);
-                    }
-                    Some(bodies)
-                } else {
-                    None
-                };
-                let mut changed = project(conn, &mut docs, kiosk, touched)?;
-                if let Some(bodies) = bodies {
-                    changed.extend(write_bookings(
-                        conn,
-                        &mut docs,
-                        now,
-                        Some(&bodies),
-                        url.as_deref(),
-                    )?);
-                    // The people just booked: every kiosk warns before booking them again.
-                    if write_booked(conn, &mut docs, now)? {
-                        changed.push(DocName::Ready);
+                        bodies.extend(kiosks::partner_of(tx, k)?);
                     }
                 }
-                Ok::<_, StoreError>(changed)
-            })
-            .await?;
-        self.notify(changed);
-        Ok(())
+                if decided > 0 {
+                    mine.insert(DocName::Inbox(kiosk));
+                }
+                touched.extend(mine);
+                Ok(())
+            })?;
+            outcomes.push((job, outcome));
+        }
+        tx.commit()?;
+        for (job, _) in &outcomes {
+            tracing::debug!(target: "coper_timeline", kiosk = %job.kiosk, "server: committed");
+        }
+        // Only now, after the commit, do the documents learn the verdicts and counts. (Each
+        // document syncs on its own, so a kiosk may learn a verdict before the new counts: its
+        // replica counts its own lease bookings itself, and a provisional booking proposed from a
+        // count a moment old is at worst relocated.)
+        let url = self.public_url.clone();
+        let first = outcomes.first().map(|(job, _)| job.kiosk);
+        let stage = |what: &str| {
+            if let Some(kiosk) = first {
+                tracing::debug!(target: "coper_timeline", %kiosk, "server: {what}");
+            }
+        };
+        let written = write_in_transaction(conn, &mut docs, |conn, docs| {
+            let mut changed = project(conn, docs, touched)?;
+            stage("agendas and inboxes written");
+            if !bodies.is_empty() {
+                changed.extend(write_bookings(
+                    conn,
+                    docs,
+                    now,
+                    Some(&bodies),
+                    url.as_deref(),
+                )?);
+                stage("bookings written");
+                // The people just booked: every kiosk warns before booking them again.
+                if write_booked(conn, docs, now)? {
+                    changed.push(DocName::Ready);
+                }
+                stage("booked permits written");
+            }
+            Ok(changed)
+        });
+        for (job, outcome) in outcomes {
+            tracing::debug!(target: "coper_timeline", kiosk = %job.kiosk, "server: projected");
+            let outcome = match (&written, outcome) {
+                (Err(e), _) => Err(StoreError::InvalidData(format!("projection: {e}"))),
+                (Ok(_), outcome) => outcome,
+            };
+            let _ = job.done.send(outcome);
+        }
+        written
     }
+}
+
+/// Run `f` on one of the server's own documents, locked: a panic drops it from memory (see
+/// [`SyncHub::with_doc`]), and so does a change, which only a projection may make (it would be
+/// sent unsaved).
+fn read_server_doc<T>(
+    loaded: &Loaded,
+    name: &DocName,
+    mut doc: super::docs::DocGuard,
+    f: impl FnOnce(&mut AutoCommit) -> T,
+) -> Result<T, StoreError> {
+    let before = doc.get_heads();
+    let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut doc)));
+    let unchanged = out.is_ok() && doc.get_heads() == before;
+    drop(doc);
+    if !unchanged {
+        loaded.forget(name);
+        return Err(StoreError::DocumentRefused(name.to_string()));
+    }
+    out.map_err(|_| StoreError::DocumentRefused(name.to_string()))
 }
 
 #[cfg(test)]

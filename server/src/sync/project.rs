@@ -3,7 +3,7 @@
 //! kiosk's inbox of verdicts. Every writer is idempotent: a record already right adds nothing,
 //! and each returns whether its document changed.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use coper_shared::{
     agenda::SlotKey,
@@ -22,16 +22,15 @@ use crate::store::{
     ready, settings, slots, users, verdicts,
 };
 
-/// Write the agendas named in `touched`, then the inboxes it names and `kiosk`'s, from SQLite;
-/// the documents that changed, in that order (counts before verdicts).
+/// Write the agendas named in `touched`, then the inboxes it names, from SQLite; the documents
+/// that changed, in that order (counts before verdicts).
 pub(super) fn project(
     conn: &Connection,
     docs: &mut Documents,
-    kiosk: KioskId,
     touched: impl IntoIterator<Item = DocName>,
 ) -> Result<Vec<DocName>, StoreError> {
     let mut changed = Vec::new();
-    let mut inboxes = BTreeSet::from([kiosk]);
+    let mut inboxes = BTreeSet::new();
     for name in touched {
         match name {
             DocName::Agenda { .. } if write_agenda(conn, docs, &name)? => changed.push(name),
@@ -59,9 +58,9 @@ fn write_directory(
     let Some(ctx) = Context::load(conn)? else {
         return Ok(false);
     };
-    let doc = docs.get(conn, &DocName::Directory)?;
+    let mut doc = docs.get(conn, &DocName::Directory)?;
     let mut changed = put_record(
-        doc,
+        &mut doc,
         collections::QUESTURA,
         "questura",
         &QuesturaInfo {
@@ -78,7 +77,7 @@ fn write_directory(
     );
     for service in &ctx.services {
         changed |= put_record(
-            doc,
+            &mut doc,
             collections::SERVICES,
             service.id.as_str(),
             &ServiceInfo {
@@ -90,7 +89,7 @@ fn write_directory(
         );
     }
     changed |= put_record(
-        doc,
+        &mut doc,
         collections::SETTINGS,
         "sync",
         &SyncSettings {
@@ -98,10 +97,10 @@ fn write_directory(
         },
     );
     // Kiosks seal a person's name and phone with this key: only the server opens them.
-    changed |= put_record(doc, collections::SETTINGS, "seal", &seal_key);
+    changed |= put_record(&mut doc, collections::SETTINGS, "seal", &seal_key);
     for partner in partners::active(conn)? {
         changed |= put_record(
-            doc,
+            &mut doc,
             collections::PARTNERS,
             &partner.id.to_string(),
             &serde_json::json!({
@@ -110,7 +109,7 @@ fn write_directory(
             }),
         );
     }
-    docs.persist(conn, &DocName::Directory)?;
+    docs.persist(conn, &DocName::Directory, doc)?;
     Ok(changed)
 }
 
@@ -139,21 +138,21 @@ pub(super) fn write_agenda(
         .into_iter()
         .map(|(kiosk, key, lease)| (format!("{kiosk} {}", slot_text(key)), lease))
         .collect();
-    let doc = docs.get(conn, name)?;
+    let mut doc = docs.get(conn, name)?;
     let mut changed = false;
     for (key, value) in &counts {
-        changed |= put_record(doc, collections::SLOTS, key, value);
+        changed |= put_record(&mut doc, collections::SLOTS, key, value);
     }
     let live: BTreeSet<&String> = leases.iter().map(|(k, _)| k).collect();
     for (key, value) in &leases {
-        changed |= put_record(doc, collections::LEASES, key, value);
+        changed |= put_record(&mut doc, collections::LEASES, key, value);
     }
-    for (key, _) in records::<LeaseEntry>(doc, collections::LEASES) {
+    for (key, _) in records::<LeaseEntry>(&doc, collections::LEASES) {
         if !live.contains(&key) {
-            changed |= delete_record(doc, collections::LEASES, &key);
+            changed |= delete_record(&mut doc, collections::LEASES, &key);
         }
     }
-    docs.persist(conn, name)?;
+    docs.persist(conn, name, doc)?;
     Ok(changed)
 }
 
@@ -230,12 +229,12 @@ fn write_ready(
             born,
         ));
     }
-    let doc = docs.get(conn, &DocName::Ready)?;
-    let mut changed = put_record(doc, collections::SETTINGS, "stretch", &stretch);
+    let mut doc = docs.get(conn, &DocName::Ready)?;
+    let mut changed = put_record(&mut doc, collections::SETTINGS, "stretch", &stretch);
     // Delivered (or removed) permits leave the list.
     let listed = entries.iter().map(|e| (e.permit.to_string(), e));
-    changed |= put_exactly(doc, collections::PERMITS, listed);
-    docs.persist(conn, &DocName::Ready)?;
+    changed |= put_exactly(&mut doc, collections::PERMITS, listed);
+    docs.persist(conn, &DocName::Ready, doc)?;
     docs.ready_version = Some(version);
     Ok(changed)
 }
@@ -251,15 +250,14 @@ pub(super) fn write_booked(
         return Ok(false);
     };
     let active = appointments::active_with_permits(conn, ctx.today(now))?;
-    let doc = docs.get(conn, &DocName::Ready)?;
+    let mut doc = docs.get(conn, &DocName::Ready)?;
     let entries = active.iter().filter_map(|(permit, service, booked)| {
         let service = coper_shared::ids::ServiceId::parse(service).ok()?;
         Some((BookedPermit::key(*permit, &service), booked))
     });
-    let changed = put_exactly(doc, collections::BOOKED, entries);
-    if changed {
-        docs.persist(conn, &DocName::Ready)?;
-    }
+    let changed = put_exactly(&mut doc, collections::BOOKED, entries);
+    // Persisted even unchanged: it may carry what this write changed before.
+    docs.persist(conn, &DocName::Ready, doc)?;
     Ok(changed)
 }
 
@@ -268,18 +266,17 @@ pub(super) fn write_booked(
 fn write_precheck(conn: &Connection, docs: &mut Documents) -> Result<bool, StoreError> {
     let added = checklists::added_names(conn)?;
     let summaries = precheck::summaries(conn, &added)?;
-    let doc = docs.get(conn, &DocName::Ready)?;
+    let mut doc = docs.get(conn, &DocName::Ready)?;
     let entries = summaries.iter().map(|(permit, s)| (permit.to_string(), s));
-    let changed = put_exactly(doc, collections::PRECHECK, entries);
-    if changed {
-        docs.persist(conn, &DocName::Ready)?;
-    }
+    let changed = put_exactly(&mut doc, collections::PRECHECK, entries);
+    // Persisted even unchanged: it may carry what this write changed before.
+    docs.persist(conn, &DocName::Ready, doc)?;
     Ok(changed)
 }
 
-/// Write the bookings document of every enrolled kiosk of the partner bodies `partners` (every
-/// body when `None`): the body's bookings from today on, the same records for each of its kiosks
-/// but for `here`. Returns the documents that changed.
+/// Write the bookings document of every kiosk of the partner bodies `partners` (every body when
+/// `None`) that has a session: the body's bookings from today on, the same records for each of
+/// its kiosks but for `here`. Returns the documents that changed.
 pub(super) fn write_bookings(
     conn: &Connection,
     docs: &mut Documents,
@@ -293,7 +290,11 @@ pub(super) fn write_bookings(
     let today = ctx.today(now);
     let mut by_partner: std::collections::BTreeMap<i64, Vec<KioskId>> = Default::default();
     for (kiosk, partner) in kiosks::enrolled_by_partner(conn)? {
-        if partners.is_none_or(|p| p.contains(&partner)) {
+        // Only kiosks with a session have the document (in memory): the others get it afresh
+        // from SQLite when they connect.
+        if partners.is_none_or(|p| p.contains(&partner))
+            && docs.is_loaded(&DocName::Bookings(kiosk))
+        {
             by_partner.entry(partner).or_default().push(kiosk);
         }
     }
@@ -311,23 +312,60 @@ pub(super) fn write_bookings(
                     .map(|token| crate::precheck::person_link(base, token));
             }
         }
+        // What changed since the body's last write: a kiosk whose document holds exactly that
+        // last write gets only the difference (a booking is one record, not the body's whole
+        // list again for each of its kiosks).
+        let rows: BTreeMap<String, (Option<String>, PartnerBooking)> = rows
+            .into_iter()
+            .map(|row| {
+                (
+                    row.booking.appointment.to_string(),
+                    (row.kiosk, row.booking),
+                )
+            })
+            .collect();
+        let before = docs.bookings_written.remove(&partner).unwrap_or_default();
+        let added: Vec<&String> = rows
+            .iter()
+            .filter(|(key, row)| before.get(*key) != Some(*row))
+            .map(|(key, _)| key)
+            .collect();
+        let removed: Vec<&String> = before.keys().filter(|k| !rows.contains_key(*k)).collect();
         for kiosk in kiosks {
             let name = DocName::Bookings(kiosk);
-            let doc = docs.get(conn, &name)?;
+            let mut doc = docs.get(conn, &name)?;
             let here = kiosk.to_string();
-            let copies: Vec<PartnerBooking> = rows
-                .iter()
-                .map(|row| PartnerBooking {
-                    here: row.kiosk.as_deref() == Some(here.as_str()),
-                    ..row.booking.clone()
-                })
-                .collect();
-            let entries = copies.iter().map(|b| (b.appointment.to_string(), b));
-            if put_exactly(doc, collections::BOOKINGS, entries) {
-                docs.persist(conn, &name)?;
-                changed_docs.push(name);
+            let copy = |(made_at, booking): &(Option<String>, PartnerBooking)| PartnerBooking {
+                here: made_at.as_deref() == Some(here.as_str()),
+                ..booking.clone()
+            };
+            let changed = if docs.bookings_in_step.contains(&kiosk) {
+                let mut changed = false;
+                for key in &added {
+                    changed |= put_record(&mut doc, collections::BOOKINGS, key, &copy(&rows[*key]));
+                }
+                for key in &removed {
+                    changed |= delete_record(&mut doc, collections::BOOKINGS, key);
+                }
+                changed
+            } else {
+                let copies: Vec<(String, PartnerBooking)> = rows
+                    .iter()
+                    .map(|(key, row)| (key.clone(), copy(row)))
+                    .collect();
+                put_exactly(
+                    &mut doc,
+                    collections::BOOKINGS,
+                    copies.iter().map(|(key, b)| (key.clone(), b)),
+                )
+            };
+            if changed {
+                changed_docs.push(name.clone());
             }
+            docs.persist(conn, &name, doc)?;
+            docs.bookings_in_step.insert(kiosk);
         }
+        docs.bookings_written.insert(partner, rows);
     }
     Ok(changed_docs)
 }
@@ -342,17 +380,17 @@ pub(super) fn write_operators(
         return Ok(false);
     };
     let operators = users::operators_of(conn, partner.id)?;
-    let doc = docs.get(conn, &DocName::Operators(kiosk))?;
-    let mut changed = put_record(doc, collections::PARTNER, "partner", &partner);
+    let mut doc = docs.get(conn, &DocName::Operators(kiosk))?;
+    let mut changed = put_record(&mut doc, collections::PARTNER, "partner", &partner);
     for operator in &operators {
         changed |= put_record(
-            doc,
+            &mut doc,
             collections::OPERATORS,
             &operator.username.to_lowercase(),
             operator,
         );
     }
-    docs.persist(conn, &DocName::Operators(kiosk))?;
+    docs.persist(conn, &DocName::Operators(kiosk), doc)?;
     Ok(changed)
 }
 
@@ -363,16 +401,16 @@ pub(super) fn write_inbox(
     kiosk: KioskId,
 ) -> Result<bool, StoreError> {
     let verdicts = verdicts::of_kiosk(conn, kiosk)?;
-    let doc = docs.get(conn, &DocName::Inbox(kiosk))?;
+    let mut doc = docs.get(conn, &DocName::Inbox(kiosk))?;
     let mut changed = false;
     for verdict in &verdicts {
         changed |= put_record(
-            doc,
+            &mut doc,
             collections::VERDICTS,
             &verdict.request.to_string(),
             verdict,
         );
     }
-    docs.persist(conn, &DocName::Inbox(kiosk))?;
+    docs.persist(conn, &DocName::Inbox(kiosk), doc)?;
     Ok(changed)
 }

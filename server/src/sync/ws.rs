@@ -43,6 +43,16 @@ const ACK_CHECK: Duration = Duration::from_millis(500);
 const NUDGE_AFTER: Duration = Duration::from_secs(2);
 /// How often a session checks that its kiosk is still enrolled and its documents unchanged.
 const REVIEW_EVERY: Duration = Duration::from_secs(5);
+/// How long a session gathers changes to the documents many kiosks are sent for one booking
+/// (the agendas, the ready list, the directory, the body's bookings) before sending them. Under
+/// load one message then carries many bookings, instead of each of hundreds of kiosks being
+/// sent, and answering, one per booking (`coper-loadgen trace`, docs/BENCHMARKS.md). The inbox,
+/// which carries the kiosk's verdicts, goes at once.
+const GATHER_SHARED: Duration = Duration::from_millis(50);
+/// How often a session saves the sync states that changed (and when it ends).
+const SAVE_STATES_EVERY: Duration = Duration::from_secs(5);
+/// Each connection's read buffer (grown as a larger message needs).
+const READ_BUFFER_BYTES: usize = 4096;
 /// How often a connected kiosk's last contact is written: often enough for "2 min fa", seldom
 /// enough that hundreds of kiosks cost a write a second at most.
 const SEEN_EVERY: Duration = Duration::from_secs(15);
@@ -65,8 +75,12 @@ pub async fn upgrade(
     };
     let hub = state.sync.clone();
     let limits = state.limits.clone();
+    // Small buffers: hundreds of kiosks stay connected, and their messages are small (the
+    // default 128 KiB read buffer per connection was most of the server's memory per kiosk).
     ws.max_message_size(limits.sync_message_bytes)
         .max_frame_size(limits.sync_message_bytes)
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(0)
         .on_upgrade(move |socket| async move {
             if let Err(e) = session(socket, hub, peer, admitted, limits.auth_timeout).await {
                 tracing::warn!(%peer, error = %e, "sync session ended with an error");
@@ -183,17 +197,29 @@ async fn sync_loop(
     // kiosk's reconnection starts the exchange afresh.
     let mut awaiting: HashMap<DocName, tokio::time::Instant> = HashMap::new();
     let mut ack_check = tokio::time::interval(ACK_CHECK);
-    // Sync states are saved in batches (a stale one only costs a larger resend on reconnect),
-    // not after every message: with hundreds of kiosks that would be a disk flush per kiosk per
-    // booking.
+    // Sync states are saved every few seconds (a stale one only costs a larger resend on
+    // reconnect), not after every message: with hundreds of kiosks that would be a disk flush
+    // per kiosk per booking.
     let mut dirty: HashSet<DocName> = HashSet::new();
+    // Each session's periodic writes start at an offset of its own: hundreds of kiosks that
+    // connected together (after a restart) would otherwise all write at the same tick, a queue
+    // of disk flushes in front of the next booking.
+    let stagger = |every: Duration| {
+        let offset = (kiosk.0.as_u128() % every.as_millis()) as u64;
+        tokio::time::Instant::now()
+            .checked_sub(Duration::from_millis(offset))
+            .unwrap_or_else(tokio::time::Instant::now)
+    };
+    let mut last_save = stagger(SAVE_STATES_EVERY);
     let mut last_review = tokio::time::Instant::now();
-    let mut last_seen = tokio::time::Instant::now();
+    let mut last_seen = stagger(SEEN_EVERY);
     let mut last_heard: HashMap<DocName, tokio::time::Instant> = HashMap::new();
     let mut last_offer = tokio::time::Instant::now();
+    let mut gathered: HashSet<DocName> = HashSet::new();
+    let mut gather_until: Option<tokio::time::Instant> = None;
     for name in &names {
         let state = states.get_mut(name).expect("state per doc");
-        if send_sync(socket, &hub, name, state).await? {
+        if send_sync(socket, &hub, kiosk, name, state).await? {
             awaiting
                 .entry(name.clone())
                 .or_insert_with(tokio::time::Instant::now);
@@ -203,7 +229,10 @@ async fn sync_loop(
     loop {
         tokio::select! {
             _ = ack_check.tick() => {
-                save_states(&hub, kiosk, &states, &mut dirty).await?;
+                if last_save.elapsed() > SAVE_STATES_EVERY {
+                    last_save = tokio::time::Instant::now();
+                    save_states(&hub, kiosk, &states, &mut dirty).await?;
+                }
                 if last_seen.elapsed() > SEEN_EVERY {
                     last_seen = tokio::time::Instant::now();
                     hub.seen(kiosk).await?;
@@ -239,10 +268,19 @@ async fn sync_loop(
                         if quiet && (state.in_flight || behind) {
                             state.in_flight = false;
                             state.sent_hashes.clear();
-                            if send_sync(socket, &hub, name, state).await? {
+                            if send_sync(socket, &hub, kiosk, name, state).await? {
                                 awaiting.entry(name.clone()).or_insert_with(tokio::time::Instant::now);
                             }
                         }
+                    }
+                }
+            }
+            () = tokio::time::sleep_until(gather_until.unwrap_or_else(tokio::time::Instant::now)), if gather_until.is_some() => {
+                gather_until = None;
+                for name in gathered.drain() {
+                    let state = states.get_mut(&name).expect("state per doc");
+                    if send_sync(socket, &hub, kiosk, &name, state).await? {
+                        awaiting.entry(name).or_insert_with(tokio::time::Instant::now);
                     }
                 }
             }
@@ -260,6 +298,7 @@ async fn sync_loop(
                         break;
                     }
                 };
+                tracing::debug!(target: "coper_timeline", %kiosk, document, "server: received");
                 let Some(name) = DocName::parse(&document).filter(|n| names.contains(n)) else {
                     tracing::warn!(%peer, %kiosk, document, "sync of a document the kiosk may not have");
                     refuse(socket, "forbidden_document", "documento non consentito").await?;
@@ -279,6 +318,7 @@ async fn sync_loop(
                     let parses = tokio::task::spawn_blocking(move || sandbox.changes_parse(&changes))
                         .await
                         .unwrap_or(false);
+                    tracing::debug!(target: "coper_timeline", %kiosk, document, "server: changes checked");
                     if !parses {
                         tracing::warn!(%peer, %kiosk, document, "sync message refused: its changes do not parse within the limits");
                         refuse(socket, "protocol", "messaggio di sincronizzazione non valido").await?;
@@ -348,12 +388,14 @@ async fn sync_loop(
                         break;
                     }
                 };
+                tracing::debug!(target: "coper_timeline", %kiosk, document, "server: applied");
                 awaiting.remove(&name);
                 last_heard.insert(name.clone(), tokio::time::Instant::now());
                 if matches!(name, DocName::Outbox(_)) && (changed || in_sync) {
                     hub.process_outbox(kiosk, in_sync, clock_trusted).await?;
+                    tracing::debug!(target: "coper_timeline", %kiosk, "server: outbox processed");
                 }
-                if send_sync(socket, &hub, &name, state).await? {
+                if send_sync(socket, &hub, kiosk, &name, state).await? {
                     awaiting.entry(name.clone()).or_insert_with(tokio::time::Instant::now);
                 }
                 dirty.insert(name.clone());
@@ -388,9 +430,15 @@ async fn sync_loop(
                 if hub_closed {
                     break;
                 }
+                tracing::debug!(target: "coper_timeline", %kiosk, documents = due.len(), "server: notified");
                 for name in due {
+                    if !matches!(name, DocName::Inbox(_) | DocName::Outbox(_)) {
+                        gathered.insert(name);
+                        gather_until.get_or_insert_with(|| tokio::time::Instant::now() + GATHER_SHARED);
+                        continue;
+                    }
                     let state = states.get_mut(&name).expect("state per doc");
-                    if send_sync(socket, &hub, &name, state).await? {
+                    if send_sync(socket, &hub, kiosk, &name, state).await? {
                         awaiting.entry(name).or_insert_with(tokio::time::Instant::now);
                     }
                 }
@@ -406,6 +454,7 @@ async fn sync_loop(
 async fn send_sync(
     socket: &mut WebSocket,
     hub: &SyncHub,
+    kiosk: KioskId,
     name: &DocName,
     state: &mut sync::State,
 ) -> Result<bool, SessionError> {
@@ -423,6 +472,7 @@ async fn send_sync(
         return Ok(false);
     };
     send(socket, &frame).await?;
+    tracing::debug!(target: "coper_timeline", %kiosk, document = %name, "server: sent");
     Ok(carries_changes)
 }
 
@@ -461,6 +511,8 @@ async fn save_states(
     }
     let rows: Vec<(String, Vec<u8>)> = dirty
         .drain()
+        // A body's bookings start afresh each session: their states are never kept.
+        .filter(|name| !matches!(name, DocName::Bookings(_)))
         .filter_map(|name| Some((name.to_string(), states.get(&name)?.encode())))
         .collect();
     hub.db()
