@@ -278,12 +278,17 @@ impl TestApp {
 
     /// Run a `coper-server` subcommand on this server's data folder, as it ends.
     pub fn cli_output(&self, args: &[&str]) -> std::process::Output {
-        Command::new(server_binary())
+        self.cli_command()
             .args(args)
-            .arg("--data-dir")
-            .arg(&self.data_dir)
             .output()
             .expect("run coper-server")
+    }
+
+    /// `coper-server` for a subcommand on this server's data folder (`COPER_DATA_DIR`).
+    pub fn cli_command(&self) -> Command {
+        let mut command = Command::new(server_binary());
+        command.env("COPER_DATA_DIR", &self.data_dir);
+        command
     }
 
     /// Run a `coper-server` subcommand on this server's data folder; its standard output.
@@ -364,6 +369,19 @@ impl TestApp {
     }
 }
 
+/// Slots holding more confirmed appointments than their places (the first invariant: must be 0).
+pub fn overbooked_slots(db: &rusqlite::Connection) -> i64 {
+    db.query_row(
+        "SELECT count(*) FROM slot_capacity c WHERE c.taken + c.held > c.places
+           OR c.places < (SELECT count(*) FROM appointments a WHERE a.service_id = c.service_id
+                          AND a.slot_date = c.slot_date AND a.slot_time = c.slot_time
+                          AND a.status <> 'cancelled')",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
 /// Poll `condition` until it holds, or fail after `seconds`.
 pub async fn eventually(seconds: u64, what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(seconds);
@@ -412,6 +430,11 @@ impl TestKiosk {
         coper_kiosk::core::enrol(&config, url, &code)
             .await
             .expect("enrolment");
+        Self::started(config, dir).await
+    }
+
+    /// Start a kiosk enrolled by the test itself (its store in `dir`), once it is up to date.
+    pub async fn started(config: coper_kiosk::core::KioskConfig, dir: tempfile::TempDir) -> Self {
         let core = coper_kiosk::core::KioskCore::start(config.clone()).expect("start kiosk");
         let kiosk = Self {
             core,

@@ -1,7 +1,7 @@
 //! The `coper-kiosk` command line.
 //!
 //! ```sh
-//! coper-kiosk enrol --server ws://questura.example/api/v1/sync --code ABCD-EFGH --data-dir /var/lib/coper-kiosk
+//! coper-kiosk enrol --server wss://questura.example/api/v1/sync --code ABCD-EFGH --data-dir /var/lib/coper-kiosk
 //! coper-kiosk run --data-dir /var/lib/coper-kiosk --printer escpos:/dev/usb/lp0
 //! coper-kiosk reminder --sample --lang ar --format escpos --out r.bin --png r.png
 //! ```
@@ -35,7 +35,7 @@ pub enum Command {
     Run(RunArgs),
     /// Enrol this kiosk with a one-time code from the Questura (once, before the first run).
     Enrol {
-        /// The server's sync address, e.g. ws://questura.example/api/v1/sync
+        /// The server's sync address, e.g. wss://questura.example/api/v1/sync
         #[arg(long)]
         server: String,
         #[arg(long)]
@@ -45,6 +45,10 @@ pub enum Command {
         /// Seal the kiosk's key with this file (see `run --key-file`).
         #[arg(long, env = "COPER_KIOSK_KEY_FILE")]
         key_file: Option<PathBuf>,
+        /// Trust only this certificate (PEM: the Questura's own CA) for a `wss://` server,
+        /// instead of the system's CAs; kept in the data folder for every later connection.
+        #[arg(long)]
+        server_certificate: Option<PathBuf>,
     },
     /// Write a reminder to a file without a printer: for tests and for setting printers up.
     Reminder(ReminderArgs),
@@ -127,9 +131,19 @@ pub fn main() -> Result<(), Error> {
             code,
             data_dir,
             key_file,
+            server_certificate,
         }) => {
             let runtime = tokio::runtime::Runtime::new()?;
             let config = config(&data_dir, key_file);
+            if let Some(certificate) = &server_certificate {
+                crate::core::pin_server_certificate(&config, certificate)?;
+            }
+            if server.starts_with("ws://") {
+                eprintln!(
+                    "attenzione: ws:// non è cifrato; in produzione usare wss:// \
+                     (warning: ws:// is not encrypted; use wss:// in production)"
+                );
+            }
             let kiosk = runtime.block_on(crate::core::enrol(&config, &server, &code))?;
             println!("kiosk {kiosk} enrolled");
             Ok(())

@@ -328,3 +328,8 @@ pub fn create_user(
     )?;
     Ok(Ok(id))
 }
+
+/// Whether two secrets are equal, in a time that does not depend on where they differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

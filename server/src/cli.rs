@@ -78,6 +78,23 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::ReadyList(args) => ready_list(args),
+        Command::Backup(args) => {
+            let database = args.data_dir.join(config::DATABASE_FILE);
+            anyhow::ensure!(
+                database.exists(),
+                "nessun database in {} (no database there)",
+                args.data_dir.display()
+            );
+            let summary = crate::store::backup::backup(&database, &args.to)?;
+            let record = format!("{}\n{}\n", jiff::Timestamp::now(), args.to.display());
+            // Only for `/metrics`: a backup made is not undone because this note failed.
+            if let Err(e) = std::fs::write(args.data_dir.join(config::LAST_BACKUP_FILE), record) {
+                eprintln!("warning: {}: {e}", config::LAST_BACKUP_FILE);
+            }
+            println!("{} ({summary})", args.to.display());
+            Ok(())
+        }
+        Command::Restore(args) => restore(&args),
         Command::KioskRevoke(args) => {
             let db = open_db(&args.data_dir)?;
             let by = Actor::cli(jiff::Timestamp::now());
@@ -198,6 +215,73 @@ fn create_account(args: &config::CreateAdminArgs, role: accounts::Role) -> anyho
     Ok(())
 }
 
+/// Lock the data folder for this process (released when the file is dropped): only one
+/// server, and no restore while it runs.
+fn lock_data_dir(data_dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let path = data_dir.join(config::LOCK_FILE);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "un coper-server sta usando {}: fermarlo prima (systemctl stop coper-server) \
+             (a server is running on this data folder: stop it first)",
+            data_dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
+}
+
+/// `restore --from FILE`: check the file, keep the current database aside, put the copy in
+/// place and bring its schema up to date.
+fn restore(args: &config::RestoreArgs) -> anyhow::Result<()> {
+    use crate::store::backup::{check_restorable, with_suffix};
+    let found = check_restorable(&args.from)?;
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
+    let _lock = lock_data_dir(&args.data_dir)?;
+    let database = args.data_dir.join(config::DATABASE_FILE);
+    let incoming = with_suffix(&database, ".restoring");
+    std::fs::copy(&args.from, &incoming)
+        .with_context(|| format!("cannot copy into {}", incoming.display()))?;
+    check_restorable(&incoming)?;
+    if database.exists() {
+        let stamp = jiff::Timestamp::now()
+            .strftime("%Y%m%dT%H%M%SZ")
+            .to_string();
+        let aside = with_suffix(&database, &format!(".before-restore-{stamp}"));
+        // With its journal: what a server that stopped uncleanly left there is data too.
+        for suffix in ["", "-wal", "-shm"] {
+            let from = with_suffix(&database, suffix);
+            if from.exists() {
+                std::fs::rename(&from, with_suffix(&aside, suffix))
+                    .with_context(|| format!("cannot move {} aside", from.display()))?;
+            }
+        }
+        println!(
+            "database precedente: {} (previous database)",
+            aside.display()
+        );
+    }
+    std::fs::rename(&incoming, &database)
+        .with_context(|| format!("cannot put {} in place", database.display()))?;
+    let restored = Db::open(&database)
+        .with_context(|| format!("cannot open the restored {}", database.display()))?;
+    let schema: i64 = restored
+        .call_blocking(|conn| conn.pragma_query_value(None, "user_version", |r| r.get(0)))?;
+    println!(
+        "ripristinato {} ({found}; schema ora {schema}) (restored)",
+        args.from.display()
+    );
+    Ok(())
+}
+
 fn open_db(data_dir: &std::path::Path) -> anyhow::Result<Db> {
     let path = data_dir.join(config::DATABASE_FILE);
     anyhow::ensure!(
@@ -216,6 +300,7 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
             config.data_dir.display()
         )
     })?;
+    let _lock = lock_data_dir(&config.data_dir)?;
     let db_path = config.database_path();
     let db = Db::open(&db_path)
         .with_context(|| format!("cannot open the database {}", db_path.display()))?;
@@ -256,6 +341,9 @@ async fn run_serve(config: ServeConfig) -> anyhow::Result<()> {
     let mut state = AppState {
         sender,
         precheck_dir: std::sync::Arc::new(crate::precheck::folder(&config.data_dir)),
+        public_origin: config.public_origin.as_deref().map(Into::into),
+        metrics_access: std::sync::Arc::new(config.metrics.clone()),
+        data_dir: Some(config.data_dir.as_path().into()),
         ..AppState::with_limits(db, config.clock, limits)
     };
     state.sync.public_url = state.sender.public_url().map(Into::into);

@@ -48,6 +48,13 @@ pub enum Command {
     /// Search, correct or remove entries of the ready list (audited, as on the administration's
     /// page `/admin/permits/list`).
     ReadyList(ReadyListArgs),
+    /// Copy the database into a new file, consistently while the server runs and kiosks book
+    /// (SQLite's online backup); the copy is checked before it gets its name.
+    Backup(BackupArgs),
+    /// Put a backup in place of the database, with the server stopped. Refuses a file that is
+    /// not a coper database or comes from a newer coper; the database it replaces is kept
+    /// beside it (`coper.sqlite3.before-restore-…`).
+    Restore(RestoreArgs),
     /// Internal: parse a kiosk's changes from standard input, in the child process `serve`
     /// starts with bounded memory and time (`sync::sandbox`).
     #[command(hide = true)]
@@ -75,6 +82,26 @@ pub struct CreateUserArgs {
     /// people's documents before their appointment).
     #[arg(long, value_parser = ["admin", "counter", "precheck"])]
     pub role: String,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The new file (an existing one is not overwritten).
+    #[arg(long)]
+    pub to: PathBuf,
+    /// The server's data folder.
+    #[arg(long, env = "COPER_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup to restore.
+    #[arg(long)]
+    pub from: PathBuf,
+    /// The server's data folder (created if missing, e.g. on a new machine).
+    #[arg(long, env = "COPER_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
+    pub data_dir: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -194,6 +221,30 @@ pub struct ServeArgs {
         value_delimiter = ','
     )]
     pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    /// The origin people, staff and kiosks reach this server at, e.g.
+    /// `https://permessi.questura.example` (behind a reverse proxy, the proxy's). When set, a
+    /// browser's `Origin` must be exactly this, and the links in messages start with it. Unset,
+    /// the `Host` header is believed (enough on loopback and for the demo).
+    #[arg(long, env = "COPER_PUBLIC_ORIGIN", value_parser = parse_public_origin)]
+    pub public_origin: Option<String>,
+}
+
+/// A public origin as the setting takes it: `http(s)://host[:port]`, lowercase, without a path
+/// or a final `/`, because browsers send `Origin` in that form and links are built on it.
+pub fn parse_public_origin(text: &str) -> Result<String, String> {
+    let text = text.trim().trim_end_matches('/').to_ascii_lowercase();
+    let authority = text
+        .strip_prefix("https://")
+        .or_else(|| text.strip_prefix("http://"))
+        .ok_or("public_origin must start with https:// (or http://)")?;
+    let valid = |c: char| c.is_ascii_alphanumeric() || "-.:[]".contains(c);
+    if authority.is_empty() || !authority.chars().all(valid) {
+        return Err(format!(
+            "public_origin must be a scheme and a host, without a path: «{text}»"
+        ));
+    }
+    Ok(text)
 }
 
 /// The TOML file's shape: every key optional.
@@ -205,10 +256,13 @@ struct FileConfig {
     fixed_now: Option<Timestamp>,
     demo: Option<bool>,
     trusted_proxies: Option<Vec<ipnet::IpNet>>,
+    public_origin: Option<String>,
     #[serde(default)]
     limits: crate::limits::LimitsFile,
     #[serde(default)]
     notices: crate::notices::NoticesConfig,
+    #[serde(default)]
+    metrics: crate::metrics::MetricsAccess,
 }
 
 /// The settings `serve` runs with, once every layer is merged.
@@ -221,13 +275,24 @@ pub struct ServeConfig {
     /// Every limit on what the network may send: the defaults, the file's `[limits]` over them,
     /// and the trusted proxies.
     pub limits: crate::limits::Limits,
-    /// How messages to people leave (`[notices]`): the log channel when absent.
+    /// How messages to people leave (`[notices]`): the log channel when absent. Its
+    /// `public_url` (where links in messages start) is the public origin unless set.
     pub notices: crate::notices::NoticesConfig,
+    /// Where people, staff and kiosks reach the server (`public_origin`).
+    pub public_origin: Option<String>,
+    /// Who may read `/metrics` (`[metrics]`; the token also from `COPER_METRICS_TOKEN`).
+    pub metrics: crate::metrics::MetricsAccess,
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_DATA_DIR: &str = "./data";
 pub const DATABASE_FILE: &str = "coper.sqlite3";
+/// Locked by a running `serve` for as long as it runs: a second server, or a restore, on the
+/// same data folder is refused.
+pub const LOCK_FILE: &str = "coper.lock";
+/// Written by `backup` when a backup of this data folder succeeded: its time and file, for
+/// `/metrics`.
+pub const LAST_BACKUP_FILE: &str = "last-backup";
 
 impl ServeConfig {
     pub fn from_args(args: ServeArgs) -> anyhow::Result<Self> {
@@ -236,6 +301,18 @@ impl ServeConfig {
             None => FileConfig::default(),
         };
         let fixed_now = args.fixed_now.or(file.fixed_now);
+        let mut notices = file.notices;
+        let public_origin = args
+            .public_origin
+            .or(file.public_origin)
+            .map(|origin| parse_public_origin(&origin))
+            .transpose()
+            .map_err(anyhow::Error::msg)?;
+        // Links in messages start with the public origin, unless `[notices] public_url` says
+        // otherwise (its older, links-only setting).
+        if notices.public_url.is_none() {
+            notices.public_url.clone_from(&public_origin);
+        }
         Ok(Self {
             listen: args
                 .listen
@@ -261,7 +338,14 @@ impl ServeConfig {
                     .apply(crate::limits::Limits::default())
                     .map_err(anyhow::Error::msg)?
             },
-            notices: file.notices,
+            notices,
+            public_origin,
+            metrics: crate::metrics::MetricsAccess {
+                token: std::env::var("COPER_METRICS_TOKEN")
+                    .ok()
+                    .or(file.metrics.token),
+                ..file.metrics
+            },
         })
     }
 
@@ -335,6 +419,33 @@ mod tests {
         );
         let nonsense = ["coper-server", "serve", "--trusted-proxy", "nonsense"];
         assert!(Cli::try_parse_from(nonsense).is_err());
+    }
+
+    #[test]
+    fn the_public_origin_is_normalised_and_a_path_refused() {
+        let parsed = |argv: &[&str]| ServeConfig::from_args(serve_args(argv));
+        let config = parsed(&["--public-origin", "HTTPS://Permessi.Questura.example/"]).unwrap();
+        assert_eq!(
+            config.public_origin.as_deref(),
+            Some("https://permessi.questura.example")
+        );
+        assert_eq!(config.notices.public_url, config.public_origin);
+        let cli = |origin: &str| {
+            Cli::try_parse_from(["coper-server", "serve", "--public-origin", origin])
+        };
+        assert!(cli("https://permessi.questura.example/prenota").is_err());
+        assert!(cli("permessi.questura.example").is_err());
+        assert!(cli("https://").is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("coper.toml");
+        std::fs::write(&file, "[notices]\npublic_url = \"https://old.example\"\n").unwrap();
+        // The older, links-only setting changes the links, not the origin browsers must send.
+        let links_only = parsed(&["--config", file.to_str().unwrap()]).unwrap();
+        assert_eq!(links_only.public_origin, None);
+        assert_eq!(
+            links_only.notices.public_url.as_deref(),
+            Some("https://old.example")
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod config;
 pub mod demo;
 pub mod import;
 pub mod limits;
+pub mod metrics;
 pub mod notices;
 pub mod ops;
 pub mod precheck;
@@ -52,6 +53,13 @@ pub struct AppState {
     /// Where the document pre-check keeps the files people send (`serve`: the data folder's
     /// `precheck/`).
     pub precheck_dir: std::sync::Arc<std::path::PathBuf>,
+    /// Who may read `/metrics`.
+    pub metrics_access: std::sync::Arc<metrics::MetricsAccess>,
+    /// The data folder (`serve`), for the readiness check's free space and the backup's age.
+    pub data_dir: Option<std::sync::Arc<std::path::Path>>,
+    /// Where people, staff and kiosks reach the server (`public_origin`), when configured: a
+    /// browser's `Origin` must match it, and links are built on it.
+    pub public_origin: Option<std::sync::Arc<str>>,
     /// Bumped when a pre-check conversation moves: the staff's inbox listens.
     pub precheck_changes: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
     /// Messages and files through the person's page, per link and per network.
@@ -86,6 +94,9 @@ impl AppState {
             limits,
             sender: std::sync::Arc::new(notices::Sender::log()),
             precheck_dir: std::sync::Arc::new(precheck::folder(&std::env::temp_dir())),
+            public_origin: None,
+            metrics_access: std::sync::Arc::default(),
+            data_dir: None,
             precheck_changes: std::sync::Arc::new(tokio::sync::watch::Sender::new(0)),
             precheck_limits: std::sync::Arc::new((
                 status::per_address_per_minute(per_minute),
@@ -132,6 +143,8 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(api::health))
+        .route("/healthz/ready", get(metrics::ready))
+        .route("/metrics", get(metrics::metrics))
         .route("/api/v1/sync", get(sync::ws::upgrade))
         .nest("/api/v1", api::router())
         .merge(web::pages().into_router(&state))

@@ -55,6 +55,9 @@ pub struct Limits {
     /// Days the files a person sent are kept after their booking ends or their conversation
     /// is closed.
     pub precheck_keep_days: i64,
+    /// Below this much free disk where the data folder is, `/healthz/ready` answers 503 (a
+    /// full disk stops every booking: the technician must hear of it before).
+    pub ready_min_free_bytes: u64,
 }
 
 impl Default for Limits {
@@ -77,6 +80,7 @@ impl Default for Limits {
             precheck_message_chars: 2_000,
             precheck_per_minute: 20,
             precheck_keep_days: 30,
+            ready_min_free_bytes: 256 << 20,
         }
     }
 }
@@ -103,6 +107,7 @@ pub struct LimitsFile {
     pub precheck_message_chars: Option<usize>,
     pub precheck_per_minute: Option<u32>,
     pub precheck_keep_days: Option<i64>,
+    pub ready_min_free_bytes: Option<u64>,
 }
 
 impl LimitsFile {
@@ -140,6 +145,7 @@ impl LimitsFile {
         set!(precheck_message_chars => limits.precheck_message_chars, |v| v);
         set!(precheck_per_minute => limits.precheck_per_minute, |v| v);
         set!(precheck_keep_days => limits.precheck_keep_days, |v| v);
+        set!(ready_min_free_bytes => limits.ready_min_free_bytes, |v| v);
         Ok(limits)
     }
 }

@@ -17,6 +17,38 @@ use uuid::Uuid;
 
 pub const VERSION: u8 = 1;
 
+/// The HTTP header with which each side states its protocol version when the WebSocket opens:
+/// the kiosk on its upgrade request, the server on its answer. A server that cannot speak a
+/// kiosk's version answers `426 Upgrade Required` (with its own version in this header) instead
+/// of upgrading, and a kiosk that finds the server's version is not its own closes and asks to
+/// be updated; neither side ever misreads the other's frames.
+pub const VERSION_HEADER: &str = "coper-protocol";
+
+/// The refusal's code when a kiosk offers changes to a document only the server writes that the
+/// server does not have. A forgery is refused so; so is a kiosk that holds what a server restored
+/// from a backup has forgotten, which then drops its copy of that document and takes the
+/// server's afresh (the server's copy is the truth).
+pub const NOT_WRITER: &str = "not_writer";
+
+/// The message of a [`NOT_WRITER`] refusal: the document's name first, then the reason.
+pub fn not_writer_message(document: &str) -> String {
+    format!("{document}: il chiosco non può modificare questo documento")
+}
+
+/// The document a [`NOT_WRITER`] refusal's message names.
+pub fn not_writer_document(message: &str) -> Option<&str> {
+    message.split_once(": ").map(|(document, _)| document)
+}
+
+/// The version the peer stated in [`VERSION_HEADER`]: absent means 1 (kiosks and servers made
+/// before the header existed spoke version 1); anything unreadable is `None`.
+pub fn stated_version(header: Option<&[u8]>) -> Option<u8> {
+    match header {
+        None => Some(1),
+        Some(value) => std::str::from_utf8(value).ok()?.trim().parse().ok(),
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Frame {
     Hello {

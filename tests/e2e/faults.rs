@@ -18,7 +18,8 @@ use std::{
 };
 
 use crate::helpers::{
-    Faults, Options, Proxy, TestApp, TestKiosk, delivery, eventually, spawn_demo, spawn_in,
+    Faults, Options, Proxy, TestApp, TestKiosk, delivery, eventually, overbooked_slots, spawn_demo,
+    spawn_in,
 };
 use automerge::{AutoCommit, ChangeHash};
 use coper_kiosk::core::{BookingStatus, CoreError};
@@ -340,17 +341,11 @@ async fn campaign(seed: u64, steps: usize) {
 
     let db = app.database();
     // 1. Places: never more confirmed appointments in a slot than its places.
-    let over: i64 = db
-        .query_row(
-            "SELECT count(*) FROM slot_capacity c WHERE c.taken + c.held > c.places
-               OR c.places < (SELECT count(*) FROM appointments a WHERE a.service_id = c.service_id
-                              AND a.slot_date = c.slot_date AND a.slot_time = c.slot_time
-                              AND a.status <> 'cancelled')",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(over, 0, "seed {seed}: a slot is overbooked");
+    assert_eq!(
+        overbooked_slots(&db),
+        0,
+        "seed {seed}: a slot is overbooked"
+    );
     for kiosk in &kiosks {
         let me = kiosk.core.kiosk_id();
         let requests: Vec<(String, serde_json::Value)> = kiosk

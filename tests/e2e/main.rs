@@ -6,6 +6,7 @@ mod admin;
 mod agenda;
 mod auth;
 mod counter;
+mod deployment;
 mod faults;
 mod hardening;
 mod helpers;

@@ -5,18 +5,19 @@
 //! and sync state received is saved before the next message is handled, so a restart resumes
 //! where the last session stopped.
 
-use std::{collections::HashSet, sync::Arc, time::Duration};
+use std::{collections::HashSet, path::Path, sync::Arc, time::Duration};
 
 use automerge::sync::{self, SyncDoc};
 use coper_shared::{
     documents::{DocName, KioskId},
-    protocol::{Frame, auth_payload, next_sync_frame},
+    protocol::{self, Frame, auth_payload, next_sync_frame},
 };
 use ed25519_dalek::{Signer, SigningKey};
 use futures_util::{SinkExt, StreamExt};
 use jiff::Timestamp;
 use tokio_tungstenite::{
-    MaybeTlsStream, WebSocketStream, connect_async_with_config, tungstenite::Message,
+    Connector, MaybeTlsStream, WebSocketStream, connect_async_tls_with_config,
+    tungstenite::{self, Message, client::IntoClientRequest, http::StatusCode},
 };
 use uuid::Uuid;
 
@@ -38,6 +39,8 @@ const STALL_TIMEOUT: Duration = Duration::from_secs(4);
 const STALL_CHECK: Duration = Duration::from_millis(500);
 /// How often what arrived from the server is saved.
 const FLUSH_EVERY: Duration = Duration::from_millis(500);
+/// [`super::SyncStatus::refused`] when the server speaks another protocol version.
+pub const PROTOCOL_VERSION_REFUSAL: &str = "protocol_version";
 
 /// Reconnect forever, with exponential backoff and jitter.
 pub(super) async fn run(shared: Arc<Shared>) {
@@ -60,9 +63,21 @@ pub(super) async fn run(shared: Arc<Shared>) {
         }
         match result {
             Ok(()) => backoff = FIRST_BACKOFF,
+            Err(CoreError::Refused { code, message })
+                if code == protocol::NOT_WRITER
+                    && forget_server_document(&shared, protocol::not_writer_document(&message)) =>
+            {
+                // Taken afresh at the next session, at once.
+                backoff = FIRST_BACKOFF;
+            }
             Err(CoreError::Refused { code, message }) => {
                 tracing::warn!(code, message, "server refused this kiosk");
                 shared.lock().refused = Some(code);
+                backoff = MAX_BACKOFF;
+            }
+            Err(e @ CoreError::ProtocolVersion { .. }) => {
+                tracing::warn!(error = %e, "the server speaks another protocol version");
+                shared.lock().refused = Some(PROTOCOL_VERSION_REFUSAL.into());
                 backoff = MAX_BACKOFF;
             }
             Err(e) => tracing::debug!(error = %e, "sync session ended"),
@@ -75,6 +90,28 @@ pub(super) async fn run(shared: Arc<Shared>) {
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
+}
+
+/// The server refused our changes to `document`, one only it writes: it does not have them, as
+/// after a restore from a backup. Drop our copy and its sync state, so the next session takes
+/// the server's. Whether a server's document was forgotten (never our own outbox).
+fn forget_server_document(shared: &Shared, document: Option<&str>) -> bool {
+    let Some(name) = document.and_then(DocName::parse) else {
+        return false;
+    };
+    if name.writer() != coper_shared::documents::Writer::Server {
+        return false;
+    }
+    tracing::warn!(document = %name, "the server lacks changes to its own document (restored from a backup?): taking its copy afresh");
+    let mut inner = shared.lock();
+    inner
+        .docs
+        .insert(name.clone(), automerge::AutoCommit::new());
+    if let Err(e) = inner.store.forget_document(&name) {
+        tracing::error!(document = %name, error = %e, "could not drop the stored copy");
+        return false;
+    }
+    true
 }
 
 fn random_u16() -> u16 {
@@ -113,27 +150,93 @@ async fn handshake_frame(socket: &mut Socket) -> Result<Frame, CoreError> {
     }
 }
 
-async fn connect(url: &str) -> Result<Socket, CoreError> {
+/// The file in the kiosk's data folder holding the certificate(s) pinned at enrolment (PEM):
+/// when present, a `wss://` server must present a certificate they issued, and the system's
+/// CAs are not consulted.
+pub const PINNED_CERTIFICATE: &str = "server-ca.pem";
+
+/// A connector that accepts only servers whose certificate was issued by one in the PEM file
+/// `pinned` (the system's CAs are not consulted).
+pub(super) fn tls_connector(pinned: &Path) -> Result<Connector, CoreError> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
+    let bad =
+        |e: &dyn std::fmt::Display| CoreError::Certificate(format!("{}: {e}", pinned.display()));
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in CertificateDer::pem_file_iter(pinned).map_err(|e| bad(&e))? {
+        roots
+            .add(certificate.map_err(|e| bad(&e))?)
+            .map_err(|e| bad(&e))?;
+    }
+    if roots.is_empty() {
+        return Err(bad(&"no certificate in the file"));
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Connector::Rustls(Arc::new(config)))
+}
+
+/// Open the WebSocket to `url`, stating this kiosk's protocol version, and check the server's.
+async fn connect(url: &str, data_dir: &Path) -> Result<Socket, CoreError> {
+    let mut request = url
+        .into_client_request()
+        .map_err(|e| CoreError::Network(e.to_string()))?;
+    request.headers_mut().insert(
+        protocol::VERSION_HEADER,
+        protocol::VERSION
+            .to_string()
+            .parse()
+            .expect("a number is a header value"),
+    );
+    // On `wss://`: the pinned certificate if the kiosk has one, else the system's CAs.
+    let pinned = data_dir.join(PINNED_CERTIFICATE);
+    let connector = if pinned.exists() {
+        Some(tls_connector(&pinned)?)
+    } else {
+        None
+    };
     // Without TCP_NODELAY, a sync reply written right after another waits for the server's
     // delayed acknowledgement (Nagle): 40 ms per booking, measured by `coper-loadgen trace`.
-    let (socket, _) = tokio::time::timeout(
+    let connected = tokio::time::timeout(
         HANDSHAKE_TIMEOUT,
-        connect_async_with_config(url, None, true),
+        connect_async_tls_with_config(request, None, true, connector),
     )
     .await
-    .map_err(|_| CoreError::Network("connection timed out".into()))?
-    .map_err(|e| CoreError::Network(e.to_string()))?;
+    .map_err(|_| CoreError::Network("connection timed out".into()))?;
+    let version_of = |headers: &tungstenite::http::HeaderMap| {
+        protocol::stated_version(headers.get(protocol::VERSION_HEADER).map(|v| v.as_bytes()))
+    };
+    let (socket, response) = match connected {
+        Ok(connected) => connected,
+        Err(tungstenite::Error::Http(response))
+            if response.status() == StatusCode::UPGRADE_REQUIRED =>
+        {
+            return Err(CoreError::ProtocolVersion {
+                kiosk: protocol::VERSION,
+                server: version_of(response.headers()),
+            });
+        }
+        Err(e) => return Err(CoreError::Network(e.to_string())),
+    };
+    let server = version_of(response.headers());
+    if server != Some(protocol::VERSION) {
+        return Err(CoreError::ProtocolVersion {
+            kiosk: protocol::VERSION,
+            server,
+        });
+    }
     Ok(socket)
 }
 
 /// Enrol a new key with a one-time code: the kiosk's id and its partner body.
 pub(super) async fn enrol(
     url: &str,
+    data_dir: &Path,
     secret_key: &[u8; 32],
     code: &str,
     now: Timestamp,
 ) -> Result<(KioskId, i64), CoreError> {
-    let mut socket = connect(url).await?;
+    let mut socket = connect(url, data_dir).await?;
     let Frame::Hello { nonce, .. } = handshake_frame(&mut socket).await? else {
         return Err(CoreError::Protocol("expected a challenge".into()));
     };
@@ -162,7 +265,7 @@ pub(super) async fn enrol(
 }
 
 async fn session(shared: &Arc<Shared>) -> Result<(), CoreError> {
-    let mut socket = connect(&shared.server_url).await?;
+    let mut socket = connect(&shared.server_url, &shared.config.data_dir).await?;
     let Frame::Hello { nonce, .. } = handshake_frame(&mut socket).await? else {
         return Err(CoreError::Protocol("expected a challenge".into()));
     };

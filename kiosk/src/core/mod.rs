@@ -42,6 +42,7 @@ use tokio::sync::{Notify, watch};
 use uuid::Uuid;
 
 pub use booking::BookingRequest;
+pub use client::{PINNED_CERTIFICATE, PROTOCOL_VERSION_REFUSAL};
 use limits::SlidingWindow;
 pub use operators::{LoginAttempt, LoginRefusal};
 pub use ready::{MAX_SELF_CHECKS, SelfCheck, SelfCheckRefusal};
@@ -76,6 +77,13 @@ pub enum CoreError {
     Network(String),
     #[error("protocol: {0}")]
     Protocol(String),
+    /// The server speaks another version of the sync protocol: this kiosk (or the server) must
+    /// be updated before they can talk.
+    #[error("the server speaks sync protocol {server:?}, this kiosk {kiosk}: update the kiosk")]
+    ProtocolVersion { kiosk: u8, server: Option<u8> },
+    /// `wss://` asked, and the certificate pinned at enrolment cannot be read.
+    #[error("the server's pinned certificate: {0}")]
+    Certificate(String),
     /// The signing key is sealed and the key that unseals it is missing or wrong.
     #[error("the kiosk's key is sealed and cannot be opened: {0}")]
     KeyLocked(String),
@@ -270,9 +278,34 @@ pub async fn enrol(
         }
     };
     store.save_key(&secret_key, server_url, seal.as_ref())?;
-    let (kiosk, partner) = client::enrol(server_url, &secret_key, code, config.now()).await?;
+    let (kiosk, partner) = client::enrol(
+        server_url,
+        &config.data_dir,
+        &secret_key,
+        code,
+        config.now(),
+    )
+    .await?;
     store.save_enrolment(kiosk, partner)?;
     Ok(kiosk)
+}
+
+/// Trust only the certificate(s) in the PEM file `certificate` for the server's `wss://` from
+/// now on (a Questura's own CA, given with the enrolment code), instead of the system's CAs.
+/// The file is checked before it replaces the pinned one.
+pub fn pin_server_certificate(
+    config: &KioskConfig,
+    certificate: &std::path::Path,
+) -> Result<(), CoreError> {
+    let io = |e: std::io::Error| CoreError::Certificate(format!("{}: {e}", certificate.display()));
+    std::fs::create_dir_all(&config.data_dir).map_err(io)?;
+    let pinned = config.data_dir.join(client::PINNED_CERTIFICATE);
+    let checking = pinned.with_extension("pem.new");
+    std::fs::copy(certificate, &checking).map_err(io)?;
+    let result = client::tls_connector(&checking)
+        .and_then(|_| std::fs::rename(&checking, &pinned).map_err(io));
+    let _ = std::fs::remove_file(&checking);
+    result
 }
 
 impl KioskCore {

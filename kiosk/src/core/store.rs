@@ -448,6 +448,16 @@ impl Store {
         Ok(())
     }
 
+    /// Drop a document and its sync state: the next session takes the server's copy whole.
+    pub fn forget_document(&self, name: &DocName) -> Result<(), CoreError> {
+        let name = name.to_string();
+        self.conn
+            .execute("DELETE FROM documents WHERE name = ?1", [&name])?;
+        self.conn
+            .execute("DELETE FROM peer_states WHERE name = ?1", [&name])?;
+        Ok(())
+    }
+
     pub fn load_state(&self, name: &DocName) -> Result<sync::State, CoreError> {
         if !kept_on_disk(name) {
             return Ok(sync::State::new());

@@ -22,7 +22,16 @@ pub(super) fn show(c: &Controller) {
         .map(|t| t.to_zoned(zone(c)).strftime("%H:%M").to_string())
         .unwrap_or_else(|| c.tr("never"));
     let questura = c.core().questura();
+    // Only refusals a person at the office must act on; others pass with the next session.
+    let refusal = match status.refused.as_deref() {
+        Some(crate::core::PROTOCOL_VERSION_REFUSAL) => {
+            c.tr("Update this kiosk: it cannot talk to the Questura's server")
+        }
+        Some("revoked" | "unknown_kiosk") => c.tr("This kiosk is not enabled: call the Questura"),
+        _ => String::new(),
+    };
     c.with_api(|api| {
+        api.set_refusal(refusal.into());
         api.set_online(status.online);
         api.set_pending(status.pending as i32);
         api.set_lease_places(status.lease_places_today as i32);

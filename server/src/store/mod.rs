@@ -22,9 +22,11 @@
 
 pub mod appointments;
 pub mod audit;
+pub mod backup;
 pub mod checklists;
 pub mod documents;
 pub mod kiosks;
+pub mod metrics;
 pub mod notices;
 pub mod partners;
 pub mod precheck;
@@ -68,32 +70,37 @@ pub enum StoreError {
     Refused(&'static str),
 }
 
-/// The migrations, in order. Each file is applied once and recorded in SQLite's `user_version`.
+/// The migrations' SQL, in order: each file is applied once and recorded in SQLite's
+/// `user_version`. Never edit or remove one that shipped; add the next.
+const MIGRATION_SQL: [&str; 18] = [
+    include_str!("../../../migrations/0001_initial.sql"),
+    include_str!("../../../migrations/0002_sync.sql"),
+    include_str!("../../../migrations/0003_staff.sql"),
+    include_str!("../../../migrations/0004_verdicts_per_kiosk.sql"),
+    include_str!("../../../migrations/0005_audit_by_actor.sql"),
+    include_str!("../../../migrations/0006_ready_by_person.sql"),
+    include_str!("../../../migrations/0007_quotas.sql"),
+    include_str!("../../../migrations/0008_server_secrets.sql"),
+    include_str!("../../../migrations/0009_ready_stretch.sql"),
+    include_str!("../../../migrations/0010_kiosk_silence.sql"),
+    include_str!("../../../migrations/0011_booking_trust.sql"),
+    include_str!("../../../migrations/0012_contact.sql"),
+    include_str!("../../../migrations/0013_notices.sql"),
+    include_str!("../../../migrations/0014_notice_delivery.sql"),
+    include_str!("../../../migrations/0015_precheck.sql"),
+    include_str!("../../../migrations/0016_precheck_lists.sql"),
+    include_str!("../../../migrations/0017_what_to_bring_languages.sql"),
+    include_str!("../../../migrations/0018_ready_by_birth.sql"),
+];
+
+/// The migrations, in order.
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![
-        M::up(include_str!("../../../migrations/0001_initial.sql")),
-        M::up(include_str!("../../../migrations/0002_sync.sql")),
-        M::up(include_str!("../../../migrations/0003_staff.sql")),
-        M::up(include_str!(
-            "../../../migrations/0004_verdicts_per_kiosk.sql"
-        )),
-        M::up(include_str!("../../../migrations/0005_audit_by_actor.sql")),
-        M::up(include_str!("../../../migrations/0006_ready_by_person.sql")),
-        M::up(include_str!("../../../migrations/0007_quotas.sql")),
-        M::up(include_str!("../../../migrations/0008_server_secrets.sql")),
-        M::up(include_str!("../../../migrations/0009_ready_stretch.sql")),
-        M::up(include_str!("../../../migrations/0010_kiosk_silence.sql")),
-        M::up(include_str!("../../../migrations/0011_booking_trust.sql")),
-        M::up(include_str!("../../../migrations/0012_contact.sql")),
-        M::up(include_str!("../../../migrations/0013_notices.sql")),
-        M::up(include_str!("../../../migrations/0014_notice_delivery.sql")),
-        M::up(include_str!("../../../migrations/0015_precheck.sql")),
-        M::up(include_str!("../../../migrations/0016_precheck_lists.sql")),
-        M::up(include_str!(
-            "../../../migrations/0017_what_to_bring_languages.sql"
-        )),
-        M::up(include_str!("../../../migrations/0018_ready_by_birth.sql")),
-    ])
+    Migrations::new(MIGRATION_SQL.iter().map(|sql| M::up(sql)).collect())
+}
+
+/// How many migrations this server knows: the newest schema it can open.
+pub fn migrations_count() -> i64 {
+    MIGRATION_SQL.len() as i64
 }
 
 /// A handle on the database, cheap to clone.
@@ -163,6 +170,12 @@ impl Db {
         let mut conn = Connection::open(path)?;
         configure(&conn)?;
         migrations().to_latest(&mut conn)?;
+        // Marks the file as coper's, for `restore` (written once; older files get it here).
+        if conn.pragma_query_value(None, "application_id", |r| r.get::<_, i32>(0))?
+            != backup::APPLICATION_ID
+        {
+            conn.pragma_update(None, "application_id", backup::APPLICATION_ID)?;
+        }
         // Made now, on its own: made inside a later transaction that rolls back, it would be
         // lost after the documents derived from it (the ready index's salts, the sealing key
         // kiosks use) had already gone out.
@@ -212,9 +225,10 @@ impl Db {
         .map_err(|_| E::from(StoreError::WorkerGone))?
     }
 
-    /// Whether the database answers a query (for `/healthz`).
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        self.read(|conn| Ok(conn.query_row("SELECT 1", [], |_| Ok(()))?))
+    /// Whether the database takes a write transaction (for `/healthz/ready`): the file and its
+    /// folder are writable, and the writer comes free within the busy timeout.
+    pub async fn writable(&self) -> Result<(), StoreError> {
+        self.call(|conn| Ok(conn.execute_batch("BEGIN IMMEDIATE; ROLLBACK")?))
             .await
     }
 
@@ -324,6 +338,19 @@ mod tests {
                 .unwrap()
         });
         assert_eq!(version, files as i64);
+    }
+
+    /// A database a newer coper migrated is refused, not opened and misread.
+    #[test]
+    fn a_database_from_a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.sqlite3");
+        Db::open(&path).unwrap();
+        Connection::open(&path)
+            .unwrap()
+            .pragma_update(None, "user_version", migrations_count() + 1)
+            .unwrap();
+        assert!(Db::open(&path).is_err());
     }
 
     /// A new database stretches the ready list's birth dates at the full cost, with a salt of

@@ -50,6 +50,8 @@ pub struct SyncHub {
     sessions: Arc<Mutex<HashMap<KioskId, Arc<Notify>>>>,
     /// Outboxes waiting to be decided (see [`SyncHub::process_outbox`]).
     queued: Arc<Mutex<Vec<OutboxJob>>>,
+    /// The decision latency, for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// A kiosk's outbox waiting to be decided, and who waits for the outcome.
@@ -57,7 +59,8 @@ struct OutboxJob {
     kiosk: KioskId,
     in_sync: bool,
     clock_trusted: bool,
-    done: tokio::sync::oneshot::Sender<Result<(), StoreError>>,
+    /// Answered with how many requests were decided.
+    done: tokio::sync::oneshot::Sender<Result<usize, StoreError>>,
 }
 
 impl SyncHub {
@@ -75,7 +78,21 @@ impl SyncHub {
             changed,
             sessions: Arc::new(Mutex::new(HashMap::new())),
             queued: Arc::default(),
+            metrics: Arc::default(),
         }
+    }
+
+    /// Kiosks with a live session now.
+    pub fn connected_kiosks(&self) -> usize {
+        self.sessions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len()
+    }
+
+    /// Outboxes received and waiting for the writer to decide them.
+    pub fn outboxes_waiting(&self) -> usize {
+        self.queued.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// Register a new session of `kiosk`, ending the one it replaces. The returned notifier fires
@@ -371,6 +388,7 @@ impl SyncHub {
         in_sync: bool,
         clock_trusted: bool,
     ) -> Result<(), StoreError> {
+        let received = std::time::Instant::now();
         let (done, outcome) = tokio::sync::oneshot::channel();
         self.queued
             .lock()
@@ -386,9 +404,13 @@ impl SyncHub {
         self.notify(changed);
         // Decided by this call or by another that found the job queued; a job dropped unanswered
         // (that call failed before deciding it) ends the session, and the next one decides it.
-        outcome
-            .await
-            .unwrap_or_else(|_| Err(StoreError::InvalidData("the outbox was not decided".into())))
+        let decided = outcome.await.unwrap_or_else(|_| {
+            Err(StoreError::InvalidData("the outbox was not decided".into()))
+        })?;
+        if decided > 0 {
+            self.metrics.observe_decision(received.elapsed());
+        }
+        Ok(())
     }
 
     /// Decide every queued outbox job (see [`SyncHub::process_outbox`]); the documents changed.
@@ -402,13 +424,14 @@ impl SyncHub {
         let mut docs = self.docs.lock().unwrap_or_else(|p| p.into_inner());
         let Some(ctx) = Context::load(conn)? else {
             for job in jobs {
-                let _ = job.done.send(Ok(()));
+                let _ = job.done.send(Ok(0));
             }
             return Ok(Vec::new());
         };
         let mut touched: BTreeSet<DocName> = BTreeSet::new();
         let mut bodies: BTreeSet<i64> = BTreeSet::new();
-        let mut outcomes: Vec<(OutboxJob, Result<(), StoreError>)> = Vec::with_capacity(jobs.len());
+        let mut outcomes: Vec<(OutboxJob, Result<usize, StoreError>)> =
+            Vec::with_capacity(jobs.len());
         let tx = conn.transaction()?;
         for job in jobs {
             let kiosk = job.kiosk;
@@ -422,7 +445,7 @@ impl SyncHub {
             .collect();
             let outcome = store::in_savepoint(&tx, |tx| {
                 if kiosks::is_revoked(tx, kiosk)? {
-                    return Ok(());
+                    return Ok(0);
                 }
                 let mut mine = BTreeSet::new();
                 let decided =
@@ -449,7 +472,7 @@ impl SyncHub {
                     mine.insert(DocName::Inbox(kiosk));
                 }
                 touched.extend(mine);
-                Ok(())
+                Ok(decided)
             })?;
             outcomes.push((job, outcome));
         }

@@ -21,7 +21,7 @@ use axum::{
         ConnectInfo, State,
         ws::{Message, WebSocket, WebSocketUpgrade},
     },
-    http::{StatusCode, header},
+    http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
 use coper_shared::{
@@ -60,8 +60,22 @@ const SEEN_EVERY: Duration = Duration::from_secs(15);
 pub async fn upgrade(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
+    let ours = coper_shared::protocol::VERSION.to_string();
+    let stated = headers.get(coper_shared::protocol::VERSION_HEADER);
+    let theirs = coper_shared::protocol::stated_version(stated.map(|v| v.as_bytes()));
+    if theirs != Some(coper_shared::protocol::VERSION) {
+        tracing::warn!(%peer, kiosk = ?theirs, "sync refused: another protocol version");
+        return (
+            StatusCode::UPGRADE_REQUIRED,
+            [(coper_shared::protocol::VERSION_HEADER, ours)],
+            "versione del protocollo non supportata: aggiornare il chiosco \
+             (unsupported protocol version: update the kiosk)",
+        )
+            .into_response();
+    }
     // Admitted before the upgrade: a flood of connections that never authenticate is turned
     // away here, before it holds any memory.
     let Some(admitted) = state.sync_gate.admit(peer.ip()) else {
@@ -77,7 +91,8 @@ pub async fn upgrade(
     let limits = state.limits.clone();
     // Small buffers: hundreds of kiosks stay connected, and their messages are small (the
     // default 128 KiB read buffer per connection was most of the server's memory per kiosk).
-    ws.max_message_size(limits.sync_message_bytes)
+    let response = ws
+        .max_message_size(limits.sync_message_bytes)
         .max_frame_size(limits.sync_message_bytes)
         .read_buffer_size(READ_BUFFER_BYTES)
         .write_buffer_size(0)
@@ -85,7 +100,13 @@ pub async fn upgrade(
             if let Err(e) = session(socket, hub, peer, admitted, limits.auth_timeout).await {
                 tracing::warn!(%peer, error = %e, "sync session ended with an error");
             }
-        })
+        });
+    let mut response = response;
+    response.headers_mut().insert(
+        coper_shared::protocol::VERSION_HEADER,
+        HeaderValue::from(u16::from(coper_shared::protocol::VERSION)),
+    );
+    response
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -353,7 +374,8 @@ async fn sync_loop(
                         .await?;
                     if forged {
                         tracing::warn!(%peer, %kiosk, document, "kiosk tried to write a document it does not own");
-                        refuse(socket, "not_writer", "il chiosco non può modificare questo documento").await?;
+                        let refusal = coper_shared::protocol::not_writer_message(&document);
+                        refuse(socket, coper_shared::protocol::NOT_WRITER, &refusal).await?;
                         break;
                     }
                 }

@@ -46,11 +46,15 @@ fn session_cookie(token: &str, max_age_secs: i64) -> String {
     )
 }
 
-/// Whether the request's `Origin` (when a browser sent one) is this server.
-fn same_origin(headers: &HeaderMap) -> bool {
+/// Whether the request's `Origin` (when a browser sent one) is this server: the configured
+/// public origin, or else any scheme with the `Host` the request names.
+fn same_origin(headers: &HeaderMap, public_origin: Option<&str>) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) else {
         return true;
     };
+    if let Some(public) = public_origin {
+        return origin.eq_ignore_ascii_case(public);
+    }
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
@@ -79,7 +83,7 @@ pub async fn guard(state: AppState, access: Access, req: Request, next: Next) ->
         None => None,
     };
     let safe = matches!(*req.method(), Method::GET | Method::HEAD);
-    if !safe && !same_origin(req.headers()) {
+    if !safe && !same_origin(req.headers(), state.public_origin.as_deref()) {
         return message(
             StatusCode::FORBIDDEN,
             "Richiesta rifiutata",
@@ -147,9 +151,7 @@ pub async fn guard(state: AppState, access: Access, req: Request, next: Next) ->
     next.run(req).await
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
+use crate::accounts::constant_time_eq;
 
 /// Percent-encode a path for a query string.
 pub fn encode(text: &str) -> String {

@@ -426,8 +426,8 @@ async fn file_page(
         .into_response())
 }
 
-/// The address people reach this server at: `[notices] public_url`, else the one the staff's
-/// browser used (for the link and QR code shown to staff).
+/// The address people reach this server at: `public_origin` (or `[notices] public_url`), else
+/// the one the staff's browser used (for the link and QR code shown to staff).
 fn base_of(state: &AppState, headers: &axum::http::HeaderMap) -> String {
     if let Some(url) = state.sender.public_url() {
         return url.to_owned();
