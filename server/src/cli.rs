@@ -250,7 +250,11 @@ fn restore(args: &config::RestoreArgs) -> anyhow::Result<()> {
     let incoming = with_suffix(&database, ".restoring");
     std::fs::copy(&args.from, &incoming)
         .with_context(|| format!("cannot copy into {}", incoming.display()))?;
-    check_restorable(&incoming)?;
+    // The copy is checked again (the file may have changed under us); a bad one is not kept.
+    if let Err(e) = check_restorable(&incoming) {
+        let _ = std::fs::remove_file(&incoming);
+        return Err(e.into());
+    }
     if database.exists() {
         let stamp = jiff::Timestamp::now()
             .strftime("%Y%m%dT%H%M%SZ")
@@ -371,7 +375,7 @@ async fn forget_contacts_every_hour(state: AppState) {
         {
             Ok(0) => {}
             Ok(forgotten) => tracing::info!(forgotten, "contacts of ended bookings forgotten"),
-            Err(e) => tracing::error!(error = %e, "contacts of ended bookings not forgotten"),
+            Err(e) => tracing::error!(error = ?e, "contacts of ended bookings not forgotten"),
         }
         match crate::precheck::expire(&state, state.limits.precheck_keep_days).await {
             Ok(0) => {}

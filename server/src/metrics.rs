@@ -79,8 +79,13 @@ impl Default for MetricsAccess {
 }
 
 impl MetricsAccess {
-    pub fn admits(&self, client: IpAddr, headers: &HeaderMap) -> bool {
-        if self.allow.iter().any(|net| net.contains(&client)) {
+    /// Whether `client` may read the metrics. `proxies_trusted`: whether the server believes a
+    /// proxy's `X-Forwarded-For` (so `client` is the real one). A request forwarded by a proxy
+    /// the server was not told to trust (nginx in front, `trusted_proxies` forgotten) comes
+    /// from loopback for everyone on the internet: then only the token opens.
+    pub fn admits(&self, client: IpAddr, headers: &HeaderMap, proxies_trusted: bool) -> bool {
+        let forwarded_blindly = !proxies_trusted && headers.contains_key("x-forwarded-for");
+        if !forwarded_blindly && self.allow.iter().any(|net| net.contains(&client)) {
             return true;
         }
         let Some(token) = self.token.as_deref().filter(|t| !t.is_empty()) else {
@@ -138,7 +143,11 @@ pub async fn metrics(
     ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    if !state.metrics_access.admits(peer.ip(), &headers) {
+    let proxies_trusted = !state.limits.trusted_proxies.is_empty();
+    if !state
+        .metrics_access
+        .admits(peer.ip(), &headers, proxies_trusted)
+    {
         return (StatusCode::FORBIDDEN, "metriche non consentite da qui\n").into_response();
     }
     let now = state.clock.now();
@@ -304,25 +313,31 @@ mod tests {
             ..MetricsAccess::default()
         };
         let none = HeaderMap::new();
-        assert!(access.admits("127.0.0.1".parse().unwrap(), &none));
-        assert!(access.admits("::1".parse().unwrap(), &none));
+        let loopback: IpAddr = "127.0.0.1".parse().unwrap();
+        assert!(access.admits(loopback, &none, false));
+        assert!(access.admits("::1".parse().unwrap(), &none, false));
         let outside: IpAddr = "203.0.113.9".parse().unwrap();
-        assert!(!access.admits(outside, &none));
+        assert!(!access.admits(outside, &none, false));
+        // Through a proxy the server does not trust, loopback is anyone: the token only.
+        let mut forwarded = HeaderMap::new();
+        forwarded.insert("x-forwarded-for", "203.0.113.9".parse().unwrap());
+        assert!(!access.admits(loopback, &forwarded, false));
+        assert!(access.admits(loopback, &forwarded, true));
         let mut bearer = HeaderMap::new();
         bearer.insert(
             header::AUTHORIZATION,
             "Bearer s3cret-token".parse().unwrap(),
         );
-        assert!(access.admits(outside, &bearer));
+        assert!(access.admits(outside, &bearer, false));
         bearer.insert(header::AUTHORIZATION, "Bearer wrong".parse().unwrap());
-        assert!(!access.admits(outside, &bearer));
+        assert!(!access.admits(outside, &bearer, false));
         let empty = MetricsAccess {
             token: Some(String::new()),
             ..MetricsAccess::default()
         };
         bearer.insert(header::AUTHORIZATION, "Bearer ".parse().unwrap());
         assert!(
-            !empty.admits(outside, &bearer),
+            !empty.admits(outside, &bearer, false),
             "an empty token opens nothing"
         );
     }

@@ -450,6 +450,17 @@ async fn a_kiosk_meeting_a_server_of_another_protocol_version_asks_to_be_updated
     assert!(!kiosk.core.status().online);
 }
 
+/// Whether appointment `id` is in `db` and not cancelled.
+fn stands(db: &rusqlite::Connection, id: uuid::Uuid) -> bool {
+    db.query_row(
+        "SELECT count(*) FROM appointments WHERE id = ?1 AND status <> 'cancelled'",
+        [id.to_string()],
+        |r| r.get::<_, i64>(0),
+    )
+    .unwrap()
+        == 1
+}
+
 /// `coper-server restore --from FROM --data-dir DATA`.
 fn restore(from: &Path, data: &Path) -> std::process::Output {
     Command::new(crate::helpers::server_binary())
@@ -562,15 +573,8 @@ async fn a_backup_taken_while_kiosks_book_restores_every_booking_confirmed_befor
     let restored = crate::helpers::spawn_in(&data, Options::default(), None).await;
     let db = restored.database();
     for appointment in &before {
-        let booked: i64 = db
-            .query_row(
-                "SELECT count(*) FROM appointments WHERE id = ?1 AND status <> 'cancelled'",
-                [appointment.to_string()],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(
-            booked, 1,
+        assert!(
+            stands(&db, *appointment),
             "booking {appointment}, confirmed before the backup"
         );
     }
@@ -584,10 +588,11 @@ async fn a_backup_taken_while_kiosks_book_restores_every_booking_confirmed_befor
         .unwrap();
     assert_eq!(requests, 0, "one appointment per request");
 
-    // Refused: a restore while a server runs on the folder, a file that is not coper's.
+    // Refused: a restore while a server runs on the folder.
     let out = restore(&file);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("fermarlo prima"));
+
     // The kiosks, pointed at the restored server, still hold what they asked after the backup.
     let first = Arc::try_unwrap(first)
         .ok()
@@ -606,15 +611,8 @@ async fn a_backup_taken_while_kiosks_book_restores_every_booking_confirmed_befor
             panic!("no verdict for {} after the restore", booking.request)
         };
         if let Some(appointment) = verdict.appointment {
-            let there: i64 = db
-                .query_row(
-                    "SELECT count(*) FROM appointments WHERE id = ?1",
-                    [appointment.to_string()],
-                    |r| r.get(0),
-                )
-                .unwrap();
-            assert_eq!(
-                there, 1,
+            assert!(
+                stands(&db, appointment),
                 "the kiosk's booking {appointment} is on the restored server"
             );
             kept += 1;
@@ -622,6 +620,7 @@ async fn a_backup_taken_while_kiosks_book_restores_every_booking_confirmed_befor
     }
     eprintln!("kiosk bookings on the restored server: {kept}");
     assert_eq!(crate::helpers::overbooked_slots(&db), 0);
+    // Refused: a file that is not coper's.
     let junk = machine.path().join("junk.sqlite");
     std::fs::write(&junk, "SQLite format 3 — not really").unwrap();
     let out = restore(&junk);
@@ -630,6 +629,29 @@ async fn a_backup_taken_while_kiosks_book_restores_every_booking_confirmed_befor
         String::from_utf8_lossy(&out.stderr).contains("non è un database di coper"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Restoring over a database (the server stopped) keeps the one it replaces beside it.
+    drop(first);
+    drop(db);
+    drop(restored);
+    let out = restore(&file);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let kept = std::fs::read_dir(&data)
+        .unwrap()
+        .filter_map(Result::ok)
+        .any(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with("coper.sqlite3.before-restore-")
+        });
+    assert!(
+        kept,
+        "the replaced database is kept beside the restored one"
     );
 }
 

@@ -470,8 +470,28 @@ async fn send_sync(
         (next_sync_frame(doc, name, state), kiosk)
     };
     if let Some((frame, _)) = next {
-        send(socket, &frame).await?;
+        if let Err(e) = send(socket, &frame).await {
+            return Err(refusal_or(socket, e).await);
+        }
         tracing::debug!(target: "coper_timeline", %kiosk, document = %name, "kiosk: sent");
     }
     Ok(())
+}
+
+/// A send failed: the server may have refused us and closed while we were still writing. Its
+/// refusal, if it is there to read (it says what to do), else the send's own error.
+async fn refusal_or(socket: &mut Socket, failed: CoreError) -> CoreError {
+    let read = async {
+        loop {
+            match next_frame(socket).await {
+                Ok(Frame::Refused { code, message }) => return Some((code, message)),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+    };
+    match tokio::time::timeout(Duration::from_secs(1), read).await {
+        Ok(Some((code, message))) => CoreError::Refused { code, message },
+        _ => failed,
+    }
 }

@@ -169,6 +169,11 @@ impl Db {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let mut conn = Connection::open(path)?;
         configure(&conn)?;
+        // Every transaction of the writer takes the write lock at once. A deferred one that
+        // reads first cannot become a writer once another process (a command-line tool) has
+        // written meanwhile: SQLite answers `SQLITE_BUSY_SNAPSHOT` at once, which no busy
+        // timeout waits out (the hourly contacts task failed so whenever a CLI command ran).
+        conn.set_transaction_behavior(rusqlite::TransactionBehavior::Immediate);
         migrations().to_latest(&mut conn)?;
         // Marks the file as coper's, for `restore` (written once; older files get it here).
         if conn.pragma_query_value(None, "application_id", |r| r.get::<_, i32>(0))?

@@ -254,8 +254,8 @@ pub fn queue_reminders(conn: &mut Connection, now: Timestamp) -> Result<usize, S
     let last = today
         .checked_add(coper_shared::jiff::Span::new().days(m.reminder_days_before))
         .map_err(|e| StoreError::InvalidData(e.to_string()))?;
-    // Immediate: it reads, then writes; a deferred one would fail to upgrade behind a writer.
-    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    // Immediate, as every transaction of the writer (`Db::open`): it reads, then writes.
+    let tx = conn.transaction()?;
     let candidates: Vec<(String, String, String, String)> = {
         let mut stmt = tx.prepare_cached(
             "SELECT id, slot_date, slot_time, created_at FROM appointments
