@@ -2,20 +2,24 @@
 # End-to-end check of the Debian packages that scripts/package builds, on this machine: installs
 # coper-server, checks its user, files and units (`systemd-analyze verify` must print nothing),
 # serves /healthz from the installed binary with the installed configuration as the user coper,
-# runs the backup script and restores its backup, purges it and checks nothing is left but
+# runs the backup script and restores its backup, upgrades to LATER_SERVER.deb when given
+# (settings, data and user kept), purges it and checks nothing is left but
 # the data folder; inspects coper-kiosk, verifies its unit, and installs and purges it too when
 # its Depends are installed. Always purges what it installed, even on failure.
-#   COPER_PACKAGE_TEST=1 tests/packaging.sh target/debian/coper-server_*.deb target/debian/coper-kiosk_*.deb
+#   COPER_PACKAGE_TEST=1 tests/packaging.sh target/debian/coper-server_*.deb target/debian/coper-kiosk_*.deb [LATER_SERVER.deb]
 set -euo pipefail
 
 fail() { echo "packaging test: FAIL: $*" >&2; exit 1; }
 say() { echo "packaging test: $*"; }
 
-[ $# -eq 2 ] || { echo "usage: COPER_PACKAGE_TEST=1 $0 SERVER.deb KIOSK.deb (as root)" >&2; exit 2; }
+[ $# -eq 2 ] || [ $# -eq 3 ] ||
+  { echo "usage: COPER_PACKAGE_TEST=1 $0 SERVER.deb KIOSK.deb [LATER_SERVER.deb] (as root)" >&2; exit 2; }
 [ "$(id -u)" -eq 0 ] || fail "run it as root: it installs the packages on this machine"
 [ "${COPER_PACKAGE_TEST:-}" = 1 ] || fail "it installs and purges packages on this machine: set COPER_PACKAGE_TEST=1"
 server_deb=$(realpath "$1") && [ -f "$server_deb" ] || fail "no such package: $1"
 kiosk_deb=$(realpath "$2") && [ -f "$kiosk_deb" ] || fail "no such package: $2"
+later_deb=""
+if [ $# -eq 3 ]; then later_deb=$(realpath "$3") && [ -f "$later_deb" ] || fail "no such package: $3"; fi
 for name in coper-server coper-kiosk; do
   ! dpkg-query -W -f='${Status}' "$name" 2>/dev/null | grep -q 'installed' ||
     fail "$name is already installed here, and this test purges it: not touching it"
@@ -102,6 +106,23 @@ install -d -o coper -g coper -m 0700 "$tmp/restored"
 [ -s "$tmp/restored/coper.sqlite3" ] || fail "restore wrote no database"
 say "coper-server: backup restored"
 
+if [ -n "$later_deb" ]; then
+  # An upgrade keeps the technician's settings, the data and the user, and installs the new
+  # binary and units.
+  echo '# set by the technician before the upgrade' >>/etc/coper/server.toml
+  install -o coper -g coper -m 600 /dev/null /var/lib/coper/kept-across-upgrade
+  install_deb "$later_deb" coper-server
+  [ "$(dpkg-query -W -f='${Version}' coper-server)" = "$(dpkg-deb -f "$later_deb" Version)" ] ||
+    fail "the later package is not the one installed"
+  grep -q 'set by the technician' /etc/coper/server.toml || fail "the upgrade replaced the edited server.toml"
+  [ -e /var/lib/coper/kept-across-upgrade ] || fail "the upgrade lost the data folder's contents"
+  getent passwd coper >/dev/null || fail "the upgrade removed the user coper"
+  verify "${units[@]}"
+  /usr/bin/coper-server --version >/dev/null || fail "the upgraded binary does not run"
+  say "coper-server: upgraded to $(dpkg-deb -f "$later_deb" Version), settings and data kept"
+fi
+
+rm -f /var/lib/coper/kept-across-upgrade
 purged coper-server coper /usr/bin/coper-server /usr/lib/coper /etc/coper "${units[@]}"
 say "coper-server: purged, nothing left but the data folder"
 

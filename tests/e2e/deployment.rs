@@ -740,7 +740,7 @@ fn repository() -> PathBuf {
 }
 
 #[test]
-fn the_debian_packages_build_install_serve_back_up_restore_and_purge() {
+fn the_debian_packages_build_install_serve_back_up_restore_upgrade_and_purge() {
     // The packages, from the binaries this very build made.
     let out = tempfile::tempdir().unwrap();
     let built = Command::new(repository().join("scripts/package"))
@@ -781,9 +781,25 @@ fn the_debian_packages_build_install_serve_back_up_restore_and_purge() {
         );
         return;
     }
+    // A later version of the same binaries, to upgrade to.
+    let later = tempfile::tempdir().unwrap();
+    let built = Command::new(repository().join("scripts/package"))
+        .arg("--out")
+        .arg(later.path())
+        .args(["--version", concat!(env!("CARGO_PKG_VERSION"), "+upgrade")])
+        .output()
+        .expect("scripts/package");
+    assert!(
+        built.status.success(),
+        "{}",
+        String::from_utf8_lossy(&built.stderr)
+    );
+    let later_server = String::from_utf8(built.stdout).unwrap();
+    let later_server = later_server.lines().next().expect("the server package");
     let check = Command::new("bash")
         .arg(repository().join("tests/packaging.sh"))
         .args(&debs)
+        .arg(later_server)
         .output()
         .expect("tests/packaging.sh");
     let said = format!(
@@ -793,6 +809,10 @@ fn the_debian_packages_build_install_serve_back_up_restore_and_purge() {
     );
     assert!(check.status.success(), "{said}");
     assert!(said.contains("all checks passed"), "{said}");
+    assert!(
+        said.contains("settings and data kept"),
+        "the upgrade ran: {said}"
+    );
 }
 
 #[tokio::test]
