@@ -16,17 +16,21 @@ struct Certificates {
     key: PathBuf,
 }
 
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
+/// Run `command`, insisting that it succeeds: its standard output.
+fn run_ok(command: &mut Command) -> String {
+    let out = command
         .output()
-        .expect("openssl (scripts/install-deps installs it)");
+        .unwrap_or_else(|e| panic!("{command:?} (scripts/install-deps installs it): {e}"));
     assert!(
         out.status.success(),
-        "openssl {args:?}: {}",
+        "{command:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn openssl(dir: &Path, args: &[&str]) {
+    run_ok(Command::new("openssl").args(args).current_dir(dir));
 }
 
 fn certificates(dir: &Path) -> Certificates {
@@ -743,21 +747,12 @@ fn repository() -> PathBuf {
 fn the_debian_packages_build_install_serve_back_up_restore_upgrade_and_purge() {
     // The packages, from the binaries this very build made.
     let out = tempfile::tempdir().unwrap();
-    let built = Command::new(repository().join("scripts/package"))
-        .arg("--out")
-        .arg(out.path())
-        .output()
-        .expect("scripts/package");
-    assert!(
-        built.status.success(),
-        "scripts/package: {}",
-        String::from_utf8_lossy(&built.stderr)
+    let built = run_ok(
+        Command::new(repository().join("scripts/package"))
+            .arg("--out")
+            .arg(out.path()),
     );
-    let debs: Vec<PathBuf> = String::from_utf8(built.stdout)
-        .unwrap()
-        .lines()
-        .map(PathBuf::from)
-        .collect();
+    let debs: Vec<PathBuf> = built.lines().map(PathBuf::from).collect();
     assert_eq!(debs.len(), 2, "{debs:?}");
     for (deb, name) in debs.iter().zip(["coper-server", "coper-kiosk"]) {
         let field = |f: &str| {
@@ -783,19 +778,13 @@ fn the_debian_packages_build_install_serve_back_up_restore_upgrade_and_purge() {
     }
     // A later version of the same binaries, to upgrade to.
     let later = tempfile::tempdir().unwrap();
-    let built = Command::new(repository().join("scripts/package"))
-        .arg("--out")
-        .arg(later.path())
-        .args(["--version", concat!(env!("CARGO_PKG_VERSION"), "+upgrade")])
-        .output()
-        .expect("scripts/package");
-    assert!(
-        built.status.success(),
-        "{}",
-        String::from_utf8_lossy(&built.stderr)
+    let later_debs = run_ok(
+        Command::new(repository().join("scripts/package"))
+            .arg("--out")
+            .arg(later.path())
+            .args(["--version", concat!(env!("CARGO_PKG_VERSION"), "+upgrade")]),
     );
-    let later_server = String::from_utf8(built.stdout).unwrap();
-    let later_server = later_server.lines().next().expect("the server package");
+    let later_server = later_debs.lines().next().expect("the server package");
     let check = Command::new("bash")
         .arg(repository().join("tests/packaging.sh"))
         .args(&debs)

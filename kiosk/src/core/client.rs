@@ -63,17 +63,17 @@ pub(super) async fn run(shared: Arc<Shared>) {
         }
         match result {
             Ok(()) => backoff = FIRST_BACKOFF,
-            Err(CoreError::Refused { code, message })
-                if code == protocol::NOT_WRITER
-                    && forget_server_document(&shared, protocol::not_writer_document(&message)) =>
-            {
-                // Taken afresh at the next session, at once.
-                backoff = FIRST_BACKOFF;
-            }
             Err(CoreError::Refused { code, message }) => {
-                tracing::warn!(code, message, "server refused this kiosk");
-                shared.lock().refused = Some(code);
-                backoff = MAX_BACKOFF;
+                let forgotten = code == protocol::NOT_WRITER
+                    && forget_server_document(&shared, protocol::not_writer_document(&message));
+                if forgotten {
+                    // Taken afresh at the next session, at once.
+                    backoff = FIRST_BACKOFF;
+                } else {
+                    tracing::warn!(code, message, "server refused this kiosk");
+                    shared.lock().refused = Some(code);
+                    backoff = MAX_BACKOFF;
+                }
             }
             Err(e @ CoreError::ProtocolVersion { .. }) => {
                 tracing::warn!(error = %e, "the server speaks another protocol version");
