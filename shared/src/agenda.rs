@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use crate::{
     holidays::{HolidayCalendar, HolidayKind},
-    rules::{ExceptionKind, OpeningRange, ServiceRules},
+    rules::{ExceptionKind, OpeningRange, ServiceRules, SlotTime},
 };
 
 /// One slot of a service: a wall-clock start on a date, its length and its places.
@@ -62,6 +62,42 @@ pub struct FreeSlot {
 /// places leased to kiosks; a kiosk counts what its replica says plus its own pending requests.
 pub trait Occupancy {
     fn taken(&self, key: SlotKey) -> u32;
+
+    /// Places taken in each of `slots`, which are one day's in time order, in the same order.
+    /// Provided: one [`Occupancy::taken`] each. A map answers with one walk over the day's
+    /// entries ([`taken_in_order`]): the search for a free place asks for whole days, most of
+    /// them full in a busy agenda.
+    fn taken_each(&self, slots: &[Slot]) -> Vec<u32> {
+        slots.iter().map(|slot| self.taken(slot.key())).collect()
+    }
+}
+
+/// Places taken in each of `slots`, which are in time order (as [`Agenda::day`] gives them:
+/// the rules keep a day's ranges sorted and apart), read from `entries`: the places taken per
+/// slot in key order, from the first of `slots` on; absent slots are empty. One pass over both.
+pub fn taken_in_order(slots: &[Slot], entries: impl Iterator<Item = (SlotKey, u32)>) -> Vec<u32> {
+    debug_assert!(slots.is_sorted_by_key(Slot::key));
+    let mut entries = entries.peekable();
+    slots
+        .iter()
+        .map(|slot| {
+            let key = slot.key();
+            // Equality first: a slot with places taken is the next entry.
+            loop {
+                match entries.peek() {
+                    Some((k, n)) if *k == key => {
+                        let n = *n;
+                        entries.next();
+                        return n;
+                    }
+                    Some((k, _)) if *k < key => {
+                        entries.next();
+                    }
+                    _ => return 0,
+                }
+            }
+        })
+        .collect()
 }
 
 /// The simplest [`Occupancy`]: a map from slot to places taken; absent slots are empty.
@@ -77,6 +113,14 @@ impl TakenPlaces {
 impl Occupancy for TakenPlaces {
     fn taken(&self, key: SlotKey) -> u32 {
         self.0.get(&key).copied().unwrap_or(0)
+    }
+
+    fn taken_each(&self, slots: &[Slot]) -> Vec<u32> {
+        let Some(first) = slots.first() else {
+            return Vec::new();
+        };
+        let entries = self.0.range(first.key()..).map(|(k, n)| (*k, *n));
+        taken_in_order(slots, entries)
     }
 }
 
@@ -194,34 +238,66 @@ impl<'a> Agenda<'a> {
     /// Precedence: an exception the administrator entered for the date, then the holidays, then
     /// the weekly rules. An explicit extra opening on a holiday is therefore honoured.
     pub fn day(&self, date: Date) -> DayPlan {
-        let ranges: &[OpeningRange] = match self.rules.exception_on(date) {
+        self.day_where(date, &self.clock_changes(date, date))
+    }
+
+    /// [`Agenda::day`], told which dates the clocks change near ([`Agenda::clock_changes`]).
+    fn day_where(&self, date: Date, clock_changes: &ClockChanges) -> DayPlan {
+        let exceptional: Vec<SlotTime>;
+        let times: &[SlotTime] = match self.rules.exception_on(date) {
             Some(ExceptionKind::Closed { note }) => {
                 return DayPlan::Closed(ClosedReason::Closure { note: note.clone() });
             }
-            Some(ExceptionKind::Open { ranges }) => ranges,
+            Some(ExceptionKind::Open { ranges }) => {
+                exceptional = ranges.iter().flat_map(OpeningRange::slot_times).collect();
+                &exceptional
+            }
             None => {
                 if let Some(holiday) = self.holidays.holiday_on(date) {
                     return DayPlan::Closed(ClosedReason::Holiday { holiday });
                 }
-                self.rules.weekly_ranges(date.weekday())
+                self.rules.weekly_slots(date.weekday())
             }
         };
-        if ranges.is_empty() {
+        if times.is_empty() {
             return DayPlan::Closed(ClosedReason::NotOpeningDay);
         }
-        let slots = ranges
+        let mut slots: Vec<Slot> = times
             .iter()
-            .flat_map(|range| {
-                range.slot_starts().map(move |start| Slot {
-                    date,
-                    start: time_of(start),
-                    end: time_of(start + range.slot_minutes),
-                    places: range.places,
-                })
+            .map(|t| Slot {
+                date,
+                start: t.start,
+                end: t.end,
+                places: t.places,
             })
-            .filter(|slot| self.start_instant(slot).is_some())
             .collect();
+        // Only near a change of the clocks can a wall-clock time not exist: the other days skip
+        // the time-zone arithmetic per slot (a search walks hundreds of days).
+        if clock_changes.near(date) {
+            slots.retain(|slot| self.start_instant(slot).is_some());
+        }
         DayPlan::Open(slots)
+    }
+
+    /// The dates from `first` to `last` on which, or a day either side of which, the time zone
+    /// changes its offset (when in doubt, every date).
+    fn clock_changes(&self, first: Date, last: Date) -> ClockChanges {
+        let midnight = |date: Date| self.tz.to_timestamp(date.to_datetime(Time::midnight()));
+        // A day's instants lie within a few hours of its midnight: a day's margin either side.
+        let (Ok(from), Ok(until)) = (
+            midnight(first).and_then(|t| t.checked_sub(24.hours())),
+            midnight(last).and_then(|t| t.checked_add(48.hours())),
+        ) else {
+            return ClockChanges::Everywhere;
+        };
+        ClockChanges::Near(
+            self.tz
+                .following(from)
+                .map(|transition| transition.timestamp())
+                .take_while(|at| *at < until)
+                .map(|at| at.to_zoned(self.tz.clone()).date())
+                .collect(),
+        )
     }
 
     /// The instant a slot starts, or `None` when its wall-clock time does not exist (it falls in
@@ -238,12 +314,7 @@ impl<'a> Agenda<'a> {
     }
 
     /// Whether `slot` can be booked at `window.now`, and if not, why.
-    fn refusal(
-        &self,
-        slot: &Slot,
-        window: &BookingWindow,
-        taken: &impl Occupancy,
-    ) -> Option<SlotRefusal> {
+    fn refusal(&self, slot: &Slot, window: &BookingWindow, free: u16) -> Option<SlotRefusal> {
         if slot.date > window.last_date {
             return Some(SlotRefusal::BeyondHorizon);
         }
@@ -254,7 +325,7 @@ impl<'a> Agenda<'a> {
         if start < window.earliest {
             return Some(SlotRefusal::TooSoon);
         }
-        if free_places(slot, taken) == 0 {
+        if free == 0 {
             return Some(SlotRefusal::Full);
         }
         None
@@ -276,12 +347,10 @@ impl<'a> Agenda<'a> {
             .into_iter()
             .find(|s| s.start == key.start)
             .ok_or(SlotRefusal::NoSuchSlot)?;
-        match self.refusal(&slot, &self.window(now), taken) {
+        let free = free_places(&slot, taken);
+        match self.refusal(&slot, &self.window(now), free) {
             Some(refusal) => Err(refusal),
-            None => Ok(FreeSlot {
-                free: free_places(&slot, taken),
-                slot,
-            }),
+            None => Ok(FreeSlot { free, slot }),
         }
     }
 
@@ -296,22 +365,32 @@ impl<'a> Agenda<'a> {
         let window = self.window(now);
         let today = now.to_zoned(self.tz.clone()).date();
         let first_date = from.date().max(today);
+        let clock_changes = self.clock_changes(first_date, window.last_date);
         first_date
             .series(1.day())
             .take_while(move |d| *d <= window.last_date)
-            .flat_map(move |date| match self.day(date) {
-                DayPlan::Open(slots) => slots,
-                DayPlan::Closed(_) => Vec::new(),
-            })
-            .filter(move |slot| slot.start_datetime() >= from)
-            // A full slot first, before the time-zone arithmetic of `refusal`: in a busy agenda
-            // most slots the search walks past are full (same answer, a tenth of the time).
-            .filter(move |slot| {
-                free_places(slot, taken) > 0 && self.refusal(slot, &window, taken).is_none()
-            })
-            .map(move |slot| FreeSlot {
-                free: free_places(&slot, taken),
-                slot,
+            .flat_map(move |date| {
+                let DayPlan::Open(mut slots) = self.day_where(date, &clock_changes) else {
+                    return Vec::new();
+                };
+                if date == from.date() {
+                    slots.retain(|slot| slot.start_datetime() >= from);
+                }
+                // The day's places in one walk, and its full slots dropped before the time-zone
+                // arithmetic of `refusal`: in a busy agenda most days the search walks past are
+                // full.
+                let taken_each = taken.taken_each(&slots);
+                slots
+                    .into_iter()
+                    .zip(taken_each)
+                    .map(|(slot, taken)| FreeSlot {
+                        free: places_left(&slot, taken),
+                        slot,
+                    })
+                    .filter(|free| {
+                        free.free > 0 && self.refusal(&free.slot, &window, free.free).is_none()
+                    })
+                    .collect()
             })
     }
 
@@ -381,7 +460,7 @@ impl<'a> Agenda<'a> {
             .sum();
         let refusals: Vec<Option<SlotRefusal>> = slots
             .iter()
-            .map(|s| self.refusal(s, window, taken))
+            .map(|s| self.refusal(s, window, free_places(s, taken)))
             .collect();
         let free = slots
             .iter()
@@ -424,11 +503,30 @@ impl<'a> Agenda<'a> {
 /// Free places of a slot: never negative, even if more were taken than it has (which the store
 /// forbids, but a kiosk's replica may briefly believe).
 pub fn free_places(slot: &Slot, taken: &impl Occupancy) -> u16 {
-    let taken = taken.taken(slot.key());
+    places_left(slot, taken.taken(slot.key()))
+}
+
+fn places_left(slot: &Slot, taken: u32) -> u16 {
     u32::from(slot.places).saturating_sub(taken) as u16
 }
 
-fn time_of(minutes: u16) -> Time {
-    Time::new((minutes / 60) as i8, (minutes % 60) as i8, 0, 0)
-        .expect("slot times stay within the day they were checked against")
+/// Where the clocks change within a stretch of dates (see [`Agenda::clock_changes`]).
+enum ClockChanges {
+    /// The dates of the changes: the day before and the day after are near too.
+    Near(Vec<Date>),
+    /// The changes could not be worked out: treat every day as near one.
+    Everywhere,
+}
+
+impl ClockChanges {
+    fn near(&self, date: Date) -> bool {
+        match self {
+            Self::Near(changes) => changes.iter().any(|change| {
+                change.yesterday().ok() == Some(date)
+                    || *change == date
+                    || change.tomorrow().ok() == Some(date)
+            }),
+            Self::Everywhere => true,
+        }
+    }
 }

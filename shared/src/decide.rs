@@ -24,7 +24,7 @@ use jiff::Timestamp;
 use uuid::Uuid;
 
 use crate::{
-    agenda::{Agenda, Occupancy, SlotKey},
+    agenda::{self, Agenda, Occupancy, SlotKey},
     documents::{KioskId, LeaseEntry, Outcome, Request, RequestKind, SlotCounts},
     ids::ServiceId,
     quota::Quotas,
@@ -145,6 +145,26 @@ impl Occupancy for PoolOccupancy<'_> {
             .get(&(self.service.clone(), key))
             .map(|c| c.taken + c.held)
             .unwrap_or(0)
+    }
+
+    /// A day the quota does not allow is full whole (the quota asked once, not per slot); the
+    /// others are one walk over the day's counts.
+    fn taken_each(&self, slots: &[agenda::Slot]) -> Vec<u32> {
+        let Some(first) = slots.first() else {
+            return Vec::new();
+        };
+        if self.quotas.is_some_and(|q| !q.allows(first.date))
+            && slots.iter().all(|s| s.date == first.date)
+        {
+            return vec![u32::MAX; slots.len()];
+        }
+        let entries = self
+            .capacity
+            .slots
+            .range((self.service.clone(), first.key())..)
+            .take_while(|((service, _), _)| service == self.service)
+            .map(|((_, key), c)| (*key, c.taken + c.held));
+        agenda::taken_in_order(slots, entries)
     }
 }
 

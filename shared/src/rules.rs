@@ -48,6 +48,15 @@ impl OpeningRange {
             .take_while(move |m| m + step <= end)
     }
 
+    /// This range's slots as wall-clock times, in order.
+    pub fn slot_times(&self) -> impl Iterator<Item = SlotTime> + '_ {
+        self.slot_starts().map(|start| SlotTime {
+            start: time_of(start),
+            end: time_of(start + self.slot_minutes),
+            places: self.places,
+        })
+    }
+
     fn check(&self) -> Result<(), RuleError> {
         if self.start >= self.end {
             return Err(RuleError::EmptyRange {
@@ -81,6 +90,20 @@ impl OpeningRange {
         }
         Ok(())
     }
+}
+
+/// One slot of a day's opening, without its date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotTime {
+    pub start: Time,
+    pub end: Time,
+    pub places: u16,
+}
+
+/// The wall-clock time `minutes` after midnight, within a day a checked range keeps them to.
+fn time_of(minutes: u16) -> Time {
+    Time::new((minutes / 60) as i8, (minutes % 60) as i8, 0, 0)
+        .expect("slot times stay within the day they were checked against")
 }
 
 /// Minutes since midnight of a wall-clock time.
@@ -134,6 +157,9 @@ pub struct ServiceRules {
     service: ServiceId,
     /// Ranges per weekday (index 0 = Monday), sorted by start.
     weekly: [Vec<OpeningRange>; 7],
+    /// The slots of those ranges, in order, made once: the agenda engine walks hundreds of days.
+    #[serde(skip)]
+    weekly_slots: [Vec<SlotTime>; 7],
     exceptions: BTreeMap<Date, ExceptionKind>,
     horizon_days: u16,
     lead_minutes: u32,
@@ -227,9 +253,13 @@ impl ServiceRules {
                 return Err(RuleError::DuplicateException(exception.date));
             }
         }
+        let weekly_slots = weekly
+            .each_ref()
+            .map(|ranges| ranges.iter().flat_map(OpeningRange::slot_times).collect());
         Ok(Self {
             service: draft.service,
             weekly,
+            weekly_slots,
             exceptions,
             horizon_days: draft.horizon_days,
             lead_minutes: draft.lead_minutes,
@@ -251,6 +281,11 @@ impl ServiceRules {
     /// The weekly ranges of `weekday`, sorted by start.
     pub fn weekly_ranges(&self, weekday: Weekday) -> &[OpeningRange] {
         &self.weekly[weekday_index(weekday)]
+    }
+
+    /// The slots of `weekday`'s weekly ranges, in order.
+    pub fn weekly_slots(&self, weekday: Weekday) -> &[SlotTime] {
+        &self.weekly_slots[weekday_index(weekday)]
     }
 
     pub fn exception_on(&self, date: Date) -> Option<&ExceptionKind> {

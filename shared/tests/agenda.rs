@@ -547,6 +547,30 @@ proptest! {
         }
     }
 
+    /// The search walks across the night the clocks go forward (or back) with opening hours at
+    /// any time of night: it finds what the oracle finds, never a slot in the skipped hour.
+    #[test]
+    fn the_search_across_a_change_of_the_clocks_matches_the_oracle(
+        year in 2024i16..2032,
+        r in opening_range_from(0),
+        october in any::<bool>(),
+        days_before in 0i32..4,
+        hour in 0i8..24,
+        fill in prop::collection::vec(0u8..6, 1..40),
+    ) {
+        let rules = rules(weekdays(&[Weekday::Monday, Weekday::Tuesday, Weekday::Wednesday, Weekday::Thursday, Weekday::Friday, Weekday::Saturday, Weekday::Sunday], r), 10, 0);
+        let (holidays, tz) = (HolidayCalendar::default(), rome());
+        let month = if october { 10 } else { 3 };
+        let change = date(year, month, 31).nth_weekday_of_month(-1, Weekday::Sunday).unwrap();
+        let now = change.checked_sub(days_before.days()).unwrap().at(hour, 0, 0, 0).to_zoned(tz.clone()).unwrap().timestamp();
+        let s = Scenario { rules, now, from_offset_minutes: 0, fill };
+        let taken = s.taken(&holidays, &tz);
+        let agenda = Agenda::new(&s.rules, &holidays, &tz);
+        let expected: Vec<(Date, Time)> = oracle_bookable(&s, &holidays, &tz, &taken);
+        let got: Vec<(Date, Time)> = agenda.free_slots(&taken, s.now, s.from(&tz)).map(|f| (f.slot.date, f.slot.start)).collect();
+        prop_assert_eq!(got, expected);
+    }
+
     /// In the weeks of the March and October changes, every slot keeps the configured wall-clock
     /// times, and consecutive slots are exactly one slot length apart in real time.
     #[test]

@@ -187,6 +187,14 @@ impl Occupancy for View {
     fn taken(&self, key: SlotKey) -> u32 {
         self.occupied.get(&key).copied().unwrap_or(0)
     }
+
+    fn taken_each(&self, slots: &[coper_shared::agenda::Slot]) -> Vec<u32> {
+        let Some(first) = slots.first() else {
+            return Vec::new();
+        };
+        let entries = self.occupied.range(first.key()..).map(|(k, n)| (*k, *n));
+        coper_shared::agenda::taken_in_order(slots, entries)
+    }
 }
 
 fn verdicts(inner: &Inner) -> HashMap<String, Verdict> {
