@@ -134,6 +134,17 @@ pub fn next_sync_frame(
     ))
 }
 
+/// Whether `doc` has every change `heads` names. Usually they are its own heads (a peer in step),
+/// answered without looking a change up: Automerge builds the whole change to say whether it has
+/// it, which, with hundreds of kiosks acknowledging every booking, was a tenth of the server's
+/// work.
+pub fn has_changes(doc: &mut automerge::AutoCommit, heads: &[automerge::ChangeHash]) -> bool {
+    let ours = doc.get_heads();
+    heads
+        .iter()
+        .all(|h| ours.contains(h) || doc.get_change_meta_by_hash(h).is_some())
+}
+
 impl Frame {
     pub fn encode(&self) -> Vec<u8> {
         let mut out = vec![VERSION];

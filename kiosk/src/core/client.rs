@@ -446,9 +446,7 @@ fn receive(shared: &Shared, name: &DocName, state: &mut sync::State, message: sy
         }
     }
     let changed = doc.get_heads() != before;
-    let complete = their_heads
-        .iter()
-        .all(|h| doc.get_change_by_hash(h).is_some());
+    let complete = coper_shared::protocol::has_changes(doc, &their_heads);
     let was_complete = inner.session_docs.insert(name.clone(), complete) == Some(true);
     if changed || (complete && !was_complete) {
         inner.last_progress = std::time::Instant::now();

@@ -9,8 +9,11 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use automerge::AutoCommit;
-use coper_shared::documents::{DocName, KioskId, Request, Writer, collections, records};
+use automerge::{AutoCommit, sync};
+use coper_shared::{
+    documents::{DocName, KioskId, Request, Writer, collections, records},
+    protocol::next_sync_frame,
+};
 use jiff::{Timestamp, ToSpan};
 use tokio::sync::{Notify, broadcast};
 
@@ -18,6 +21,7 @@ use super::{
     Context, SyncConfig,
     docs::{Documents, Loaded, write_in_transaction},
     leases::settle_leases,
+    memo::{Outgoing, SyncMemo},
     outbox::decide_requests,
     project::{
         project, write_agenda, write_booked, write_bookings, write_inbox, write_operators,
@@ -52,6 +56,8 @@ pub struct SyncHub {
     queued: Arc<Mutex<Vec<OutboxJob>>>,
     /// The decision latency, for `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Sync messages of the server's own documents, made once per kiosk state (see `memo`).
+    memo: Arc<SyncMemo>,
 }
 
 /// A kiosk's outbox waiting to be decided, and who waits for the outcome.
@@ -79,6 +85,7 @@ impl SyncHub {
             sessions: Arc::new(Mutex::new(HashMap::new())),
             queued: Arc::default(),
             metrics: Arc::default(),
+            memo: Arc::default(),
         }
     }
 
@@ -267,6 +274,30 @@ impl SyncHub {
                 })
             })
             .await
+    }
+
+    /// The next sync frame of `name` for a kiosk whose state is `state` (advanced as sent), and
+    /// whether it carries changes; `None` when the kiosk has everything. The server's own
+    /// documents are answered from the memo when another kiosk in the same state was answered
+    /// already.
+    pub async fn next_frame(
+        &self,
+        name: DocName,
+        state: sync::State,
+    ) -> Result<(sync::State, Outgoing), StoreError> {
+        let memo = self.memo.clone();
+        let doc_name = name.clone();
+        self.with_doc(name, move |doc| {
+            let mut state = state;
+            let next = if doc_name.writer() == Writer::Server {
+                memo.next_frame(doc, &doc_name, &mut state)
+            } else {
+                next_sync_frame(doc, &doc_name, &mut state)
+                    .map(|(frame, changes)| (frame.encode().into(), changes))
+            };
+            (state, next)
+        })
+        .await
     }
 
     /// The documents kiosk `kiosk` replicates: the directory, the agenda of every service for

@@ -15,6 +15,8 @@
 //! - `project`: the documents written from SQLite (directory, ready list, operators, agendas,
 //!   inboxes).
 //! - `docs`: the in-memory documents and their persistence.
+//! - `memo`: sync messages of the server's own documents made once for every kiosk in the same
+//!   state (hundreds of kiosks in step are owed the same bytes after a booking).
 //! - `handshake`: the challenge and the kiosk's answer (authentication or enrolment).
 //! - `ws`: one WebSocket per kiosk: admission, then the sync loop.
 //!
@@ -24,6 +26,7 @@ pub mod docs;
 mod handshake;
 mod hub;
 mod leases;
+mod memo;
 mod outbox;
 mod project;
 mod quotas;

@@ -26,7 +26,7 @@ use axum::{
 };
 use coper_shared::{
     documents::{DocName, KioskId, Writer},
-    protocol::{Frame, next_sync_frame},
+    protocol::{Frame, has_changes},
 };
 
 use super::{SyncHub, handshake};
@@ -361,38 +361,35 @@ async fn sync_loop(
                         break;
                     }
                 }
-                if name.writer() != Writer::Kiosk(kiosk) {
-                    // The sync state of a document the kiosk does not write is read-only: its
-                    // changes are never applied. A kiosk whose heads include a change we never
-                    // had is offering a forgery. (Automerge may resend changes we already have
-                    // after a lost or reordered message; those are harmless.)
-                    let heads = message.heads.clone();
-                    let forged = hub
-                        .with_doc(name.clone(), move |doc| {
-                            heads.iter().any(|h| doc.get_change_by_hash(h).is_none())
-                        })
-                        .await?;
-                    if forged {
-                        tracing::warn!(%peer, %kiosk, document, "kiosk tried to write a document it does not own");
-                        let refusal = coper_shared::protocol::not_writer_message(&document);
-                        refuse(socket, coper_shared::protocol::NOT_WRITER, &refusal).await?;
-                        break;
-                    }
-                }
+                // The sync state of a document the kiosk does not write is read-only: its
+                // changes are never applied. A kiosk whose heads include a change we never had
+                // is offering a forgery. (Automerge may resend changes we already have after a
+                // lost or reordered message; those are harmless.)
+                let theirs = name.writer() == Writer::Kiosk(kiosk);
                 let state = states.get_mut(&name).expect("state per doc");
                 let heads = message.heads.clone();
                 let moved = std::mem::take(state);
                 let applied = hub
                     .with_doc(name.clone(), move |doc| {
                         let mut state = moved;
+                        if !theirs && !has_changes(doc, &heads) {
+                            return (state, None);
+                        }
                         let before = doc.get_heads();
                         let result = doc.sync().receive_sync_message(&mut state, message);
-                        let in_sync = heads.iter().all(|h| doc.get_change_by_hash(h).is_some());
-                        (state, result.map(|()| (doc.get_heads() != before, in_sync)))
+                        let in_sync = has_changes(doc, &heads);
+                        (state, Some(result.map(|()| (doc.get_heads() != before, in_sync))))
                     })
                     .await;
                 let (state_back, outcome) = match applied {
-                    Ok(applied) => applied,
+                    Ok((state_back, Some(outcome))) => (state_back, outcome),
+                    Ok((state_back, None)) => {
+                        *state = state_back;
+                        tracing::warn!(%peer, %kiosk, document, "kiosk tried to write a document it does not own");
+                        let refusal = coper_shared::protocol::not_writer_message(&document);
+                        refuse(socket, coper_shared::protocol::NOT_WRITER, &refusal).await?;
+                        break;
+                    }
                     // Automerge panicked on it: the message was malformed.
                     Err(StoreError::DocumentRefused(_)) => {
                         tracing::warn!(%peer, %kiosk, document, "sync message refused: it could not be applied");
@@ -480,20 +477,12 @@ async fn send_sync(
     name: &DocName,
     state: &mut sync::State,
 ) -> Result<bool, SessionError> {
-    let moved = std::mem::take(state);
-    let doc_name = name.clone();
-    let (back, next) = hub
-        .with_doc(name.clone(), move |doc| {
-            let mut state = moved;
-            let next = next_sync_frame(doc, &doc_name, &mut state);
-            (state, next)
-        })
-        .await?;
+    let (back, next) = hub.next_frame(name.clone(), std::mem::take(state)).await?;
     *state = back;
     let Some((frame, carries_changes)) = next else {
         return Ok(false);
     };
-    send(socket, &frame).await?;
+    socket.send(Message::Binary(frame)).await?;
     tracing::debug!(target: "coper_timeline", %kiosk, document = %name, "server: sent");
     Ok(carries_changes)
 }
