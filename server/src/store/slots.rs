@@ -383,20 +383,25 @@ pub fn return_unused(
         stmt.query_map(with_ends.as_slice(), |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?
     };
-    conn.execute(
-        &format!(
-            "UPDATE slot_capacity SET held = held - (
-                 SELECT coalesce(sum(l.granted - l.used), 0) FROM leases l WHERE {MATCHES}
-                   AND l.service_id = slot_capacity.service_id
-                   AND l.slot_date = slot_capacity.slot_date
-                   AND l.slot_time = slot_capacity.slot_time)
-             WHERE EXISTS (SELECT 1 FROM leases l WHERE {MATCHES}
-                   AND l.service_id = slot_capacity.service_id
-                   AND l.slot_date = slot_capacity.slot_date
-                   AND l.slot_time = slot_capacity.slot_time AND l.granted > l.used)"
-        ),
-        args,
+    // The places to give back, slot by slot, then one update per slot by its key: an update of
+    // `slot_capacity` filtered by a subquery on the leases read every lease for every slot of
+    // the horizon (most of the server's time in a reconnect storm).
+    let unused: Vec<(String, String, String, i64)> = {
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT l.service_id, l.slot_date, l.slot_time, sum(l.granted - l.used) FROM leases l
+             WHERE {MATCHES} AND l.granted > l.used
+             GROUP BY l.service_id, l.slot_date, l.slot_time"
+        ))?;
+        stmt.query_map(args, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<Result<_, _>>()?
+    };
+    let mut give_back = conn.prepare_cached(
+        "UPDATE slot_capacity SET held = held - ?4
+         WHERE service_id = ?1 AND slot_date = ?2 AND slot_time = ?3",
     )?;
+    for (service, date, time, places) in &unused {
+        give_back.execute(params![service, date, time, places])?;
+    }
     let end_or_shrink = if ends {
         format!("DELETE FROM leases AS l WHERE {MATCHES}")
     } else {
