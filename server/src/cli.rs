@@ -25,6 +25,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => {
             let config = ServeConfig::from_args(args)?;
             tokio::runtime::Builder::new_multi_thread()
+                .max_blocking_threads(crate::limits::BLOCKING_THREADS)
                 .enable_all()
                 .build()
                 .context("cannot start the async runtime")?

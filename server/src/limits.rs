@@ -11,6 +11,13 @@ use std::{
 use coper_shared::decide::RequestLimits;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+/// Threads the server runs blocking work on (SQLite, documents waiting for their lock, the
+/// sandbox). Tokio's default is 512: when hundreds of kiosks sync at once, each waiting task took
+/// a thread of its own, with its stack and its heap, and the server held 60–80 MiB more with 500
+/// kiosks connected (docs/BENCHMARKS.md). The work itself runs on one writing connection and a
+/// few readers, so more threads than this only wait.
+pub const BLOCKING_THREADS: usize = 32;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// The largest WebSocket message a kiosk may send. A message beyond it ends the session

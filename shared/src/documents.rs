@@ -76,6 +76,15 @@ impl DocName {
         }
     }
 
+    /// Whether every kiosk receives this document (the directory, the agendas, the ready list),
+    /// rather than one kiosk alone.
+    pub fn is_shared(&self) -> bool {
+        matches!(
+            self,
+            DocName::Directory | DocName::Agenda { .. } | DocName::Ready
+        )
+    }
+
     /// Whether kiosk `kiosk` may receive this document. Outboxes and inboxes carry names of
     /// people and go only to their own kiosk.
     pub fn readable_by(&self, kiosk: KioskId) -> bool {

@@ -144,13 +144,16 @@ fn memory_mib(pid: u32, field: &str) -> f64 {
 
 /// Options for a server under load: every simulated kiosk connects from 127.0.0.1, whereas real
 /// ones come from their offices' addresses, so the limit of sync connections per address is
-/// lifted (in a configuration file, as an administrator would).
+/// lifted (in a configuration file, as an administrator would); and the server runs with the
+/// packaged service's environment (two malloc heaps).
 fn for_load(mut options: Options) -> Options {
     let config = std::env::temp_dir().join(format!("coper-loadgen-{}.toml", std::process::id()));
     std::fs::write(&config, "[limits]\nsyncs_per_address = 1000000\n").unwrap();
     options
         .args
         .extend(["--config".into(), config.display().to_string()]);
+    // As the packaged service runs it (packaging/server/coper-server.service).
+    options.env.push(("MALLOC_ARENA_MAX".into(), "2".into()));
     options
 }
 

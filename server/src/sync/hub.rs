@@ -277,9 +277,9 @@ impl SyncHub {
     }
 
     /// The next sync frame of `name` for a kiosk whose state is `state` (advanced as sent), and
-    /// whether it carries changes; `None` when the kiosk has everything. The server's own
-    /// documents are answered from the memo when another kiosk in the same state was answered
-    /// already.
+    /// whether it carries changes; `None` when the kiosk has everything. The documents every
+    /// kiosk receives are answered from the memo when another kiosk in the same state was
+    /// answered already.
     pub async fn next_frame(
         &self,
         name: DocName,
@@ -289,7 +289,7 @@ impl SyncHub {
         let doc_name = name.clone();
         self.with_doc(name, move |doc| {
             let mut state = state;
-            let next = if doc_name.writer() == Writer::Server {
+            let next = if doc_name.is_shared() {
                 memo.next_frame(doc, &doc_name, &mut state)
             } else {
                 next_sync_frame(doc, &doc_name, &mut state)

@@ -9,9 +9,11 @@
 //! and the state it leaves is the same too. The memo keeps the last few answers per document and
 //! hands them out again; it forgets them when the document's heads move.
 //!
-//! Only the server's own documents are memoised: a kiosk's outbox is changed by the kiosk, and
-//! its state is the kiosk's alone. Answers are keyed by the document's heads, which name its
-//! content: a document dropped from memory and loaded again is answered the same.
+//! Only the documents every kiosk receives are memoised ([`DocName::is_shared`]: the directory,
+//! the agendas, the ready list). A kiosk's own documents have one reader: keeping their answers
+//! saves nothing and cost memory (with 500 kiosks connected, 215 MiB instead of 121). Answers
+//! are keyed by the document's heads, which name its content: a document dropped from memory and
+//! loaded again is answered the same.
 
 use std::{
     collections::{HashMap, VecDeque},
