@@ -311,6 +311,31 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// `has_changes` says what Automerge's own lookup says: its heads, an older change, no heads
+    /// at all, and a change it never had.
+    #[test]
+    fn has_changes_agrees_with_automerge() {
+        let mut doc = automerge::AutoCommit::new();
+        crate::documents::put_record(&mut doc, "slots", "a", &1);
+        let older = doc.get_heads();
+        crate::documents::put_record(&mut doc, "slots", "b", &2);
+        let heads = doc.get_heads();
+        let mut other = automerge::AutoCommit::new();
+        crate::documents::put_record(&mut other, "slots", "c", &3);
+        let foreign = other.get_heads();
+        for (asked, expected) in [
+            (heads.clone(), true),
+            (older.clone(), true),
+            (Vec::new(), true),
+            (foreign.clone(), false),
+            ([heads, foreign].concat(), false),
+        ] {
+            let by_automerge = asked.iter().all(|h| doc.get_change_by_hash(h).is_some());
+            assert_eq!(by_automerge, expected);
+            assert_eq!(has_changes(&mut doc, &asked), expected, "{asked:?}");
+        }
+    }
+
     proptest! {
         #[test]
         fn frames_round_trip(nonce in any::<[u8; 32]>(), t in any::<i64>(), name in "[a-z/0-9-]{0,40}",
