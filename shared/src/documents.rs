@@ -89,11 +89,11 @@ impl DocName {
     /// people and go only to their own kiosk.
     pub fn readable_by(&self, kiosk: KioskId) -> bool {
         match self {
-            DocName::Directory | DocName::Agenda { .. } | DocName::Ready => true,
             DocName::Outbox(k)
             | DocName::Inbox(k)
             | DocName::Operators(k)
             | DocName::Bookings(k) => *k == kiosk,
+            _ => self.is_shared(),
         }
     }
 

@@ -10,10 +10,7 @@ use std::{
 };
 
 use automerge::{AutoCommit, sync};
-use coper_shared::{
-    documents::{DocName, KioskId, Request, Writer, collections, records},
-    protocol::next_sync_frame,
-};
+use coper_shared::documents::{DocName, KioskId, Request, Writer, collections, records};
 use jiff::{Timestamp, ToSpan};
 use tokio::sync::{Notify, broadcast};
 
@@ -21,7 +18,7 @@ use super::{
     Context, SyncConfig,
     docs::{Documents, Loaded, write_in_transaction},
     leases::settle_leases,
-    memo::{Outgoing, SyncMemo},
+    memo::{Outgoing, SyncMemo, encoded_frame},
     outbox::decide_requests,
     project::{
         project, write_agenda, write_booked, write_bookings, write_inbox, write_operators,
@@ -56,7 +53,8 @@ pub struct SyncHub {
     queued: Arc<Mutex<Vec<OutboxJob>>>,
     /// The decision latency, for `/metrics`.
     pub metrics: Arc<crate::metrics::Metrics>,
-    /// Sync messages of the server's own documents, made once per kiosk state (see `memo`).
+    /// Sync messages of the documents every kiosk receives, made once per kiosk state (see
+    /// `memo`).
     memo: Arc<SyncMemo>,
 }
 
@@ -292,8 +290,7 @@ impl SyncHub {
             let next = if doc_name.is_shared() {
                 memo.next_frame(doc, &doc_name, &mut state)
             } else {
-                next_sync_frame(doc, &doc_name, &mut state)
-                    .map(|(frame, changes)| (frame.encode().into(), changes))
+                encoded_frame(doc, &doc_name, &mut state)
             };
             (state, next)
         })

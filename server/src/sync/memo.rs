@@ -33,6 +33,16 @@ const KEPT_FRAME_BYTES: usize = 64 * 1024;
 /// A frame to send, encoded, and whether it carries changes (which the kiosk must acknowledge).
 pub(super) type Outgoing = Option<(Bytes, bool)>;
 
+/// `next_sync_frame`'s frame, encoded for the socket.
+pub(super) fn encoded_frame(
+    doc: &mut AutoCommit,
+    name: &DocName,
+    state: &mut sync::State,
+) -> Outgoing {
+    next_sync_frame(doc, name, state)
+        .map(|(frame, carries_changes)| (Bytes::from(frame.encode()), carries_changes))
+}
+
 #[derive(Default)]
 pub(super) struct SyncMemo {
     documents: Mutex<HashMap<DocName, Answers>>,
@@ -64,8 +74,7 @@ impl SyncMemo {
             return answer;
         }
         let before = state.clone();
-        let outgoing = next_sync_frame(doc, name, state)
-            .map(|(frame, carries_changes)| (Bytes::from(frame.encode()), carries_changes));
+        let outgoing = encoded_frame(doc, name, state);
         if outgoing
             .as_ref()
             .is_none_or(|(bytes, _)| bytes.len() <= KEPT_FRAME_BYTES)
@@ -161,8 +170,7 @@ mod tests {
         let mut recalled = 0;
         for (_, ours, _) in &mut kiosks {
             let mut expected_state = ours.clone();
-            let expected = next_sync_frame(&mut server.clone(), &name, &mut expected_state)
-                .map(|(f, c)| (Bytes::from(f.encode()), c));
+            let expected = encoded_frame(&mut server.clone(), &name, &mut expected_state);
             let before = memo.recall(&name, &server.get_heads(), &mut ours.clone());
             recalled += usize::from(before.is_some());
             let got = memo.next_frame(&mut server, &name, ours);
@@ -177,19 +185,14 @@ mod tests {
         // A kiosk that never synced is in another state: Automerge's own answer.
         let mut fresh = sync::State::new();
         let mut expected_state = fresh.clone();
-        let expected = next_sync_frame(&mut server.clone(), &name, &mut expected_state)
-            .map(|(f, c)| (Bytes::from(f.encode()), c));
+        let expected = encoded_frame(&mut server.clone(), &name, &mut expected_state);
         assert_eq!(memo.next_frame(&mut server, &name, &mut fresh), expected);
         assert_eq!(fresh, expected_state);
         // After a change, nothing from before it is handed out.
         put_record(&mut server, "slots", "c", &3);
         assert!(
-            memo.recall(&name, &server.get_heads(), &mut fresh_copy(&kiosks[1].1))
+            memo.recall(&name, &server.get_heads(), &mut kiosks[1].1.clone())
                 .is_none()
         );
-    }
-
-    fn fresh_copy(state: &sync::State) -> sync::State {
-        state.clone()
     }
 }
