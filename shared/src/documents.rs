@@ -325,6 +325,19 @@ pub fn put_exactly<'a, T: Serialize + 'a>(
     collection: &str,
     entries: impl IntoIterator<Item = (String, &'a T)>,
 ) -> bool {
+    let existing = doc.get(ROOT, collection).ok().flatten().map(|(_, map)| map);
+    if existing.is_none_or(|map| doc.length(&map) == 0) {
+        // A fresh collection (a kiosk's copy of its body's bookings at each session): nothing to
+        // compare with or remove, so each record is put without looking it up first.
+        let mut changed = false;
+        for (key, value) in entries {
+            let json = serde_json::to_string(value).expect("records serialise");
+            let map = collection_map(doc, collection);
+            doc.put(&map, key, json).expect("put into a map");
+            changed = true;
+        }
+        return changed;
+    }
     let mut keep = std::collections::BTreeSet::new();
     let mut changed = false;
     for (key, value) in entries {
@@ -508,6 +521,45 @@ pub mod collections {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `put_exactly` leaves exactly the entries given, whether the collection was fresh or not,
+    /// and says whether anything changed.
+    #[test]
+    fn put_exactly_holds_exactly_the_entries_given() {
+        let mut doc = AutoCommit::new();
+        let entries = |pairs: &[(&str, i64)]| -> Vec<(String, i64)> {
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+        };
+        let first = entries(&[("a", 1), ("b", 2)]);
+        assert!(put_exactly(
+            &mut doc,
+            "c",
+            first.iter().map(|(k, v)| (k.clone(), v))
+        ));
+        assert_eq!(records::<i64>(&doc, "c"), first);
+        assert!(
+            !put_exactly(&mut doc, "c", first.iter().map(|(k, v)| (k.clone(), v))),
+            "the same again changes nothing"
+        );
+        let second = entries(&[("b", 3), ("d", 4)]);
+        assert!(put_exactly(
+            &mut doc,
+            "c",
+            second.iter().map(|(k, v)| (k.clone(), v))
+        ));
+        assert_eq!(records::<i64>(&doc, "c"), second);
+        let none: Vec<(String, i64)> = Vec::new();
+        assert!(put_exactly(
+            &mut doc,
+            "c",
+            none.iter().map(|(k, v)| (k.clone(), v))
+        ));
+        assert!(records::<i64>(&doc, "c").is_empty());
+        assert!(
+            !put_exactly(&mut doc, "c", none.iter().map(|(k, v)| (k.clone(), v))),
+            "an empty collection left empty changes nothing"
+        );
+    }
 
     #[test]
     fn names_round_trip_and_junk_is_refused() {

@@ -107,7 +107,35 @@ pub fn migrations_count() -> i64 {
 #[derive(Clone)]
 pub struct Db {
     conn: Arc<Mutex<Connection>>,
+    /// Work for the writing connection, done in order on a thread of its own (see [`Db::call`]).
+    writer: std::sync::mpsc::Sender<WriterJob>,
     readers: Arc<Readers>,
+}
+
+type WriterJob = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// The thread that runs the writing connection's work, one job at a time in the order given,
+/// until every handle on the database is gone.
+///
+/// Its own thread rather than the blocking pool's: when hundreds of kiosks queue work for the
+/// writer at once (a reconnect storm), each queued job held one of the pool's threads waiting
+/// for the connection's lock, and the sessions' reads of documents waited behind them.
+fn start_writer(conn: Arc<Mutex<Connection>>) -> std::sync::mpsc::Sender<WriterJob> {
+    let (jobs, queue) = std::sync::mpsc::channel::<WriterJob>();
+    std::thread::Builder::new()
+        .name("coper-writer".into())
+        .spawn(move || {
+            for job in queue {
+                // A panic inside an earlier job poisons the mutex, but the connection itself is
+                // still consistent (SQLite rolled back the open transaction), so keep serving.
+                let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
+                // A job that panics loses its own answer only: its caller is told the worker
+                // is gone, and the next job is served.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut guard)));
+            }
+        })
+        .expect("start the database's writing thread");
+    jobs
 }
 
 /// Query-only connections, lent one closure at a time.
@@ -188,8 +216,10 @@ impl Db {
         settings::seal_secret(&conn, jiff::Timestamp::now())?;
         settings::opt_out_key(&conn, jiff::Timestamp::now())?;
         settings::ready_stretch(&conn, jiff::Timestamp::now())?;
+        let conn = Arc::new(Mutex::new(conn));
         Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
+            writer: start_writer(conn.clone()),
+            conn,
             readers: Arc::new(Readers::open(path)?),
         })
     }
@@ -210,7 +240,8 @@ impl Db {
             .map_err(|_| E::from(StoreError::WorkerGone))?
     }
 
-    /// Run `f` with the connection on the blocking thread pool.
+    /// Run `f` with the writing connection, after the work queued before it, on the writer's
+    /// own thread.
     pub async fn call<T, E>(
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
@@ -219,15 +250,14 @@ impl Db {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            // A panic inside an earlier closure poisons the mutex, but the connection itself is
-            // still consistent (SQLite rolled back the open transaction), so keep serving.
-            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .map_err(|_| E::from(StoreError::WorkerGone))?
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let job: WriterJob = Box::new(move |conn| {
+            let _ = done.send(f(conn));
+        });
+        self.writer
+            .send(job)
+            .map_err(|_| E::from(StoreError::WorkerGone))?;
+        answer.await.map_err(|_| E::from(StoreError::WorkerGone))?
     }
 
     /// Whether the database takes a write transaction (for `/healthz/ready`): the file and its
