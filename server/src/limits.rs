@@ -4,7 +4,10 @@
 use std::{
     collections::HashMap,
     net::IpAddr,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::Duration,
 };
 
@@ -25,6 +28,13 @@ pub struct Limits {
     pub sync_message_bytes: usize,
     /// Sync connections that have not answered the challenge yet, in total.
     pub unauthenticated_syncs: usize,
+    /// Sync connections waiting for one of those places, and how long each may wait before it
+    /// is refused (`503` with `Retry-After`). After an outage hundreds of kiosks come back at
+    /// once: waiting a moment in line keeps the server busy with them, where a refusal sends each
+    /// away for seconds while the server sits idle (docs/BENCHMARKS.md, the reconnect storm).
+    /// The wait is below the kiosk's 5 s connection timeout.
+    pub syncs_waiting: usize,
+    pub sync_admission_wait: Duration,
     /// Sync connections from one address (a partner office's kiosks share its address).
     pub syncs_per_address: usize,
     /// How long a kiosk has to answer the challenge.
@@ -72,6 +82,8 @@ impl Default for Limits {
         Self {
             sync_message_bytes: 1 << 20,
             unauthenticated_syncs: 32,
+            syncs_waiting: 1024,
+            sync_admission_wait: Duration::from_secs(3),
             syncs_per_address: 32,
             auth_timeout: Duration::from_secs(10),
             requests: RequestLimits::default(),
@@ -99,6 +111,8 @@ impl Default for Limits {
 pub struct LimitsFile {
     pub sync_message_bytes: Option<usize>,
     pub unauthenticated_syncs: Option<usize>,
+    pub syncs_waiting: Option<usize>,
+    pub sync_admission_wait_secs: Option<u64>,
     pub syncs_per_address: Option<usize>,
     pub auth_timeout_secs: Option<u64>,
     pub name_chars: Option<usize>,
@@ -137,6 +151,8 @@ impl LimitsFile {
         }
         set!(sync_message_bytes => limits.sync_message_bytes, |v| v);
         set!(unauthenticated_syncs => limits.unauthenticated_syncs, |v| v);
+        set!(syncs_waiting => limits.syncs_waiting, |v| v);
+        set!(sync_admission_wait_secs => limits.sync_admission_wait, Duration::from_secs);
         set!(syncs_per_address => limits.syncs_per_address, |v| v);
         set!(auth_timeout_secs => limits.auth_timeout, Duration::from_secs);
         set!(name_chars => limits.requests.name_chars, |v| v);
@@ -186,10 +202,15 @@ pub fn client_address<'a>(
 }
 
 /// Admission of sync connections: at most [`Limits::unauthenticated_syncs`] waiting for their
-/// challenge, at most [`Limits::syncs_per_address`] from one address.
+/// challenge, and behind them at most [`Limits::syncs_waiting`] waiting in line for a place, each
+/// for [`Limits::sync_admission_wait`] at most; at most [`Limits::syncs_per_address`] from one
+/// address, waiting or not.
 #[derive(Debug)]
 pub struct SyncGate {
     unauthenticated: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    max_waiting: usize,
+    wait: Duration,
     per_address: Arc<Mutex<HashMap<IpAddr, usize>>>,
     max_per_address: usize,
 }
@@ -203,35 +224,85 @@ pub struct Admitted {
     per_address: Arc<Mutex<HashMap<IpAddr, usize>>>,
 }
 
+/// Why a sync connection was not let in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotAdmitted {
+    /// Its address has [`Limits::syncs_per_address`] connections already.
+    Address,
+    /// Every place was taken, and the line was full or did not move in time.
+    Busy,
+}
+
 impl SyncGate {
     pub fn new(limits: &Limits) -> Self {
         Self {
             unauthenticated: Arc::new(Semaphore::new(limits.unauthenticated_syncs)),
+            waiting: AtomicUsize::new(0),
+            max_waiting: limits.syncs_waiting,
+            wait: limits.sync_admission_wait,
             per_address: Arc::default(),
             max_per_address: limits.syncs_per_address,
         }
     }
 
-    /// Let a connection from `address` in, or `None` when a limit is reached.
-    pub fn admit(&self, address: IpAddr) -> Option<Admitted> {
-        let unauthenticated = self.unauthenticated.clone().try_acquire_owned().ok()?;
-        let mut counts = self.per_address.lock().unwrap_or_else(|p| p.into_inner());
-        let count = counts.entry(address).or_default();
-        if *count >= self.max_per_address {
-            return None;
-        }
-        *count += 1;
-        Some(Admitted {
-            unauthenticated: Some(unauthenticated),
-            address,
-            per_address: self.per_address.clone(),
-        })
+    /// Let a connection from `address` in, waiting in line for a place if need be.
+    pub async fn admit(&self, address: IpAddr) -> Result<Admitted, NotAdmitted> {
+        let mut admitted = {
+            let mut counts = self.per_address.lock().unwrap_or_else(|p| p.into_inner());
+            let count = counts.entry(address).or_default();
+            if *count >= self.max_per_address {
+                return Err(NotAdmitted::Address);
+            }
+            *count += 1;
+            // From here on, dropping `admitted` gives the address's place back.
+            Admitted {
+                unauthenticated: None,
+                address,
+                per_address: self.per_address.clone(),
+            }
+        };
+        let permit = match self.unauthenticated.clone().try_acquire_owned() {
+            Ok(permit) => permit,
+            Err(_) => {
+                let line = Line::join(&self.waiting, self.max_waiting).ok_or(NotAdmitted::Busy)?;
+                let permit =
+                    tokio::time::timeout(self.wait, self.unauthenticated.clone().acquire_owned())
+                        .await;
+                drop(line);
+                permit
+                    .map_err(|_| NotAdmitted::Busy)?
+                    .map_err(|_| NotAdmitted::Busy)?
+            }
+        };
+        admitted.unauthenticated = Some(permit);
+        Ok(admitted)
+    }
+}
+
+/// A place in the gate's line, given back when dropped.
+struct Line<'a>(&'a AtomicUsize);
+
+impl<'a> Line<'a> {
+    fn join(waiting: &'a AtomicUsize, max: usize) -> Option<Self> {
+        waiting
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Self(waiting))
+    }
+}
+
+impl Drop for Line<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
 impl Admitted {
-    /// The kiosk proved who it is: its place among the unauthenticated is free again.
-    pub fn authenticated(&mut self) {
+    /// The kiosk proved who it is and its session started: its place among those starting is
+    /// free again.
+    pub fn started(&mut self) {
         self.unauthenticated = None;
     }
 }
@@ -305,25 +376,56 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_gate_counts_waiting_and_per_address_connections() {
-        let gate = SyncGate::new(&Limits {
-            unauthenticated_syncs: 2,
-            syncs_per_address: 2,
-            ..Limits::default()
-        });
+    #[tokio::test]
+    async fn the_gate_counts_waiting_and_per_address_connections() {
+        let gate = |wait: Duration| {
+            SyncGate::new(&Limits {
+                unauthenticated_syncs: 2,
+                syncs_per_address: 2,
+                syncs_waiting: 1,
+                sync_admission_wait: wait,
+                ..Limits::default()
+            })
+        };
         let here: IpAddr = "127.0.0.1".parse().unwrap();
         let there: IpAddr = "127.0.0.2".parse().unwrap();
-        let mut first = gate.admit(here).unwrap();
-        let _second = gate.admit(there).unwrap();
-        assert!(gate.admit(there).is_none(), "two wait for their challenge");
-        first.authenticated();
-        let mut third = gate.admit(here).unwrap();
-        third.authenticated();
-        assert!(gate.admit(here).is_none(), "two from one address");
+        let elsewhere: IpAddr = "127.0.0.3".parse().unwrap();
+
+        // Both places taken: the next waits in line, and is refused when nobody moves in time.
+        let impatient = gate(Duration::from_millis(200));
+        let _first = impatient.admit(here).await.unwrap();
+        let _second = impatient.admit(there).await.unwrap();
+        let started = std::time::Instant::now();
+        assert_eq!(impatient.admit(there).await.unwrap_err(), NotAdmitted::Busy);
+        assert!(started.elapsed() >= Duration::from_millis(200), "it waited");
+
+        let gate = gate(Duration::from_secs(60));
+        let mut first = gate.admit(here).await.unwrap();
+        let _second = gate.admit(there).await.unwrap();
+        // One in line, while the next finds the line full and is refused at once.
+        let waiting = gate.admit(elsewhere);
+        tokio::pin!(waiting);
+        assert!(futures_util::FutureExt::now_or_never(waiting.as_mut()).is_none());
+        let started = std::time::Instant::now();
+        assert_eq!(gate.admit(elsewhere).await.unwrap_err(), NotAdmitted::Busy);
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the line is full"
+        );
+        // The first's session starts: the one in line takes its place.
+        first.started();
+        let mut third = waiting.await.expect("let in when a place frees");
+        third.started();
+        let mut fourth = gate.admit(here).await.unwrap();
+        fourth.started();
+        assert_eq!(
+            gate.admit(here).await.unwrap_err(),
+            NotAdmitted::Address,
+            "two from one address"
+        );
         drop(first);
         assert!(
-            gate.admit(here).is_some(),
+            gate.admit(here).await.is_ok(),
             "a closed connection frees its place"
         );
     }

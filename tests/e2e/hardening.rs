@@ -602,3 +602,39 @@ async fn a_kiosk_keeps_names_in_clear_only_until_the_booking_is_settled() {
         );
     }
 }
+
+/// Kiosks coming back together (after an outage, a restart of the server) wait their turn at
+/// the gate instead of being refused and sent away for seconds: with a single place for a
+/// starting session, six kiosks restarted at once are all brought up to date, and the server
+/// turned none of them away.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kiosks_connecting_together_wait_their_turn_instead_of_being_refused() {
+    let config = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        config.path(),
+        "[limits]\nunauthenticated_syncs = 1\nsync_admission_wait_secs = 60\n",
+    )
+    .unwrap();
+    let log = tempfile::NamedTempFile::new().unwrap();
+    let app = crate::helpers::spawn(crate::helpers::Options {
+        demo: true,
+        args: vec!["--config".into(), config.path().display().to_string()],
+        log_file: Some(log.path().to_path_buf()),
+        ..Default::default()
+    })
+    .await;
+    let mut kiosks = Vec::new();
+    for partner in [1, 2, 1, 2, 1, 2] {
+        kiosks.push(TestKiosk::enrol(&app, partner, &app.ws_url()).await);
+    }
+    let kiosks = join_all(kiosks.into_iter().map(TestKiosk::restart)).await;
+    for kiosk in &kiosks {
+        kiosk.wait_up_to_date().await;
+    }
+    let log = std::fs::read_to_string(log.path()).unwrap();
+    assert!(
+        !log.contains("too many connections"),
+        "a kiosk was turned away:\n{log}"
+    );
+    assert_eq!(app.get("/healthz").await.0, 200);
+}

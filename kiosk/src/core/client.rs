@@ -42,7 +42,7 @@ const FLUSH_EVERY: Duration = Duration::from_millis(500);
 /// [`super::SyncStatus::refused`] when the server speaks another protocol version.
 pub const PROTOCOL_VERSION_REFUSAL: &str = "protocol_version";
 
-/// Reconnect forever, with exponential backoff and jitter.
+/// Reconnect forever, with exponential backoff and jitter (a busy server's `Retry-After` heeded).
 pub(super) async fn run(shared: Arc<Shared>) {
     let mut backoff = FIRST_BACKOFF;
     loop {
@@ -75,6 +75,8 @@ pub(super) async fn run(shared: Arc<Shared>) {
                     backoff = MAX_BACKOFF;
                 }
             }
+            // Up, but busy with other kiosks: back when it asked, and no later.
+            Err(CoreError::Busy { retry_after }) => backoff = retry_after,
             Err(e @ CoreError::ProtocolVersion { .. }) => {
                 tracing::warn!(error = %e, "the server speaks another protocol version");
                 shared.lock().refused = Some(PROTOCOL_VERSION_REFUSAL.into());
@@ -83,9 +85,12 @@ pub(super) async fn run(shared: Arc<Shared>) {
             Err(e) => tracing::debug!(error = %e, "sync session ended"),
         }
         shared.changed();
-        let jitter = Duration::from_millis(u64::from(random_u16() % 200));
+        // Somewhere in the second half of the backoff: kiosks that lost the server together
+        // come back spread out, not in one wave.
+        let half = backoff / 2;
+        let jitter = half.mul_f64(f64::from(random_u16()) / f64::from(u16::MAX));
         tokio::select! {
-            () = tokio::time::sleep(backoff + jitter) => {}
+            () = tokio::time::sleep(half + jitter) => {}
             () = shared.stop.notified() => return,
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -216,6 +221,13 @@ async fn connect(url: &str, data_dir: &Path) -> Result<Socket, CoreError> {
                 server: version_of(response.headers()),
             });
         }
+        Err(tungstenite::Error::Http(response))
+            if response.status() == StatusCode::SERVICE_UNAVAILABLE =>
+        {
+            return Err(CoreError::Busy {
+                retry_after: retry_after(response.headers()),
+            });
+        }
         Err(e) => return Err(CoreError::Network(e.to_string())),
     };
     let server = version_of(response.headers());
@@ -226,6 +238,16 @@ async fn connect(url: &str, data_dir: &Path) -> Result<Socket, CoreError> {
         });
     }
     Ok(socket)
+}
+
+/// When a busy server asks to be tried again (`Retry-After`, in seconds), within the backoff's
+/// bounds; the first backoff when it does not say.
+fn retry_after(headers: &tungstenite::http::HeaderMap) -> Duration {
+    headers
+        .get(tungstenite::http::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+        .map_or(FIRST_BACKOFF, Duration::from_secs)
+        .clamp(FIRST_BACKOFF, MAX_BACKOFF)
 }
 
 /// Enrol a new key with a one-time code: the kiosk's id and its partner body.
@@ -491,5 +513,32 @@ async fn refusal_or(socket: &mut Socket, failed: CoreError) -> CoreError {
     match tokio::time::timeout(Duration::from_secs(1), read).await {
         Ok(Some((code, message))) => CoreError::Refused { code, message },
         _ => failed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A busy server's `Retry-After` is heeded within the backoff's bounds; without one, or with
+    /// one that is not a number of seconds, the kiosk tries again soon.
+    #[test]
+    fn retry_after_is_heeded_within_the_backoff() {
+        let with = |value: Option<&str>| {
+            let mut headers = tungstenite::http::HeaderMap::new();
+            if let Some(value) = value {
+                headers.insert(
+                    tungstenite::http::header::RETRY_AFTER,
+                    value.parse().unwrap(),
+                );
+            }
+            retry_after(&headers)
+        };
+        assert_eq!(with(Some("2")), Duration::from_secs(2));
+        assert_eq!(with(Some(" 3 ")), Duration::from_secs(3));
+        assert_eq!(with(Some("3600")), MAX_BACKOFF);
+        assert_eq!(with(Some("0")), FIRST_BACKOFF);
+        assert_eq!(with(Some("Wed, 21 Oct 2026 07:28:00 GMT")), FIRST_BACKOFF);
+        assert_eq!(with(None), FIRST_BACKOFF);
     }
 }

@@ -75,6 +75,10 @@ pub enum CoreError {
     Refused { code: String, message: String },
     #[error("network: {0}")]
     Network(String),
+    /// The server is up but turned the connection away for now (too many kiosks connecting at
+    /// once), and said when to try again.
+    #[error("the server is busy: trying again in {} s", retry_after.as_secs())]
+    Busy { retry_after: std::time::Duration },
     #[error("protocol: {0}")]
     Protocol(String),
     /// The server speaks another version of the sync protocol: this kiosk (or the server) must
