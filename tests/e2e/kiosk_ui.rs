@@ -1193,11 +1193,18 @@ async fn the_documents_are_settled_in_the_browser_and_the_kiosk_prints_what_is_s
 
     // The staff's inbox has it, live; the photo zooms; one document valid, one original.
     staff.wait_for_text("#inbox", &surname, 10).await;
-    // (Opened by its address: the inbox may still be reloading for the person's later steps.)
+    // (Opened by its address: the inbox may still be reloading for the person's later steps,
+    // and a reload it began as we left can win over our navigation: then go again.)
     let opened = staff
         .script("return document.querySelector('#files a').href;")
         .await;
-    staff.goto(opened.as_str().unwrap()).await;
+    let opened = opened.as_str().unwrap();
+    for _ in 0..5 {
+        staff.goto(opened).await;
+        if staff.script("return location.href;").await == opened {
+            break;
+        }
+    }
     assert!(staff.text("#messages").await.contains("أرسلت الوثيقتين"));
     let width = "return document.querySelector('.coper-upload img').width;";
     assert_eq!(staff.script(width).await, 160);
