@@ -26,7 +26,8 @@ pub struct Limits {
     /// The largest WebSocket message a kiosk may send. A message beyond it ends the session
     /// before it is held whole (a day of offline bookings is a few kilobytes).
     pub sync_message_bytes: usize,
-    /// Sync connections that have not answered the challenge yet, in total.
+    /// Sync connections starting, in total: not yet past the challenge, or past it and being
+    /// brought up to date before their session starts (the key keeps its first name).
     pub unauthenticated_syncs: usize,
     /// Sync connections waiting for one of those places, and how long each may wait before it
     /// is refused (`503` with `Retry-After`). After an outage hundreds of kiosks come back at
@@ -201,8 +202,8 @@ pub fn client_address<'a>(
         .unwrap_or(peer)
 }
 
-/// Admission of sync connections: at most [`Limits::unauthenticated_syncs`] waiting for their
-/// challenge, and behind them at most [`Limits::syncs_waiting`] waiting in line for a place, each
+/// Admission of sync connections: at most [`Limits::unauthenticated_syncs`] starting (the
+/// challenge, then the kiosk brought up to date), and behind them at most [`Limits::syncs_waiting`] waiting in line for a place, each
 /// for [`Limits::sync_admission_wait`] at most; at most [`Limits::syncs_per_address`] from one
 /// address, waiting or not.
 #[derive(Debug)]

@@ -527,38 +527,29 @@ mod tests {
     #[test]
     fn put_exactly_holds_exactly_the_entries_given() {
         let mut doc = AutoCommit::new();
-        let entries = |pairs: &[(&str, i64)]| -> Vec<(String, i64)> {
-            pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect()
+        let mut put = |pairs: &[(&str, i64)]| {
+            let changed = put_exactly(
+                &mut doc,
+                "c",
+                pairs.iter().map(|(k, v)| ((*k).to_owned(), v)),
+            );
+            let held: Vec<(String, i64)> = records(&doc, "c");
+            let wanted: Vec<(String, i64)> =
+                pairs.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect();
+            assert_eq!(held, wanted);
+            changed
         };
-        let first = entries(&[("a", 1), ("b", 2)]);
-        assert!(put_exactly(
-            &mut doc,
-            "c",
-            first.iter().map(|(k, v)| (k.clone(), v))
-        ));
-        assert_eq!(records::<i64>(&doc, "c"), first);
+        assert!(put(&[("a", 1), ("b", 2)]), "into a fresh collection");
         assert!(
-            !put_exactly(&mut doc, "c", first.iter().map(|(k, v)| (k.clone(), v))),
+            !put(&[("a", 1), ("b", 2)]),
             "the same again changes nothing"
         );
-        let second = entries(&[("b", 3), ("d", 4)]);
-        assert!(put_exactly(
-            &mut doc,
-            "c",
-            second.iter().map(|(k, v)| (k.clone(), v))
-        ));
-        assert_eq!(records::<i64>(&doc, "c"), second);
-        let none: Vec<(String, i64)> = Vec::new();
-        assert!(put_exactly(
-            &mut doc,
-            "c",
-            none.iter().map(|(k, v)| (k.clone(), v))
-        ));
-        assert!(records::<i64>(&doc, "c").is_empty());
         assert!(
-            !put_exactly(&mut doc, "c", none.iter().map(|(k, v)| (k.clone(), v))),
-            "an empty collection left empty changes nothing"
+            put(&[("b", 3), ("d", 4)]),
+            "one changed, one added, one removed"
         );
+        assert!(put(&[]), "all removed");
+        assert!(!put(&[]), "an empty collection left empty changes nothing");
     }
 
     #[test]
