@@ -265,14 +265,13 @@ impl SyncGate {
         let permit = match self.unauthenticated.clone().try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
-                let line = Line::join(&self.waiting, self.max_waiting).ok_or(NotAdmitted::Busy)?;
-                let permit =
-                    tokio::time::timeout(self.wait, self.unauthenticated.clone().acquire_owned())
-                        .await;
-                drop(line);
+                let _line = Line::join(&self.waiting, self.max_waiting).ok_or(NotAdmitted::Busy)?;
+                let waited =
+                    tokio::time::timeout(self.wait, self.unauthenticated.clone().acquire_owned());
+                let Ok(Ok(permit)) = waited.await else {
+                    return Err(NotAdmitted::Busy);
+                };
                 permit
-                    .map_err(|_| NotAdmitted::Busy)?
-                    .map_err(|_| NotAdmitted::Busy)?
             }
         };
         admitted.unauthenticated = Some(permit);

@@ -329,14 +329,16 @@ pub fn put_exactly<'a, T: Serialize + 'a>(
     if existing.is_none_or(|map| doc.length(&map) == 0) {
         // A fresh collection (a kiosk's copy of its body's bookings at each session): nothing to
         // compare with or remove, so each record is put without looking it up first.
-        let mut changed = false;
+        let mut entries = entries.into_iter().peekable();
+        if entries.peek().is_none() {
+            return false;
+        }
+        let map = collection_map(doc, collection);
         for (key, value) in entries {
             let json = serde_json::to_string(value).expect("records serialise");
-            let map = collection_map(doc, collection);
             doc.put(&map, key, json).expect("put into a map");
-            changed = true;
         }
-        return changed;
+        return true;
     }
     let mut keep = std::collections::BTreeSet::new();
     let mut changed = false;

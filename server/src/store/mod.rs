@@ -126,8 +126,9 @@ fn start_writer(conn: Arc<Mutex<Connection>>) -> std::sync::mpsc::Sender<WriterJ
         .name("coper-writer".into())
         .spawn(move || {
             for job in queue {
-                // A panic inside an earlier job poisons the mutex, but the connection itself is
-                // still consistent (SQLite rolled back the open transaction), so keep serving.
+                // Only `call_blocking` can poison the mutex (a job's panic is caught below), and
+                // the connection itself is still consistent (SQLite rolled back the open
+                // transaction), so keep serving.
                 let mut guard = conn.lock().unwrap_or_else(|p| p.into_inner());
                 // A job that panics loses its own answer only: its caller is told the worker
                 // is gone, and the next job is served.

@@ -70,7 +70,11 @@ fn next_gather(elapsed: Duration, kiosk: KioskId) -> Duration {
     let every = GATHER_SHARED.as_micros() as u64;
     let phase = (kiosk.0.as_u128() % u128::from(GATHER_PHASES)) as u64 * every / GATHER_PHASES;
     let elapsed = elapsed.as_micros() as u64;
-    let periods = elapsed.saturating_sub(phase) / every + u64::from(elapsed >= phase);
+    let periods = if elapsed < phase {
+        0
+    } else {
+        (elapsed - phase) / every + 1
+    };
     Duration::from_micros(phase + periods * every)
 }
 
