@@ -20,6 +20,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+mod cpu;
 mod floors;
 mod kiosk_start;
 mod trace;
@@ -240,6 +241,7 @@ async fn round_trip(kiosks: usize, bookings: usize, concurrency: usize) {
         started.elapsed().as_secs_f64()
     );
     let semaphore = Arc::new(tokio::sync::Semaphore::new(concurrency));
+    let cpu = cpu::CpuMeter::start(app.pid());
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(bookings);
     for i in 0..bookings {
@@ -274,6 +276,7 @@ async fn round_trip(kiosks: usize, bookings: usize, concurrency: usize) {
         latencies.len() as f64 / elapsed.as_secs_f64(),
         peak_rss_mib(app.pid()),
     );
+    println!("{}", cpu.stop().per_booking(latencies.len()));
 }
 
 async fn memory(kiosks: usize) {
@@ -392,6 +395,7 @@ async fn storm(kiosks: usize, per_kiosk: usize) {
         keep,
     )
     .await;
+    let cpu = cpu::CpuMeter::start(app.pid());
     wait_until(Duration::from_secs(1800), "every verdict back", || {
         requests
             .iter()
@@ -406,6 +410,7 @@ async fn storm(kiosks: usize, per_kiosk: usize) {
         elapsed.as_secs_f64(),
         peak_rss_mib(app.pid()),
     );
+    println!("{}", cpu.stop().per_booking(requests.len()));
 }
 
 /// The server's own work on one sync batch, measured in process with the server's library: apply
