@@ -17,29 +17,28 @@ pub fn audit_from(
     detail: &serde_json::Value,
     source: &str,
 ) -> Result<(), rusqlite::Error> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO audit_log (at, actor, action, subject, detail, source)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        (
-            instant_text(at),
-            actor,
-            action,
-            subject,
-            detail.to_string(),
-            source,
-        ),
-    )?;
+    )?
+    .execute((
+        instant_text(at),
+        actor,
+        action,
+        subject,
+        detail.to_string(),
+        source,
+    ))?;
     Ok(())
 }
 
 /// Whether `actor` has done `action` from `source` before (e.g. logged in from this computer).
 pub fn has(conn: &Connection, actor: &str, action: &str, source: &str) -> Result<bool, StoreError> {
     Ok(conn
-        .query_row(
+        .prepare_cached(
             "SELECT 1 FROM audit_log WHERE actor = ?1 AND action = ?2 AND source = ?3 LIMIT 1",
-            params![actor, action, source],
-            |_| Ok(()),
-        )
+        )?
+        .query_row(params![actor, action, source], |_| Ok(()))
         .optional()?
         .is_some())
 }
@@ -74,8 +73,7 @@ pub fn audit_lines(
     filter: &AuditFilter,
     limit: usize,
 ) -> Result<Vec<AuditLine>, StoreError> {
-    let mut stmt = conn.prepare(
-        "SELECT l.id, l.at, l.actor, coalesce(u.username, k.label, ''), l.action, l.subject, l.detail, l.source
+    let mut stmt = conn.prepare_cached("SELECT l.id, l.at, l.actor, coalesce(u.username, k.label, ''), l.action, l.subject, l.detail, l.source
          FROM audit_log l
          LEFT JOIN users u ON l.actor = 'user:' || u.id
          LEFT JOIN kiosks k ON l.actor = 'kiosk:' || k.id
@@ -83,8 +81,7 @@ pub fn audit_lines(
            AND (?2 = '' OR l.action LIKE ?2 || '%')
            AND (?3 IS NULL OR l.at >= ?3) AND (?4 IS NULL OR l.at < ?4)
            AND (?5 IS NULL OR l.id < ?5)
-         ORDER BY l.id DESC LIMIT ?6",
-    )?;
+         ORDER BY l.id DESC LIMIT ?6")?;
     let next_day = filter
         .to
         .and_then(|d| d.tomorrow().ok())

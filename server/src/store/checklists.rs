@@ -85,10 +85,8 @@ pub fn add_document(
     now: Timestamp,
     (actor, source): (&str, &str),
 ) -> Result<String, StoreError> {
-    conn.execute(
-        "INSERT INTO precheck_documents (names, created_at) VALUES (?1, ?2)",
-        params![to_json(names), instant_text(now)],
-    )?;
+    conn.prepare_cached("INSERT INTO precheck_documents (names, created_at) VALUES (?1, ?2)")?
+        .execute(params![to_json(names), instant_text(now)])?;
     let code = added_code(conn.last_insert_rowid());
     audit_from(
         conn,
@@ -113,10 +111,11 @@ pub fn retire_document(
     let Some(id) = code.strip_prefix('x').and_then(|n| n.parse::<i64>().ok()) else {
         return Ok(None);
     };
-    let changed = conn.execute(
-        "UPDATE precheck_documents SET retired_at = coalesce(retired_at, ?2) WHERE id = ?1",
-        params![id, instant_text(now)],
-    )?;
+    let changed = conn
+        .prepare_cached(
+            "UPDATE precheck_documents SET retired_at = coalesce(retired_at, ?2) WHERE id = ?1",
+        )?
+        .execute(params![id, instant_text(now)])?;
     if changed == 0 {
         return Ok(None);
     }
@@ -129,12 +128,12 @@ pub fn retire_document(
         &serde_json::json!({}),
         source,
     )?;
-    let in_use: i64 = conn.query_row(
-        "SELECT count(*) FROM precheck_items i JOIN precheck_files f ON f.id = i.file_id
+    let in_use: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM precheck_items i JOIN precheck_files f ON f.id = i.file_id
          WHERE i.document = ?1 AND f.state <> 'closed'",
-        [code],
-        |r| r.get(0),
-    )?;
+        )?
+        .query_row([code], |r| r.get(0))?;
     Ok(Some(in_use as usize))
 }
 
@@ -173,28 +172,25 @@ pub fn save_kind(
     (actor, source): (&str, &str),
 ) -> Result<Option<i64>, StoreError> {
     let taken: Option<i64> = conn
-        .query_row(
-            "SELECT id FROM precheck_kinds WHERE service = ?1 AND name = ?2",
-            params![service, name],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT id FROM precheck_kinds WHERE service = ?1 AND name = ?2")?
+        .query_row(params![service, name], |r| r.get(0))
         .optional()?;
     if taken.is_some_and(|t| Some(t) != id) {
         return Ok(None);
     }
     let id = match id {
         Some(id) => {
-            conn.execute(
+            conn.prepare_cached(
                 "UPDATE precheck_kinds SET service = ?2, name = ?3, documents = ?4 WHERE id = ?1",
-                params![id, service, name, to_json(&documents)],
-            )?;
+            )?
+            .execute(params![id, service, name, to_json(&documents)])?;
             id
         }
         None => {
-            conn.execute(
+            conn.prepare_cached(
                 "INSERT INTO precheck_kinds (service, name, documents) VALUES (?1, ?2, ?3)",
-                params![service, name, to_json(&documents)],
-            )?;
+            )?
+            .execute(params![service, name, to_json(&documents)])?;
             conn.last_insert_rowid()
         }
     };
@@ -217,7 +213,10 @@ pub fn delete_kind(
     now: Timestamp,
     (actor, source): (&str, &str),
 ) -> Result<bool, StoreError> {
-    let deleted = conn.execute("DELETE FROM precheck_kinds WHERE id = ?1", [id])? > 0;
+    let deleted = conn
+        .prepare_cached("DELETE FROM precheck_kinds WHERE id = ?1")?
+        .execute([id])?
+        > 0;
     if deleted {
         audit_from(
             conn,
@@ -262,16 +261,16 @@ pub fn add_answer(
     now: Timestamp,
     (actor, source): (&str, &str),
 ) -> Result<i64, StoreError> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO precheck_answers (service, question, answer, created_at)
          VALUES (?1, ?2, ?3, ?4)",
-        params![
-            service,
-            to_json(question),
-            to_json(answer),
-            instant_text(now)
-        ],
-    )?;
+    )?
+    .execute(params![
+        service,
+        to_json(question),
+        to_json(answer),
+        instant_text(now)
+    ])?;
     let id = conn.last_insert_rowid();
     audit_from(
         conn,
@@ -292,10 +291,12 @@ pub fn retire_answer(
     now: Timestamp,
     (actor, source): (&str, &str),
 ) -> Result<bool, StoreError> {
-    let changed = conn.execute(
-        "UPDATE precheck_answers SET retired_at = coalesce(retired_at, ?2) WHERE id = ?1",
-        params![id, instant_text(now)],
-    )? > 0;
+    let changed = conn
+        .prepare_cached(
+            "UPDATE precheck_answers SET retired_at = coalesce(retired_at, ?2) WHERE id = ?1",
+        )?
+        .execute(params![id, instant_text(now)])?
+        > 0;
     if changed {
         audit_from(
             conn,

@@ -77,17 +77,17 @@ pub fn issue_code(
     let expires = now
         .checked_add((valid_days * 24).hours())
         .unwrap_or(Timestamp::MAX);
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO enrolment_codes (code_hash, partner_body_id, label, created_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![
-            hash(&code),
-            partner_body_id,
-            label,
-            instant_text(now),
-            instant_text(expires)
-        ],
-    )?;
+    )?
+    .execute(params![
+        hash(&code),
+        partner_body_id,
+        label,
+        instant_text(now),
+        instant_text(expires)
+    ])?;
     audit_from(
         conn,
         now,
@@ -109,12 +109,13 @@ pub fn redeem(
 ) -> Result<Result<(KioskId, i64), EnrolError>, StoreError> {
     let tx = conn.transaction()?;
     let row: Option<(i64, String, String, Option<String>)> = tx
-        .query_row(
+        .prepare_cached(
             "SELECT partner_body_id, label, expires_at, used_at FROM enrolment_codes
              WHERE code_hash = ?1",
-            [hash(code)],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
+        )?
+        .query_row([hash(code)], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
         .optional()?;
     let Some((partner, label, expires_at, used_at)) = row else {
         return Ok(Err(EnrolError::UnknownCode));
@@ -122,12 +123,11 @@ pub fn redeem(
     if used_at.is_some() {
         // The same kiosk asking again (its answer was lost on the way): tell it again.
         let same: Option<String> = tx
-            .query_row(
+            .prepare_cached(
                 "SELECT k.id FROM enrolment_codes c JOIN kiosks k ON k.id = c.kiosk_id
                  WHERE c.code_hash = ?1 AND k.public_key = ?2 AND k.revoked_at IS NULL",
-                params![hash(code), public_key.as_slice()],
-                |r| r.get(0),
-            )
+            )?
+            .query_row(params![hash(code), public_key.as_slice()], |r| r.get(0))
             .optional()?;
         return Ok(match same.and_then(|id| id.parse().ok()) {
             Some(id) => Ok((KioskId(id), partner)),
@@ -138,26 +138,29 @@ pub fn redeem(
         return Ok(Err(EnrolError::ExpiredCode));
     }
     let taken: Option<String> = tx
-        .query_row(
-            "SELECT id FROM kiosks WHERE public_key = ?1",
-            [public_key.as_slice()],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT id FROM kiosks WHERE public_key = ?1")?
+        .query_row([public_key.as_slice()], |r| r.get(0))
         .optional()?;
     if taken.is_some() {
         return Ok(Err(EnrolError::KeyInUse));
     }
     let kiosk = KioskId(Uuid::now_v7());
     let at = instant_text(now);
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO kiosks (id, partner_body_id, label, public_key, created_at, enrolled_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-        params![kiosk.to_string(), partner, label, public_key.as_slice(), at],
-    )?;
-    tx.execute(
+    )?
+    .execute(params![
+        kiosk.to_string(),
+        partner,
+        label,
+        public_key.as_slice(),
+        at
+    ])?;
+    tx.prepare_cached(
         "UPDATE enrolment_codes SET used_at = ?2, kiosk_id = ?3 WHERE code_hash = ?1",
-        params![hash(code), at, kiosk.to_string()],
-    )?;
+    )?
+    .execute(params![hash(code), at, kiosk.to_string()])?;
     audit_from(
         &tx,
         now,
@@ -178,10 +181,11 @@ pub fn revoke_code(
     now: Timestamp,
     actor: &str,
 ) -> Result<Result<(), EnrolError>, StoreError> {
-    let updated = conn.execute(
-        "UPDATE enrolment_codes SET used_at = ?2 WHERE code_hash = ?1 AND used_at IS NULL",
-        params![hash(code), instant_text(now)],
-    )?;
+    let updated = conn
+        .prepare_cached(
+            "UPDATE enrolment_codes SET used_at = ?2 WHERE code_hash = ?1 AND used_at IS NULL",
+        )?
+        .execute(params![hash(code), instant_text(now)])?;
     if updated == 0 {
         return Ok(Err(EnrolError::UnknownCode));
     }
@@ -206,10 +210,9 @@ pub fn revoke(
     actor: &str,
 ) -> Result<Result<Vec<(ServiceId, Date)>, EnrolError>, StoreError> {
     let tx = conn.transaction()?;
-    let updated = tx.execute(
-        "UPDATE kiosks SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1",
-        params![kiosk, instant_text(now)],
-    )?;
+    let updated = tx
+        .prepare_cached("UPDATE kiosks SET revoked_at = coalesce(revoked_at, ?2) WHERE id = ?1")?
+        .execute(params![kiosk, instant_text(now)])?;
     if updated == 0 {
         return Ok(Err(EnrolError::UnknownKiosk(
             kiosk.chars().take(40).collect(),
@@ -236,11 +239,8 @@ pub fn revoke(
 /// The public key of an enrolled kiosk, and whether it has been revoked.
 pub fn key_of(conn: &Connection, kiosk: &str) -> Result<Option<([u8; 32], bool)>, StoreError> {
     let row: Option<(Option<Vec<u8>>, Option<String>)> = conn
-        .query_row(
-            "SELECT public_key, revoked_at FROM kiosks WHERE id = ?1",
-            [kiosk],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT public_key, revoked_at FROM kiosks WHERE id = ?1")?
+        .query_row([kiosk], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     Ok(row.and_then(|(key, revoked)| {
         let key: [u8; 32] = key?.try_into().ok()?;
@@ -259,10 +259,8 @@ pub struct Kiosk {
 }
 
 pub fn kiosks_of(conn: &Connection, partner: i64) -> Result<Vec<Kiosk>, StoreError> {
-    let mut stmt = conn.prepare(
-        "SELECT id, label, enrolled_at, last_seen_at, revoked_at FROM kiosks
-         WHERE partner_body_id = ?1 AND public_key IS NOT NULL ORDER BY revoked_at IS NOT NULL, label",
-    )?;
+    let mut stmt = conn.prepare_cached("SELECT id, label, enrolled_at, last_seen_at, revoked_at FROM kiosks
+         WHERE partner_body_id = ?1 AND public_key IS NOT NULL ORDER BY revoked_at IS NOT NULL, label")?;
     Ok(stmt
         .query_map([partner], |r| {
             Ok(Kiosk {
@@ -279,21 +277,16 @@ pub fn kiosks_of(conn: &Connection, partner: i64) -> Result<Vec<Kiosk>, StoreErr
 /// Whether `kiosk` is unknown or revoked.
 pub fn is_revoked(conn: &Connection, kiosk: KioskId) -> Result<bool, StoreError> {
     let revoked: Option<Option<String>> = conn
-        .query_row(
-            "SELECT revoked_at FROM kiosks WHERE id = ?1",
-            [kiosk.to_string()],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT revoked_at FROM kiosks WHERE id = ?1")?
+        .query_row([kiosk.to_string()], |r| r.get(0))
         .optional()?;
     Ok(!matches!(revoked, Some(None)))
 }
 
 /// A kiosk proved who it is: it counts as seen now.
 pub fn seen(conn: &Connection, kiosk: KioskId, now: Timestamp) -> Result<(), StoreError> {
-    conn.execute(
-        "UPDATE kiosks SET last_seen_at = ?2 WHERE id = ?1",
-        params![kiosk.to_string(), instant_text(now)],
-    )?;
+    conn.prepare_cached("UPDATE kiosks SET last_seen_at = ?2 WHERE id = ?1")?
+        .execute(params![kiosk.to_string(), instant_text(now)])?;
     Ok(())
 }
 
@@ -322,10 +315,7 @@ pub fn enrolled_by_partner(conn: &Connection) -> Result<Vec<(KioskId, i64)>, Sto
 /// The partner body `kiosk` belongs to.
 pub fn partner_of(conn: &Connection, kiosk: KioskId) -> Result<Option<i64>, StoreError> {
     Ok(conn
-        .query_row(
-            "SELECT partner_body_id FROM kiosks WHERE id = ?1",
-            [kiosk.to_string()],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT partner_body_id FROM kiosks WHERE id = ?1")?
+        .query_row([kiosk.to_string()], |r| r.get(0))
         .optional()?)
 }

@@ -31,19 +31,19 @@ pub fn figures(conn: &Connection, now: Timestamp) -> Result<Figures, StoreError>
         .collect::<Result<_, _>>()?;
     let silent_after_minutes = settings::settings(conn)?.map_or(30, |s| s.kiosk_silent_minutes);
     let cutoff = instant_text(now - jiff::SignedDuration::from_mins(silent_after_minutes));
-    let (kiosks_enrolled, kiosks_silent) = conn.query_row(
-        "SELECT count(*), count(*) FILTER (WHERE last_seen_at IS NULL OR last_seen_at < ?1)
+    let (kiosks_enrolled, kiosks_silent) = conn
+        .prepare_cached(
+            "SELECT count(*), count(*) FILTER (WHERE last_seen_at IS NULL OR last_seen_at < ?1)
            FROM kiosks WHERE revoked_at IS NULL",
-        [cutoff],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    let (notices_queued, notices_failed) = conn.query_row(
-        "SELECT count(*) FILTER (WHERE sent_at IS NULL AND failed_at IS NULL),
+        )?
+        .query_row([cutoff], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let (notices_queued, notices_failed) = conn
+        .prepare_cached(
+            "SELECT count(*) FILTER (WHERE sent_at IS NULL AND failed_at IS NULL),
                 count(*) FILTER (WHERE failed_at IS NOT NULL)
            FROM notices",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+        )?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(Figures {
         verdicts,
         kiosks_enrolled,
@@ -56,9 +56,9 @@ pub fn figures(conn: &Connection, now: Timestamp) -> Result<Figures, StoreError>
 
 /// Bytes of the database file in use (pages × page size).
 pub fn database_bytes(conn: &Connection) -> Result<i64, StoreError> {
-    Ok(conn.query_row(
-        "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
-        [],
-        |r| r.get(0),
-    )?)
+    Ok(conn
+        .prepare_cached(
+            "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+        )?
+        .query_row([], |r| r.get(0))?)
 }

@@ -275,11 +275,17 @@ impl Db {
     }
 }
 
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 256;
+
 fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    // Room for every statement of the store (about 200 distinct): each is parsed once per
+    // connection, not at each use (parsing was 8 % of the writer's time under load).
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     add_functions(conn)
 }
 

@@ -46,12 +46,14 @@ pub fn enqueue_with_link(
         Option<String>,
     );
     let row: Option<Row> = conn
-        .query_row(
+        .prepare_cached(
             "SELECT a.booking_code, a.slot_date, a.slot_time, a.phone, a.email, a.notice_lang,
                     p.name
              FROM appointments a LEFT JOIN partner_bodies p ON p.id = a.partner_body_id
              WHERE a.id = ?1 AND a.consent_at IS NOT NULL
                AND (NOT ?2 OR a.status IN ('booked', 'checked_in'))",
+        )?
+        .query_row(
             // The pre-check's messages are for a booking still to come; the others (a
             // cancellation, a no-show) are about one that ended.
             params![
@@ -95,25 +97,28 @@ pub fn precheck_news(
     now: Timestamp,
     due: Timestamp,
 ) -> Result<usize, StoreError> {
-    let waiting: bool = conn.query_row(
-        "SELECT count(*) > 0 FROM notices WHERE appointment_id = ?1 AND kind = ?2
+    let waiting: bool = conn
+        .prepare_cached(
+            "SELECT count(*) > 0 FROM notices WHERE appointment_id = ?1 AND kind = ?2
            AND sent_at IS NULL AND failed_at IS NULL AND recipient <> ''",
-        params![appointment, NoticeKind::PrecheckUpdate.key()],
-        |r| r.get(0),
-    )?;
+        )?
+        .query_row(
+            params![appointment, NoticeKind::PrecheckUpdate.key()],
+            |r| r.get(0),
+        )?;
     if waiting {
         return Ok(0);
     }
     let queued = enqueue_with_link(conn, appointment, NoticeKind::PrecheckUpdate, "", link, now)?;
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE notices SET due_at = ?3 WHERE appointment_id = ?1 AND kind = ?2
            AND sent_at IS NULL AND failed_at IS NULL",
-        params![
-            appointment,
-            NoticeKind::PrecheckUpdate.key(),
-            instant_text(due)
-        ],
-    )?;
+    )?
+    .execute(params![
+        appointment,
+        NoticeKind::PrecheckUpdate.key(),
+        instant_text(due)
+    ])?;
     Ok(queued)
 }
 
@@ -173,20 +178,20 @@ fn insert(
     if opted_out(conn, channel, recipient)? {
         return Ok(false);
     }
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO notices (appointment_id, kind, channel, recipient, lang, body,
              created_at, due_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-        params![
-            id,
-            kind.key(),
-            channel,
-            recipient,
-            lang,
-            body,
-            instant_text(now)
-        ],
-    )?;
+    )?
+    .execute(params![
+        id,
+        kind.key(),
+        channel,
+        recipient,
+        lang,
+        body,
+        instant_text(now)
+    ])?;
     Ok(true)
 }
 
@@ -211,20 +216,18 @@ pub fn save_template(
 ) -> Result<Result<(), coper_shared::notices::TemplateError>, StoreError> {
     let text = text.trim();
     if text.is_empty() || Some(text) == template(lang, kind) {
-        conn.execute(
-            "DELETE FROM notice_templates WHERE lang = ?1 AND kind = ?2",
-            params![lang, kind.key()],
-        )?;
+        conn.prepare_cached("DELETE FROM notice_templates WHERE lang = ?1 AND kind = ?2")?
+            .execute(params![lang, kind.key()])?;
     } else {
         if let Err(e) = check_template(kind, text) {
             return Ok(Err(e));
         }
-        conn.execute(
+        conn.prepare_cached(
             "INSERT INTO notice_templates (lang, kind, body, saved_at, saved_by)
              VALUES (?1, ?2, ?3, ?4, ?5)
              ON CONFLICT (lang, kind) DO UPDATE SET body = ?3, saved_at = ?4, saved_by = ?5",
-            params![lang, kind.key(), text, instant_text(now), actor],
-        )?;
+        )?
+        .execute(params![lang, kind.key(), text, instant_text(now), actor])?;
     }
     audit_from(
         conn,
@@ -288,10 +291,8 @@ pub fn queue_reminders(conn: &mut Connection, now: Timestamp) -> Result<usize, S
         if starts > now && created < moment {
             queued += enqueue(&tx, &id, NoticeKind::Reminder, "", now)?;
         }
-        tx.execute(
-            "UPDATE appointments SET reminded_at = ?2 WHERE id = ?1",
-            [&id, &instant_text(now)],
-        )?;
+        tx.prepare_cached("UPDATE appointments SET reminded_at = ?2 WHERE id = ?1")?
+            .execute([&id, &instant_text(now)])?;
     }
     tx.commit()?;
     Ok(queued)
@@ -320,11 +321,8 @@ pub fn opted_out(conn: &Connection, channel: &str, recipient: &str) -> Result<bo
     }
     let hash = recipient_hash(conn, channel, recipient)?;
     Ok(conn
-        .query_row(
-            "SELECT 1 FROM notice_opt_outs WHERE recipient_hash = ?1",
-            [hash],
-            |_| Ok(()),
-        )
+        .prepare_cached("SELECT 1 FROM notice_opt_outs WHERE recipient_hash = ?1")?
+        .query_row([hash], |_| Ok(()))
         .optional()?
         .is_some())
 }
@@ -339,16 +337,17 @@ pub fn opt_out(
     now: Timestamp,
 ) -> Result<usize, StoreError> {
     let hash = recipient_hash(conn, channel, recipient)?;
-    conn.execute(
+    conn.prepare_cached(
         "INSERT OR IGNORE INTO notice_opt_outs (recipient_hash, channel, at, how)
          VALUES (?1, ?2, ?3, ?4)",
-        params![hash, channel, instant_text(now), how],
-    )?;
-    let withdrawn = conn.execute(
-        "UPDATE notices SET failed_at = ?3, last_error = ?4
+    )?
+    .execute(params![hash, channel, instant_text(now), how])?;
+    let withdrawn = conn
+        .prepare_cached(
+            "UPDATE notices SET failed_at = ?3, last_error = ?4
          WHERE channel = ?1 AND recipient = ?2 AND sent_at IS NULL AND failed_at IS NULL",
-        params![channel, recipient, instant_text(now), OPTED_OUT],
-    )?;
+        )?
+        .execute(params![channel, recipient, instant_text(now), OPTED_OUT])?;
     audit_from(
         conn,
         now,
@@ -370,11 +369,10 @@ pub fn by_stop_token(
     token: &str,
 ) -> Result<Option<(String, String)>, StoreError> {
     Ok(conn
-        .query_row(
+        .prepare_cached(
             "SELECT channel, recipient FROM notices WHERE stop_token = ?1 AND recipient <> ''",
-            [token],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        )?
+        .query_row([token], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?)
 }
 
@@ -382,14 +380,15 @@ pub fn by_stop_token(
 /// no-show) before `before`, as their phone and e-mail are forgotten; the rest of each notice
 /// stays, as the record of what was said. How many.
 pub fn forget_recipients(conn: &Connection, before: Timestamp) -> Result<usize, StoreError> {
-    Ok(conn.execute(
-        "UPDATE notices SET recipient = '' WHERE recipient <> '' AND appointment_id IN (
+    Ok(conn
+        .prepare_cached(
+            "UPDATE notices SET recipient = '' WHERE recipient <> '' AND appointment_id IN (
              SELECT id FROM appointments
              WHERE (status = 'delivered' AND delivered_at < ?1)
                 OR (status = 'cancelled' AND cancelled_at < ?1)
                 OR (status = 'no_show' AND no_show_at < ?1))",
-        [instant_text(before)],
-    )?)
+        )?
+        .execute([instant_text(before)])?)
 }
 
 /// A notice waiting to be sent.
@@ -431,19 +430,17 @@ pub fn due(conn: &Connection, now: Timestamp, limit: usize) -> Result<Vec<Due>, 
 /// Notice `id` is about to be handed to its channel: recorded first, so that a crash before its
 /// outcome is recorded is known (the notice is sent again, once, marked as a possible double).
 pub fn handing(conn: &Connection, id: i64, now: Timestamp) -> Result<(), StoreError> {
-    conn.execute(
-        "UPDATE notices SET handed_at = ?2 WHERE id = ?1",
-        params![id, instant_text(now)],
-    )?;
+    conn.prepare_cached("UPDATE notices SET handed_at = ?2 WHERE id = ?1")?
+        .execute(params![id, instant_text(now)])?;
     Ok(())
 }
 
 /// Notice `id` was accepted by its channel (`via`: `log`, `smtp`, `http`).
 pub fn sent(conn: &Connection, id: i64, via: &str, now: Timestamp) -> Result<(), StoreError> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE notices SET sent_at = ?2, via = ?3, attempts = attempts + 1 WHERE id = ?1",
-        params![id, instant_text(now), via],
-    )?;
+    )?
+    .execute(params![id, instant_text(now), via])?;
     Ok(())
 }
 
@@ -456,17 +453,19 @@ pub fn not_sent(
     now: Timestamp,
 ) -> Result<(), StoreError> {
     match retry_at {
-        Some(at) => conn.execute(
-            "UPDATE notices SET attempts = attempts + 1, last_error = ?2, due_at = ?3,
+        Some(at) => conn
+            .prepare_cached(
+                "UPDATE notices SET attempts = attempts + 1, last_error = ?2, due_at = ?3,
                  handed_at = NULL
              WHERE id = ?1",
-            params![id, error, instant_text(at)],
-        )?,
-        None => conn.execute(
-            "UPDATE notices SET attempts = attempts + 1, last_error = ?2, failed_at = ?3
+            )?
+            .execute(params![id, error, instant_text(at)])?,
+        None => conn
+            .prepare_cached(
+                "UPDATE notices SET attempts = attempts + 1, last_error = ?2, failed_at = ?3
              WHERE id = ?1",
-            params![id, error, instant_text(now)],
-        )?,
+            )?
+            .execute(params![id, error, instant_text(now)])?,
     };
     Ok(())
 }

@@ -137,11 +137,8 @@ pub fn save_partner(
         return Ok(Err(PartnerError::BadQuota));
     }
     let duplicate: Option<i64> = conn
-        .query_row(
-            "SELECT id FROM partner_bodies WHERE name = ?1 AND id <> ?2",
-            params![p.name.trim(), p.id],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT id FROM partner_bodies WHERE name = ?1 AND id <> ?2")?
+        .query_row(params![p.name.trim(), p.id], |r| r.get(0))
         .optional()?;
     if duplicate.is_some() {
         return Ok(Err(PartnerError::DuplicateName));
@@ -161,22 +158,22 @@ pub fn save_partner(
         p.kiosk_quota_week,
     ];
     let id = if p.id == 0 {
-        conn.execute(
+        conn.prepare_cached(
             "INSERT INTO partner_bodies (name, address, city, phone, email, opening_hours, active,
                  lease_places_per_day, quota_day, quota_week, kiosk_quota_day, kiosk_quota_week)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            fields,
-        )?;
+        )?
+        .execute(fields)?;
         conn.last_insert_rowid()
     } else {
         let mut with_id = fields.to_vec();
         with_id.push(&p.id);
-        conn.execute(
+        conn.prepare_cached(
             "UPDATE partner_bodies SET name = ?1, address = ?2, city = ?3, phone = ?4, email = ?5,
                  opening_hours = ?6, active = ?7, lease_places_per_day = ?8, quota_day = ?9,
                  quota_week = ?10, kiosk_quota_day = ?11, kiosk_quota_week = ?12 WHERE id = ?13",
-            with_id.as_slice(),
-        )?;
+        )?
+        .execute(with_id.as_slice())?;
         p.id
     };
     audit_from(
@@ -202,32 +199,30 @@ pub fn save_partner(
 /// The partner body of `kiosk`, as its kiosks show it.
 pub fn of_kiosk(conn: &Connection, kiosk: KioskId) -> Result<Option<PartnerEntry>, StoreError> {
     Ok(conn
-        .query_row(
+        .prepare_cached(
             "SELECT p.id, p.name, p.address, p.city, p.phone FROM kiosks k
              JOIN partner_bodies p ON p.id = k.partner_body_id WHERE k.id = ?1",
-            [kiosk.to_string()],
-            |r| {
-                Ok(PartnerEntry {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    address: r.get(2)?,
-                    city: r.get(3)?,
-                    phone: r.get(4)?,
-                })
-            },
-        )
+        )?
+        .query_row([kiosk.to_string()], |r| {
+            Ok(PartnerEntry {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                address: r.get(2)?,
+                city: r.get(3)?,
+                phone: r.get(4)?,
+            })
+        })
         .optional()?)
 }
 
 /// The places leased per day to each kiosk of `kiosk`'s partner body.
 pub fn lease_places_per_day(conn: &Connection, kiosk: KioskId) -> Result<u32, StoreError> {
     Ok(conn
-        .query_row(
+        .prepare_cached(
             "SELECT p.lease_places_per_day FROM kiosks k
              JOIN partner_bodies p ON p.id = k.partner_body_id WHERE k.id = ?1",
-            [kiosk.to_string()],
-            |r| r.get(0),
-        )
+        )?
+        .query_row([kiosk.to_string()], |r| r.get(0))
         .optional()?
         .unwrap_or(0))
 }
@@ -243,29 +238,25 @@ pub fn quotas_of_kiosk(
         per_week: u32::try_from(week).unwrap_or(0),
     };
     Ok(conn
-        .query_row(
+        .prepare_cached(
             "SELECT p.id, p.kiosk_quota_day, p.kiosk_quota_week, p.quota_day, p.quota_week
              FROM kiosks k JOIN partner_bodies p ON p.id = k.partner_body_id WHERE k.id = ?1",
-            [kiosk.to_string()],
-            |r| {
-                Ok((
-                    r.get(0)?,
-                    quota(r.get(1)?, r.get(2)?),
-                    quota(r.get(3)?, r.get(4)?),
-                ))
-            },
-        )
+        )?
+        .query_row([kiosk.to_string()], |r| {
+            Ok((
+                r.get(0)?,
+                quota(r.get(1)?, r.get(2)?),
+                quota(r.get(3)?, r.get(4)?),
+            ))
+        })
         .optional()?)
 }
 
 /// Whether `id` is an active partner body.
 pub fn is_active(conn: &Connection, id: i64) -> Result<bool, StoreError> {
     Ok(conn
-        .query_row(
-            "SELECT 1 FROM partner_bodies WHERE id = ?1 AND active = 1",
-            [id],
-            |_| Ok(()),
-        )
+        .prepare_cached("SELECT 1 FROM partner_bodies WHERE id = ?1 AND active = 1")?
+        .query_row([id], |_| Ok(()))
         .optional()?
         .is_some())
 }

@@ -76,24 +76,24 @@ pub fn open(
     now: Timestamp,
     (actor, source): (&str, &str),
 ) -> Result<i64, StoreError> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO precheck_files (pratica, surname, given_names, birth_date, ready_permit_id,
              appointment_id, lang, token, created_at, created_by, updated_at, kind_id)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?9, ?11)",
-        params![
-            new.pratica,
-            new.surname,
-            new.given_names,
-            new.birth_date,
-            new.ready_permit_id,
-            new.appointment_id,
-            new.lang,
-            token,
-            instant_text(now),
-            actor,
-            new.kind_id
-        ],
-    )?;
+    )?
+    .execute(params![
+        new.pratica,
+        new.surname,
+        new.given_names,
+        new.birth_date,
+        new.ready_permit_id,
+        new.appointment_id,
+        new.lang,
+        token,
+        instant_text(now),
+        actor,
+        new.kind_id
+    ])?;
     let id = conn.last_insert_rowid();
     request(conn, id, documents, now)?;
     audit_from(
@@ -116,21 +116,19 @@ pub fn request(
     now: Timestamp,
 ) -> Result<(), StoreError> {
     for document in documents {
-        conn.execute(
+        conn.prepare_cached(
             "INSERT OR IGNORE INTO precheck_items (file_id, document, updated_at)
              VALUES (?1, ?2, ?3)",
-            params![id, document, instant_text(now)],
-        )?;
+        )?
+        .execute(params![id, document, instant_text(now)])?;
     }
     touch(conn, id, "person", now)
 }
 
 /// Whose turn it is now, and when the conversation last moved.
 fn touch(conn: &Connection, id: i64, waiting: &str, now: Timestamp) -> Result<(), StoreError> {
-    conn.execute(
-        "UPDATE precheck_files SET waiting = ?2, updated_at = ?3 WHERE id = ?1",
-        params![id, waiting, instant_text(now)],
-    )?;
+    conn.prepare_cached("UPDATE precheck_files SET waiting = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![id, waiting, instant_text(now)])?;
     Ok(())
 }
 
@@ -181,10 +179,8 @@ pub fn new_token(
     now: Timestamp,
     (actor, source): (&str, &str),
 ) -> Result<(), StoreError> {
-    conn.execute(
-        "UPDATE precheck_files SET token = ?2, updated_at = ?3 WHERE id = ?1",
-        params![id, token, instant_text(now)],
-    )?;
+    conn.prepare_cached("UPDATE precheck_files SET token = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![id, token, instant_text(now)])?;
     audit_from(
         conn,
         now,
@@ -205,12 +201,12 @@ pub fn set_state(
     now: Timestamp,
     (actor, source): (&str, &str),
 ) -> Result<(), StoreError> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE precheck_files SET state = ?2, updated_at = ?3,
              closed_at = CASE WHEN ?2 = 'closed' THEN ?3 END
          WHERE id = ?1",
-        params![id, state, instant_text(now)],
-    )?;
+    )?
+    .execute(params![id, state, instant_text(now)])?;
     audit_from(
         conn,
         now,
@@ -264,11 +260,18 @@ pub fn mark(
     now: Timestamp,
     (actor, source): (&str, &str),
 ) -> Result<bool, StoreError> {
-    let changed = conn.execute(
-        "UPDATE precheck_items SET state = ?3, reason = ?4, updated_at = ?5
+    let changed = conn
+        .prepare_cached(
+            "UPDATE precheck_items SET state = ?3, reason = ?4, updated_at = ?5
          WHERE file_id = ?1 AND document = ?2",
-        params![id, document, state.key(), reason, instant_text(now)],
-    )?;
+        )?
+        .execute(params![
+            id,
+            document,
+            state.key(),
+            reason,
+            instant_text(now)
+        ])?;
     if changed == 0 {
         return Ok(false);
     }
@@ -321,19 +324,19 @@ pub fn say(
     now: Timestamp,
     by: &str,
 ) -> Result<(), StoreError> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO precheck_messages (file_id, author, phrase, document, body, at, by)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
-            id,
-            message.author,
-            message.phrase,
-            message.document,
-            message.body,
-            instant_text(now),
-            by
-        ],
-    )?;
+    )?
+    .execute(params![
+        id,
+        message.author,
+        message.phrase,
+        message.document,
+        message.body,
+        instant_text(now),
+        by
+    ])?;
     let waiting = if message.author == "person" {
         "us"
     } else {
@@ -394,35 +397,33 @@ pub fn add_upload(
     bytes: usize,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO precheck_uploads (file_id, document, kind, stored_as, bytes, at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            id,
-            document,
-            kind,
-            stored_as,
-            bytes as i64,
-            instant_text(now)
-        ],
-    )?;
+    )?
+    .execute(params![
+        id,
+        document,
+        kind,
+        stored_as,
+        bytes as i64,
+        instant_text(now)
+    ])?;
     if let Some(document) = document {
-        conn.execute(
+        conn.prepare_cached(
             "UPDATE precheck_items SET state = 'received', reason = NULL, updated_at = ?3
              WHERE file_id = ?1 AND document = ?2 AND state IN ('requested', 'invalid')",
-            params![id, document, instant_text(now)],
-        )?;
+        )?
+        .execute(params![id, document, instant_text(now)])?;
     }
     touch(conn, id, "us", now)
 }
 
 /// How many files the conversation holds.
 pub fn upload_count(conn: &Connection, id: i64) -> Result<usize, StoreError> {
-    let n: i64 = conn.query_row(
-        "SELECT count(*) FROM precheck_uploads WHERE file_id = ?1",
-        [id],
-        |r| r.get(0),
-    )?;
+    let n: i64 = conn
+        .prepare_cached("SELECT count(*) FROM precheck_uploads WHERE file_id = ?1")?
+        .query_row([id], |r| r.get(0))?;
     Ok(n as usize)
 }
 
@@ -507,24 +508,22 @@ pub fn person_of(
     birth_date: &str,
 ) -> Result<(Option<i64>, Option<String>), StoreError> {
     let permit: Option<i64> = conn
-        .query_row(
+        .prepare_cached(
             "SELECT id FROM ready_permits
              WHERE (?1 <> '' AND pratica_number = ?1)
                 OR (?1 = '' AND coper_fold(surname) = coper_fold(?2) AND birth_date = ?3)
              ORDER BY id DESC LIMIT 1",
-            params![pratica, surname, birth_date],
-            |r| r.get(0),
-        )
+        )?
+        .query_row(params![pratica, surname, birth_date], |r| r.get(0))
         .optional()?;
     let appointment = match permit {
         Some(permit) => conn
-            .query_row(
+            .prepare_cached(
                 "SELECT id FROM appointments WHERE ready_permit_id = ?1
                    AND status IN ('booked', 'checked_in')
                  ORDER BY slot_date, slot_time LIMIT 1",
-                [permit],
-                |r| r.get(0),
-            )
+            )?
+            .query_row([permit], |r| r.get(0))
             .optional()?,
         None => None,
     };
@@ -553,7 +552,8 @@ pub fn expire_uploads(conn: &Connection, before: Timestamp) -> Result<Vec<String
         .query_map([&cut], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
     for name in &names {
-        conn.execute("DELETE FROM precheck_uploads WHERE stored_as = ?1", [name])?;
+        conn.prepare_cached("DELETE FROM precheck_uploads WHERE stored_as = ?1")?
+            .execute([name])?;
     }
     Ok(names)
 }
@@ -561,11 +561,8 @@ pub fn expire_uploads(conn: &Connection, before: Timestamp) -> Result<Vec<String
 /// Whether some row names the stored file `name`.
 pub fn is_recorded(conn: &Connection, name: &str) -> Result<bool, StoreError> {
     Ok(conn
-        .query_row(
-            "SELECT 1 FROM precheck_uploads WHERE stored_as = ?1",
-            [name],
-            |_| Ok(()),
-        )
+        .prepare_cached("SELECT 1 FROM precheck_uploads WHERE stored_as = ?1")?
+        .query_row([name], |_| Ok(()))
         .optional()?
         .is_some())
 }
@@ -597,16 +594,15 @@ pub fn summaries(
 /// one it was opened with, whatever became of it.
 pub fn booking_of(conn: &Connection, id: i64) -> Result<Option<String>, StoreError> {
     Ok(conn
-        .query_row(
+        .prepare_cached(
             "SELECT coalesce(
                  (SELECT a.id FROM appointments a WHERE a.ready_permit_id = f.ready_permit_id
                     AND a.status IN ('booked', 'checked_in') ORDER BY a.slot_date, a.slot_time
                     LIMIT 1),
                  f.appointment_id)
              FROM precheck_files f WHERE f.id = ?1",
-            [id],
-            |r| r.get::<_, Option<String>>(0),
-        )
+        )?
+        .query_row([id], |r| r.get::<_, Option<String>>(0))
         .optional()?
         .flatten())
 }
@@ -614,21 +610,16 @@ pub fn booking_of(conn: &Connection, id: i64) -> Result<Option<String>, StoreErr
 /// When the person was last told of news (or will be, by a message waiting).
 pub fn told_at(conn: &Connection, id: i64) -> Result<Option<Timestamp>, StoreError> {
     let told: Option<Option<String>> = conn
-        .query_row(
-            "SELECT told_at FROM precheck_files WHERE id = ?1",
-            [id],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT told_at FROM precheck_files WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
         .optional()?;
     Ok(told.flatten().and_then(|t| t.parse().ok()))
 }
 
 /// When the person was (or will be) told of the latest news.
 pub fn set_told(conn: &Connection, id: i64, at: Timestamp) -> Result<(), StoreError> {
-    conn.execute(
-        "UPDATE precheck_files SET told_at = ?2 WHERE id = ?1",
-        params![id, instant_text(at)],
-    )?;
+    conn.prepare_cached("UPDATE precheck_files SET told_at = ?2 WHERE id = ?1")?
+        .execute(params![id, instant_text(at)])?;
     Ok(())
 }
 
@@ -637,23 +628,25 @@ pub fn set_told(conn: &Connection, id: i64, at: Timestamp) -> Result<(), StoreEr
 /// them. How many were linked.
 pub fn link_new_permits(conn: &Connection) -> Result<usize, StoreError> {
     // Two indexed lookups per conversation not linked yet (an `OR` of both would scan the list).
-    let by_pratica = conn.execute(
-        "UPDATE precheck_files SET ready_permit_id =
+    let by_pratica = conn
+        .prepare_cached(
+            "UPDATE precheck_files SET ready_permit_id =
              (SELECT r.id FROM ready_permits r WHERE r.pratica_number = precheck_files.pratica)
          WHERE ready_permit_id IS NULL AND state <> 'closed' AND pratica <> ''
            AND EXISTS (SELECT 1 FROM ready_permits r
                        WHERE r.pratica_number = precheck_files.pratica)",
-        [],
-    )?;
-    let by_name = conn.execute(
-        "UPDATE precheck_files SET ready_permit_id = (
+        )?
+        .execute([])?;
+    let by_name = conn
+        .prepare_cached(
+            "UPDATE precheck_files SET ready_permit_id = (
              SELECT r.id FROM ready_permits r
              WHERE r.birth_date = precheck_files.birth_date
                AND coper_fold(r.surname) = coper_fold(precheck_files.surname)
              ORDER BY r.id DESC LIMIT 1)
          WHERE ready_permit_id IS NULL AND state <> 'closed' AND birth_date <> ''",
-        [],
-    )?;
+        )?
+        .execute([])?;
     Ok(by_pratica + by_name)
 }
 

@@ -77,12 +77,14 @@ pub fn update(conn: &Connection, id: i64, p: &Permit, now: Timestamp) -> Result<
 /// Correct permit `id`'s fields with `p`'s (the administration): its import time stays.
 /// `Ok(false)`: another entry has the receipt or pratica number given.
 pub fn correct(conn: &Connection, id: i64, p: &Permit, now: Timestamp) -> Result<bool, StoreError> {
-    let done = conn.execute(
-        "UPDATE ready_permits SET surname = ?2, given_names = ?3, birth_date = ?4,
+    let done = conn
+        .prepare_cached(
+            "UPDATE ready_permits SET surname = ?2, given_names = ?3, birth_date = ?4,
              fingerprint_date = ?5, receipt_number = ?6, pratica_number = ?7, drawer = ?8,
              corrected_at = ?9
          WHERE id = ?1",
-        params![
+        )?
+        .execute(params![
             id,
             p.surname,
             p.given_names,
@@ -92,8 +94,7 @@ pub fn correct(conn: &Connection, id: i64, p: &Permit, now: Timestamp) -> Result
             p.pratica_number,
             p.drawer,
             instant_text(now)
-        ],
-    );
+        ]);
     match done {
         Ok(_) => Ok(true),
         Err(rusqlite::Error::SqliteFailure(e, _))
@@ -107,8 +108,9 @@ pub fn correct(conn: &Connection, id: i64, p: &Permit, now: Timestamp) -> Result
 
 /// Write `p` as permit `id`, or as a new permit; its id.
 fn put(conn: &Connection, id: Option<i64>, p: &Permit, now: Timestamp) -> Result<i64, StoreError> {
-    Ok(conn.query_row(
-        "INSERT INTO ready_permits (id, surname, given_names, birth_date, fingerprint_date,
+    Ok(conn
+        .prepare_cached(
+            "INSERT INTO ready_permits (id, surname, given_names, birth_date, fingerprint_date,
              receipt_number, pratica_number, drawer, imported_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (id) DO UPDATE SET surname = excluded.surname,
@@ -117,19 +119,21 @@ fn put(conn: &Connection, id: Option<i64>, p: &Permit, now: Timestamp) -> Result
              receipt_number = excluded.receipt_number, pratica_number = excluded.pratica_number,
              drawer = excluded.drawer, imported_at = excluded.imported_at, removed_at = NULL
          RETURNING id",
-        params![
-            id,
-            p.surname,
-            p.given_names,
-            p.birth_date,
-            p.fingerprint_date,
-            p.receipt_number,
-            p.pratica_number,
-            p.drawer,
-            instant_text(now)
-        ],
-        |r| r.get(0),
-    )?)
+        )?
+        .query_row(
+            params![
+                id,
+                p.surname,
+                p.given_names,
+                p.birth_date,
+                p.fingerprint_date,
+                p.receipt_number,
+                p.pratica_number,
+                p.drawer,
+                instant_text(now)
+            ],
+            |r| r.get(0),
+        )?)
 }
 
 /// Which number a status check gives.
@@ -172,15 +176,15 @@ pub fn candidates(
 
 /// A text that changes whenever the list does (an import, a delivery).
 pub fn version(conn: &Connection) -> Result<String, StoreError> {
-    Ok(conn.query_row(
-        "SELECT count(*) || ' ' || coalesce(max(imported_at), '') || ' ' ||
+    Ok(conn
+        .prepare_cached(
+            "SELECT count(*) || ' ' || coalesce(max(imported_at), '') || ' ' ||
                 coalesce(max(delivered_at), '') || ' ' || count(delivered_at) || ' ' ||
                 coalesce(max(removed_at), '') || ' ' || count(removed_at) || ' ' ||
                 coalesce(max(corrected_at), '')
          FROM ready_permits",
-        [],
-        |r| r.get(0),
-    )?)
+        )?
+        .query_row([], |r| r.get(0))?)
 }
 
 /// Every permit not yet delivered, with its id.
@@ -198,32 +202,28 @@ pub fn undelivered(conn: &Connection) -> Result<Vec<(i64, Permit)>, StoreError> 
 /// The surname and given names the list has for permit `id`, if it still has it.
 pub fn names(conn: &Connection, id: i64) -> Result<Option<(String, String)>, StoreError> {
     Ok(conn
-        .query_row(
+        .prepare_cached(
             "SELECT surname, given_names FROM ready_permits WHERE id = ?1 AND removed_at IS NULL",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        )?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?)
 }
 
 /// Whether the list still has permit `id`.
 pub fn exists(conn: &Connection, id: i64) -> Result<bool, StoreError> {
     Ok(conn
-        .query_row(
-            "SELECT 1 FROM ready_permits WHERE id = ?1 AND removed_at IS NULL",
-            [id],
-            |_| Ok(()),
-        )
+        .prepare_cached("SELECT 1 FROM ready_permits WHERE id = ?1 AND removed_at IS NULL")?
+        .query_row([id], |_| Ok(()))
         .optional()?
         .is_some())
 }
 
 /// Permit `id` has been handed over: it leaves the list of permits to book.
 pub fn mark_delivered(conn: &Connection, id: i64, now: Timestamp) -> Result<(), StoreError> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE ready_permits SET delivered_at = ?2 WHERE id = ?1 AND delivered_at IS NULL",
-        params![id, instant_text(now)],
-    )?;
+    )?
+    .execute(params![id, instant_text(now)])?;
     Ok(())
 }
 
@@ -276,28 +276,22 @@ pub fn listed(conn: &Connection, id: i64, today: Date) -> Result<Option<Listed>,
 
 /// Remove entry `id` from the list (kept, marked removed: appointments still name it).
 pub fn remove(conn: &Connection, id: i64, now: Timestamp) -> Result<(), StoreError> {
-    conn.execute(
-        "UPDATE ready_permits SET removed_at = ?2 WHERE id = ?1",
-        params![id, instant_text(now)],
-    )?;
+    conn.prepare_cached("UPDATE ready_permits SET removed_at = ?2 WHERE id = ?1")?
+        .execute(params![id, instant_text(now)])?;
     Ok(())
 }
 
 /// The delivery of permit `id` was undone at the counter: it is back on the list.
 pub fn mark_undelivered(conn: &Connection, id: i64) -> Result<(), StoreError> {
-    conn.execute(
-        "UPDATE ready_permits SET delivered_at = NULL WHERE id = ?1",
-        [id],
-    )?;
+    conn.prepare_cached("UPDATE ready_permits SET delivered_at = NULL WHERE id = ?1")?
+        .execute([id])?;
     Ok(())
 }
 
 /// How many ready permits wait for delivery, and when the list was last imported.
 pub fn summary(conn: &Connection) -> Result<(i64, Option<String>), StoreError> {
-    Ok(conn.query_row(
-        "SELECT count(*) FILTER (WHERE delivered_at IS NULL AND removed_at IS NULL), max(imported_at)
-         FROM ready_permits",
-        [],
+    Ok(conn.prepare_cached("SELECT count(*) FILTER (WHERE delivered_at IS NULL AND removed_at IS NULL), max(imported_at)
+         FROM ready_permits")?.query_row([],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?)
 }

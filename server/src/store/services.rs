@@ -30,7 +30,7 @@ pub struct Service {
 /// Active services in display order.
 pub fn services(conn: &Connection) -> Result<Vec<Service>, StoreError> {
     let mut stmt =
-        conn.prepare("SELECT id FROM services WHERE active = 1 ORDER BY sort_order, id")?;
+        conn.prepare_cached("SELECT id FROM services WHERE active = 1 ORDER BY sort_order, id")?;
     let ids: Vec<String> = stmt
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
@@ -45,23 +45,22 @@ pub fn services(conn: &Connection) -> Result<Vec<Service>, StoreError> {
 /// One active service by id, or `None` if there is no such active service.
 pub fn service(conn: &Connection, id: &str) -> Result<Option<Service>, StoreError> {
     let row = conn
-        .query_row(
+        .prepare_cached(
             "SELECT id, name, description, what_to_bring, horizon_days, lead_minutes,
                     what_to_bring_in
              FROM services WHERE id = ?1 AND active = 1",
-            [id],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, u16>(4)?,
-                    r.get::<_, u32>(5)?,
-                    r.get::<_, String>(6)?,
-                ))
-            },
-        )
+        )?
+        .query_row([id], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, u16>(4)?,
+                r.get::<_, u32>(5)?,
+                r.get::<_, String>(6)?,
+            ))
+        })
         .optional()?;
     let Some((id, name, description, what_to_bring, horizon_days, lead_minutes, bring_in)) = row
     else {
@@ -88,7 +87,7 @@ pub fn service(conn: &Connection, id: &str) -> Result<Option<Service>, StoreErro
 }
 
 fn weekly_rules(conn: &Connection, service: &str) -> Result<Vec<WeeklyRule>, StoreError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT weekday, start_time, end_time, slot_minutes, places
          FROM service_weekly_rules WHERE service_id = ?1 ORDER BY weekday, start_time",
     )?;
@@ -115,7 +114,7 @@ fn weekly_rules(conn: &Connection, service: &str) -> Result<Vec<WeeklyRule>, Sto
 }
 
 fn exceptions(conn: &Connection, service: &str) -> Result<Vec<DateException>, StoreError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT id, on_date, kind, note FROM service_exceptions
          WHERE service_id = ?1 ORDER BY on_date",
     )?;
@@ -124,7 +123,7 @@ fn exceptions(conn: &Connection, service: &str) -> Result<Vec<DateException>, St
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })?
         .collect::<Result<_, _>>()?;
-    let mut ranges_stmt = conn.prepare(
+    let mut ranges_stmt = conn.prepare_cached(
         "SELECT start_time, end_time, slot_minutes, places FROM service_exception_ranges
          WHERE exception_id = ?1 ORDER BY start_time",
     )?;
@@ -176,55 +175,52 @@ fn opening_range(
 /// inside the caller's transaction.
 pub fn save_rules(tx: &Transaction<'_>, rules: &ServiceRules) -> Result<(), StoreError> {
     let id = rules.service().as_str();
-    tx.execute(
-        "UPDATE services SET horizon_days = ?2, lead_minutes = ?3 WHERE id = ?1",
-        params![id, rules.horizon_days(), rules.lead_minutes()],
-    )?;
-    tx.execute(
-        "DELETE FROM service_weekly_rules WHERE service_id = ?1",
-        [id],
-    )?;
-    tx.execute("DELETE FROM service_exceptions WHERE service_id = ?1", [id])?;
+    tx.prepare_cached("UPDATE services SET horizon_days = ?2, lead_minutes = ?3 WHERE id = ?1")?
+        .execute(params![id, rules.horizon_days(), rules.lead_minutes()])?;
+    tx.prepare_cached("DELETE FROM service_weekly_rules WHERE service_id = ?1")?
+        .execute([id])?;
+    tx.prepare_cached("DELETE FROM service_exceptions WHERE service_id = ?1")?
+        .execute([id])?;
     let draft = rules.to_draft();
     for rule in &draft.weekly {
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO service_weekly_rules
                  (service_id, weekday, start_time, end_time, slot_minutes, places)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                id,
-                rule.weekday.to_monday_one_offset(),
-                hh_mm(rule.range.start),
-                hh_mm(rule.range.end),
-                rule.range.slot_minutes,
-                rule.range.places
-            ],
-        )?;
+        )?
+        .execute(params![
+            id,
+            rule.weekday.to_monday_one_offset(),
+            hh_mm(rule.range.start),
+            hh_mm(rule.range.end),
+            rule.range.slot_minutes,
+            rule.range.places
+        ])?;
     }
     for exception in &draft.exceptions {
         let (kind, note, ranges): (&str, &str, &[OpeningRange]) = match &exception.kind {
             ExceptionKind::Closed { note } => ("closed", note, &[]),
             ExceptionKind::Open { ranges } => ("open", "", ranges),
         };
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO service_exceptions (service_id, on_date, kind, note)
              VALUES (?1, ?2, ?3, ?4)",
-            params![id, exception.date.to_string(), kind, note],
-        )?;
+        )?
+        .execute(params![id, exception.date.to_string(), kind, note])?;
         let exception_id = tx.last_insert_rowid();
         for range in ranges {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO service_exception_ranges
                      (exception_id, start_time, end_time, slot_minutes, places)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    exception_id,
-                    hh_mm(range.start),
-                    hh_mm(range.end),
-                    range.slot_minutes,
-                    range.places
-                ],
-            )?;
+            )?
+            .execute(params![
+                exception_id,
+                hh_mm(range.start),
+                hh_mm(range.end),
+                range.slot_minutes,
+                range.places
+            ])?;
         }
     }
     Ok(())
@@ -239,35 +235,33 @@ pub fn describe(
     what_to_bring: &str,
     what_to_bring_in: &Translations,
 ) -> Result<(), StoreError> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE services SET name = ?2, description = ?3, what_to_bring = ?4,
              what_to_bring_in = ?5
          WHERE id = ?1",
-        params![
-            id.as_str(),
-            name,
-            description,
-            what_to_bring,
-            serde_json::to_string(what_to_bring_in).unwrap_or_else(|_| "{}".into())
-        ],
-    )?;
+    )?
+    .execute(params![
+        id.as_str(),
+        name,
+        description,
+        what_to_bring,
+        serde_json::to_string(what_to_bring_in).unwrap_or_else(|_| "{}".into())
+    ])?;
     Ok(())
 }
 
 /// Create a service with no hours yet, last in display order; `false` if the id is taken.
 pub fn create(conn: &Connection, id: &ServiceId, name: &str) -> Result<bool, StoreError> {
-    let exists: bool = conn.query_row(
-        "SELECT count(*) > 0 FROM services WHERE id = ?1",
-        [id.as_str()],
-        |r| r.get(0),
-    )?;
+    let exists: bool = conn
+        .prepare_cached("SELECT count(*) > 0 FROM services WHERE id = ?1")?
+        .query_row([id.as_str()], |r| r.get(0))?;
     if exists {
         return Ok(false);
     }
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO services (id, name, horizon_days, lead_minutes, sort_order)
          VALUES (?1, ?2, 60, 60, (SELECT coalesce(max(sort_order), 0) + 1 FROM services))",
-        params![id.as_str(), name],
-    )?;
+    )?
+    .execute(params![id.as_str(), name])?;
     Ok(true)
 }

@@ -24,24 +24,23 @@ pub struct Questura {
 /// The Questura's settings, or `None` on a database nobody has set up yet.
 pub fn questura(conn: &Connection) -> Result<Option<Questura>, StoreError> {
     let row = conn
-        .query_row(
+        .prepare_cached(
             "SELECT questura_name, address, phone, email, time_zone,
                     patron_month, patron_day, patron_name
              FROM settings WHERE id = 1",
-            [],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, Option<i8>>(5)?,
-                    r.get::<_, Option<i8>>(6)?,
-                    r.get::<_, Option<String>>(7)?,
-                ))
-            },
-        )
+        )?
+        .query_row([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, String>(4)?,
+                r.get::<_, Option<i8>>(5)?,
+                r.get::<_, Option<i8>>(6)?,
+                r.get::<_, Option<String>>(7)?,
+            ))
+        })
         .optional()?;
     let Some((name, address, phone, email, zone, month, day, patron_name)) = row else {
         return Ok(None);
@@ -109,38 +108,37 @@ impl Default for Messaging {
 
 pub fn settings(conn: &Connection) -> Result<Option<Settings>, StoreError> {
     Ok(conn
-        .query_row(
+        .prepare_cached(
             "SELECT questura_name, address, phone, email, patron_month, patron_day, patron_name,
                     checkin_early_minutes, checkin_late_minutes, kiosk_silent_minutes,
                     contact_retention_days, reminder_days_before, reminder_at, quiet_from,
                     quiet_until
              FROM settings WHERE id = 1",
-            [],
-            |r| {
-                let month: Option<i8> = r.get(4)?;
-                let day: Option<i8> = r.get(5)?;
-                let name: Option<String> = r.get(6)?;
-                Ok(Settings {
-                    questura_name: r.get(0)?,
-                    address: r.get(1)?,
-                    phone: r.get(2)?,
-                    email: r.get(3)?,
-                    patron: month
-                        .zip(day)
-                        .map(|(m, d)| (m, d, name.unwrap_or_default())),
-                    checkin_early_minutes: r.get(7)?,
-                    checkin_late_minutes: r.get(8)?,
-                    kiosk_silent_minutes: r.get(9)?,
-                    messaging: Messaging {
-                        contact_retention_days: r.get(10)?,
-                        reminder_days_before: r.get(11)?,
-                        reminder_at: stored_time(r.get(12)?, 10),
-                        quiet_from: stored_time(r.get(13)?, 20),
-                        quiet_until: stored_time(r.get(14)?, 8),
-                    },
-                })
-            },
-        )
+        )?
+        .query_row([], |r| {
+            let month: Option<i8> = r.get(4)?;
+            let day: Option<i8> = r.get(5)?;
+            let name: Option<String> = r.get(6)?;
+            Ok(Settings {
+                questura_name: r.get(0)?,
+                address: r.get(1)?,
+                phone: r.get(2)?,
+                email: r.get(3)?,
+                patron: month
+                    .zip(day)
+                    .map(|(m, d)| (m, d, name.unwrap_or_default())),
+                checkin_early_minutes: r.get(7)?,
+                checkin_late_minutes: r.get(8)?,
+                kiosk_silent_minutes: r.get(9)?,
+                messaging: Messaging {
+                    contact_retention_days: r.get(10)?,
+                    reminder_days_before: r.get(11)?,
+                    reminder_at: stored_time(r.get(12)?, 10),
+                    quiet_from: stored_time(r.get(13)?, 20),
+                    quiet_until: stored_time(r.get(14)?, 8),
+                },
+            })
+        })
         .optional()?)
 }
 
@@ -156,7 +154,7 @@ pub fn save_settings(
         Some((m, d, n)) => (Some(*m), Some(*d), Some(n.clone())),
         None => (None, None, None),
     };
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO settings (id, questura_name, address, phone, email, patron_month, patron_day,
              patron_name, checkin_early_minutes, checkin_late_minutes, kiosk_silent_minutes,
              contact_retention_days, reminder_days_before, reminder_at, quiet_from, quiet_until)
@@ -165,24 +163,24 @@ pub fn save_settings(
              patron_month = ?5, patron_day = ?6, patron_name = ?7, checkin_early_minutes = ?8,
              checkin_late_minutes = ?9, kiosk_silent_minutes = ?10, contact_retention_days = ?11,
              reminder_days_before = ?12, reminder_at = ?13, quiet_from = ?14, quiet_until = ?15",
-        params![
-            s.questura_name,
-            s.address,
-            s.phone,
-            s.email,
-            month,
-            day,
-            patron,
-            s.checkin_early_minutes,
-            s.checkin_late_minutes,
-            s.kiosk_silent_minutes,
-            s.messaging.contact_retention_days,
-            s.messaging.reminder_days_before,
-            hh_mm(s.messaging.reminder_at),
-            hh_mm(s.messaging.quiet_from),
-            hh_mm(s.messaging.quiet_until),
-        ],
-    )?;
+    )?
+    .execute(params![
+        s.questura_name,
+        s.address,
+        s.phone,
+        s.email,
+        month,
+        day,
+        patron,
+        s.checkin_early_minutes,
+        s.checkin_late_minutes,
+        s.kiosk_silent_minutes,
+        s.messaging.contact_retention_days,
+        s.messaging.reminder_days_before,
+        hh_mm(s.messaging.reminder_at),
+        hh_mm(s.messaging.quiet_from),
+        hh_mm(s.messaging.quiet_until),
+    ])?;
     audit_from(
         conn,
         now,
@@ -198,11 +196,8 @@ pub fn save_settings(
 /// The server's own signing key, made on first use.
 pub fn server_key(conn: &Connection, now: Timestamp) -> Result<[u8; 32], StoreError> {
     let existing: Option<Vec<u8>> = conn
-        .query_row(
-            "SELECT secret_key FROM server_identity WHERE id = 1",
-            [],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT secret_key FROM server_identity WHERE id = 1")?
+        .query_row([], |r| r.get(0))
         .optional()?;
     if let Some(key) = existing {
         return key
@@ -211,10 +206,10 @@ pub fn server_key(conn: &Connection, now: Timestamp) -> Result<[u8; 32], StoreEr
     }
     let mut key = [0u8; 32];
     getrandom::fill(&mut key).expect("the OS has randomness");
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO server_identity (id, secret_key, created_at) VALUES (1, ?1, ?2)",
-        params![key.to_vec(), instant_text(now)],
-    )?;
+    )?
+    .execute(params![key.to_vec(), instant_text(now)])?;
     Ok(key)
 }
 
@@ -227,11 +222,10 @@ pub fn seal_secret(conn: &Connection, now: Timestamp) -> Result<[u8; 32], StoreE
 pub fn ready_stretch(conn: &Connection, now: Timestamp) -> Result<Stretch, StoreError> {
     let salt = hex::encode(&server_secret(conn, "ready_stretch_salt", now)?[..16]);
     let (memory_kib, passes) = conn
-        .query_row(
+        .prepare_cached(
             "SELECT ready_stretch_kib, ready_stretch_passes FROM settings WHERE id = 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        )?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?
         .unwrap_or((Stretch::MEMORY_KIB, Stretch::PASSES));
     Ok(Stretch {
@@ -247,10 +241,10 @@ pub fn set_ready_stretch(
     memory_kib: u32,
     passes: u32,
 ) -> Result<(), StoreError> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE settings SET ready_stretch_kib = ?1, ready_stretch_passes = ?2 WHERE id = 1",
-        params![memory_kib, passes],
-    )?;
+    )?
+    .execute(params![memory_kib, passes])?;
     Ok(())
 }
 
@@ -262,11 +256,8 @@ pub fn opt_out_key(conn: &Connection, now: Timestamp) -> Result<[u8; 32], StoreE
 /// The server secret called `name`, made the first time it is asked for.
 fn server_secret(conn: &Connection, name: &str, now: Timestamp) -> Result<[u8; 32], StoreError> {
     let existing: Option<Vec<u8>> = conn
-        .query_row(
-            "SELECT secret FROM server_secrets WHERE name = ?1",
-            [name],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT secret FROM server_secrets WHERE name = ?1")?
+        .query_row([name], |r| r.get(0))
         .optional()?;
     if let Some(secret) = existing {
         return secret
@@ -275,10 +266,10 @@ fn server_secret(conn: &Connection, name: &str, now: Timestamp) -> Result<[u8; 3
     }
     let mut secret = [0u8; 32];
     getrandom::fill(&mut secret).expect("the OS has randomness");
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO server_secrets (name, secret, created_at) VALUES (?1, ?2, ?3)",
-        params![name, secret.to_vec(), instant_text(now)],
-    )?;
+    )?
+    .execute(params![name, secret.to_vec(), instant_text(now)])?;
     Ok(secret)
 }
 
@@ -298,20 +289,17 @@ fn hh_mm(time: Time) -> String {
 /// The check-in window: minutes before and after a slot's start.
 pub fn checkin_window(conn: &Connection) -> Result<(i64, i64), StoreError> {
     Ok(conn
-        .query_row(
+        .prepare_cached(
             "SELECT checkin_early_minutes, checkin_late_minutes FROM settings WHERE id = 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        )?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?
         .unwrap_or((60, 90)))
 }
 
 /// Record that the demonstration data were seeded.
 pub fn mark_demo_seeded(conn: &Connection, now: Timestamp) -> Result<(), StoreError> {
-    conn.execute(
-        "UPDATE settings SET demo_seeded_at = ?1 WHERE id = 1",
-        [instant_text(now)],
-    )?;
+    conn.prepare_cached("UPDATE settings SET demo_seeded_at = ?1 WHERE id = 1")?
+        .execute([instant_text(now)])?;
     Ok(())
 }

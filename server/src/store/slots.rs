@@ -116,9 +116,11 @@ pub fn places_of(
     slot: SlotKey,
 ) -> Result<Option<u16>, StoreError> {
     Ok(conn
-        .query_row(
+        .prepare_cached(
             "SELECT places FROM slot_capacity WHERE service_id = ?1 AND slot_date = ?2
              AND slot_time = ?3",
+        )?
+        .query_row(
             params![service.as_str(), slot.date.to_string(), hh_mm(slot.start)],
             |r| r.get(0),
         )
@@ -249,12 +251,15 @@ pub fn unused_on(
     service: &ServiceId,
     date: Date,
 ) -> Result<u32, StoreError> {
-    Ok(conn.query_row(
-        "SELECT coalesce(sum(granted - used), 0) FROM leases WHERE kiosk_id = ?1
+    Ok(conn
+        .prepare_cached(
+            "SELECT coalesce(sum(granted - used), 0) FROM leases WHERE kiosk_id = ?1
          AND service_id = ?2 AND slot_date = ?3",
-        params![kiosk.to_string(), service.as_str(), date.to_string()],
-        |r| r.get(0),
-    )?)
+        )?
+        .query_row(
+            params![kiosk.to_string(), service.as_str(), date.to_string()],
+            |r| r.get(0),
+        )?)
 }
 
 /// Lease one more place of `slot` to `kiosk`, if the pool still has one (the schema's CHECK
@@ -267,29 +272,30 @@ pub fn grant_place(
     expires_at_ms: i64,
 ) -> Result<bool, StoreError> {
     let (date, time) = (slot.date.to_string(), hh_mm(slot.start));
-    let held = conn.execute(
-        "UPDATE slot_capacity SET held = held + 1 WHERE service_id = ?1 AND slot_date = ?2
+    let held = conn
+        .prepare_cached(
+            "UPDATE slot_capacity SET held = held + 1 WHERE service_id = ?1 AND slot_date = ?2
          AND slot_time = ?3 AND taken + held < places",
-        params![service.as_str(), date, time],
-    )?;
+        )?
+        .execute(params![service.as_str(), date, time])?;
     if held == 0 {
         return Ok(false);
     }
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO leases (kiosk_id, service_id, slot_date, slot_time, lease_id,
              granted, expires_at_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, 1, ?6)
          ON CONFLICT (kiosk_id, service_id, slot_date, slot_time)
          DO UPDATE SET granted = granted + 1, expires_at_ms = excluded.expires_at_ms",
-        params![
-            kiosk.to_string(),
-            service.as_str(),
-            date,
-            time,
-            Uuid::now_v7().to_string(),
-            expires_at_ms
-        ],
-    )?;
+    )?
+    .execute(params![
+        kiosk.to_string(),
+        service.as_str(),
+        date,
+        time,
+        Uuid::now_v7().to_string(),
+        expires_at_ms
+    ])?;
     Ok(true)
 }
 
@@ -302,16 +308,16 @@ pub fn use_leased_place(
     slot: SlotKey,
 ) -> Result<(), StoreError> {
     let (date, time) = (slot.date.to_string(), hh_mm(slot.start));
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE leases SET used = used + 1 WHERE kiosk_id = ?1 AND service_id = ?2
          AND slot_date = ?3 AND slot_time = ?4",
-        params![kiosk.to_string(), service.as_str(), date, time],
-    )?;
-    conn.execute(
+    )?
+    .execute(params![kiosk.to_string(), service.as_str(), date, time])?;
+    conn.prepare_cached(
         "UPDATE slot_capacity SET held = held - 1 WHERE service_id = ?1
          AND slot_date = ?2 AND slot_time = ?3",
-        params![service.as_str(), date, time],
-    )?;
+    )?
+    .execute(params![service.as_str(), date, time])?;
     Ok(())
 }
 
@@ -321,10 +327,8 @@ pub fn extend_leases(
     kiosk: KioskId,
     expires_at_ms: i64,
 ) -> Result<(), StoreError> {
-    conn.execute(
-        "UPDATE leases SET expires_at_ms = ?2 WHERE kiosk_id = ?1",
-        params![kiosk.to_string(), expires_at_ms],
-    )?;
+    conn.prepare_cached("UPDATE leases SET expires_at_ms = ?2 WHERE kiosk_id = ?1")?
+        .execute(params![kiosk.to_string(), expires_at_ms])?;
     Ok(())
 }
 

@@ -9,11 +9,8 @@ use super::{StoreError, audit::audit_from, instant_text};
 /// The stored password hash of `username`, if there is such an account.
 pub fn password_hash(conn: &Connection, username: &str) -> Result<Option<String>, StoreError> {
     Ok(conn
-        .query_row(
-            "SELECT password_hash FROM users WHERE username = ?1",
-            [username],
-            |r| r.get(0),
-        )
+        .prepare_cached("SELECT password_hash FROM users WHERE username = ?1")?
+        .query_row([username], |r| r.get(0))
         .optional()?)
 }
 
@@ -31,22 +28,21 @@ pub struct LoginRow {
 
 pub fn login_row(conn: &Connection, username: &str) -> Result<Option<LoginRow>, StoreError> {
     Ok(conn
-        .query_row(
+        .prepare_cached(
             "SELECT id, username, display_name, role, active, failed_logins, locked_until
              FROM users WHERE username = ?1",
-            [username],
-            |r| {
-                Ok(LoginRow {
-                    id: r.get(0)?,
-                    username: r.get(1)?,
-                    display_name: r.get(2)?,
-                    role: r.get(3)?,
-                    active: r.get(4)?,
-                    failed_logins: r.get(5)?,
-                    locked_until: r.get(6)?,
-                })
-            },
-        )
+        )?
+        .query_row([username], |r| {
+            Ok(LoginRow {
+                id: r.get(0)?,
+                username: r.get(1)?,
+                display_name: r.get(2)?,
+                role: r.get(3)?,
+                active: r.get(4)?,
+                failed_logins: r.get(5)?,
+                locked_until: r.get(6)?,
+            })
+        })
         .optional()?)
 }
 
@@ -57,10 +53,8 @@ pub fn set_failed_logins(
     failed: i64,
     locked_until: Option<Timestamp>,
 ) -> Result<(), StoreError> {
-    conn.execute(
-        "UPDATE users SET failed_logins = ?2, locked_until = ?3 WHERE id = ?1",
-        params![user, failed, locked_until.map(instant_text)],
-    )?;
+    conn.prepare_cached("UPDATE users SET failed_logins = ?2, locked_until = ?3 WHERE id = ?1")?
+        .execute(params![user, failed, locked_until.map(instant_text)])?;
     Ok(())
 }
 
@@ -87,41 +81,40 @@ pub fn open_session(
     expires: Timestamp,
     source: &str,
 ) -> Result<(), StoreError> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO web_sessions (token_hash, user_id, csrf_token, created_at, last_seen_at,
              expires_at, source) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)",
-        params![
-            token_hash,
-            user,
-            csrf_token,
-            instant_text(now),
-            instant_text(expires),
-            source
-        ],
-    )?;
+    )?
+    .execute(params![
+        token_hash,
+        user,
+        csrf_token,
+        instant_text(now),
+        instant_text(expires),
+        source
+    ])?;
     Ok(())
 }
 
 pub fn session(conn: &Connection, token_hash: &str) -> Result<Option<SessionRow>, StoreError> {
     Ok(conn
-        .query_row(
+        .prepare_cached(
             "SELECT u.id, u.username, u.display_name, u.role, s.csrf_token, s.last_seen_at,
                     s.expires_at, u.active
              FROM web_sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?1",
-            [token_hash],
-            |r| {
-                Ok(SessionRow {
-                    user_id: r.get(0)?,
-                    username: r.get(1)?,
-                    display_name: r.get(2)?,
-                    role: r.get(3)?,
-                    csrf_token: r.get(4)?,
-                    last_seen_at: r.get(5)?,
-                    expires_at: r.get(6)?,
-                    active: r.get(7)?,
-                })
-            },
-        )
+        )?
+        .query_row([token_hash], |r| {
+            Ok(SessionRow {
+                user_id: r.get(0)?,
+                username: r.get(1)?,
+                display_name: r.get(2)?,
+                role: r.get(3)?,
+                csrf_token: r.get(4)?,
+                last_seen_at: r.get(5)?,
+                expires_at: r.get(6)?,
+                active: r.get(7)?,
+            })
+        })
         .optional()?)
 }
 
@@ -130,18 +123,14 @@ pub fn touch_session(
     token_hash: &str,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    conn.execute(
-        "UPDATE web_sessions SET last_seen_at = ?2 WHERE token_hash = ?1",
-        params![token_hash, instant_text(now)],
-    )?;
+    conn.prepare_cached("UPDATE web_sessions SET last_seen_at = ?2 WHERE token_hash = ?1")?
+        .execute(params![token_hash, instant_text(now)])?;
     Ok(())
 }
 
 pub fn end_session(conn: &Connection, token_hash: &str) -> Result<(), StoreError> {
-    conn.execute(
-        "DELETE FROM web_sessions WHERE token_hash = ?1",
-        [token_hash],
-    )?;
+    conn.prepare_cached("DELETE FROM web_sessions WHERE token_hash = ?1")?
+        .execute([token_hash])?;
     Ok(())
 }
 
@@ -162,19 +151,19 @@ pub struct NewUser<'a> {
 
 /// Create an account; its id.
 pub fn insert(conn: &Connection, new: &NewUser<'_>, now: Timestamp) -> Result<i64, StoreError> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO users (username, display_name, password_hash, role, partner_body_id,
              created_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            new.username,
-            new.display_name,
-            new.password_hash,
-            new.role,
-            new.partner_body,
-            instant_text(now)
-        ],
-    )?;
+    )?
+    .execute(params![
+        new.username,
+        new.display_name,
+        new.password_hash,
+        new.role,
+        new.partner_body,
+        instant_text(now)
+    ])?;
     Ok(conn.last_insert_rowid())
 }
 
@@ -213,7 +202,7 @@ pub fn accounts(
     partner: Option<i64>,
     now: Timestamp,
 ) -> Result<Vec<Account>, StoreError> {
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT id, username, display_name, role, active, locked_until FROM users
          WHERE (?1 IS NULL AND partner_body_id IS NULL) OR partner_body_id = ?1
          ORDER BY username",
@@ -243,12 +232,11 @@ pub fn reset_password(
     actor: &str,
     source: &str,
 ) -> Result<bool, StoreError> {
-    let changed = conn.execute(
-        "UPDATE users SET password_hash = ?2, failed_logins = 0, locked_until = NULL WHERE id = ?1",
-        params![user, password_hash],
+    let changed = conn.prepare_cached("UPDATE users SET password_hash = ?2, failed_logins = 0, locked_until = NULL WHERE id = ?1")?.execute(params![user, password_hash],
     )?;
     if changed > 0 {
-        conn.execute("DELETE FROM web_sessions WHERE user_id = ?1", [user])?;
+        conn.prepare_cached("DELETE FROM web_sessions WHERE user_id = ?1")?
+            .execute([user])?;
         audit_from(
             conn,
             now,
@@ -271,12 +259,12 @@ pub fn set_active(
     actor: &str,
     source: &str,
 ) -> Result<bool, StoreError> {
-    let changed = conn.execute(
-        "UPDATE users SET active = ?2 WHERE id = ?1",
-        params![user, active],
-    )?;
+    let changed = conn
+        .prepare_cached("UPDATE users SET active = ?2 WHERE id = ?1")?
+        .execute(params![user, active])?;
     if changed > 0 && !active {
-        conn.execute("DELETE FROM web_sessions WHERE user_id = ?1", [user])?;
+        conn.prepare_cached("DELETE FROM web_sessions WHERE user_id = ?1")?
+            .execute([user])?;
     }
     if changed > 0 {
         audit_from(

@@ -41,23 +41,23 @@ pub struct NewVerdict<'a> {
 
 /// Record the verdict on a request.
 pub fn record(conn: &Connection, v: &NewVerdict<'_>, now: Timestamp) -> Result<(), StoreError> {
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO sync_verdicts (request_id, kiosk_id, outcome, service_id, slot_date,
              slot_time, appointment_id, reason, used_lease, decided_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        params![
-            v.request.to_string(),
-            v.kiosk.to_string(),
-            outcome_text(v.outcome),
-            v.service.as_str(),
-            v.slot.date.to_string(),
-            hh_mm(v.slot.start),
-            v.appointment,
-            v.reason,
-            v.used_lease,
-            instant_text(now),
-        ],
-    )?;
+    )?
+    .execute(params![
+        v.request.to_string(),
+        v.kiosk.to_string(),
+        outcome_text(v.outcome),
+        v.service.as_str(),
+        v.slot.date.to_string(),
+        hh_mm(v.slot.start),
+        v.appointment,
+        v.reason,
+        v.used_lease,
+        instant_text(now),
+    ])?;
     Ok(())
 }
 
@@ -74,15 +74,17 @@ pub enum Restated {
 /// shows what the Questura did.
 pub fn restate(conn: &Connection, appointment: &str, what: Restated) -> Result<(), StoreError> {
     match what {
-        Restated::Relocated(to) => conn.execute(
-            "UPDATE sync_verdicts SET outcome = 'relocated', slot_date = ?2, slot_time = ?3
+        Restated::Relocated(to) => conn
+            .prepare_cached(
+                "UPDATE sync_verdicts SET outcome = 'relocated', slot_date = ?2, slot_time = ?3
              WHERE appointment_id = ?1",
-            params![appointment, to.date.to_string(), hh_mm(to.start)],
-        )?,
-        Restated::Cancelled => conn.execute(
-            "UPDATE sync_verdicts SET outcome = 'cancelled' WHERE appointment_id = ?1",
-            [appointment],
-        )?,
+            )?
+            .execute(params![appointment, to.date.to_string(), hh_mm(to.start)])?,
+        Restated::Cancelled => conn
+            .prepare_cached(
+                "UPDATE sync_verdicts SET outcome = 'cancelled' WHERE appointment_id = ?1",
+            )?
+            .execute([appointment])?,
     };
     Ok(())
 }

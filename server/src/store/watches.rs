@@ -21,7 +21,9 @@ pub struct Watch {
 
 /// Whether there is room for another watch (`limit` at once).
 pub fn room(conn: &Connection, limit: usize) -> Result<bool, StoreError> {
-    let count: i64 = conn.query_row("SELECT count(*) FROM ready_watches", [], |r| r.get(0))?;
+    let count: i64 = conn
+        .prepare_cached("SELECT count(*) FROM ready_watches")?
+        .query_row([], |r| r.get(0))?;
     Ok((count as usize) < limit)
 }
 
@@ -35,31 +37,29 @@ pub fn add(
     now: Timestamp,
     days: i64,
 ) -> Result<(), StoreError> {
-    conn.execute(
+    conn.prepare_cached(
         "DELETE FROM ready_watches WHERE query = ?1 AND channel = ?2 AND recipient = ?3",
-        params![query, channel, recipient],
-    )?;
-    conn.execute(
+    )?
+    .execute(params![query, channel, recipient])?;
+    conn.prepare_cached(
         "INSERT INTO ready_watches (query, channel, recipient, lang, created_at, expires_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            query,
-            channel,
-            recipient,
-            lang,
-            instant_text(now),
-            instant_text(now + SignedDuration::from_hours(24 * days)),
-        ],
-    )?;
+    )?
+    .execute(params![
+        query,
+        channel,
+        recipient,
+        lang,
+        instant_text(now),
+        instant_text(now + SignedDuration::from_hours(24 * days)),
+    ])?;
     Ok(())
 }
 
 /// Every watch not expired at `now`; the expired ones are deleted.
 pub fn live(conn: &Connection, now: Timestamp) -> Result<Vec<Watch>, StoreError> {
-    conn.execute(
-        "DELETE FROM ready_watches WHERE expires_at <= ?1",
-        [instant_text(now)],
-    )?;
+    conn.prepare_cached("DELETE FROM ready_watches WHERE expires_at <= ?1")?
+        .execute([instant_text(now)])?;
     let mut stmt =
         conn.prepare_cached("SELECT id, query, channel, recipient, lang FROM ready_watches")?;
     let rows = stmt.query_map([], |r| {
@@ -76,6 +76,7 @@ pub fn live(conn: &Connection, now: Timestamp) -> Result<Vec<Watch>, StoreError>
 
 /// The watch was answered: forget it.
 pub fn remove(conn: &Connection, id: i64) -> Result<(), StoreError> {
-    conn.execute("DELETE FROM ready_watches WHERE id = ?1", [id])?;
+    conn.prepare_cached("DELETE FROM ready_watches WHERE id = ?1")?
+        .execute([id])?;
     Ok(())
 }

@@ -111,10 +111,12 @@ pub fn take_step(
         && let Some(permit) = current.ready_permit_id
     {
         let other: Option<String> = tx
-            .query_row(
+            .prepare_cached(
                 "SELECT booking_code FROM appointments
                  WHERE ready_permit_id = ?1 AND service_id = ?2 AND id <> ?3
                    AND status IN ('booked', 'checked_in') AND slot_date >= ?4",
+            )?
+            .query_row(
                 params![permit, current.service_id, id, current.date.to_string()],
                 |r| r.get(0),
             )
@@ -167,17 +169,15 @@ pub fn mark_no_shows(
 ) -> Result<usize, StoreError> {
     let tx = conn.transaction()?;
     let ids: Vec<String> = {
-        let mut stmt = tx.prepare(
-            "SELECT id FROM appointments WHERE slot_date = ?1 AND slot_time < ?2 AND status = 'booked'",
-        )?;
+        let mut stmt = tx.prepare_cached("SELECT id FROM appointments WHERE slot_date = ?1 AND slot_time < ?2 AND status = 'booked'")?;
         stmt.query_map(params![date.to_string(), cut_off], |r| r.get(0))?
             .collect::<Result<_, _>>()?
     };
     for id in &ids {
-        tx.execute(
+        tx.prepare_cached(
             "UPDATE appointments SET status = 'no_show', no_show_at = ?2 WHERE id = ?1",
-            params![id, instant_text(now)],
-        )?;
+        )?
+        .execute(params![id, instant_text(now)])?;
         audit_from(
             &tx,
             now,
@@ -275,11 +275,10 @@ pub fn cancel_in(
     source: &str,
 ) -> Result<Result<Cancelled, CancelError>, StoreError> {
     let row: Option<(AppointmentStatus, Option<String>, String, String)> = tx
-        .query_row(
+        .prepare_cached(
             "SELECT status, kiosk_id, service_id, slot_date FROM appointments WHERE id = ?1",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )
+        )?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
         .optional()?;
     let Some((status, kiosk, service, date)) = row else {
         return Ok(Err(CancelError::NotFound));
@@ -287,9 +286,7 @@ pub fn cancel_in(
     if status != AppointmentStatus::Booked {
         return Ok(Err(CancelError::WrongStatus(status.label().into())));
     }
-    tx.execute(
-        "UPDATE appointments SET status = 'cancelled', cancelled_at = ?2, cancel_reason = ?3 WHERE id = ?1",
-        params![id, instant_text(now), reason.trim()],
+    tx.prepare_cached("UPDATE appointments SET status = 'cancelled', cancelled_at = ?2, cancel_reason = ?3 WHERE id = ?1")?.execute(params![id, instant_text(now), reason.trim()],
     )?;
     verdicts::restate(tx, id, Restated::Cancelled)?;
     audit_from(
@@ -328,13 +325,11 @@ pub fn movable_from(
     service: &ServiceId,
     from: Date,
 ) -> Result<Vec<Movable>, StoreError> {
-    let mut stmt = conn.prepare(
-        "SELECT a.id, a.booking_code, a.surname || ' ' || a.given_names, coalesce(p.name, 'Questura'),
+    let mut stmt = conn.prepare_cached("SELECT a.id, a.booking_code, a.surname || ' ' || a.given_names, coalesce(p.name, 'Questura'),
                 a.kiosk_id, a.slot_date, a.slot_time, a.rowid
          FROM appointments a LEFT JOIN partner_bodies p ON p.id = a.partner_body_id
          WHERE a.service_id = ?1 AND a.status = 'booked' AND a.slot_date >= ?2
-         ORDER BY a.slot_date, a.slot_time, a.rowid",
-    )?;
+         ORDER BY a.slot_date, a.slot_time, a.rowid")?;
     let rows = stmt.query_map(params![service.as_str(), from.to_string()], |r| {
         Ok((
             r.get::<_, String>(0)?,
@@ -376,19 +371,19 @@ pub fn relocate(
     now: Timestamp,
     reason: &str,
 ) -> Result<(), StoreError> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE appointments SET moved_from_date = coalesce(moved_from_date, slot_date),
              moved_from_time = coalesce(moved_from_time, slot_time),
              slot_date = ?2, slot_time = ?3, moved_at = ?4, moved_reason = ?5
          WHERE id = ?1",
-        params![
-            id,
-            to.date.to_string(),
-            hh_mm(to.start),
-            instant_text(now),
-            reason
-        ],
-    )?;
+    )?
+    .execute(params![
+        id,
+        to.date.to_string(),
+        hh_mm(to.start),
+        instant_text(now),
+        reason
+    ])?;
     crate::store::notices::enqueue(conn, id, NoticeKind::Moved, reason, now)?;
     verdicts::restate(conn, id, Restated::Relocated(to))
 }
@@ -396,14 +391,15 @@ pub fn relocate(
 /// Forget the phone, e-mail and consent of every booking that ended (delivered, cancelled, no-show)
 /// before `before`. How many were forgotten.
 pub fn forget_contacts(conn: &Connection, before: Timestamp) -> Result<usize, StoreError> {
-    Ok(conn.execute(
-        "UPDATE appointments SET phone = NULL, email = NULL, consent_at = NULL
+    Ok(conn
+        .prepare_cached(
+            "UPDATE appointments SET phone = NULL, email = NULL, consent_at = NULL
          WHERE (phone IS NOT NULL OR email IS NOT NULL OR consent_at IS NOT NULL)
            AND ((status = 'delivered' AND delivered_at < ?1)
              OR (status = 'cancelled' AND cancelled_at < ?1)
              OR (status = 'no_show' AND no_show_at < ?1))",
-        [instant_text(before)],
-    )?)
+        )?
+        .execute([instant_text(before)])?)
 }
 
 /// How the person of a booking may be reached, as staff see and correct it.
@@ -419,19 +415,18 @@ pub struct ContactOf {
 /// The contact of appointment `id`.
 pub fn contact_of(conn: &Connection, id: &str) -> Result<Option<ContactOf>, StoreError> {
     Ok(conn
-        .query_row(
+        .prepare_cached(
             "SELECT phone, email, notice_lang, consent_at IS NOT NULL FROM appointments
              WHERE id = ?1",
-            [id],
-            |r| {
-                Ok(ContactOf {
-                    phone: r.get(0)?,
-                    email: r.get(1)?,
-                    lang: r.get(2)?,
-                    consent: r.get(3)?,
-                })
-            },
-        )
+        )?
+        .query_row([id], |r| {
+            Ok(ContactOf {
+                phone: r.get(0)?,
+                email: r.get(1)?,
+                lang: r.get(2)?,
+                consent: r.get(3)?,
+            })
+        })
         .optional()?)
 }
 
@@ -447,19 +442,20 @@ pub fn set_contact(
     actor: &str,
     source: &str,
 ) -> Result<bool, StoreError> {
-    let changed = conn.execute(
-        "UPDATE appointments SET phone = ?2, email = ?3, notice_lang = ?4,
+    let changed = conn
+        .prepare_cached(
+            "UPDATE appointments SET phone = ?2, email = ?3, notice_lang = ?4,
              consent_at = CASE WHEN ?5 THEN coalesce(consent_at, ?6) END
          WHERE id = ?1 AND status IN ('booked', 'checked_in', 'no_show')",
-        params![
+        )?
+        .execute(params![
             id,
             contact.phone,
             contact.email,
             contact.lang,
             contact.consent,
             instant_text(now)
-        ],
-    )?;
+        ])?;
     if changed > 0 {
         crate::store::audit_from(
             conn,
@@ -485,11 +481,15 @@ pub const REPLACED_BY_MOVE: &str = "spostata con una nuova prenotazione";
 
 /// Cancel the booking a kiosk's request made, at that kiosk's request.
 pub fn cancel_at_kiosk(conn: &Connection, request: Uuid, now: Timestamp) -> Result<(), StoreError> {
-    conn.execute(
+    conn.prepare_cached(
         "UPDATE appointments SET status = 'cancelled', cancelled_at = ?2, cancel_reason = ?3
          WHERE request_id = ?1 AND status = 'booked'",
-        params![request.to_string(), instant_text(now), CANCELLED_AT_KIOSK],
-    )?;
+    )?
+    .execute(params![
+        request.to_string(),
+        instant_text(now),
+        CANCELLED_AT_KIOSK
+    ])?;
     Ok(())
 }
 
@@ -501,11 +501,12 @@ pub fn rename_for_permit(
     surname: &str,
     given_names: &str,
 ) -> Result<usize, StoreError> {
-    Ok(conn.execute(
-        "UPDATE appointments SET surname = ?2, given_names = ?3
+    Ok(conn
+        .prepare_cached(
+            "UPDATE appointments SET surname = ?2, given_names = ?3
          WHERE ready_permit_id = ?1 AND status IN ('booked', 'checked_in')",
-        params![permit, surname, given_names],
-    )?)
+        )?
+        .execute(params![permit, surname, given_names])?)
 }
 
 /// A ready permit's active booking (booked or checked in) for `service`.
@@ -537,15 +538,16 @@ pub fn active_for_permit(
         Option<i64>,
     );
     let row: Option<Row> = conn
-        .query_row(
+        .prepare_cached(
             "SELECT id, slot_date, slot_time, status, request_id, kiosk_id, partner_body_id
              FROM appointments
              WHERE ready_permit_id = ?1 AND service_id = ?2 AND status IN ('booked', 'checked_in')
                AND slot_date >= ?3
              ORDER BY slot_date, slot_time LIMIT 1",
-            params![permit, service.as_str(), today.to_string()],
-            |r| Row::try_from(r),
-        )
+        )?
+        .query_row(params![permit, service.as_str(), today.to_string()], |r| {
+            Row::try_from(r)
+        })
         .optional()?;
     row.map(|(id, date, time, status, request, kiosk, partner)| {
         Ok(ActiveForPermit {
@@ -617,12 +619,13 @@ pub fn booked_by_request(
     request: Uuid,
 ) -> Result<Option<(ServiceId, SlotKey)>, StoreError> {
     let row: Option<(String, String, String)> = conn
-        .query_row(
+        .prepare_cached(
             "SELECT service_id, slot_date, slot_time FROM appointments
              WHERE request_id = ?1 AND kiosk_id = ?2 AND status = 'booked'",
-            params![request.to_string(), kiosk],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
+        )?
+        .query_row(params![request.to_string(), kiosk], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .optional()?;
     row.map(|(service, date, time)| {
         Ok((

@@ -272,7 +272,7 @@ pub fn search(
             .map(str::to_lowercase)
             .collect()
     };
-    let mut stmt = conn.prepare(
+    let mut stmt = conn.prepare_cached(
         "SELECT a.id, a.booking_code, a.slot_date, a.slot_time, s.name, a.surname, a.given_names,
                 coalesce(a.phone, ''), coalesce(p.name, 'Questura'), a.status, a.created_at,
                 coalesce(a.cancel_reason, '')

@@ -158,31 +158,32 @@ pub fn book_with_code(
             other => BookingError::Store(other),
         })?;
     let id = Uuid::now_v7();
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO appointments (id, booking_code, service_id, slot_date, slot_time, surname,
              given_names, phone, ready_permit_id, partner_body_id, created_at, created_by,
              kiosk_id, request_id, email, notice_lang, consent_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-        params![
-            id.to_string(),
-            code,
-            new.service.as_str(),
-            date,
-            time,
-            new.surname,
-            new.given_names,
-            new.phone,
-            new.ready_permit_id,
-            new.partner_body_id,
-            instant_text(now),
-            new.created_by,
-            new.kiosk.map(|k| k.0),
-            new.kiosk.map(|k| k.1),
-            new.contact.email,
-            new.contact.lang,
-            new.contact.consent.then(|| instant_text(now)),
-        ],
     )
+    .map_err(classify)?
+    .execute(params![
+        id.to_string(),
+        code,
+        new.service.as_str(),
+        date,
+        time,
+        new.surname,
+        new.given_names,
+        new.phone,
+        new.ready_permit_id,
+        new.partner_body_id,
+        instant_text(now),
+        new.created_by,
+        new.kiosk.map(|k| k.0),
+        new.kiosk.map(|k| k.1),
+        new.contact.email,
+        new.contact.lang,
+        new.contact.consent.then(|| instant_text(now)),
+    ])
     .map_err(classify)?;
     Ok(Booked {
         id,
