@@ -19,7 +19,7 @@ use std::{
     sync::Arc,
 };
 
-use crate::store::{Connection, StoreError, documents};
+use crate::store::{Connection, StoreError, Transaction, documents};
 use automerge::{ActorId, AutoCommit};
 use coper_shared::documents::{DocName, KioskId, PartnerBooking};
 use parking_lot::{Mutex, RawMutex, RwLock, lock_api::ArcMutexGuard};
@@ -194,7 +194,7 @@ impl Documents {
 pub fn write_in_transaction<T>(
     conn: &mut Connection,
     docs: &mut Documents,
-    write: impl FnOnce(&Connection, &mut Documents) -> Result<T, StoreError>,
+    write: impl FnOnce(&Transaction<'_>, &mut Documents) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     // Documents still held by a write that panicked half-way: what they hold was never
     // committed, and sessions wait on their locks.

@@ -163,7 +163,8 @@ impl SyncHub {
             .call(move |conn| {
                 let mut docs = docs.lock().unwrap_or_else(|p| p.into_inner());
                 write_in_transaction(conn, &mut docs, |conn, docs| {
-                    let mut changed = write_shared(conn, docs, config, now)?;
+                    let ctx = Context::load(conn)?;
+                    let mut changed = write_shared(conn, docs, ctx.as_ref(), config, now)?;
                     // Operators' accounts and partner bodies change rarely: rewrite every kiosk's.
                     for kiosk in kiosks::enrolled(conn)? {
                         if write_operators(conn, docs, kiosk)? {
@@ -180,7 +181,9 @@ impl SyncHub {
                             changed.push(DocName::Inbox(kiosk));
                         }
                     }
-                    changed.extend(write_bookings(conn, docs, now, None, url.as_deref())?);
+                    if let Some(ctx) = &ctx {
+                        changed.extend(write_bookings(conn, docs, ctx, now, None, url.as_deref())?);
+                    }
                     Ok(changed)
                 })
             })
@@ -200,9 +203,12 @@ impl SyncHub {
             .call(move |conn| {
                 let mut docs = docs.lock().unwrap_or_else(|p| p.into_inner());
                 write_in_transaction(conn, &mut docs, |conn, docs| {
-                    let mut changed = write_bookings(conn, docs, now, None, url.as_deref())?;
+                    let Some(ctx) = Context::load(conn)? else {
+                        return Ok(Vec::new());
+                    };
+                    let mut changed = write_bookings(conn, docs, &ctx, now, None, url.as_deref())?;
                     // Who is being served, who is back on the list: every kiosk's warning follows.
-                    if write_booked(conn, docs, now)? {
+                    if write_booked(conn, docs, &ctx, now)? {
                         changed.push(DocName::Ready);
                     }
                     Ok(changed)
@@ -344,18 +350,22 @@ impl SyncHub {
                 let mut docs = docs.lock().unwrap_or_else(|p| p.into_inner());
                 write_in_transaction(conn, &mut docs, |conn, docs| {
                     docs.start_afresh(conn, &DocName::Bookings(kiosk))?;
-                    let mut changed = write_shared(conn, docs, config, now)?;
+                    let ctx = Context::load(conn)?;
+                    let mut changed = write_shared(conn, docs, ctx.as_ref(), config, now)?;
                     if write_operators(conn, docs, kiosk)? {
                         changed.push(DocName::Operators(kiosk));
                     }
-                    let body = kiosks::partner_of(conn, kiosk)?.into_iter().collect();
-                    changed.extend(write_bookings(
-                        conn,
-                        docs,
-                        now,
-                        Some(&body),
-                        url.as_deref(),
-                    )?);
+                    if let Some(ctx) = &ctx {
+                        let body = kiosks::partner_of(conn, kiosk)?.into_iter().collect();
+                        changed.extend(write_bookings(
+                            conn,
+                            docs,
+                            ctx,
+                            now,
+                            Some(&body),
+                            url.as_deref(),
+                        )?);
+                    }
                     let agendas = names
                         .iter()
                         .filter(|n| matches!(n, DocName::Agenda { .. }))
@@ -406,9 +416,9 @@ impl SyncHub {
     /// revoked kiosk gets neither: its requests stay undecided and it gets no new lease.
     ///
     /// Group commit: the job joins a queue, and whichever caller takes the writing connection
-    /// first decides every job queued by then in one transaction and writes their documents in
-    /// one more, so under load many kiosks' bookings share two disk flushes and one projection
-    /// (the agendas, the booked permits and each body's bookings written once, not per booking).
+    /// first decides every job queued by then and writes their documents in one transaction, so
+    /// under load many kiosks' bookings share one disk flush and one projection (the agendas,
+    /// the booked permits and each body's bookings written once, not per booking).
     /// Each job runs in a savepoint of its own: a kiosk whose decision fails is told so alone.
     pub async fn process_outbox(
         &self,
@@ -456,83 +466,88 @@ impl SyncHub {
             }
             return Ok(Vec::new());
         };
-        let mut touched: BTreeSet<DocName> = BTreeSet::new();
-        let mut bodies: BTreeSet<i64> = BTreeSet::new();
-        let mut outcomes: Vec<(OutboxJob, Result<usize, StoreError>)> =
-            Vec::with_capacity(jobs.len());
-        let tx = conn.transaction()?;
-        for job in jobs {
-            let kiosk = job.kiosk;
-            tracing::debug!(target: "coper_timeline", %kiosk, "server: writer taken");
-            let requests: Vec<Request> = records(
-                &*docs.get(&tx, &DocName::Outbox(kiosk))?,
-                collections::REQUESTS,
-            )
-            .into_iter()
-            .map(|(_, r)| r)
-            .collect();
-            let outcome = store::in_savepoint(&tx, |tx| {
-                if kiosks::is_revoked(tx, kiosk)? {
-                    return Ok(0);
-                }
-                let mut mine = BTreeSet::new();
-                let decided =
-                    decide_requests(tx, &ctx, kiosk, requests, now, &config.requests, &mut mine)?;
-                if job.in_sync {
-                    settle_leases(tx, &ctx, kiosk, now, config, job.clock_trusted, &mut mine)?;
-                }
-                // The bodies' bookings and the permits booked change only with a decision: a
-                // kiosk merely in step costs no rewrite of them. This kiosk's body, and that of
-                // any kiosk whose booking a move replaced.
-                if decided > 0 {
-                    for k in mine
-                        .iter()
-                        .filter_map(|n| match n {
-                            DocName::Inbox(k) => Some(*k),
-                            _ => None,
-                        })
-                        .chain([kiosk])
-                    {
-                        bodies.extend(kiosks::partner_of(tx, k)?);
-                    }
-                }
-                if decided > 0 {
-                    mine.insert(DocName::Inbox(kiosk));
-                }
-                touched.extend(mine);
-                Ok(decided)
-            })?;
-            outcomes.push((job, outcome));
-        }
-        tx.commit()?;
-        for (job, _) in &outcomes {
-            tracing::debug!(target: "coper_timeline", kiosk = %job.kiosk, "server: committed");
-        }
-        // Only now, after the commit, do the documents learn the verdicts and counts. (Each
-        // document syncs on its own, so a kiosk may learn a verdict before the new counts: its
-        // replica counts its own lease bookings itself, and a provisional booking proposed from a
-        // count a moment old is at worst relocated.)
         let url = self.public_url.clone();
-        let first = outcomes.first().map(|(job, _)| job.kiosk);
+        let first = jobs.first().map(|job| job.kiosk);
         let stage = |what: &str| {
             if let Some(kiosk) = first {
                 tracing::debug!(target: "coper_timeline", %kiosk, "server: {what}");
             }
         };
-        let written = write_in_transaction(conn, &mut docs, |conn, docs| {
-            let mut changed = project(conn, docs, touched)?;
+        let mut outcomes: Vec<(OutboxJob, Result<usize, StoreError>)> =
+            Vec::with_capacity(jobs.len());
+        // The decisions and the documents they change in one transaction, so one disk flush:
+        // the documents stay locked until it commits, so no session sends a verdict or a count
+        // that could still be rolled back, and if anything fails nothing of it stays (the jobs
+        // are told, their sessions end, and the next decides them again).
+        let written = write_in_transaction(conn, &mut docs, |tx, docs| {
+            let mut touched: BTreeSet<DocName> = BTreeSet::new();
+            let mut bodies: BTreeSet<i64> = BTreeSet::new();
+            for job in jobs {
+                let kiosk = job.kiosk;
+                tracing::debug!(target: "coper_timeline", %kiosk, "server: writer taken");
+                let requests: Vec<Request> = records(
+                    &*docs.get(tx, &DocName::Outbox(kiosk))?,
+                    collections::REQUESTS,
+                )
+                .into_iter()
+                .map(|(_, r)| r)
+                .collect();
+                let outcome = store::in_savepoint(tx, |tx| {
+                    if kiosks::is_revoked(tx, kiosk)? {
+                        return Ok(0);
+                    }
+                    let mut mine = BTreeSet::new();
+                    let decided = decide_requests(
+                        tx,
+                        &ctx,
+                        kiosk,
+                        requests,
+                        now,
+                        &config.requests,
+                        &mut mine,
+                    )?;
+                    if job.in_sync {
+                        settle_leases(tx, &ctx, kiosk, now, config, job.clock_trusted, &mut mine)?;
+                    }
+                    // The bodies' bookings and the permits booked change only with a decision:
+                    // a kiosk merely in step costs no rewrite of them. This kiosk's body, and
+                    // that of any kiosk whose booking a move replaced.
+                    if decided > 0 {
+                        for k in mine
+                            .iter()
+                            .filter_map(|n| match n {
+                                DocName::Inbox(k) => Some(*k),
+                                _ => None,
+                            })
+                            .chain([kiosk])
+                        {
+                            bodies.extend(kiosks::partner_of(tx, k)?);
+                        }
+                        mine.insert(DocName::Inbox(kiosk));
+                    }
+                    touched.extend(mine);
+                    Ok(decided)
+                })?;
+                outcomes.push((job, outcome));
+            }
+            stage("decided");
+            // Each document syncs on its own, so a kiosk may learn a verdict before the new
+            // counts: its replica counts its own lease bookings itself, and a provisional
+            // booking proposed from a count a moment old is at worst relocated.
+            let mut changed = project(tx, docs, touched)?;
             stage("agendas and inboxes written");
             if !bodies.is_empty() {
                 changed.extend(write_bookings(
-                    conn,
+                    tx,
                     docs,
+                    &ctx,
                     now,
                     Some(&bodies),
                     url.as_deref(),
                 )?);
                 stage("bookings written");
                 // The people just booked: every kiosk warns before booking them again.
-                if write_booked(conn, docs, now)? {
+                if write_booked(tx, docs, &ctx, now)? {
                     changed.push(DocName::Ready);
                 }
                 stage("booked permits written");
@@ -540,9 +555,9 @@ impl SyncHub {
             Ok(changed)
         });
         for (job, outcome) in outcomes {
-            tracing::debug!(target: "coper_timeline", kiosk = %job.kiosk, "server: projected");
+            tracing::debug!(target: "coper_timeline", kiosk = %job.kiosk, "server: committed");
             let outcome = match (&written, outcome) {
-                (Err(e), _) => Err(StoreError::InvalidData(format!("projection: {e}"))),
+                (Err(e), _) => Err(StoreError::InvalidData(format!("not committed: {e}"))),
                 (Ok(_), outcome) => outcome,
             };
             let _ = job.done.send(outcome);

@@ -2,9 +2,11 @@
 //! kiosks' requests, and the leases that let kiosks book offline without conflicts.
 //!
 //! SQLite is the source of truth; the Automerge documents are projections of it. The order is
-//! always: decide, commit in SQLite, then write the verdicts and counts into the documents, save
-//! them, and only then tell connected kiosks. A crash between the commit and the documents is
-//! repaired by [`SyncHub::reconcile`], which rewrites the projections from SQLite.
+//! always: decide, write the verdicts and counts into the documents from SQLite and save them,
+//! all in one transaction, and only after it has committed tell connected kiosks (the documents
+//! stay locked until then). A document that missed a change made elsewhere (the counter, the
+//! command line) is repaired by [`SyncHub::reconcile`], which rewrites the projections from
+//! SQLite.
 //!
 //! - `hub`: [`SyncHub`], what every session shares: live sessions, document access, and the
 //!   entry points (reconcile, process an outbox, republish after a change by the staff).

@@ -52,12 +52,10 @@ pub(super) fn project(
 fn write_directory(
     conn: &Connection,
     docs: &mut Documents,
+    ctx: &Context,
     clock_skew_bound_ms: i64,
     seal_key: &str,
 ) -> Result<bool, StoreError> {
-    let Some(ctx) = Context::load(conn)? else {
-        return Ok(false);
-    };
     let mut doc = docs.get(conn, &DocName::Directory)?;
     let mut changed = put_record(
         &mut doc,
@@ -157,10 +155,11 @@ pub(super) fn write_agenda(
 }
 
 /// Write the documents every kiosk shares: the directory and the ready list. Returns those that
-/// changed.
+/// changed. Without a Questura set up (`ctx` is `None`), the ready list alone.
 pub(super) fn write_shared(
     conn: &Connection,
     docs: &mut Documents,
+    ctx: Option<&Context>,
     config: SyncConfig,
     now: Timestamp,
 ) -> Result<Vec<DocName>, StoreError> {
@@ -168,11 +167,17 @@ pub(super) fn write_shared(
     let seal_key = hex::encode(coper_shared::sealed::public_key(&settings::seal_secret(
         conn, now,
     )?));
-    if write_directory(conn, docs, config.clock_skew_bound_ms, &seal_key)? {
+    if let Some(ctx) = ctx
+        && write_directory(conn, docs, ctx, config.clock_skew_bound_ms, &seal_key)?
+    {
         changed.push(DocName::Directory);
     }
-    if write_ready(conn, docs, now)? | write_booked(conn, docs, now)? | write_precheck(conn, docs)?
-    {
+    let ready = write_ready(conn, docs, now)?;
+    let booked = match ctx {
+        Some(ctx) => write_booked(conn, docs, ctx, now)?,
+        None => false,
+    };
+    if ready | booked | write_precheck(conn, docs)? {
         changed.push(DocName::Ready);
     }
     Ok(changed)
@@ -244,11 +249,9 @@ fn write_ready(
 pub(super) fn write_booked(
     conn: &Connection,
     docs: &mut Documents,
+    ctx: &Context,
     now: Timestamp,
 ) -> Result<bool, StoreError> {
-    let Some(ctx) = Context::load(conn)? else {
-        return Ok(false);
-    };
     let active = appointments::active_with_permits(conn, ctx.today(now))?;
     let mut doc = docs.get(conn, &DocName::Ready)?;
     let entries = active.iter().filter_map(|(permit, service, booked)| {
@@ -280,13 +283,11 @@ fn write_precheck(conn: &Connection, docs: &mut Documents) -> Result<bool, Store
 pub(super) fn write_bookings(
     conn: &Connection,
     docs: &mut Documents,
+    ctx: &Context,
     now: Timestamp,
     partners: Option<&BTreeSet<i64>>,
     public_url: Option<&str>,
 ) -> Result<Vec<DocName>, StoreError> {
-    let Some(ctx) = Context::load(conn)? else {
-        return Ok(Vec::new());
-    };
     let today = ctx.today(now);
     let mut by_partner: std::collections::BTreeMap<i64, Vec<KioskId>> = Default::default();
     for (kiosk, partner) in kiosks::enrolled_by_partner(conn)? {
