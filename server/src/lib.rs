@@ -150,11 +150,32 @@ pub fn app(state: AppState) -> Router {
         .merge(web::pages().into_router(&state))
         .layer(
             // Log method and path only: query strings may one day carry what a person typed.
-            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-                tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
-            }),
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &axum::http::Request<_>| {
+                    tracing::info_span!("http", method = %req.method(), path = %req.uri().path())
+                })
+                .on_failure(log_failure),
         )
         .with_state(state)
+}
+
+/// A response the server failed to give, logged as an error; but `503`, which is the server
+/// saying on purpose "not now" (too many kiosks starting at once, not ready, not set up yet),
+/// each with a warning of its own where it is decided: under a reconnect storm hundreds of them
+/// are expected, and an administrator must not read them as failures.
+fn log_failure(
+    failure: tower_http::classify::ServerErrorsFailureClass,
+    latency: std::time::Duration,
+    _span: &tracing::Span,
+) {
+    use tower_http::classify::ServerErrorsFailureClass;
+    let latency = latency.as_millis();
+    match failure {
+        ServerErrorsFailureClass::StatusCode(axum::http::StatusCode::SERVICE_UNAVAILABLE) => {
+            tracing::debug!(latency_ms = latency, "service unavailable (503)")
+        }
+        other => tracing::error!(classification = %other, latency_ms = latency, "response failed"),
+    }
 }
 
 /// Serve `app` on `listener` until `shutdown` completes, then finish the requests in flight.

@@ -724,8 +724,10 @@ async fn ready_means_the_database_takes_writes_and_the_disk_has_room() {
         "[limits]\nready_min_free_bytes = 1000000000000000\n",
     )
     .unwrap();
+    let log = dir.path().join("server.log");
     let full = spawn(Options {
         args: vec!["--config".into(), config.to_str().unwrap().into()],
+        log_file: Some(log.clone()),
         ..Options::default()
     })
     .await;
@@ -733,6 +735,13 @@ async fn ready_means_the_database_takes_writes_and_the_disk_has_room() {
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["disk"], "low");
     assert_eq!(body["database"], "writable");
+    // "Not now" said on purpose is not a failure of the server: no error in its log (in a
+    // reconnect storm the sync gate's 503s are hundreds).
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        !logged.contains("ERROR"),
+        "a 503 said on purpose was logged as an error:\n{logged}"
+    );
 }
 
 /// The repository's root.
