@@ -8,7 +8,7 @@ use coper_kiosk::core::{
     BookingRequest, LoginRefusal, MAX_SELF_CHECKS, SelfCheck, SelfCheckRefusal,
 };
 use coper_server::demo::DEMO_PASSWORD;
-use coper_shared::{ids::ServiceId, jiff::civil::Date};
+use coper_shared::{documents::Outcome, ids::ServiceId, jiff::civil::Date};
 
 use crate::helpers::{Proxy, TestKiosk, eventually, spawn_demo_at};
 
@@ -277,6 +277,20 @@ async fn a_person_is_booked_once_and_a_move_replaces_the_booking() {
             .core
             .booked_already(permit, &delivery)
             .is_some_and(|b| Some(b.appointment) == verdict.appointment)
+    })
+    .await;
+
+    // Cancelled at the kiosk: the person may be booked again, and every kiosk stops warning.
+    let cancel = kiosk.core.cancel(moved.request).unwrap();
+    let cancelled = kiosk
+        .core
+        .wait_for_verdict(cancel, Duration::from_secs(15))
+        .await
+        .unwrap();
+    assert_eq!(cancelled.outcome, Outcome::Cancelled, "{cancelled:?}");
+    assert_eq!(active(), 0);
+    eventually(15, "every kiosk to learn the booking ended", || {
+        kiosk.core.booked_already(permit, &delivery).is_none()
     })
     .await;
 }

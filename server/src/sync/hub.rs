@@ -531,6 +531,7 @@ impl SyncHub {
                 outcomes.push((job, outcome));
             }
             stage("decided");
+            let permits_booked = touched.contains(&DocName::Ready);
             // Each document syncs on its own, so a kiosk may learn a verdict before the new
             // counts: its replica counts its own lease bookings itself, and a provisional
             // booking proposed from a count a moment old is at worst relocated.
@@ -546,10 +547,10 @@ impl SyncHub {
                     url.as_deref(),
                 )?);
                 stage("bookings written");
-                // The people just booked: every kiosk warns before booking them again.
-                if write_booked(tx, docs, &ctx, now)? {
-                    changed.push(DocName::Ready);
-                }
+            }
+            // The people just booked: every kiosk warns before booking them again.
+            if permits_booked && write_booked(tx, docs, &ctx, now)? {
+                changed.push(DocName::Ready);
                 stage("booked permits written");
             }
             Ok(changed)

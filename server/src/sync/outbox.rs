@@ -182,7 +182,8 @@ struct Written {
     outcome: Outcome,
     appointment: Option<String>,
     reason: Option<String>,
-    /// Other documents it changed: a moved booking's month and its kiosk's inbox.
+    /// Other documents it changed: a moved booking's month and its kiosk's inbox, and the ready
+    /// list when a booking of a listed permit was made or may have ended (its booked permits).
     touched: Vec<DocName>,
 }
 
@@ -228,6 +229,8 @@ fn write_decision(
             }
             Ok(Written {
                 outcome: Outcome::Cancelled,
+                // The cancelled booking may have been a listed permit's.
+                touched: vec![DocName::Ready],
                 ..Written::default()
             })
         }
@@ -292,6 +295,11 @@ fn write_decision(
                 None => None,
             };
             let permit = listed.as_ref().map(|(id, _)| *id);
+            // A listed permit booked, or a booking replaced that may have been one: every kiosk
+            // warns before booking that person again.
+            if permit.is_some() || decision.moves.is_some() {
+                touched.push(DocName::Ready);
+            }
             let (surname, given_names) = match &listed {
                 Some((_, (surname, given))) => (surname.as_str(), given.as_str()),
                 None => (request.surname.as_str(), request.given_names.as_str()),
