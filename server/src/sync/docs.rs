@@ -72,6 +72,9 @@ pub struct Documents {
     /// What the ready list looked like (row count and last changes) when `ready` was last
     /// written: rebuilding its hashes is skipped while the list is unchanged.
     pub ready_version: Option<String>,
+    /// The day the booked permits were last written for: the first decision of a new day
+    /// rewrites them (yesterday's bookings leave the list) even if it books no listed permit.
+    pub booked_written_on: Option<jiff::civil::Date>,
     /// What the bookings documents were last written with, per partner body (appointment →
     /// the kiosk that made it and the record but for `here`), and the kiosks whose document
     /// holds exactly that: the next write gives them only the difference.
@@ -87,6 +90,7 @@ impl Documents {
             needs_snapshot: HashSet::new(),
             held: Vec::new(),
             ready_version: None,
+            booked_written_on: None,
             bookings_written: HashMap::new(),
             bookings_in_step: HashSet::new(),
         }
@@ -169,6 +173,7 @@ impl Documents {
         if !committed && !self.held.is_empty() {
             self.bookings_written.clear();
             self.bookings_in_step.clear();
+            self.booked_written_on = None;
         }
         for (name, doc) in self.held.drain(..) {
             if !committed {

@@ -531,7 +531,8 @@ impl SyncHub {
                 outcomes.push((job, outcome));
             }
             stage("decided");
-            let permits_booked = touched.contains(&DocName::Ready);
+            let permits_booked =
+                touched.contains(&DocName::Ready) || docs.booked_written_on != Some(ctx.today(now));
             // Each document syncs on its own, so a kiosk may learn a verdict before the new
             // counts: its replica counts its own lease bookings itself, and a provisional
             // booking proposed from a count a moment old is at worst relocated.

@@ -252,7 +252,9 @@ pub(super) fn write_booked(
     ctx: &Context,
     now: Timestamp,
 ) -> Result<bool, StoreError> {
-    let active = appointments::active_with_permits(conn, ctx.today(now))?;
+    let today = ctx.today(now);
+    docs.booked_written_on = Some(today);
+    let active = appointments::active_with_permits(conn, today)?;
     let mut doc = docs.get(conn, &DocName::Ready)?;
     let entries = active.iter().filter_map(|(permit, service, booked)| {
         let service = coper_shared::ids::ServiceId::parse(service).ok()?;
