@@ -531,7 +531,9 @@ impl SyncHub {
                 outcomes.push((job, outcome));
             }
             stage("decided");
-            let permits_booked =
+            // The booked permits change with a listed permit's booking (made or ended), and with
+            // the day (yesterday's leave the list).
+            let rewrite_booked =
                 touched.contains(&DocName::Ready) || docs.booked_written_on != Some(ctx.today(now));
             // Each document syncs on its own, so a kiosk may learn a verdict before the new
             // counts: its replica counts its own lease bookings itself, and a provisional
@@ -549,8 +551,8 @@ impl SyncHub {
                 )?);
                 stage("bookings written");
             }
-            // The people just booked: every kiosk warns before booking them again.
-            if permits_booked && write_booked(tx, docs, &ctx, now)? {
+            // Every kiosk warns before booking these people again.
+            if rewrite_booked && write_booked(tx, docs, &ctx, now)? {
                 changed.push(DocName::Ready);
                 stage("booked permits written");
             }
