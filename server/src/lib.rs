@@ -15,6 +15,8 @@ pub mod config;
 pub mod demo;
 pub mod import;
 pub mod limits;
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+mod memory;
 pub mod metrics;
 pub mod notices;
 pub mod ops;
