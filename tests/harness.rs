@@ -255,6 +255,24 @@ impl Drop for TestApp {
     }
 }
 
+/// A raw sync WebSocket to `url`, stating this build's protocol version as a kiosk does.
+pub async fn connect_sync(
+    url: &str,
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    tokio_tungstenite::tungstenite::Error,
+> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = url.into_client_request()?;
+    request.headers_mut().insert(
+        coper_shared::protocol::VERSION_HEADER,
+        tokio_tungstenite::tungstenite::http::HeaderValue::from(u16::from(
+            coper_shared::protocol::VERSION,
+        )),
+    );
+    Ok(tokio_tungstenite::connect_async(request).await?.0)
+}
+
 impl TestApp {
     /// The kiosks' WebSocket URL on this server.
     pub fn ws_url(&self) -> String {

@@ -95,12 +95,13 @@ impl Proxy {
                     continue;
                 }
                 tokio::spawn(async move {
-                    let Ok(kiosk) = tokio_tungstenite::accept_async(stream).await else {
+                    let Ok(kiosk) =
+                        tokio_tungstenite::accept_hdr_async(stream, state_version).await
+                    else {
                         return;
                     };
-                    let Ok((server, _)) =
-                        tokio_tungstenite::connect_async(format!("ws://{target}/api/v1/sync"))
-                            .await
+                    let Ok(server) =
+                        crate::harness::connect_sync(&format!("ws://{target}/api/v1/sync")).await
                     else {
                         return;
                     };
@@ -222,4 +223,24 @@ where
             }
         }
     }
+}
+
+/// Tell the kiosk this build's protocol version, as the server would (the proxy states it to the
+/// server too, as the kiosk would).
+// tungstenite's callback returns its error response by value.
+#[allow(clippy::result_large_err)]
+fn state_version(
+    _: &tokio_tungstenite::tungstenite::handshake::server::Request,
+    mut response: tokio_tungstenite::tungstenite::handshake::server::Response,
+) -> Result<
+    tokio_tungstenite::tungstenite::handshake::server::Response,
+    tokio_tungstenite::tungstenite::handshake::server::ErrorResponse,
+> {
+    response.headers_mut().insert(
+        coper_shared::protocol::VERSION_HEADER,
+        tokio_tungstenite::tungstenite::http::HeaderValue::from(u16::from(
+            coper_shared::protocol::VERSION,
+        )),
+    );
+    Ok(response)
 }

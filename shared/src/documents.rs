@@ -69,6 +69,17 @@ impl DocName {
         }
     }
 
+    /// The one kiosk that receives this document, if it is a kiosk's own.
+    pub fn kiosk(&self) -> Option<KioskId> {
+        match self {
+            DocName::Outbox(k)
+            | DocName::Inbox(k)
+            | DocName::Operators(k)
+            | DocName::Bookings(k) => Some(*k),
+            _ => None,
+        }
+    }
+
     pub fn writer(&self) -> Writer {
         match self {
             DocName::Outbox(kiosk) => Writer::Kiosk(*kiosk),
@@ -88,12 +99,9 @@ impl DocName {
     /// Whether kiosk `kiosk` may receive this document. Outboxes and inboxes carry names of
     /// people and go only to their own kiosk.
     pub fn readable_by(&self, kiosk: KioskId) -> bool {
-        match self {
-            DocName::Outbox(k)
-            | DocName::Inbox(k)
-            | DocName::Operators(k)
-            | DocName::Bookings(k) => *k == kiosk,
-            _ => self.is_shared(),
+        match self.kiosk() {
+            Some(k) => k == kiosk,
+            None => self.is_shared(),
         }
     }
 
@@ -449,15 +457,17 @@ pub enum AppointmentState {
     NoShow,
 }
 
-/// One booking of a partner body, as every kiosk of the body holds it (`bookings/K`): the
-/// person, the slot, and what the Questura did. The server writes it from SQLite.
+/// One booking of a partner body, as every kiosk of the body holds it (`bookings/K`, one
+/// document for the whole body under each of its kiosks' names): the person, the slot, and what
+/// the Questura did. The server writes it from SQLite.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PartnerBooking {
     pub appointment: Uuid,
     /// The kiosk request that made it (any kiosk of the body), if a kiosk did.
     pub request: Option<Uuid>,
-    /// Made at the kiosk that holds this copy: only that kiosk may cancel it.
-    pub here: bool,
+    /// The kiosk that made it, if a kiosk did: only that kiosk may cancel it
+    /// ([`PartnerBooking::made_at_kiosk`]). Every kiosk of the body holds the same record.
+    pub made_at: Option<KioskId>,
     pub booking_code: String,
     pub service: ServiceId,
     pub date: Date,
@@ -490,6 +500,13 @@ pub struct PartnerBooking {
     /// body's own `bookings` document, which kiosks keep in memory.
     #[serde(default)]
     pub precheck_link: Option<String>,
+}
+
+impl PartnerBooking {
+    /// Whether `kiosk` made this booking (and so may cancel it).
+    pub fn made_at_kiosk(&self, kiosk: KioskId) -> bool {
+        self.made_at == Some(kiosk)
+    }
 }
 
 /// Days a missed appointment stays on the partner body's list of people to book again (unless

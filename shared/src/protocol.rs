@@ -2,7 +2,7 @@
 //! WebSocket binary messages. `docs/protocol.md` is the prose description; this is the code.
 //!
 //! ```text
-//! frame   = version:u8 (= 1) kind:u8 body
+//! frame   = version:u8 (= 2) kind:u8 body
 //! Hello   0x01 S→K  nonce[32] server_time_ms:i64
 //! Auth    0x02 K→S  kiosk_id[16] client_time_ms:i64 signature[64]
 //! Welcome 0x03 S→K  server_time_ms:i64 clock_trusted:u8 count:u16 (len:u16 name)*
@@ -15,7 +15,9 @@
 
 use uuid::Uuid;
 
-pub const VERSION: u8 = 1;
+/// 2: a partner body's bookings are one set of records for all its kiosks, each naming the kiosk
+/// that made it (`made_at`), where version 1 told each kiosk whether it was `here`.
+pub const VERSION: u8 = 2;
 
 /// The HTTP header with which each side states its protocol version when the WebSocket opens:
 /// the kiosk on its upgrade request, the server on its answer. A server that cannot speak a
@@ -368,8 +370,10 @@ mod tests {
             server_time_ms: 5,
         }
         .encode();
-        hello[0] = 2;
-        assert_eq!(Frame::decode(&hello), Err(FrameError::Version(2)));
+        for other in [VERSION - 1, VERSION + 1] {
+            hello[0] = other;
+            assert_eq!(Frame::decode(&hello), Err(FrameError::Version(other)));
+        }
         let hello = Frame::Hello {
             nonce: [1; 32],
             server_time_ms: 5,

@@ -13,10 +13,10 @@ use coper_shared::{
 };
 use ed25519_dalek::{Signer, SigningKey};
 use futures_util::{SinkExt, StreamExt};
-use tokio_tungstenite::{connect_async, tungstenite::Message};
+use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, spawn_demo};
+use crate::helpers::{TestApp, connect_sync, spawn_demo};
 
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -52,7 +52,7 @@ fn now_ms() -> i64 {
 
 /// Present `code` with a fresh enrolment signed by `key`; the server's answer.
 async fn present_code(app: &TestApp, key: &SigningKey, code: &str) -> Option<Frame> {
-    let (mut socket, _) = connect_async(app.ws_url()).await.unwrap();
+    let mut socket = connect_sync(&app.ws_url()).await.unwrap();
     let Some(Frame::Hello { nonce, .. }) = recv(&mut socket).await else {
         panic!("no challenge")
     };
@@ -83,7 +83,7 @@ async fn enrol(app: &TestApp, key: &SigningKey) -> Uuid {
 
 /// Answer the challenge as `kiosk` signing with `key`; the server's answer.
 async fn authenticate(app: &TestApp, kiosk: Uuid, key: &SigningKey) -> (Socket, Option<Frame>) {
-    let (mut socket, _) = connect_async(app.ws_url()).await.unwrap();
+    let mut socket = connect_sync(&app.ws_url()).await.unwrap();
     let Some(Frame::Hello { nonce, .. }) = recv(&mut socket).await else {
         panic!("no challenge")
     };

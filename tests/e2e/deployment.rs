@@ -386,27 +386,41 @@ async fn a_kiosk_of_another_protocol_version_is_refused_with_the_servers_version
     let mut request =
         tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(ws.as_str())
             .unwrap();
+    let ours = coper_shared::protocol::VERSION;
     request
         .headers_mut()
-        .insert("coper-protocol", "2".parse().unwrap());
+        .insert("coper-protocol", (ours + 1).to_string().parse().unwrap());
     let Err(tokio_tungstenite::tungstenite::Error::Http(response)) =
         tokio_tungstenite::connect_async(request).await
     else {
-        panic!("a kiosk speaking version 2 was let in");
+        panic!("a kiosk speaking a newer version was let in");
     };
     assert_eq!(response.status().as_u16(), 426);
-    assert_eq!(response.headers()["coper-protocol"], "1");
+    assert_eq!(response.headers()["coper-protocol"], ours.to_string());
     let body = String::from_utf8_lossy(response.body().as_deref().unwrap_or_default()).into_owned();
     assert!(body.contains("aggiornare il chiosco"), "{body}");
-    // Version 1, stated or not (kiosks older than the header), is let in and told the version.
-    let (_, response) = tokio_tungstenite::connect_async(ws.as_str()).await.unwrap();
-    assert_eq!(response.headers()["coper-protocol"], "1");
+    // A kiosk older than the header speaks version 1, which this server does not.
+    let Err(tokio_tungstenite::tungstenite::Error::Http(response)) =
+        tokio_tungstenite::connect_async(ws.as_str()).await
+    else {
+        panic!("a kiosk stating no version was let in");
+    };
+    assert_eq!(response.status().as_u16(), 426);
+    // Its own version, stated, is let in and told the version.
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(ws.as_str())
+            .unwrap();
+    request
+        .headers_mut()
+        .insert("coper-protocol", ours.to_string().parse().unwrap());
+    let (_, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(response.headers()["coper-protocol"], ours.to_string());
 }
 
-/// A stand-in for a server of another version: it upgrades and states version 2.
+/// A stand-in for a server of another version: it upgrades and states a newer one.
 // tungstenite's callback returns its error response by value.
 #[allow(clippy::result_large_err)]
-async fn server_of_version_2() -> String {
+async fn server_of_another_version() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -414,9 +428,10 @@ async fn server_of_version_2() -> String {
             tokio::spawn(async move {
                 let answer = |_: &tokio_tungstenite::tungstenite::handshake::server::Request,
                               mut response: tokio_tungstenite::tungstenite::handshake::server::Response| {
+                    let newer = coper_shared::protocol::VERSION + 1;
                     response
                         .headers_mut()
-                        .insert("coper-protocol", "2".parse().unwrap());
+                        .insert("coper-protocol", newer.to_string().parse().unwrap());
                     Ok(response)
                 };
                 let _ = tokio_tungstenite::accept_hdr_async(stream, answer).await;
@@ -429,7 +444,7 @@ async fn server_of_version_2() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_kiosk_meeting_a_server_of_another_protocol_version_asks_to_be_updated() {
     let app = spawn_demo().await;
-    let newer = server_of_version_2().await;
+    let newer = server_of_another_version().await;
     let dir = tempfile::tempdir().unwrap();
     let error = coper_kiosk::core::enrol(&kiosk_config(dir.path()), &newer, "ABCD")
         .await
@@ -438,9 +453,9 @@ async fn a_kiosk_meeting_a_server_of_another_protocol_version_asks_to_be_updated
         matches!(
             error,
             coper_kiosk::core::CoreError::ProtocolVersion {
-                kiosk: 1,
-                server: Some(2)
-            }
+                kiosk: coper_shared::protocol::VERSION,
+                server: Some(newer_version)
+            } if newer_version == coper_shared::protocol::VERSION + 1
         ),
         "{error:?}"
     );

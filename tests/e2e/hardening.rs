@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use coper_shared::documents::{Outcome, Request, RequestKind};
 use futures_util::{SinkExt, future::join_all};
-use tokio_tungstenite::{connect_async, tungstenite::Message};
+use tokio_tungstenite::tungstenite::Message;
 use uuid::Uuid;
 
 use coper_server::demo::DEMO_PASSWORD;
 
-use crate::helpers::{TestApp, TestKiosk, delivery, eventually, spawn_demo};
+use crate::helpers::{TestApp, TestKiosk, connect_sync, delivery, eventually, spawn_demo};
 
 /// The server's resident memory, in bytes.
 fn rss(app: &TestApp) -> u64 {
@@ -58,7 +58,7 @@ async fn unauthenticated_floods_leave_memory_flat() {
         async move {
             // Connections beyond the limits are refused before the upgrade; those let in are
             // cut as soon as the message passes the limit.
-            if let Ok((mut socket, _)) = connect_async(url).await {
+            if let Ok(mut socket) = connect_sync(&url).await {
                 let _ = socket.send(Message::Binary(huge)).await;
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }

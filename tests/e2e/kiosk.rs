@@ -332,8 +332,10 @@ async fn a_day_closed_shows_the_moved_bookings_on_every_kiosk_of_the_body() {
     })
     .await;
     let seen_at_b = on(&b).unwrap();
-    assert!(!seen_at_b.here, "made at A, not at B");
-    assert!(on(&a).unwrap().here);
+    let (at_a, at_b) = (a.core.kiosk_id(), b.core.kiosk_id());
+    assert!(!seen_at_b.made_at_kiosk(at_b), "made at A, not at B");
+    assert!(on(&a).unwrap().made_at_kiosk(at_a));
+    assert_eq!(on(&a).unwrap(), seen_at_b, "one record for the whole body");
     assert_eq!(seen_at_b.surname, "Kowalczyk");
     assert_eq!(seen_at_b.phone.as_deref(), Some("+393331234567"));
 

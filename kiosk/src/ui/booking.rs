@@ -739,6 +739,7 @@ pub(super) fn show_bookings(c: &Controller) {
     // Each row with a key that stays the same when a booking made here reaches the server's list.
     let mut rows: Vec<(Date, Time, String, BookingRow)> = Vec::new();
     let body = c.core().partner_bookings();
+    let kiosk = c.core().kiosk_id();
     let missed = missed_rows(c, &body);
     // The booking just made, once the server's list has its person's pre-check page.
     let last_documents = body
@@ -765,7 +766,7 @@ pub(super) fn show_bookings(c: &Controller) {
             }));
         }
         let id = made_here.map(|m| m.request.to_string()).unwrap_or_default();
-        let can_cancel = b.here
+        let can_cancel = b.made_at_kiosk(kiosk)
             && b.state == AppointmentState::Booked
             && made_here.is_some_and(|m| {
                 m.cancel_refused.is_none()

@@ -12,10 +12,11 @@ use std::{
 use automerge::{AutoCommit, sync};
 use coper_shared::documents::{DocName, KioskId, Request, Writer, collections, records};
 use jiff::{Timestamp, ToSpan};
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::broadcast;
 
 use super::{
     Context, SyncConfig,
+    changes::{Session, Sessions, SharedChanges},
     docs::{Documents, Loaded, write_in_transaction},
     leases::settle_leases,
     memo::{Outgoing, SyncMemo, encoded_frame},
@@ -46,9 +47,12 @@ pub struct SyncHub {
     docs: Arc<Mutex<Documents>>,
     /// The documents in memory, for sessions reading the server's own (see [`SyncHub::with_doc`]).
     loaded: Loaded,
+    /// Every change, for the counter's live day view (the sessions learn through `sessions` and
+    /// `shared_changes`, see `changes`).
     changed: broadcast::Sender<DocName>,
-    /// The live session of each kiosk: a new one replaces the old (one WebSocket per kiosk).
-    sessions: Arc<Mutex<HashMap<KioskId, Arc<Notify>>>>,
+    sessions: Sessions,
+    /// The changes to the documents every kiosk receives, numbered for the sessions to ask.
+    shared_changes: Arc<SharedChanges>,
     /// Outboxes waiting to be decided (see [`SyncHub::process_outbox`]).
     queued: Arc<Mutex<Vec<OutboxJob>>>,
     /// The decision latency, for `/metrics`.
@@ -71,16 +75,18 @@ impl SyncHub {
     pub fn new(db: Db, clock: Clock, config: SyncConfig) -> Self {
         let (changed, _) = broadcast::channel(1024);
         let loaded = Loaded::default();
+        let sessions = Sessions::default();
         Self {
             db,
             clock,
             config,
             sandbox: None,
             public_url: None,
-            docs: Arc::new(Mutex::new(Documents::new(loaded.clone()))),
+            docs: Arc::new(Mutex::new(Documents::new(loaded.clone(), sessions.clone()))),
             loaded,
             changed,
-            sessions: Arc::new(Mutex::new(HashMap::new())),
+            sessions,
+            shared_changes: Arc::default(),
             queued: Arc::default(),
             metrics: Arc::default(),
             memo: Arc::default(),
@@ -100,24 +106,24 @@ impl SyncHub {
         self.queued.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
-    /// Register a new session of `kiosk`, ending the one it replaces. The returned notifier fires
-    /// when this session is replaced in turn.
-    pub fn open_session(&self, kiosk: KioskId) -> Arc<Notify> {
-        let fresh = Arc::new(Notify::new());
+    /// Register a new session of `kiosk`, ending the one it replaces. The session returned is told
+    /// when it is replaced in turn, and when the kiosk's own documents change.
+    pub fn open_session(&self, kiosk: KioskId) -> Arc<Session> {
+        let fresh = Arc::new(Session::default());
         let old = self
             .sessions
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(kiosk, fresh.clone());
         if let Some(old) = old {
-            old.notify_one();
+            old.end("replaced by a newer one");
         }
         fresh
     }
 
-    /// Forget `kiosk`'s session if it is still `session`, and its copy of its body's bookings,
-    /// which only a session needs (the next one starts it afresh).
-    pub fn close_session(&self, kiosk: KioskId, session: &Arc<Notify>) {
+    /// Forget `kiosk`'s session if it is still `session`, and its body's bookings under its name,
+    /// which only a session needs (the body's document goes with the last of its kiosks).
+    pub fn close_session(&self, kiosk: KioskId, session: &Arc<Session>) {
         let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         if sessions
             .get(&kiosk)
@@ -136,12 +142,38 @@ impl SyncHub {
         self.clock.now()
     }
 
+    /// Every document that changes from now on (for the counter's live day view).
     pub fn subscribe(&self) -> broadcast::Receiver<DocName> {
         self.changed.subscribe()
     }
 
+    /// The number of the latest change to a shared document (see `changes`).
+    pub(super) fn shared_seen(&self) -> u64 {
+        self.shared_changes.latest()
+    }
+
+    /// The shared documents changed since change number `*seen`, which becomes the latest.
+    pub(super) fn shared_changed_since(&self, seen: &mut u64) -> Vec<DocName> {
+        self.shared_changes.since(seen)
+    }
+
+    /// Tell whoever holds them that `names` changed: a shared document is numbered for the
+    /// sessions to ask at their next sending instant, a kiosk's own wakes its session alone.
     fn notify(&self, names: impl IntoIterator<Item = DocName>) {
         for name in names {
+            if name.is_shared() {
+                self.shared_changes.record(name.clone());
+            } else if let Some(kiosk) = name.kiosk() {
+                let session = self
+                    .sessions
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&kiosk)
+                    .cloned();
+                if let Some(session) = session {
+                    session.tell(name.clone());
+                }
+            }
             let _ = self.changed.send(name);
         }
     }
@@ -237,14 +269,27 @@ impl SyncHub {
         name: DocName,
         f: impl FnOnce(&mut AutoCommit) -> T + Send + 'static,
     ) -> Result<T, StoreError> {
+        let reads_only = name.writer() == Writer::Server;
+        self.access(name, reads_only, f).await
+    }
+
+    /// [`SyncHub::with_doc`], where `reads_only` says that `f` cannot change the document (the
+    /// server's own documents, or a sync message out of any): then a document in memory is read
+    /// under its own lock, without the writing connection.
+    async fn access<T: Send + 'static>(
+        &self,
+        name: DocName,
+        reads_only: bool,
+        f: impl FnOnce(&mut AutoCommit) -> T + Send + 'static,
+    ) -> Result<T, StoreError> {
         let mut f = f;
-        if name.writer() == Writer::Server {
+        if reads_only {
             match self.loaded.try_lock(&name) {
-                Some(Ok(doc)) => return read_server_doc(&self.loaded, &name, doc, f),
+                Some(Ok(doc)) => return read_doc(&self.loaded, &name, doc, f),
                 Some(Err(())) => {
                     let (loaded, wanted) = (self.loaded.clone(), name.clone());
                     let read = tokio::task::spawn_blocking(move || match loaded.lock(&wanted) {
-                        Some(doc) => Ok(read_server_doc(&loaded, &wanted, doc, f)),
+                        Some(doc) => Ok(read_doc(&loaded, &wanted, doc, f)),
                         // Dropped from memory meanwhile: loaded again below.
                         None => Err(f),
                     })
@@ -291,7 +336,9 @@ impl SyncHub {
     ) -> Result<(sync::State, Outgoing), StoreError> {
         let memo = self.memo.clone();
         let doc_name = name.clone();
-        self.with_doc(name, move |doc| {
+        // Making a sync message changes no document, a kiosk's outbox included: the booking's
+        // own kiosk is answered without queueing behind the writer.
+        self.access(name, true, move |doc| {
             let mut state = state;
             let next = if doc_name.is_shared() {
                 memo.next_frame(doc, &doc_name, &mut state)
@@ -335,9 +382,9 @@ impl SyncHub {
     }
 
     /// Rewrite the projections from SQLite: the directory, the agendas, kiosk `kiosk`'s inbox, and
-    /// its copy of its body's bookings, which starts afresh at each session (the kiosk keeps it
-    /// in memory only and starts from empty too), so the history that goes out holds only
-    /// today's and later records. Otherwise idempotent: records already right add nothing.
+    /// its body's bookings, which it joins under its name (the kiosk keeps that document in
+    /// memory only and starts each session from empty; see `docs` for how its history is kept
+    /// to today's and later records). Otherwise idempotent: records already right add nothing.
     pub async fn reconcile(&self, kiosk: KioskId) -> Result<(), StoreError> {
         let docs = self.docs.clone();
         let url = self.public_url.clone();
@@ -349,14 +396,16 @@ impl SyncHub {
             .call(move |conn| {
                 let mut docs = docs.lock().unwrap_or_else(|p| p.into_inner());
                 write_in_transaction(conn, &mut docs, |conn, docs| {
-                    docs.start_afresh(conn, &DocName::Bookings(kiosk))?;
                     let ctx = Context::load(conn)?;
                     let mut changed = write_shared(conn, docs, ctx.as_ref(), config, now)?;
                     if write_operators(conn, docs, kiosk)? {
                         changed.push(DocName::Operators(kiosk));
                     }
-                    if let Some(ctx) = &ctx {
-                        let body = kiosks::partner_of(conn, kiosk)?.into_iter().collect();
+                    if let Some(ctx) = &ctx
+                        && let Some(partner) = kiosks::partner_of(conn, kiosk)?
+                    {
+                        docs.join_body(conn, kiosk, partner, ctx.today(now))?;
+                        let body = BTreeSet::from([partner]);
                         changed.extend(write_bookings(
                             conn,
                             docs,
@@ -570,10 +619,10 @@ impl SyncHub {
     }
 }
 
-/// Run `f` on one of the server's own documents, locked: a panic drops it from memory (see
-/// [`SyncHub::with_doc`]), and so does a change, which only a projection may make (it would be
-/// sent unsaved).
-fn read_server_doc<T>(
+/// Run `f`, which must not change it, on a document in memory, locked: a panic drops it from
+/// memory (see [`SyncHub::with_doc`]), and so does a change, which would be sent unsaved (only
+/// the writer changes documents, and saves them before letting go).
+fn read_doc<T>(
     loaded: &Loaded,
     name: &DocName,
     mut doc: super::docs::DocGuard,

@@ -19,11 +19,14 @@
 //! - `docs`: the in-memory documents and their persistence.
 //! - `memo`: sync messages of the server's own documents made once for every kiosk in the same
 //!   state (hundreds of kiosks in step are owed the same bytes after a booking).
+//! - `changes`: how sessions learn which documents changed (shared ones numbered and asked for at
+//!   each session's sending instant, a kiosk's own waking its session alone).
 //! - `handshake`: the challenge and the kiosk's answer (authentication or enrolment).
 //! - `ws`: one WebSocket per kiosk: admission, then the sync loop.
 //!
 //! None of these writes SQL: they call `crate::store`.
 
+mod changes;
 pub mod docs;
 mod handshake;
 mod hub;

@@ -18,8 +18,8 @@ use jiff::{Timestamp, civil::Date};
 
 use super::{Context, SyncConfig, docs::Documents};
 use crate::store::{
-    Connection, StoreError, appointments, checklists, kiosks, parse_date, partners, precheck,
-    ready, settings, slots, users, verdicts,
+    Connection, StoreError, appointments, checklists, parse_date, partners, precheck, ready,
+    settings, slots, users, verdicts,
 };
 
 /// Write the agendas named in `touched`, then the inboxes it names, from SQLite; the documents
@@ -279,9 +279,9 @@ fn write_precheck(conn: &Connection, docs: &mut Documents) -> Result<bool, Store
     Ok(changed)
 }
 
-/// Write the bookings document of every kiosk of the partner bodies `partners` (every body when
-/// `None`) that has a session: the body's bookings from today on, the same records for each of
-/// its kiosks but for `here`. Returns the documents that changed.
+/// Write the bookings document of the partner bodies `partners` (every body when `None`) whose
+/// kiosks have a session: the body's bookings from today on, once for all its kiosks (see
+/// `docs`). Returns the documents that changed: the body's document under each kiosk's name.
 pub(super) fn write_bookings(
     conn: &Connection,
     docs: &mut Documents,
@@ -291,84 +291,67 @@ pub(super) fn write_bookings(
     public_url: Option<&str>,
 ) -> Result<Vec<DocName>, StoreError> {
     let today = ctx.today(now);
-    let mut by_partner: std::collections::BTreeMap<i64, Vec<KioskId>> = Default::default();
-    for (kiosk, partner) in kiosks::enrolled_by_partner(conn)? {
-        // Only kiosks with a session have the document (in memory): the others get it afresh
-        // from SQLite when they connect.
-        if partners.is_none_or(|p| p.contains(&partner))
-            && docs.is_loaded(&DocName::Bookings(kiosk))
-        {
-            by_partner.entry(partner).or_default().push(kiosk);
-        }
-    }
     let mut changed_docs = Vec::new();
+    let bodies: Vec<(i64, Vec<KioskId>)> = docs
+        .bodies()
+        .into_iter()
+        .filter(|(partner, kiosks)| {
+            !kiosks.is_empty() && partners.is_none_or(|p| p.contains(partner))
+        })
+        .collect();
     let tokens = match public_url {
-        Some(_) if !by_partner.is_empty() => precheck::tokens_by_appointment(conn)?,
+        Some(_) if !bodies.is_empty() => precheck::tokens_by_appointment(conn)?,
         _ => Default::default(),
     };
-    for (partner, kiosks) in by_partner {
+    for (partner, kiosks) in bodies {
+        if docs.body_outworn(partner, today) {
+            // Yesterday's records must not stay in its history: its kiosks reconnect and take a
+            // fresh one.
+            docs.restart_body(partner);
+            continue;
+        }
         let mut rows = appointments::of_partner_from(conn, partner, today)?;
         if let Some(base) = public_url {
             for row in &mut rows {
-                row.booking.precheck_link = tokens
-                    .get(&row.booking.appointment.to_string())
+                row.precheck_link = tokens
+                    .get(&row.appointment.to_string())
                     .map(|token| crate::precheck::person_link(base, token));
             }
         }
-        // What changed since the body's last write: a kiosk whose document holds exactly that
-        // last write gets only the difference (a booking is one record, not the body's whole
-        // list again for each of its kiosks).
-        let rows: BTreeMap<String, (Option<String>, PartnerBooking)> = rows
+        let rows: BTreeMap<String, PartnerBooking> = rows
             .into_iter()
-            .map(|row| {
-                (
-                    row.booking.appointment.to_string(),
-                    (row.kiosk, row.booking),
-                )
-            })
+            .map(|row| (row.appointment.to_string(), row))
             .collect();
-        let before = docs.bookings_written.remove(&partner).unwrap_or_default();
-        let added: Vec<&String> = rows
-            .iter()
-            .filter(|(key, row)| before.get(*key) != Some(*row))
-            .map(|(key, _)| key)
-            .collect();
-        let removed: Vec<&String> = before.keys().filter(|k| !rows.contains_key(*k)).collect();
-        for kiosk in kiosks {
-            let name = DocName::Bookings(kiosk);
-            let mut doc = docs.get(conn, &name)?;
-            let here = kiosk.to_string();
-            let copy = |(made_at, booking): &(Option<String>, PartnerBooking)| PartnerBooking {
-                here: made_at.as_deref() == Some(here.as_str()),
-                ..booking.clone()
-            };
-            let changed = if docs.bookings_in_step.contains(&kiosk) {
-                let mut changed = false;
-                for key in &added {
-                    changed |= put_record(&mut doc, collections::BOOKINGS, key, &copy(&rows[*key]));
+        let name = DocName::Bookings(kiosks[0]);
+        let mut doc = docs.get(conn, &name)?;
+        let Some(body) = docs.body(partner) else {
+            continue;
+        };
+        // The document holds exactly what was last written: only the difference is put.
+        let changed = if body.written.is_empty() {
+            put_exactly(
+                &mut doc,
+                collections::BOOKINGS,
+                rows.iter().map(|(k, b)| (k.clone(), b)),
+            )
+        } else {
+            let mut changed = false;
+            for (key, booking) in &rows {
+                if body.written.get(key) != Some(booking) {
+                    changed |= put_record(&mut doc, collections::BOOKINGS, key, booking);
                 }
-                for key in &removed {
-                    changed |= delete_record(&mut doc, collections::BOOKINGS, key);
-                }
-                changed
-            } else {
-                let copies: Vec<(String, PartnerBooking)> = rows
-                    .iter()
-                    .map(|(key, row)| (key.clone(), copy(row)))
-                    .collect();
-                put_exactly(
-                    &mut doc,
-                    collections::BOOKINGS,
-                    copies.iter().map(|(key, b)| (key.clone(), b)),
-                )
-            };
-            if changed {
-                changed_docs.push(name.clone());
             }
-            docs.persist(conn, &name, doc)?;
-            docs.bookings_in_step.insert(kiosk);
+            for key in body.written.keys().filter(|k| !rows.contains_key(*k)) {
+                changed |= delete_record(&mut doc, collections::BOOKINGS, key);
+            }
+            changed
+        };
+        body.written = rows;
+        if changed {
+            body.changes += 1;
+            changed_docs.extend(kiosks.into_iter().map(DocName::Bookings));
         }
-        docs.bookings_written.insert(partner, rows);
+        docs.persist(conn, &name, doc)?;
     }
     Ok(changed_docs)
 }

@@ -193,7 +193,7 @@ async fn session(
     mut socket: WebSocket,
     hub: SyncHub,
     peer: SocketAddr,
-    mut admitted: Admitted,
+    admitted: Admitted,
     auth_timeout: Duration,
 ) -> Result<(), SessionError> {
     let Some((kiosk, client_time_ms)) =
@@ -203,10 +203,38 @@ async fn session(
     };
     let skew = (client_time_ms - hub.now().as_millisecond()).abs();
     let clock_trusted = skew <= hub.config.clock_skew_bound_ms;
+    // Registered before the documents are prepared for it: the session it replaces, ending, then
+    // cannot take away what this one was given (its body's bookings).
+    let live = hub.open_session(kiosk);
+    let result = run_session(
+        &mut socket,
+        &hub,
+        kiosk,
+        peer,
+        clock_trusted,
+        admitted,
+        &live,
+    )
+    .await;
+    hub.close_session(kiosk, &live);
+    tracing::info!(%peer, %kiosk, "kiosk disconnected");
+    result
+}
+
+/// Bring kiosk `kiosk` up to date, welcome it, then run its sync loop.
+async fn run_session(
+    socket: &mut WebSocket,
+    hub: &SyncHub,
+    kiosk: KioskId,
+    peer: SocketAddr,
+    clock_trusted: bool,
+    mut admitted: Admitted,
+    live: &super::changes::Session,
+) -> Result<(), SessionError> {
     hub.reconcile(kiosk).await?;
     let names = hub.documents_for(kiosk).await?;
     send(
-        &mut socket,
+        socket,
         &Frame::Welcome {
             server_time_ms: hub.now().as_millisecond(),
             clock_trusted,
@@ -219,21 +247,7 @@ async fn session(
     // at once with every one of them waiting past its own.
     admitted.started();
     tracing::info!(%peer, %kiosk, clock_trusted, "kiosk connected");
-
-    let replaced = hub.open_session(kiosk);
-    let result = sync_loop(
-        &mut socket,
-        &hub,
-        kiosk,
-        peer,
-        clock_trusted,
-        &names,
-        &replaced,
-    )
-    .await;
-    hub.close_session(kiosk, &replaced);
-    tracing::info!(%peer, %kiosk, "kiosk disconnected");
-    result
+    sync_loop(socket, hub, kiosk, peer, clock_trusted, &names, live).await
 }
 
 /// Exchange sync messages until the kiosk hangs up, misbehaves, or opens a newer session.
@@ -244,11 +258,13 @@ async fn sync_loop(
     peer: SocketAddr,
     clock_trusted: bool,
     names: &[DocName],
-    replaced: &tokio::sync::Notify,
+    live: &super::changes::Session,
 ) -> Result<(), SessionError> {
     let (hub, names) = (hub.clone(), names.to_vec());
     let mut states = load_states(&hub, kiosk, &names).await?;
-    let mut changes = hub.subscribe();
+    // Shared documents changed after this are sent at the session's instants; before it, the
+    // first messages below carry them.
+    let mut shared_seen = hub.shared_seen();
     // Requests that arrived before a crash but were never decided are decided now.
     hub.process_outbox(kiosk, false, clock_trusted).await?;
     // Documents to which we sent changes that the kiosk has not answered yet. A lost message
@@ -274,8 +290,9 @@ async fn sync_loop(
     let mut last_seen = stagger(SEEN_EVERY);
     let mut last_heard: HashMap<DocName, tokio::time::Instant> = HashMap::new();
     let mut last_offer = tokio::time::Instant::now();
+    // The kiosk's own documents that are sent with the shared ones (its bookings, its operators).
     let mut gathered: HashSet<DocName> = HashSet::new();
-    let mut gather_until: Option<tokio::time::Instant> = None;
+    let mut next_gather = gather_deadline(kiosk);
     for name in &names {
         let state = states.get_mut(name).expect("state per doc");
         if send_sync(socket, &hub, kiosk, name, state).await? {
@@ -334,8 +351,10 @@ async fn sync_loop(
                     }
                 }
             }
-            () = tokio::time::sleep_until(gather_until.unwrap_or_else(tokio::time::Instant::now)), if gather_until.is_some() => {
-                gather_until = None;
+            () = tokio::time::sleep_until(next_gather) => {
+                next_gather = gather_deadline(kiosk);
+                let shared = hub.shared_changed_since(&mut shared_seen);
+                gathered.extend(shared.into_iter().filter(|name| states.contains_key(name)));
                 for name in gathered.drain() {
                     let state = states.get_mut(&name).expect("state per doc");
                     if send_sync(socket, &hub, kiosk, &name, state).await? {
@@ -343,8 +362,8 @@ async fn sync_loop(
                     }
                 }
             }
-            () = replaced.notified() => {
-                tracing::info!(%peer, %kiosk, "session replaced by a newer one");
+            why = live.ended() => {
+                tracing::info!(%peer, %kiosk, why, "session ended by the server");
                 break;
             }
             frame = next_frame(socket) => {
@@ -451,50 +470,29 @@ async fn sync_loop(
                 if matches!(name, DocName::Outbox(_)) && (changed || in_sync) {
                     hub.process_outbox(kiosk, in_sync, clock_trusted).await?;
                     tracing::debug!(target: "coper_timeline", %kiosk, "server: outbox processed");
+                    // The verdicts first, before the acknowledgement of the outbox: the operator
+                    // is waiting for them (the inbox's notification then finds nothing to send).
+                    let inbox = DocName::Inbox(kiosk);
+                    if let Some(state) = states.get_mut(&inbox)
+                        && send_sync(socket, &hub, kiosk, &inbox, state).await?
+                    {
+                        awaiting.entry(inbox).or_insert_with(tokio::time::Instant::now);
+                    }
                 }
+                let state = states.get_mut(&name).expect("state per doc");
                 if send_sync(socket, &hub, kiosk, &name, state).await? {
                     awaiting.entry(name.clone()).or_insert_with(tokio::time::Instant::now);
                 }
                 dirty.insert(name.clone());
             }
-            changed = changes.recv() => {
-                use tokio::sync::broadcast::error::{RecvError, TryRecvError};
-                // Take every notification already queued, so a burst of bookings costs one
-                // message per document, not one per booking.
-                let mut due: HashSet<DocName> = HashSet::new();
-                let mut hub_closed = false;
-                let mut next = changed;
-                loop {
-                    match next {
-                        Ok(name) if states.contains_key(&name) => {
-                            due.insert(name);
-                        }
-                        Ok(_) => {}
-                        // Missed notifications: offer every document again.
-                        Err(RecvError::Lagged(_)) => due.extend(names.iter().cloned()),
-                        Err(RecvError::Closed) => {
-                            hub_closed = true;
-                            break;
-                        }
-                    }
-                    next = match changes.try_recv() {
-                        Ok(name) => Ok(name),
-                        Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
-                        Err(TryRecvError::Empty) => break,
-                        Err(TryRecvError::Closed) => Err(RecvError::Closed),
-                    };
-                }
-                if hub_closed {
-                    break;
-                }
-                tracing::debug!(target: "coper_timeline", %kiosk, documents = due.len(), "server: notified");
-                for name in due {
+            own = live.take_own() => {
+                tracing::debug!(target: "coper_timeline", %kiosk, documents = own.len(), "server: notified");
+                for name in own {
+                    let Some(state) = states.get_mut(&name) else { continue };
                     if !matches!(name, DocName::Inbox(_) | DocName::Outbox(_)) {
                         gathered.insert(name);
-                        gather_until.get_or_insert_with(|| gather_deadline(kiosk));
                         continue;
                     }
-                    let state = states.get_mut(&name).expect("state per doc");
                     if send_sync(socket, &hub, kiosk, &name, state).await? {
                         awaiting.entry(name).or_insert_with(tokio::time::Instant::now);
                     }

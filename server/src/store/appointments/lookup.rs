@@ -337,13 +337,6 @@ pub fn slot_of(appointment: &CounterAppointment) -> Result<(Date, jiff::civil::T
     Ok((appointment.date, parse_time(&appointment.time)?))
 }
 
-/// A partner body's booking as its kiosks hold it, with the kiosk that made it.
-pub struct OfPartner {
-    pub kiosk: Option<String>,
-    /// Every field but `here`, which depends on the kiosk that receives it.
-    pub booking: coper_shared::documents::PartnerBooking,
-}
-
 /// The bookings of partner body `partner` from `today` on, in every state, by slot, with the
 /// missed appointments of the last [`MISSED_LISTED_DAYS`](coper_shared::documents) (the body's
 /// list of people to call back) — but not a missed one whose person has been booked again.
@@ -351,7 +344,7 @@ pub fn of_partner_from(
     conn: &Connection,
     partner: i64,
     today: Date,
-) -> Result<Vec<OfPartner>, StoreError> {
+) -> Result<Vec<coper_shared::documents::PartnerBooking>, StoreError> {
     use coper_shared::documents::{AppointmentState, PartnerBooking};
     let mut stmt = conn.prepare_cached(
         "SELECT id, request_id, kiosk_id, booking_code, service_id, slot_date, slot_time, surname,
@@ -442,38 +435,37 @@ pub fn of_partner_from(
             (Some(d), Some(t)) => Some((parse_date(&d)?, parse_time(&t)?)),
             _ => None,
         };
-        out.push(OfPartner {
-            kiosk,
-            booking: PartnerBooking {
-                appointment,
-                request: request.and_then(|r| r.parse().ok()),
-                here: false,
-                booking_code,
-                service,
-                date: parse_date(&date)?,
-                time: parse_time(&time)?,
-                surname,
-                given_names,
-                phone,
-                state: match status {
-                    AppointmentStatus::Booked => AppointmentState::Booked,
-                    AppointmentStatus::CheckedIn => AppointmentState::CheckedIn,
-                    AppointmentStatus::Delivered => AppointmentState::Delivered,
-                    AppointmentStatus::Cancelled => AppointmentState::Cancelled,
-                    AppointmentStatus::NoShow => AppointmentState::NoShow,
-                },
-                moved_from,
-                reason,
-                changed_at_ms: changed
-                    .parse::<Timestamp>()
-                    .map(|t| t.as_millisecond())
-                    .unwrap_or(0),
-                changed_by_questura: by_questura,
-                replaced,
-                email,
-                lang,
-                precheck_link: None,
+        out.push(PartnerBooking {
+            appointment,
+            request: request.and_then(|r| r.parse().ok()),
+            made_at: kiosk
+                .and_then(|k| k.parse().ok())
+                .map(coper_shared::documents::KioskId),
+            booking_code,
+            service,
+            date: parse_date(&date)?,
+            time: parse_time(&time)?,
+            surname,
+            given_names,
+            phone,
+            state: match status {
+                AppointmentStatus::Booked => AppointmentState::Booked,
+                AppointmentStatus::CheckedIn => AppointmentState::CheckedIn,
+                AppointmentStatus::Delivered => AppointmentState::Delivered,
+                AppointmentStatus::Cancelled => AppointmentState::Cancelled,
+                AppointmentStatus::NoShow => AppointmentState::NoShow,
             },
+            moved_from,
+            reason,
+            changed_at_ms: changed
+                .parse::<Timestamp>()
+                .map(|t| t.as_millisecond())
+                .unwrap_or(0),
+            changed_by_questura: by_questura,
+            replaced,
+            email,
+            lang,
+            precheck_link: None,
         });
     }
     Ok(out)
