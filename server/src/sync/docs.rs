@@ -110,6 +110,13 @@ pub struct BodyBookings {
     pub changes: u32,
 }
 
+impl BodyBookings {
+    /// Whether it must start afresh before it is written or joined on `today`.
+    fn outworn(&self, today: Date) -> bool {
+        self.started_on != today || self.changes >= BODY_BOOKINGS_CHANGES
+    }
+}
+
 impl Documents {
     pub fn new(loaded: Loaded, sessions: Sessions) -> Self {
         Self {
@@ -128,17 +135,19 @@ impl Documents {
     /// SQLite (created empty if it was never saved). A body's bookings document held under
     /// another of its kiosks' names by the write under way is that one.
     pub fn get(&mut self, conn: &Connection, name: &DocName) -> Result<DocGuard, StoreError> {
-        let in_memory = self.loaded.0.read().get(name).cloned();
-        if let Some(i) = self.held.iter().position(|(n, guard)| {
-            n == name
-                || in_memory
-                    .as_ref()
-                    .is_some_and(|doc| Arc::ptr_eq(ArcMutexGuard::mutex(guard), doc))
-        }) {
+        if let Some(i) = self.held.iter().position(|(n, _)| n == name) {
             return Ok(self.held.swap_remove(i).1);
         }
+        let in_memory = self.loaded.0.read().get(name).cloned();
         if let Some(doc) = in_memory {
-            return Ok(doc.lock_arc());
+            let held = self
+                .held
+                .iter()
+                .position(|(_, guard)| Arc::ptr_eq(ArcMutexGuard::mutex(guard), &doc));
+            return Ok(match held {
+                Some(i) => self.held.swap_remove(i).1,
+                None => doc.lock_arc(),
+            });
         }
         if matches!(name, DocName::Bookings(_)) {
             // The kiosk has no session (or it is ending): nothing to read, and nothing written
@@ -173,7 +182,7 @@ impl Documents {
         let current = self
             .bodies
             .get(&partner)
-            .filter(|body| body.started_on == today && body.changes < BODY_BOOKINGS_CHANGES)
+            .filter(|body| !body.outworn(today))
             .and_then(|body| body.doc.upgrade());
         let doc = match current {
             Some(doc) => doc,
@@ -231,7 +240,7 @@ impl Documents {
     pub fn body_outworn(&self, partner: i64, today: Date) -> bool {
         self.bodies
             .get(&partner)
-            .is_some_and(|body| body.started_on != today || body.changes >= BODY_BOOKINGS_CHANGES)
+            .is_some_and(|body| body.outworn(today))
     }
 
     /// Drop partner body `partner`'s bookings document and end its kiosks' sessions: each

@@ -160,19 +160,12 @@ impl SyncHub {
     /// Tell whoever holds them that `names` changed: a shared document is numbered for the
     /// sessions to ask at their next sending instant, a kiosk's own wakes its session alone.
     fn notify(&self, names: impl IntoIterator<Item = DocName>) {
+        let sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
         for name in names {
             if name.is_shared() {
                 self.shared_changes.record(name.clone());
-            } else if let Some(kiosk) = name.kiosk() {
-                let session = self
-                    .sessions
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .get(&kiosk)
-                    .cloned();
-                if let Some(session) = session {
-                    session.tell(name.clone());
-                }
+            } else if let Some(session) = name.kiosk().and_then(|kiosk| sessions.get(&kiosk)) {
+                session.tell(name.clone());
             }
             let _ = self.changed.send(name);
         }

@@ -295,11 +295,7 @@ async fn sync_loop(
     let mut next_gather = gather_deadline(kiosk);
     for name in &names {
         let state = states.get_mut(name).expect("state per doc");
-        if send_sync(socket, &hub, kiosk, name, state).await? {
-            awaiting
-                .entry(name.clone())
-                .or_insert_with(tokio::time::Instant::now);
-        }
+        send_sync(socket, &hub, kiosk, name, state, &mut awaiting).await?;
     }
 
     loop {
@@ -344,9 +340,7 @@ async fn sync_loop(
                         if quiet && (state.in_flight || behind) {
                             state.in_flight = false;
                             state.sent_hashes.clear();
-                            if send_sync(socket, &hub, kiosk, name, state).await? {
-                                awaiting.entry(name.clone()).or_insert_with(tokio::time::Instant::now);
-                            }
+                            send_sync(socket, &hub, kiosk, name, state, &mut awaiting).await?;
                         }
                     }
                 }
@@ -357,9 +351,7 @@ async fn sync_loop(
                 gathered.extend(shared.into_iter().filter(|name| states.contains_key(name)));
                 for name in gathered.drain() {
                     let state = states.get_mut(&name).expect("state per doc");
-                    if send_sync(socket, &hub, kiosk, &name, state).await? {
-                        awaiting.entry(name).or_insert_with(tokio::time::Instant::now);
-                    }
+                    send_sync(socket, &hub, kiosk, &name, state, &mut awaiting).await?;
                 }
             }
             why = live.ended() => {
@@ -473,16 +465,12 @@ async fn sync_loop(
                     // The verdicts first, before the acknowledgement of the outbox: the operator
                     // is waiting for them (the inbox's notification then finds nothing to send).
                     let inbox = DocName::Inbox(kiosk);
-                    if let Some(state) = states.get_mut(&inbox)
-                        && send_sync(socket, &hub, kiosk, &inbox, state).await?
-                    {
-                        awaiting.entry(inbox).or_insert_with(tokio::time::Instant::now);
+                    if let Some(state) = states.get_mut(&inbox) {
+                        send_sync(socket, &hub, kiosk, &inbox, state, &mut awaiting).await?;
                     }
                 }
                 let state = states.get_mut(&name).expect("state per doc");
-                if send_sync(socket, &hub, kiosk, &name, state).await? {
-                    awaiting.entry(name.clone()).or_insert_with(tokio::time::Instant::now);
-                }
+                send_sync(socket, &hub, kiosk, &name, state, &mut awaiting).await?;
                 dirty.insert(name.clone());
             }
             own = live.take_own() => {
@@ -493,9 +481,7 @@ async fn sync_loop(
                         gathered.insert(name);
                         continue;
                     }
-                    if send_sync(socket, &hub, kiosk, &name, state).await? {
-                        awaiting.entry(name).or_insert_with(tokio::time::Instant::now);
-                    }
+                    send_sync(socket, &hub, kiosk, &name, state, &mut awaiting).await?;
                 }
             }
         }
@@ -504,23 +490,29 @@ async fn sync_loop(
     Ok(())
 }
 
-/// Send the next sync message of `name`, if any; whether it carried changes (which the kiosk
-/// must acknowledge).
+/// Send the next sync message of `name`, if any; one that carries changes, which the kiosk must
+/// acknowledge, is noted in `awaiting` (from when, if it was not waiting already).
 async fn send_sync(
     socket: &mut WebSocket,
     hub: &SyncHub,
     kiosk: KioskId,
     name: &DocName,
     state: &mut sync::State,
-) -> Result<bool, SessionError> {
+    awaiting: &mut HashMap<DocName, tokio::time::Instant>,
+) -> Result<(), SessionError> {
     let (back, next) = hub.next_frame(name.clone(), std::mem::take(state)).await?;
     *state = back;
     let Some((frame, carries_changes)) = next else {
-        return Ok(false);
+        return Ok(());
     };
     socket.send(Message::Binary(frame)).await?;
     tracing::debug!(target: "coper_timeline", %kiosk, document = %name, "server: sent");
-    Ok(carries_changes)
+    if carries_changes {
+        awaiting
+            .entry(name.clone())
+            .or_insert_with(tokio::time::Instant::now);
+    }
+    Ok(())
 }
 
 async fn load_states(
