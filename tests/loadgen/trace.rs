@@ -208,4 +208,37 @@ fn report(kiosks: usize, runs: &[Run], events: &[Event], floors: &Floors) {
             crate::floors::ms(last),
         );
     }
+    slowest(runs, events);
+}
+
+/// The slowest bookings (the last percent, at least three) stage by stage: where the tail's time
+/// went, and how much else the server and the kiosks were doing meanwhile.
+fn slowest(runs: &[Run], events: &[Event]) {
+    let took =
+        |run: &Run| Duration::try_from(run.verdict.duration_since(run.start)).unwrap_or_default();
+    let mut order: Vec<&Run> = runs.iter().collect();
+    order.sort_by_key(|run| std::cmp::Reverse(took(run)));
+    println!("\nthe slowest bookings, their own kiosk's stages (ms from the confirm; + the gap):");
+    for run in order.iter().take((runs.len() / 100).max(3)) {
+        let window = events
+            .iter()
+            .filter(|e| e.at >= run.start && e.at <= run.verdict);
+        let mut line = format!("{:>8.2} ms:", crate::floors::ms(took(run)));
+        let (mut previous, mut others) = (Duration::ZERO, 0);
+        for event in window {
+            if event.kiosk.as_deref().is_some_and(|k| k != run.kiosk) {
+                others += 1;
+                continue;
+            }
+            let at = Duration::try_from(event.at.duration_since(run.start)).unwrap_or_default();
+            line.push_str(&format!(
+                " | {} {:.1} +{:.1}",
+                label(event, &run.kiosk),
+                crate::floors::ms(at),
+                crate::floors::ms(at - previous),
+            ));
+            previous = at;
+        }
+        println!("{line} | meanwhile {others} events of other kiosks");
+    }
 }

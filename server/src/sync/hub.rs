@@ -9,8 +9,14 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use automerge::{AutoCommit, sync};
-use coper_shared::documents::{DocName, KioskId, Request, Writer, collections, records};
+use automerge::{
+    AutoCommit,
+    sync::{self, SyncDoc},
+};
+use coper_shared::{
+    documents::{DocName, KioskId, Request, Writer, collections, records},
+    protocol::has_changes,
+};
 use jiff::{Timestamp, ToSpan};
 use tokio::sync::broadcast;
 
@@ -28,7 +34,7 @@ use super::{
 };
 use crate::{
     clock::Clock,
-    store::{self, Connection, Db, StoreError, kiosks},
+    store::{self, Connection, Db, StoreError, Transaction, kiosks},
 };
 
 /// Shared by every connection: the documents, the database, and a channel that says which
@@ -65,10 +71,28 @@ pub struct SyncHub {
 /// A kiosk's outbox waiting to be decided, and who waits for the outcome.
 struct OutboxJob {
     kiosk: KioskId,
-    in_sync: bool,
     clock_trusted: bool,
-    /// Answered with how many requests were decided.
-    done: tokio::sync::oneshot::Sender<Result<usize, StoreError>>,
+    work: OutboxWork,
+    done: tokio::sync::oneshot::Sender<Result<Decided, StoreError>>,
+}
+
+/// What the writer does with a kiosk's outbox.
+enum OutboxWork {
+    /// Decide the requests it holds; `in_sync`: the server holds everything the kiosk wrote.
+    Decide { in_sync: bool },
+    /// Apply the kiosk's sync message to it first, in the transaction that decides it (one disk
+    /// flush for the request and its verdict), then decide if it brought anything.
+    Receive(Box<(sync::State, sync::Message)>),
+}
+
+/// What became of an outbox job.
+struct Decided {
+    /// How many requests were decided.
+    count: usize,
+    /// For [`OutboxWork::Receive`]: the kiosk's sync state, advanced, and whether Automerge took
+    /// the message and, if so, whether the outbox went through the rules (it brought requests,
+    /// or the kiosk is now in step).
+    received: Option<(sync::State, Result<bool, automerge::AutomergeError>)>,
 }
 
 impl SyncHub {
@@ -456,18 +480,47 @@ impl SyncHub {
     /// Decide every request in `kiosk`'s outbox that has no verdict yet; when `in_sync` (the
     /// server holds everything the kiosk has written), also settle and top up its leases. A
     /// revoked kiosk gets neither: its requests stay undecided and it gets no new lease.
-    ///
-    /// Group commit: the job joins a queue, and whichever caller takes the writing connection
-    /// first decides every job queued by then and writes their documents in one transaction, so
-    /// under load many kiosks' bookings share one disk flush and one projection (the agendas,
-    /// the booked permits and each body's bookings written once, not per booking).
-    /// Each job runs in a savepoint of its own: a kiosk whose decision fails is told so alone.
     pub async fn process_outbox(
         &self,
         kiosk: KioskId,
         in_sync: bool,
         clock_trusted: bool,
     ) -> Result<(), StoreError> {
+        self.queue_outbox(kiosk, clock_trusted, OutboxWork::Decide { in_sync })
+            .await
+            .map(drop)
+    }
+
+    /// Apply `message`, the kiosk's sync message for its own outbox, and decide what it brought
+    /// (as [`SyncHub::process_outbox`], `in_sync` when the server then holds everything the kiosk
+    /// has written), in one transaction. The kiosk's sync state back, and whether Automerge took
+    /// the message (a refused one changes nothing) and the outbox went through the rules. A message that makes Automerge panic is
+    /// [`StoreError::DocumentRefused`], as in [`SyncHub::with_doc`].
+    pub async fn receive_outbox(
+        &self,
+        kiosk: KioskId,
+        state: sync::State,
+        message: sync::Message,
+        clock_trusted: bool,
+    ) -> Result<(sync::State, Result<bool, automerge::AutomergeError>), StoreError> {
+        let work = OutboxWork::Receive(Box::new((state, message)));
+        let decided = self.queue_outbox(kiosk, clock_trusted, work).await?;
+        decided
+            .received
+            .ok_or_else(|| StoreError::InvalidData("the outbox message was not applied".into()))
+    }
+
+    /// Group commit: the job joins a queue, and whichever caller takes the writing connection
+    /// first decides every job queued by then and writes their documents in one transaction, so
+    /// under load many kiosks' bookings share one disk flush and one projection (the agendas,
+    /// the booked permits and each body's bookings written once, not per booking).
+    /// Each job runs in a savepoint of its own: a kiosk whose decision fails is told so alone.
+    async fn queue_outbox(
+        &self,
+        kiosk: KioskId,
+        clock_trusted: bool,
+        work: OutboxWork,
+    ) -> Result<Decided, StoreError> {
         let received = std::time::Instant::now();
         let (done, outcome) = tokio::sync::oneshot::channel();
         self.queued
@@ -475,8 +528,8 @@ impl SyncHub {
             .unwrap_or_else(|p| p.into_inner())
             .push(OutboxJob {
                 kiosk,
-                in_sync,
                 clock_trusted,
+                work,
                 done,
             });
         let hub = self.clone();
@@ -487,10 +540,10 @@ impl SyncHub {
         let decided = outcome.await.unwrap_or_else(|_| {
             Err(StoreError::InvalidData("the outbox was not decided".into()))
         })?;
-        if decided > 0 {
+        if decided.count > 0 {
             self.metrics.observe_decision(received.elapsed());
         }
-        Ok(())
+        Ok(decided)
     }
 
     /// Decide every queued outbox job (see [`SyncHub::process_outbox`]); the documents changed.
@@ -502,12 +555,8 @@ impl SyncHub {
         let now = self.now();
         let config = self.config;
         let mut docs = self.docs.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(ctx) = Context::load(conn)? else {
-            for job in jobs {
-                let _ = job.done.send(Ok(0));
-            }
-            return Ok(Vec::new());
-        };
+        // No Questura set up yet: the kiosks' messages are still applied, nothing is decided.
+        let ctx = Context::load(conn)?;
         let url = self.public_url.clone();
         let first = jobs.first().map(|job| job.kiosk);
         let stage = |what: &str| {
@@ -515,7 +564,7 @@ impl SyncHub {
                 tracing::debug!(target: "coper_timeline", %kiosk, "server: {what}");
             }
         };
-        let mut outcomes: Vec<(OutboxJob, Result<usize, StoreError>)> =
+        let mut outcomes: Vec<(OutboxJob, Result<Decided, StoreError>)> =
             Vec::with_capacity(jobs.len());
         // The decisions and the documents they change in one transaction, so one disk flush:
         // the documents stay locked until it commits, so no session sends a verdict or a count
@@ -524,9 +573,43 @@ impl SyncHub {
         let written = write_in_transaction(conn, &mut docs, |tx, docs| {
             let mut touched: BTreeSet<DocName> = BTreeSet::new();
             let mut bodies: BTreeSet<i64> = BTreeSet::new();
-            for job in jobs {
+            for mut job in jobs {
                 let kiosk = job.kiosk;
                 tracing::debug!(target: "coper_timeline", %kiosk, "server: writer taken");
+                let work = std::mem::replace(&mut job.work, OutboxWork::Decide { in_sync: false });
+                let (in_sync, received) = match work {
+                    OutboxWork::Decide { in_sync } => (in_sync, None),
+                    OutboxWork::Receive(received) => {
+                        let (state, message) = *received;
+                        match receive_message(tx, docs, kiosk, state, message)? {
+                            Some((state, Ok((changed, in_sync)))) => {
+                                tracing::debug!(target: "coper_timeline", %kiosk, document = %DocName::Outbox(kiosk), "server: applied");
+                                if !changed && !in_sync {
+                                    // Nothing new to decide: the kiosk has more to send.
+                                    let received = Some((state, Ok(false)));
+                                    outcomes.push((job, Ok(Decided { count: 0, received })));
+                                    continue;
+                                }
+                                (in_sync, Some((state, Ok(true))))
+                            }
+                            Some((state, Err(refused))) => {
+                                let received = Some((state, Err(refused)));
+                                outcomes.push((job, Ok(Decided { count: 0, received })));
+                                continue;
+                            }
+                            None => {
+                                let refused =
+                                    StoreError::DocumentRefused(DocName::Outbox(kiosk).to_string());
+                                outcomes.push((job, Err(refused)));
+                                continue;
+                            }
+                        }
+                    }
+                };
+                let Some(ctx) = &ctx else {
+                    outcomes.push((job, Ok(Decided { count: 0, received })));
+                    continue;
+                };
                 let requests: Vec<Request> = records(
                     &*docs.get(tx, &DocName::Outbox(kiosk))?,
                     collections::REQUESTS,
@@ -541,15 +624,15 @@ impl SyncHub {
                     let mut mine = BTreeSet::new();
                     let decided = decide_requests(
                         tx,
-                        &ctx,
+                        ctx,
                         kiosk,
                         requests,
                         now,
                         &config.requests,
                         &mut mine,
                     )?;
-                    if job.in_sync {
-                        settle_leases(tx, &ctx, kiosk, now, config, job.clock_trusted, &mut mine)?;
+                    if in_sync {
+                        settle_leases(tx, ctx, kiosk, now, config, job.clock_trusted, &mut mine)?;
                     }
                     // The bodies' bookings and the permits booked change only with a decision:
                     // a kiosk merely in step costs no rewrite of them. This kiosk's body, and
@@ -570,9 +653,13 @@ impl SyncHub {
                     touched.extend(mine);
                     Ok(decided)
                 })?;
+                let outcome = outcome.map(|count| Decided { count, received });
                 outcomes.push((job, outcome));
             }
             stage("decided");
+            let Some(ctx) = &ctx else {
+                return Ok(Vec::new());
+            };
             // The booked permits change with a listed permit's booking (made or ended), and with
             // the day (yesterday's leave the list).
             let rewrite_booked =
@@ -586,7 +673,7 @@ impl SyncHub {
                 changed.extend(write_bookings(
                     tx,
                     docs,
-                    &ctx,
+                    ctx,
                     now,
                     Some(&bodies),
                     url.as_deref(),
@@ -594,7 +681,7 @@ impl SyncHub {
                 stage("bookings written");
             }
             // Every kiosk warns before booking these people again.
-            if rewrite_booked && write_booked(tx, docs, &ctx, now)? {
+            if rewrite_booked && write_booked(tx, docs, ctx, now)? {
                 changed.push(DocName::Ready);
                 stage("booked permits written");
             }
@@ -609,6 +696,39 @@ impl SyncHub {
             let _ = job.done.send(outcome);
         }
         written
+    }
+}
+
+/// Apply `message` to `kiosk`'s outbox in the write under way, saved with it: the kiosk's sync
+/// state back, and whether the outbox changed and the server now holds everything the kiosk has
+/// written; or the error Automerge gave. `None`: Automerge panicked on it, and the outbox is
+/// dropped from memory, as in [`SyncHub::with_doc`], to be loaded again from the store.
+#[allow(clippy::type_complexity)]
+fn receive_message(
+    tx: &Transaction<'_>,
+    docs: &mut Documents,
+    kiosk: KioskId,
+    mut state: sync::State,
+    message: sync::Message,
+) -> Result<Option<(sync::State, Result<(bool, bool), automerge::AutomergeError>)>, StoreError> {
+    let name = DocName::Outbox(kiosk);
+    let mut doc = docs.get(tx, &name)?;
+    let heads = message.heads.clone();
+    let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let before = doc.get_heads();
+        let result = doc.sync().receive_sync_message(&mut state, message);
+        result.map(|()| (doc.get_heads() != before, has_changes(&mut doc, &heads)))
+    }));
+    match applied {
+        Ok(outcome) => {
+            docs.persist(tx, &name, doc)?;
+            Ok(Some((state, outcome)))
+        }
+        Err(_) => {
+            drop(doc);
+            docs.forget(&name);
+            Ok(None)
+        }
     }
 }
 
@@ -655,12 +775,7 @@ mod tests {
         })
         .await
         .unwrap();
-        let Ok(Frame::Sync { message, .. }) =
-            Frame::decode(include_bytes!("../../tests/data/automerge_panic.bin"))
-        else {
-            panic!("the fuzzer's input is a sync frame");
-        };
-        let message = sync::Message::decode(&message).expect("it decodes");
+        let message = panicking_message();
         let refused = hub
             .with_doc(name.clone(), move |doc| {
                 doc.sync()
@@ -672,9 +787,37 @@ mod tests {
             "{refused:?}"
         );
         let kept = hub
+            .with_doc(name.clone(), |doc| records::<i32>(doc, "requests").len())
+            .await
+            .unwrap();
+        assert_eq!(kept, 1);
+
+        // The same message to the outbox as a kiosk sends it, applied in the writer's
+        // transaction with the decisions: refused alike, and the outbox as it was.
+        let DocName::Outbox(kiosk) = name else {
+            unreachable!()
+        };
+        let refused = hub
+            .receive_outbox(kiosk, sync::State::new(), panicking_message(), true)
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::DocumentRefused(_))),
+            "{refused:?}"
+        );
+        let kept = hub
             .with_doc(name, |doc| records::<i32>(doc, "requests").len())
             .await
             .unwrap();
         assert_eq!(kept, 1);
+    }
+
+    /// The fuzzer's sync message that makes Automerge panic.
+    fn panicking_message() -> sync::Message {
+        let Ok(Frame::Sync { message, .. }) =
+            Frame::decode(include_bytes!("../../tests/data/automerge_panic.bin"))
+        else {
+            panic!("the fuzzer's input is a sync frame");
+        };
+        sync::Message::decode(&message).expect("it decodes")
     }
 }

@@ -410,30 +410,25 @@ async fn sync_loop(
                         break;
                     }
                 }
-                // The sync state of a document the kiosk does not write is read-only: its
-                // changes are never applied. A kiosk whose heads include a change we never had
-                // is offering a forgery. (Automerge may resend changes we already have after a
-                // lost or reordered message; those are harmless.)
-                let theirs = name.writer() == Writer::Kiosk(kiosk);
                 let state = states.get_mut(&name).expect("state per doc");
-                let heads = message.heads.clone();
-                let moved = std::mem::take(state);
-                let applied = hub
-                    .with_doc(name.clone(), move |doc| {
-                        let mut state = moved;
-                        if !theirs && !has_changes(doc, &heads) {
-                            return (state, None);
+                let outcome = if name.writer() == Writer::Kiosk(kiosk) {
+                    receive_own(&hub, kiosk, state, message, clock_trusted).await
+                } else {
+                    receive_read_only(&hub, &name, state, message).await
+                };
+                match outcome {
+                    Ok(Received::Applied) => {}
+                    Ok(Received::Decided) => {
+                        tracing::debug!(target: "coper_timeline", %kiosk, "server: outbox processed");
+                        // The verdicts first, before the acknowledgement of the outbox: the
+                        // operator is waiting for them (the inbox's notification then finds
+                        // nothing to send).
+                        let inbox = DocName::Inbox(kiosk);
+                        if let Some(state) = states.get_mut(&inbox) {
+                            send_sync(socket, &hub, kiosk, &inbox, state, &mut awaiting).await?;
                         }
-                        let before = doc.get_heads();
-                        let result = doc.sync().receive_sync_message(&mut state, message);
-                        let in_sync = has_changes(doc, &heads);
-                        (state, Some(result.map(|()| (doc.get_heads() != before, in_sync))))
-                    })
-                    .await;
-                let (state_back, outcome) = match applied {
-                    Ok((state_back, Some(outcome))) => (state_back, outcome),
-                    Ok((state_back, None)) => {
-                        *state = state_back;
+                    }
+                    Ok(Received::NotWriter) => {
                         tracing::warn!(%peer, %kiosk, document, "kiosk tried to write a document it does not own");
                         let refusal = coper_shared::protocol::not_writer_message(&document);
                         refuse(socket, coper_shared::protocol::NOT_WRITER, &refusal).await?;
@@ -445,30 +440,15 @@ async fn sync_loop(
                         refuse(socket, "protocol", "messaggio di sincronizzazione non valido").await?;
                         break;
                     }
-                    Err(e) => return Err(e.into()),
-                };
-                *state = state_back;
-                let (changed, in_sync) = match outcome {
-                    Ok(v) => v,
-                    Err(e) => {
+                    Ok(Received::Bad(e)) => {
                         tracing::warn!(%peer, %kiosk, document, error = %e, "bad sync message");
                         refuse(socket, "protocol", "messaggio di sincronizzazione non valido").await?;
                         break;
                     }
-                };
-                tracing::debug!(target: "coper_timeline", %kiosk, document, "server: applied");
+                    Err(e) => return Err(e.into()),
+                }
                 awaiting.remove(&name);
                 last_heard.insert(name.clone(), tokio::time::Instant::now());
-                if matches!(name, DocName::Outbox(_)) && (changed || in_sync) {
-                    hub.process_outbox(kiosk, in_sync, clock_trusted).await?;
-                    tracing::debug!(target: "coper_timeline", %kiosk, "server: outbox processed");
-                    // The verdicts first, before the acknowledgement of the outbox: the operator
-                    // is waiting for them (the inbox's notification then finds nothing to send).
-                    let inbox = DocName::Inbox(kiosk);
-                    if let Some(state) = states.get_mut(&inbox) {
-                        send_sync(socket, &hub, kiosk, &inbox, state, &mut awaiting).await?;
-                    }
-                }
                 let state = states.get_mut(&name).expect("state per doc");
                 send_sync(socket, &hub, kiosk, &name, state, &mut awaiting).await?;
                 dirty.insert(name.clone());
@@ -488,6 +468,67 @@ async fn sync_loop(
     }
     save_states(&hub, kiosk, &states, &mut dirty).await?;
     Ok(())
+}
+
+/// What became of a kiosk's sync message.
+enum Received {
+    /// Applied (or, for a document the kiosk does not write, its acknowledgement read).
+    Applied,
+    /// Applied to the kiosk's outbox, and what it brought decided.
+    Decided,
+    /// It carried changes to a document the kiosk does not write.
+    NotWriter,
+    /// Automerge refused it.
+    Bad(automerge::AutomergeError),
+}
+
+/// Apply `message` to the kiosk's own outbox and decide what it brought, in one transaction of
+/// the writer's (the request and its verdict saved with one disk flush).
+async fn receive_own(
+    hub: &SyncHub,
+    kiosk: KioskId,
+    state: &mut sync::State,
+    message: sync::Message,
+    clock_trusted: bool,
+) -> Result<Received, StoreError> {
+    let (back, outcome) = hub
+        .receive_outbox(kiosk, std::mem::take(state), message, clock_trusted)
+        .await?;
+    *state = back;
+    Ok(match outcome {
+        Ok(true) => Received::Decided,
+        Ok(false) => Received::Applied,
+        Err(e) => Received::Bad(e),
+    })
+}
+
+/// Read the kiosk's acknowledgement of a document it does not write. Its sync state for it is
+/// read-only, so changes are never applied; a kiosk whose heads include a change we never had
+/// is offering a forgery. (Automerge may resend changes we already have after a lost or
+/// reordered message; those are harmless.)
+async fn receive_read_only(
+    hub: &SyncHub,
+    name: &DocName,
+    state: &mut sync::State,
+    message: sync::Message,
+) -> Result<Received, StoreError> {
+    let heads = message.heads.clone();
+    let moved = std::mem::take(state);
+    let (back, outcome) = hub
+        .with_doc(name.clone(), move |doc| {
+            let mut state = moved;
+            if !has_changes(doc, &heads) {
+                return (state, Received::NotWriter);
+            }
+            let outcome = match doc.sync().receive_sync_message(&mut state, message) {
+                Ok(()) => Received::Applied,
+                Err(e) => Received::Bad(e),
+            };
+            (state, outcome)
+        })
+        .await?;
+    *state = back;
+    Ok(outcome)
 }
 
 /// Send the next sync message of `name`, if any; one that carries changes, which the kiosk must
