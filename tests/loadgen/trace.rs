@@ -99,7 +99,8 @@ pub async fn trace(kiosks: usize, bookings: usize, pause: Duration) {
     })
     .await;
     app.set_lease_places(0);
-    let cores = enrol_many(&app, kiosks, &app.ws_url(), dir.path()).await;
+    let kiosks_dir = crate::kiosks_dir();
+    let cores = enrol_many(&app, kiosks, &app.ws_url(), kiosks_dir.path()).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let mut runs = Vec::with_capacity(bookings);
     for i in 0..bookings {
