@@ -494,8 +494,9 @@ impl SyncHub {
     /// Apply `message`, the kiosk's sync message for its own outbox, and decide what it brought
     /// (as [`SyncHub::process_outbox`], `in_sync` when the server then holds everything the kiosk
     /// has written), in one transaction. The kiosk's sync state back, and whether Automerge took
-    /// the message (a refused one changes nothing) and the outbox went through the rules. A message that makes Automerge panic is
-    /// [`StoreError::DocumentRefused`], as in [`SyncHub::with_doc`].
+    /// the message (a refused one changes nothing) and the outbox went through the rules. A
+    /// message that makes Automerge panic is [`StoreError::DocumentRefused`], as in
+    /// [`SyncHub::with_doc`].
     pub async fn receive_outbox(
         &self,
         kiosk: KioskId,

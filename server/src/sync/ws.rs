@@ -417,6 +417,10 @@ async fn sync_loop(
                     receive_read_only(&hub, &name, state, message).await
                 };
                 match outcome {
+                    // (The writer marks its own: the outbox's is applied in its transaction.)
+                    Ok(Received::Applied) if !matches!(name, DocName::Outbox(_)) => {
+                        tracing::debug!(target: "coper_timeline", %kiosk, document, "server: applied");
+                    }
                     Ok(Received::Applied) => {}
                     Ok(Received::Decided) => {
                         tracing::debug!(target: "coper_timeline", %kiosk, "server: outbox processed");
