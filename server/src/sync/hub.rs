@@ -462,7 +462,6 @@ impl SyncHub {
         Ok(out)
     }
 
-    /// Whether `kiosk` has been revoked (from the command line or the administration pages).
     /// Kiosk `kiosk` was heard from now: its partner body's page shows when it was last alive.
     pub async fn seen(&self, kiosk: KioskId) -> Result<(), StoreError> {
         let now = self.now();
@@ -471,6 +470,7 @@ impl SyncHub {
             .await
     }
 
+    /// Whether `kiosk` has been revoked (from the command line or the administration pages).
     pub async fn is_revoked(&self, kiosk: KioskId) -> Result<bool, StoreError> {
         self.db
             .call(move |conn| kiosks::is_revoked(conn, kiosk))
