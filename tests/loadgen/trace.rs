@@ -70,6 +70,13 @@ struct Run {
     verdict: Timestamp,
 }
 
+impl Run {
+    /// How long after this booking's start `at` came (zero if before it).
+    fn offset(&self, at: Timestamp) -> Duration {
+        Duration::try_from(at.duration_since(self.start)).unwrap_or_default()
+    }
+}
+
 /// What happened at one label within a booking: first and last time from its start, how often.
 struct Seen {
     first: Duration,
@@ -154,7 +161,7 @@ fn report(kiosks: usize, runs: &[Run], events: &[Event], floors: &Floors) {
         let end = runs.get(i + 1).map_or(Timestamp::MAX, |next| next.start);
         let mut seen: HashMap<String, Seen> = HashMap::new();
         for event in events.iter().filter(|e| e.at >= run.start && e.at < end) {
-            let offset = Duration::try_from(event.at.duration_since(run.start)).unwrap_or_default();
+            let offset = run.offset(event.at);
             seen.entry(label(event, &run.kiosk))
                 .and_modify(|s| {
                     s.last = offset;
@@ -166,7 +173,7 @@ fn report(kiosks: usize, runs: &[Run], events: &[Event], floors: &Floors) {
                     count: 1,
                 });
         }
-        let verdict = Duration::try_from(run.verdict.duration_since(run.start)).unwrap_or_default();
+        let verdict = run.offset(run.verdict);
         seen.insert(
             "loadgen: verdict seen".into(),
             Seen {
@@ -215,8 +222,7 @@ fn report(kiosks: usize, runs: &[Run], events: &[Event], floors: &Floors) {
 /// The slowest bookings (the last percent, at least three) stage by stage: where the tail's time
 /// went, and how much else the server and the kiosks were doing meanwhile.
 fn slowest(runs: &[Run], events: &[Event]) {
-    let took =
-        |run: &Run| Duration::try_from(run.verdict.duration_since(run.start)).unwrap_or_default();
+    let took = |run: &Run| run.offset(run.verdict);
     let mut order: Vec<&Run> = runs.iter().collect();
     order.sort_by_key(|run| std::cmp::Reverse(took(run)));
     println!("\nthe slowest bookings, their own kiosk's stages (ms from the confirm; + the gap):");
@@ -231,7 +237,7 @@ fn slowest(runs: &[Run], events: &[Event]) {
                 others += 1;
                 continue;
             }
-            let at = Duration::try_from(event.at.duration_since(run.start)).unwrap_or_default();
+            let at = run.offset(event.at);
             line.push_str(&format!(
                 " | {} {:.1} +{:.1}",
                 label(event, &run.kiosk),
