@@ -6,13 +6,15 @@
 
 use std::time::Instant;
 
-/// Processor seconds used so far by a process, one of its threads by name, and this process.
+/// Processor seconds used so far by a process, one of its threads by name, and this process;
+/// and the bytes the process has had written to disk.
 #[derive(Clone, Copy)]
 struct Reading {
     at: Instant,
     server: f64,
     writer: f64,
     kiosks: f64,
+    disk_written: f64,
 }
 
 /// Processor time of the server (`pid`) and of this process from [`CpuMeter::start`] on.
@@ -27,6 +29,7 @@ pub struct CpuUse {
     server: f64,
     writer: f64,
     kiosks: f64,
+    disk_written: f64,
 }
 
 /// User and system time of a `/proc/…/stat` file, in seconds. The fields after the command's
@@ -54,6 +57,19 @@ fn thread_seconds(pid: u32, name: &str) -> f64 {
         .sum()
 }
 
+/// Bytes the storage layer wrote for `pid` (`write_bytes` of `/proc/…/io`): its database's log,
+/// checkpoints and files, whether or not the page cache has flushed them yet.
+fn disk_written(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/io"))
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find_map(|line| line.strip_prefix("write_bytes:"))
+                .and_then(|n| n.trim().parse::<f64>().ok())
+        })
+        .unwrap_or(f64::NAN)
+}
+
 fn read(pid: u32) -> Reading {
     let seconds = |path: &str| stat_seconds(path).map_or(f64::NAN, |(_, s)| s);
     Reading {
@@ -61,6 +77,7 @@ fn read(pid: u32) -> Reading {
         server: seconds(&format!("/proc/{pid}/stat")),
         writer: thread_seconds(pid, "coper-writer"),
         kiosks: seconds("/proc/self/stat"),
+        disk_written: disk_written(pid),
     }
 }
 
@@ -79,6 +96,7 @@ impl CpuMeter {
             server: end.server - self.start.server,
             writer: end.writer - self.start.writer,
             kiosks: end.kiosks - self.start.kiosks,
+            disk_written: end.disk_written - self.start.disk_written,
         }
     }
 }
@@ -100,6 +118,20 @@ impl CpuUse {
             per(self.kiosks),
             cores * 1e3 / (per(self.server) + per(self.kiosks)),
             1e3 / per(self.writer),
+        )
+    }
+
+    /// One line for a part where nothing happened but `kiosks` kiosks being connected: what the
+    /// server spends on them anyway, a second and a second per kiosk, and what it writes to disk.
+    pub fn idle(&self, kiosks: usize) -> String {
+        let wall = self.wall.max(f64::EPSILON);
+        format!(
+            "idle with {kiosks} kiosks connected: server {:.1} ms of processor a second ({:.0} µs \
+             a second per kiosk; its writer {:.1} ms), {:.0} KiB written to disk a second",
+            self.server * 1e3 / wall,
+            self.server * 1e6 / wall / kiosks.max(1) as f64,
+            self.writer * 1e3 / wall,
+            self.disk_written / 1024.0 / wall,
         )
     }
 }

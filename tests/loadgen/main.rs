@@ -132,7 +132,8 @@ enum Scenario {
         pause_ms: u64,
     },
     /// The server's memory with this many kiosks connected and up to date, and per kiosk
-    /// against a server with one.
+    /// against a server with one; then what they cost it while nothing happens (processor time
+    /// and disk writes a second).
     Memory {
         #[arg(long, default_value_t = 500)]
         kiosks: usize,
@@ -333,6 +334,9 @@ async fn round_trip(kiosks: usize, bookings: usize, concurrency: usize, pause: D
     println!("{}", cpu.stop().per_booking(latencies.len()));
 }
 
+/// How long `memory` watches the server with its kiosks connected and nothing happening.
+const IDLE_MEASURED: Duration = Duration::from_secs(15);
+
 async fn memory(kiosks: usize) {
     let dir = kiosks_dir();
     let mut figures = Vec::new();
@@ -347,6 +351,11 @@ async fn memory(kiosks: usize) {
             "{n} kiosks connected and up to date ({:.0} s): server RSS {now:.0} MiB, peak {peak:.0} MiB",
             started.elapsed().as_secs_f64()
         );
+        // Then what the connected kiosks cost the server while nothing happens: the sessions'
+        // timers and periodic writes (a national deployment keeps thousands connected).
+        let cpu = cpu::CpuMeter::start(app.pid());
+        tokio::time::sleep(IDLE_MEASURED).await;
+        println!("{}", cpu.stop().idle(n));
         figures.push(now);
         drop(cores);
     }
