@@ -283,10 +283,13 @@ pub fn is_revoked(conn: &Connection, kiosk: KioskId) -> Result<bool, StoreError>
     Ok(!matches!(revoked, Some(None)))
 }
 
-/// A kiosk proved who it is: it counts as seen now.
-pub fn seen(conn: &Connection, kiosk: KioskId, now: Timestamp) -> Result<(), StoreError> {
-    conn.prepare_cached("UPDATE kiosks SET last_seen_at = ?2 WHERE id = ?1")?
-        .execute(params![kiosk.to_string(), instant_text(now)])?;
+/// `kiosks` were heard from (proved who they are, or are connected): they count as seen now.
+pub fn seen(conn: &Connection, kiosks: &[KioskId], now: Timestamp) -> Result<(), StoreError> {
+    let mut update = conn.prepare_cached("UPDATE kiosks SET last_seen_at = ?2 WHERE id = ?1")?;
+    let now = instant_text(now);
+    for kiosk in kiosks {
+        update.execute(params![kiosk.to_string(), now])?;
+    }
     Ok(())
 }
 

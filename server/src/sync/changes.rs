@@ -83,6 +83,8 @@ pub struct Session {
     why: OnceLock<&'static str>,
     own_changed: Notify,
     own: Mutex<HashSet<DocName>>,
+    /// The documents the kiosk was told it replicates, once the session has told it.
+    documents: OnceLock<Vec<DocName>>,
 }
 
 impl Session {
@@ -90,6 +92,16 @@ impl Session {
     pub(super) fn end(&self, why: &'static str) {
         let _ = self.why.set(why);
         self.ended.notify_one();
+    }
+
+    /// The kiosk was told it replicates `names` (checked by the upkeep against the horizon).
+    pub(super) fn set_documents(&self, names: Vec<DocName>) {
+        let _ = self.documents.set(names);
+    }
+
+    /// The documents the kiosk was told it replicates, if it was told yet.
+    pub(super) fn documents(&self) -> Option<&[DocName]> {
+        self.documents.get().map(Vec::as_slice)
     }
 
     /// Wait until the session must end; why.

@@ -66,6 +66,8 @@ pub struct SyncHub {
     /// Sync messages of the documents every kiosk receives, made once per kiosk state (see
     /// `memo`).
     memo: Arc<SyncMemo>,
+    /// Set once the sessions' upkeep runs (started with the first session, see `upkeep`).
+    upkeep: Arc<std::sync::OnceLock<()>>,
 }
 
 /// A kiosk's outbox waiting to be decided, and who waits for the outcome.
@@ -114,6 +116,7 @@ impl SyncHub {
             queued: Arc::default(),
             metrics: Arc::default(),
             memo: Arc::default(),
+            upkeep: Arc::default(),
         }
     }
 
@@ -133,6 +136,9 @@ impl SyncHub {
     /// Register a new session of `kiosk`, ending the one it replaces. The session returned is told
     /// when it is replaced in turn, and when the kiosk's own documents change.
     pub fn open_session(&self, kiosk: KioskId) -> Arc<Session> {
+        self.upkeep.get_or_init(|| {
+            super::upkeep::start(Arc::downgrade(&self.sessions), self.db.clone(), self.clock)
+        });
         let fresh = Arc::new(Session::default());
         let old = self
             .sessions
@@ -371,31 +377,11 @@ impl SyncHub {
     /// every month from this one to the end of its booking horizon, its outbox and inbox.
     pub async fn documents_for(&self, kiosk: KioskId) -> Result<Vec<DocName>, StoreError> {
         let now = self.now();
-        self.db
-            .call(move |conn| {
-                let mut names = vec![
-                    DocName::Directory,
-                    DocName::Outbox(kiosk),
-                    DocName::Inbox(kiosk),
-                    DocName::Ready,
-                    DocName::Operators(kiosk),
-                    DocName::Bookings(kiosk),
-                ];
-                if let Some(ctx) = Context::load(conn)? {
-                    let today = ctx.today(now);
-                    for service in &ctx.services {
-                        let last =
-                            today.saturating_add((service.rules.horizon_days() as i32).days());
-                        let mut month = today.first_of_month();
-                        while month <= last {
-                            names.push(DocName::agenda_for(&service.id, month));
-                            month = month.saturating_add(1.month());
-                        }
-                    }
-                }
-                Ok(names)
-            })
-            .await
+        let agendas = self
+            .db
+            .call(move |conn| agendas_in_horizon(conn, now))
+            .await?;
+        Ok(documents_of(kiosk, agendas))
     }
 
     /// Rewrite the projections from SQLite: the directory, the agendas, kiosk `kiosk`'s inbox, and
@@ -466,14 +452,7 @@ impl SyncHub {
     pub async fn seen(&self, kiosk: KioskId) -> Result<(), StoreError> {
         let now = self.now();
         self.db
-            .call(move |conn| kiosks::seen(conn, kiosk, now))
-            .await
-    }
-
-    /// Whether `kiosk` has been revoked (from the command line or the administration pages).
-    pub async fn is_revoked(&self, kiosk: KioskId) -> Result<bool, StoreError> {
-        self.db
-            .call(move |conn| kiosks::is_revoked(conn, kiosk))
+            .call(move |conn| kiosks::seen(conn, &[kiosk], now))
             .await
     }
 
@@ -751,6 +730,42 @@ fn read_doc<T>(
         return Err(StoreError::DocumentRefused(name.to_string()));
     }
     out.map_err(|_| StoreError::DocumentRefused(name.to_string()))
+}
+
+/// The documents kiosk `kiosk` replicates: its own, the shared ones, and `agendas` (those of the
+/// horizon, [`agendas_in_horizon`]).
+pub(super) fn documents_of(kiosk: KioskId, agendas: Vec<DocName>) -> Vec<DocName> {
+    let mut names = vec![
+        DocName::Directory,
+        DocName::Outbox(kiosk),
+        DocName::Inbox(kiosk),
+        DocName::Ready,
+        DocName::Operators(kiosk),
+        DocName::Bookings(kiosk),
+    ];
+    names.extend(agendas);
+    names
+}
+
+/// The agenda documents of every service, month by month from today's to the last of its
+/// horizon, as of `now`: the same for every kiosk.
+pub(super) fn agendas_in_horizon(
+    conn: &Connection,
+    now: Timestamp,
+) -> Result<Vec<DocName>, StoreError> {
+    let mut names = Vec::new();
+    if let Some(ctx) = Context::load(conn)? {
+        let today = ctx.today(now);
+        for service in &ctx.services {
+            let last = today.saturating_add((service.rules.horizon_days() as i32).days());
+            let mut month = today.first_of_month();
+            while month <= last {
+                names.push(DocName::agenda_for(&service.id, month));
+                month = month.saturating_add(1.month());
+            }
+        }
+    }
+    Ok(names)
 }
 
 #[cfg(test)]

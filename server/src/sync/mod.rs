@@ -23,6 +23,8 @@
 //!   each session's sending instant, a kiosk's own waking its session alone).
 //! - `handshake`: the challenge and the kiosk's answer (authentication or enrolment).
 //! - `ws`: one WebSocket per kiosk: admission, then the sync loop.
+//! - `upkeep`: what every live session needs now and then (its kiosk's last contact, a check
+//!   that it is still enrolled and its documents unchanged), done by one task for all of them.
 //!
 //! None of these writes SQL: they call `crate::store`.
 
@@ -36,6 +38,7 @@ mod outbox;
 mod project;
 mod quotas;
 pub mod sandbox;
+mod upkeep;
 pub mod ws;
 
 use std::collections::BTreeMap;

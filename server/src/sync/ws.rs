@@ -41,8 +41,6 @@ const ACK_TIMEOUT: Duration = Duration::from_secs(4);
 const ACK_CHECK: Duration = Duration::from_millis(500);
 /// How long a document may wait for the kiosk's answer before the server offers it again.
 const NUDGE_AFTER: Duration = Duration::from_secs(2);
-/// How often a session checks that its kiosk is still enrolled and its documents unchanged.
-const REVIEW_EVERY: Duration = Duration::from_secs(5);
 /// How long a session gathers changes to the documents many kiosks are sent for one booking
 /// (the agendas, the ready list, the directory, the body's bookings) before sending them: one
 /// message then carries every booking of the period, instead of each of hundreds of kiosks being
@@ -85,9 +83,6 @@ const SAVE_STATES_EVERY: Duration = Duration::from_secs(5);
 const RETRY_AFTER_SECS: &str = "2";
 /// Each connection's read buffer (grown as a larger message needs).
 const READ_BUFFER_BYTES: usize = 4096;
-/// How often a connected kiosk's last contact is written: often enough for "2 min fa", seldom
-/// enough that hundreds of kiosks cost a write a second at most.
-const SEEN_EVERY: Duration = Duration::from_secs(15);
 
 pub async fn upgrade(
     State(state): State<AppState>,
@@ -233,6 +228,7 @@ async fn run_session(
 ) -> Result<(), SessionError> {
     hub.reconcile(kiosk).await?;
     let names = hub.documents_for(kiosk).await?;
+    live.set_documents(names.clone());
     send(
         socket,
         &Frame::Welcome {
@@ -286,8 +282,6 @@ async fn sync_loop(
             .unwrap_or_else(tokio::time::Instant::now)
     };
     let mut last_save = stagger(SAVE_STATES_EVERY);
-    let mut last_review = tokio::time::Instant::now();
-    let mut last_seen = stagger(SEEN_EVERY);
     let mut last_heard: HashMap<DocName, tokio::time::Instant> = HashMap::new();
     let mut last_offer = tokio::time::Instant::now();
     // The kiosk's own documents that are sent with the shared ones (its bookings, its operators).
@@ -304,24 +298,6 @@ async fn sync_loop(
                 if last_save.elapsed() > SAVE_STATES_EVERY {
                     last_save = tokio::time::Instant::now();
                     save_states(&hub, kiosk, &states, &mut dirty).await?;
-                }
-                if last_seen.elapsed() > SEEN_EVERY {
-                    last_seen = tokio::time::Instant::now();
-                    hub.seen(kiosk).await?;
-                }
-                if last_review.elapsed() > REVIEW_EVERY {
-                    last_review = tokio::time::Instant::now();
-                    if hub.is_revoked(kiosk).await? {
-                        tracing::warn!(%peer, %kiosk, "kiosk revoked during its session");
-                        refuse(socket, "revoked", "chiosco revocato").await?;
-                        break;
-                    }
-                    // A new month in the horizon means a new agenda document: the kiosk's next
-                    // session will list it.
-                    if hub.documents_for(kiosk).await? != names {
-                        tracing::info!(%peer, %kiosk, "documents changed: ending session");
-                        break;
-                    }
                 }
                 if awaiting.values().any(|since| since.elapsed() > ACK_TIMEOUT) {
                     tracing::info!(%peer, %kiosk, "kiosk did not acknowledge changes: closing");
@@ -355,7 +331,14 @@ async fn sync_loop(
                 }
             }
             why = live.ended() => {
-                tracing::info!(%peer, %kiosk, why, "session ended by the server");
+                if why == super::upkeep::REVOKED {
+                    tracing::warn!(%peer, %kiosk, "kiosk revoked during its session");
+                    refuse(socket, "revoked", "chiosco revocato").await?;
+                } else {
+                    // Replaced by a newer session, its body's bookings started afresh, or its
+                    // documents changed (a new month in the horizon: its next session lists it).
+                    tracing::info!(%peer, %kiosk, why, "session ended by the server");
+                }
                 break;
             }
             frame = next_frame(socket) => {
