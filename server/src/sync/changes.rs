@@ -1,12 +1,15 @@
-//! How the sessions learn which documents changed, without waking hundreds of them per booking.
+//! How the sessions learn which documents changed, without waking hundreds of them per booking,
+//! nor any of them while nothing changes.
 //!
 //! A booking changes an agenda every kiosk replicates. Sessions send such changes only at their
-//! group's next instant of a common grid anyway (`ws::gather_deadline`), so they are not woken
-//! for them: each change of a shared document ([`DocName::is_shared`]) takes the next number of a
-//! counter, and a session, when its instant comes, asks for the shared documents changed since
-//! the number it last saw ([`SharedChanges::since`]), one atomic read when nothing changed. Before,
-//! every change woke every session through one broadcast channel: 200 wake-ups per booking for
-//! a change none of them sends at once.
+//! group's next instant of a grid common to all ([`GATHER_SHARED`], [`GATHER_PHASES`]): each
+//! change of a shared document ([`DocName::is_shared`]) takes the next number of a counter, and
+//! at each instant of the grid one task ([`run_grid`]) wakes the sessions of that instant's group
+//! if the counter moved since the group's last instant; each asks for the shared documents changed
+//! since the number it last saw ([`SharedChanges::since`]). Before, every change woke every
+//! session through one broadcast channel (200 wake-ups per booking for a change none of them
+//! sends at once), and later each session woke at each of its instants to look (500 kiosks
+//! connected and nothing happening: a thousand wake-ups a second).
 //!
 //! A kiosk's own documents (its inbox, its copy of its body's bookings, its operators) wake its
 //! session alone ([`Session::take_own`]).
@@ -14,13 +17,83 @@
 use std::{
     collections::{HashMap, HashSet},
     sync::{
-        Arc, Mutex, OnceLock,
+        Arc, Mutex, OnceLock, Weak,
         atomic::{AtomicU64, Ordering},
     },
+    time::Duration,
 };
 
 use coper_shared::documents::{DocName, KioskId};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
+
+/// How long a session gathers changes to the documents many kiosks are sent for one booking
+/// (the agendas, the ready list, the directory, the body's bookings) before sending them: one
+/// message then carries every booking of the period, instead of each of hundreds of kiosks being
+/// sent, and answering, one per booking. The inbox, which carries the kiosk's verdicts, goes at
+/// once, so the period delays only what other offices see (a count half a second old; the
+/// server decides every request anyway). `coper-loadgen round-trip`, 200 kiosks, one booking in
+/// flight: 50 ms gave p99 68–74 ms, 500 ms (with `GATHER_PHASES`) 28–30 ms (docs/BENCHMARKS.md).
+pub(super) const GATHER_SHARED: Duration = Duration::from_millis(500);
+/// The sessions are split into this many groups, each sending at its own instants of the
+/// `GATHER_SHARED` grid: a group's kiosks are sent the same bytes (their states are equal, so
+/// the memo answers all but the first), and the groups take turns, so the work of one change
+/// spreads over the period instead of falling at one instant (one group: p99 89 ms).
+pub(super) const GATHER_PHASES: u64 = 16;
+
+/// The grid's start, common to every session.
+static EPOCH: std::sync::LazyLock<tokio::time::Instant> =
+    std::sync::LazyLock::new(tokio::time::Instant::now);
+
+/// The group of `kiosk`'s session on the grid.
+fn group_of(kiosk: KioskId) -> usize {
+    (kiosk.0.as_u128() % u128::from(GATHER_PHASES)) as usize
+}
+
+/// When `kiosk`'s session next sends the changes it gathered: the next instant of its group.
+pub(super) fn gather_deadline(kiosk: KioskId) -> tokio::time::Instant {
+    *EPOCH + next_gather(EPOCH.elapsed(), kiosk)
+}
+
+/// The first instant of `kiosk`'s group after `elapsed`, both counted from the grid's start.
+fn next_gather(elapsed: Duration, kiosk: KioskId) -> Duration {
+    let every = GATHER_SHARED.as_micros() as u64;
+    let phase = group_of(kiosk) as u64 * every / GATHER_PHASES;
+    let elapsed = elapsed.as_micros() as u64;
+    let periods = if elapsed < phase {
+        0
+    } else {
+        (elapsed - phase) / every + 1
+    };
+    Duration::from_micros(phase + periods * every)
+}
+
+/// The first instant of any group after `elapsed` (counted from the grid's start), and its group.
+fn next_instant(elapsed: Duration) -> (Duration, usize) {
+    let step = GATHER_SHARED.as_micros() as u64 / GATHER_PHASES;
+    let n = elapsed.as_micros() as u64 / step + 1;
+    (
+        Duration::from_micros(n * step),
+        (n % GATHER_PHASES) as usize,
+    )
+}
+
+/// Keep the grid: at each instant, wake that group's sessions if a shared document changed since
+/// the group's last instant. Ends once the hub (the last holder of `changes`) is gone.
+pub(super) async fn run_grid(changes: Weak<SharedChanges>) {
+    loop {
+        let (at, group) = next_instant(EPOCH.elapsed());
+        tokio::time::sleep_until(*EPOCH + at).await;
+        let Some(changes) = changes.upgrade() else {
+            return;
+        };
+        let latest = changes.latest();
+        changes.groups[group].send_if_modified(|seen| {
+            let moved = *seen != latest;
+            *seen = latest;
+            moved
+        });
+    }
+}
 
 /// The live session of each kiosk: a new one replaces the old (one WebSocket per kiosk).
 pub type Sessions = Arc<Mutex<HashMap<KioskId, Arc<Session>>>>;
@@ -36,15 +109,33 @@ pub(super) fn end_sessions(sessions: &Sessions, kiosks: &[KioskId], why: &'stati
 }
 
 /// The changes to the documents every kiosk receives, numbered.
-#[derive(Default)]
 pub(super) struct SharedChanges {
     /// The number of the latest change: read without the lock to see that nothing changed.
     latest: AtomicU64,
     /// Each shared document's latest change.
     changed: Mutex<HashMap<DocName, u64>>,
+    /// Per group of sessions, the latest change as of the group's last instant on the grid: its
+    /// sessions wait for it to move ([`run_grid`]).
+    groups: Vec<watch::Sender<u64>>,
+}
+
+impl Default for SharedChanges {
+    fn default() -> Self {
+        Self {
+            latest: AtomicU64::default(),
+            changed: Mutex::default(),
+            groups: (0..GATHER_PHASES).map(|_| watch::Sender::new(0)).collect(),
+        }
+    }
 }
 
 impl SharedChanges {
+    /// What `kiosk`'s session waits on: changed at an instant of its group when a shared
+    /// document changed since the group's last instant.
+    pub(super) fn instants_of(&self, kiosk: KioskId) -> watch::Receiver<u64> {
+        self.groups[group_of(kiosk)].subscribe()
+    }
+
     /// `name` changed.
     pub(super) fn record(&self, name: DocName) {
         let mut changed = self.changed.lock().unwrap_or_else(|p| p.into_inner());
@@ -134,6 +225,77 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The kiosks of one group send at the same instant, within a period; the groups take turns
+    /// on the same grid.
+    #[test]
+    fn a_group_sends_at_one_instant_and_the_groups_take_turns() {
+        let kiosk = |n: u128| KioskId(uuid::Uuid::from_u128(n));
+        let step = GATHER_SHARED / GATHER_PHASES as u32;
+        for now in [0, 1, 31_249, 31_250, 499_999, 500_000, 7_777_777].map(Duration::from_micros) {
+            let first = next_gather(now, kiosk(3));
+            assert!(
+                first > now && first <= now + GATHER_SHARED,
+                "{now:?} {first:?}"
+            );
+            assert_eq!(
+                next_gather(now, kiosk(3 + u128::from(GATHER_PHASES))),
+                first,
+                "the same group"
+            );
+            let mut instants: Vec<Duration> = (0..u128::from(GATHER_PHASES))
+                .map(|n| next_gather(now, kiosk(n)))
+                .collect();
+            instants.sort();
+            instants.dedup();
+            assert_eq!(
+                instants.len() as u64,
+                GATHER_PHASES,
+                "one instant per group"
+            );
+            for pair in instants.windows(2) {
+                assert_eq!(pair[1] - pair[0], step, "evenly spread");
+            }
+            // At that instant, the group's next one is a whole period on.
+            assert_eq!(next_gather(first, kiosk(3)), first + GATHER_SHARED);
+        }
+    }
+
+    /// The grid's instants, one group after the other, are those of each group's own sessions.
+    #[test]
+    fn the_grid_wakes_each_group_at_its_own_instants() {
+        let kiosk = |n: u128| KioskId(uuid::Uuid::from_u128(n));
+        for now in [0, 1, 31_249, 31_250, 499_999, 500_000, 7_777_777].map(Duration::from_micros) {
+            let (at, group) = next_instant(now);
+            assert!(at > now && at <= now + GATHER_SHARED / GATHER_PHASES as u32);
+            assert_eq!(next_gather(now, kiosk(group as u128)), at, "at {now:?}");
+        }
+    }
+
+    /// A group's sessions are woken when a shared document changed, once, and not while
+    /// nothing changes (at which instant is `the_grid_wakes_each_group_at_its_own_instants`).
+    #[tokio::test]
+    async fn a_group_is_woken_only_when_something_changed() {
+        let changes = Arc::new(SharedChanges::default());
+        tokio::spawn(run_grid(Arc::downgrade(&changes)));
+        let kiosk = |n: u128| KioskId(uuid::Uuid::from_u128(n));
+        let (mut first, mut second) =
+            (changes.instants_of(kiosk(0)), changes.instants_of(kiosk(1)));
+        let quiet = tokio::time::timeout(GATHER_SHARED, first.changed()).await;
+        assert!(quiet.is_err(), "nothing changed: no wake-up");
+        changes.record(DocName::Ready);
+        // Within a period, give or take a busy machine.
+        let (one, two) = tokio::time::timeout(
+            2 * GATHER_SHARED,
+            futures_util::future::join(first.changed(), second.changed()),
+        )
+        .await
+        .expect("both groups woken");
+        one.unwrap();
+        two.unwrap();
+        let again = tokio::time::timeout(GATHER_SHARED, first.changed()).await;
+        assert!(again.is_err(), "woken once for one change");
+    }
 
     /// A session sees each shared change once, however many there were since it last looked,
     /// and nothing when nothing changed.

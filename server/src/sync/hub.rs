@@ -66,8 +66,9 @@ pub struct SyncHub {
     /// Sync messages of the documents every kiosk receives, made once per kiosk state (see
     /// `memo`).
     memo: Arc<SyncMemo>,
-    /// Set once the sessions' upkeep runs (started with the first session, see `upkeep`).
-    upkeep: Arc<std::sync::OnceLock<()>>,
+    /// Set once the tasks every session relies on run, started with the first session: the
+    /// sessions' upkeep (`upkeep`) and the grid of their sending instants (`changes`).
+    background: Arc<std::sync::OnceLock<()>>,
 }
 
 /// A kiosk's outbox waiting to be decided, and who waits for the outcome.
@@ -116,7 +117,7 @@ impl SyncHub {
             queued: Arc::default(),
             metrics: Arc::default(),
             memo: Arc::default(),
-            upkeep: Arc::default(),
+            background: Arc::default(),
         }
     }
 
@@ -136,8 +137,11 @@ impl SyncHub {
     /// Register a new session of `kiosk`, ending the one it replaces. The session returned is told
     /// when it is replaced in turn, and when the kiosk's own documents change.
     pub fn open_session(&self, kiosk: KioskId) -> Arc<Session> {
-        self.upkeep.get_or_init(|| {
-            super::upkeep::start(Arc::downgrade(&self.sessions), self.db.clone(), self.clock)
+        self.background.get_or_init(|| {
+            super::upkeep::start(Arc::downgrade(&self.sessions), self.db.clone(), self.clock);
+            tokio::spawn(super::changes::run_grid(Arc::downgrade(
+                &self.shared_changes,
+            )));
         });
         let fresh = Arc::new(Session::default());
         let old = self
@@ -180,6 +184,12 @@ impl SyncHub {
     /// The number of the latest change to a shared document (see `changes`).
     pub(super) fn shared_seen(&self) -> u64 {
         self.shared_changes.latest()
+    }
+
+    /// What `kiosk`'s session waits on to send the shared documents' changes: it moves at an
+    /// instant of the session's group when one changed (see `changes`).
+    pub(super) fn shared_instants(&self, kiosk: KioskId) -> tokio::sync::watch::Receiver<u64> {
+        self.shared_changes.instants_of(kiosk)
     }
 
     /// The shared documents changed since change number `*seen`, which becomes the latest.

@@ -38,44 +38,12 @@ use crate::{
 
 /// How long a kiosk has to acknowledge changes sent to it before the session is presumed broken.
 const ACK_TIMEOUT: Duration = Duration::from_secs(4);
+/// How often a session looks at that timeout while changes of its wait for the kiosk's answer.
+/// With none waiting, only the nudge and the states' save can be due, every `NUDGE_AFTER`; with
+/// the kiosk in step and nothing said since, nothing is (see `sync_loop`).
 const ACK_CHECK: Duration = Duration::from_millis(500);
 /// How long a document may wait for the kiosk's answer before the server offers it again.
 const NUDGE_AFTER: Duration = Duration::from_secs(2);
-/// How long a session gathers changes to the documents many kiosks are sent for one booking
-/// (the agendas, the ready list, the directory, the body's bookings) before sending them: one
-/// message then carries every booking of the period, instead of each of hundreds of kiosks being
-/// sent, and answering, one per booking. The inbox, which carries the kiosk's verdicts, goes at
-/// once, so the period delays only what other offices see (a count half a second old; the
-/// server decides every request anyway). `coper-loadgen round-trip`, 200 kiosks, one booking in
-/// flight: 50 ms gave p99 68–74 ms, 500 ms (with `GATHER_PHASES`) 28–30 ms (docs/BENCHMARKS.md).
-const GATHER_SHARED: Duration = Duration::from_millis(500);
-/// The sessions are split into this many groups, each sending at its own instants of the
-/// `GATHER_SHARED` grid: a group's kiosks are sent the same bytes (their states are equal, so
-/// the memo answers all but the first), and the groups take turns, so the work of one change
-/// spreads over the period instead of falling at one instant (one group: p99 89 ms).
-const GATHER_PHASES: u64 = 16;
-
-/// When `kiosk`'s session next sends the shared documents' changes it gathered: the next instant
-/// of its group on a grid common to every session.
-fn gather_deadline(kiosk: KioskId) -> tokio::time::Instant {
-    static EPOCH: std::sync::LazyLock<tokio::time::Instant> =
-        std::sync::LazyLock::new(tokio::time::Instant::now);
-    *EPOCH + next_gather(EPOCH.elapsed(), kiosk)
-}
-
-/// The first instant of `kiosk`'s group after `elapsed`, both counted from the grid's start.
-fn next_gather(elapsed: Duration, kiosk: KioskId) -> Duration {
-    let every = GATHER_SHARED.as_micros() as u64;
-    let phase = (kiosk.0.as_u128() % u128::from(GATHER_PHASES)) as u64 * every / GATHER_PHASES;
-    let elapsed = elapsed.as_micros() as u64;
-    let periods = if elapsed < phase {
-        0
-    } else {
-        (elapsed - phase) / every + 1
-    };
-    Duration::from_micros(phase + periods * every)
-}
-
 /// How often a session saves the sync states that changed (and when it ends).
 const SAVE_STATES_EVERY: Duration = Duration::from_secs(5);
 /// What a kiosk refused at the gate is told to wait before trying again, in seconds: it waited
@@ -267,7 +235,7 @@ async fn sync_loop(
     // would leave Automerge's sync waiting forever; an unanswered one ends the session, and the
     // kiosk's reconnection starts the exchange afresh.
     let mut awaiting: HashMap<DocName, tokio::time::Instant> = HashMap::new();
-    let mut ack_check = tokio::time::interval(ACK_CHECK);
+    let mut last_check = tokio::time::Instant::now();
     // Sync states are saved every few seconds (a stale one only costs a larger resend on
     // reconnect), not after every message: with hundreds of kiosks that would be a disk flush
     // per kiosk per booking.
@@ -284,17 +252,34 @@ async fn sync_loop(
     let mut last_save = stagger(SAVE_STATES_EVERY);
     let mut last_heard: HashMap<DocName, tokio::time::Instant> = HashMap::new();
     let mut last_offer = tokio::time::Instant::now();
+    // Whether anything was sent or heard since the last look at the documents' heads, and
+    // whether that look found the kiosk in step with every one. Only a message, or a change of
+    // ours (which is then sent), can put it out of step again: a session in step and quiet sets
+    // no timer at all (500 kiosks connected, each woken to look every half second, cost the
+    // server about 50 ms of processor a second for nothing; docs/BENCHMARKS.md).
+    let (mut active, mut in_step) = (true, false);
     // The kiosk's own documents that are sent with the shared ones (its bookings, its operators).
     let mut gathered: HashSet<DocName> = HashSet::new();
-    let mut next_gather = gather_deadline(kiosk);
+    // Moves at an instant of this session's group when a shared document changed.
+    let mut instants = hub.shared_instants(kiosk);
     for name in &names {
         let state = states.get_mut(name).expect("state per doc");
         send_sync(socket, &hub, kiosk, name, state, &mut awaiting).await?;
     }
 
     loop {
+        let next_check = if !awaiting.is_empty() {
+            Some(last_check + ACK_CHECK)
+        } else if active || !in_step || !dirty.is_empty() {
+            Some(last_check + NUDGE_AFTER)
+        } else {
+            None
+        };
+        let own_due = (!gathered.is_empty()).then(|| super::changes::gather_deadline(kiosk));
         tokio::select! {
-            _ = ack_check.tick() => {
+            () = until(next_check) => {
+                let now = tokio::time::Instant::now();
+                last_check = now;
                 if last_save.elapsed() > SAVE_STATES_EVERY {
                     last_save = tokio::time::Instant::now();
                     save_states(&hub, kiosk, &states, &mut dirty).await?;
@@ -307,12 +292,14 @@ async fn sync_loop(
                 // believing it sent what never arrived, so later changes may never be offered.
                 // Every few seconds, a quiet document whose kiosk (by its last word) lacks our
                 // heads is offered afresh.
-                if last_offer.elapsed() > NUDGE_AFTER {
-                    last_offer = tokio::time::Instant::now();
+                if now - last_offer >= NUDGE_AFTER && (active || !in_step) {
+                    last_offer = now;
+                    (active, in_step) = (false, true);
                     let heads = hub.heads_of(names.clone()).await?;
                     for (name, state) in states.iter_mut() {
                         let quiet = last_heard.get(name).is_none_or(|t| t.elapsed() > NUDGE_AFTER);
                         let behind = state.their_heads.as_ref() != heads.get(name);
+                        in_step &= !(state.in_flight || behind);
                         if quiet && (state.in_flight || behind) {
                             state.in_flight = false;
                             state.sent_hashes.clear();
@@ -321,8 +308,8 @@ async fn sync_loop(
                     }
                 }
             }
-            () = tokio::time::sleep_until(next_gather) => {
-                next_gather = gather_deadline(kiosk);
+            () = time_to_send(&mut instants, own_due) => {
+                active = true;
                 let shared = hub.shared_changed_since(&mut shared_seen);
                 gathered.extend(shared.into_iter().filter(|name| states.contains_key(name)));
                 for name in gathered.drain() {
@@ -343,6 +330,7 @@ async fn sync_loop(
             }
             frame = next_frame(socket) => {
                 let Some(frame) = frame else { break };
+                active = true;
                 let (document, message) = match frame {
                     Ok(Frame::Sync { document, message }) => (document, message),
                     Ok(_) | Err(_) => {
@@ -441,6 +429,7 @@ async fn sync_loop(
                 dirty.insert(name.clone());
             }
             own = live.take_own() => {
+                active = true;
                 tracing::debug!(target: "coper_timeline", %kiosk, documents = own.len(), "server: notified");
                 for name in own {
                     let Some(state) = states.get_mut(&name) else { continue };
@@ -455,6 +444,27 @@ async fn sync_loop(
     }
     save_states(&hub, kiosk, &states, &mut dirty).await?;
     Ok(())
+}
+
+/// Wait for the next instant of the session's group at which it has something to send: a shared
+/// document changed (`instants` moved), or the kiosk's own documents gathered are due (`own_due`).
+/// Nothing to send, no wake-up.
+async fn time_to_send(
+    instants: &mut tokio::sync::watch::Receiver<u64>,
+    own_due: Option<tokio::time::Instant>,
+) {
+    tokio::select! {
+        Ok(()) = instants.changed() => {}
+        () = until(own_due) => {}
+    }
+}
+
+/// Sleep until `deadline`; with none, for ever.
+async fn until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// What became of a kiosk's sync message.
@@ -585,44 +595,4 @@ async fn save_states(
     hub.db()
         .call(move |conn| documents::save_peer_states(conn, &kiosk.to_string(), &rows))
         .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The kiosks of one group send at the same instant, within a period; the groups take turns
-    /// on the same grid.
-    #[test]
-    fn a_group_sends_at_one_instant_and_the_groups_take_turns() {
-        let kiosk = |n: u128| KioskId(uuid::Uuid::from_u128(n));
-        let step = GATHER_SHARED / GATHER_PHASES as u32;
-        for now in [0, 1, 31_249, 31_250, 499_999, 500_000, 7_777_777].map(Duration::from_micros) {
-            let first = next_gather(now, kiosk(3));
-            assert!(
-                first > now && first <= now + GATHER_SHARED,
-                "{now:?} {first:?}"
-            );
-            assert_eq!(
-                next_gather(now, kiosk(3 + u128::from(GATHER_PHASES))),
-                first,
-                "the same group"
-            );
-            let mut instants: Vec<Duration> = (0..u128::from(GATHER_PHASES))
-                .map(|n| next_gather(now, kiosk(n)))
-                .collect();
-            instants.sort();
-            instants.dedup();
-            assert_eq!(
-                instants.len() as u64,
-                GATHER_PHASES,
-                "one instant per group"
-            );
-            for pair in instants.windows(2) {
-                assert_eq!(pair[1] - pair[0], step, "evenly spread");
-            }
-            // At that instant, the group's next one is a whole period on.
-            assert_eq!(next_gather(first, kiosk(3)), first + GATHER_SHARED);
-        }
-    }
 }
