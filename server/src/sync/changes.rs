@@ -80,8 +80,9 @@ fn next_instant(elapsed: Duration) -> (Duration, usize) {
 /// Keep the grid: at each instant, wake that group's sessions if a shared document changed since
 /// the group's last instant. Ends once the hub (the last holder of `changes`) is gone.
 pub(super) async fn run_grid(changes: Weak<SharedChanges>) {
+    let step = GATHER_SHARED / GATHER_PHASES as u32;
+    let (mut at, mut group) = next_instant(EPOCH.elapsed());
     loop {
-        let (at, group) = next_instant(EPOCH.elapsed());
         tokio::time::sleep_until(*EPOCH + at).await;
         let Some(changes) = changes.upgrade() else {
             return;
@@ -92,6 +93,10 @@ pub(super) async fn run_grid(changes: Weak<SharedChanges>) {
             *seen = latest;
             moved
         });
+        // The next instant in turn, even when this one came late (a busy machine): every group
+        // has its turn, late rather than a period later.
+        at += step;
+        group = (group + 1) % GATHER_PHASES as usize;
     }
 }
 
@@ -261,7 +266,8 @@ mod tests {
         }
     }
 
-    /// The grid's instants, one group after the other, are those of each group's own sessions.
+    /// The grid's instants, one group after the other, are those of each group's own sessions,
+    /// and the groups follow each other in turn.
     #[test]
     fn the_grid_wakes_each_group_at_its_own_instants() {
         let kiosk = |n: u128| KioskId(uuid::Uuid::from_u128(n));
@@ -269,6 +275,12 @@ mod tests {
             let (at, group) = next_instant(now);
             assert!(at > now && at <= now + GATHER_SHARED / GATHER_PHASES as u32);
             assert_eq!(next_gather(now, kiosk(group as u128)), at, "at {now:?}");
+            // The instant after it, in turn, is the next group's.
+            let next = (group as u128 + 1) % u128::from(GATHER_PHASES);
+            assert_eq!(
+                next_gather(at, kiosk(next)),
+                at + GATHER_SHARED / GATHER_PHASES as u32
+            );
         }
     }
 
