@@ -684,7 +684,10 @@ impl SmtpSink {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("python3 -m aiosmtpd (scripts/install-deps installs python3-aiosmtpd)");
-        for _ in 0..100 {
+        // Python and aiosmtpd's imports take seconds when the whole suite shares two cores (5 s
+        // was once not enough in CI): wait up to 30 s, but not for a sink that has died.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return Self {
                     child,
@@ -692,11 +695,14 @@ impl SmtpSink {
                     maildir,
                 };
             }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("the SMTP sink exited at start ({status})");
+            }
             std::thread::sleep(Duration::from_millis(50));
         }
         let _ = child.kill();
         let _ = child.wait();
-        panic!("the SMTP sink did not start");
+        panic!("the SMTP sink did not start within 30 s");
     }
 
     /// Every message received, as text.
