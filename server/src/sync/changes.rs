@@ -101,7 +101,8 @@ pub(super) async fn run_grid(changes: Weak<SharedChanges>) {
 }
 
 /// The live session of each kiosk: a new one replaces the old (one WebSocket per kiosk).
-pub type Sessions = Arc<Mutex<HashMap<KioskId, Arc<Session>>>>;
+pub type Sessions = Arc<LiveSessions>;
+pub type LiveSessions = Mutex<HashMap<KioskId, Arc<Session>>>;
 
 /// End the live sessions of `kiosks` (their kiosks reconnect).
 pub(super) fn end_sessions(sessions: &Sessions, kiosks: &[KioskId], why: &'static str) {

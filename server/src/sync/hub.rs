@@ -138,7 +138,8 @@ impl SyncHub {
     /// when it is replaced in turn, and when the kiosk's own documents change.
     pub fn open_session(&self, kiosk: KioskId) -> Arc<Session> {
         self.background.get_or_init(|| {
-            super::upkeep::start(Arc::downgrade(&self.sessions), self.db.clone(), self.clock);
+            let sessions = Arc::downgrade(&self.sessions);
+            tokio::spawn(super::upkeep::run(sessions, self.db.clone(), self.clock));
             tokio::spawn(super::changes::run_grid(Arc::downgrade(
                 &self.shared_changes,
             )));
@@ -391,7 +392,7 @@ impl SyncHub {
             .db
             .call(move |conn| agendas_in_horizon(conn, now))
             .await?;
-        Ok(documents_of(kiosk, agendas))
+        Ok(documents_of(kiosk, &agendas))
     }
 
     /// Rewrite the projections from SQLite: the directory, the agendas, kiosk `kiosk`'s inbox, and
@@ -744,7 +745,7 @@ fn read_doc<T>(
 
 /// The documents kiosk `kiosk` replicates: its own, the shared ones, and `agendas` (those of the
 /// horizon, [`agendas_in_horizon`]).
-pub(super) fn documents_of(kiosk: KioskId, agendas: Vec<DocName>) -> Vec<DocName> {
+pub(super) fn documents_of(kiosk: KioskId, agendas: &[DocName]) -> Vec<DocName> {
     let mut names = vec![
         DocName::Directory,
         DocName::Outbox(kiosk),
@@ -753,7 +754,7 @@ pub(super) fn documents_of(kiosk: KioskId, agendas: Vec<DocName>) -> Vec<DocName
         DocName::Operators(kiosk),
         DocName::Bookings(kiosk),
     ];
-    names.extend(agendas);
+    names.extend_from_slice(agendas);
     names
 }
 

@@ -19,8 +19,9 @@
 //! - `docs`: the in-memory documents and their persistence.
 //! - `memo`: sync messages of the server's own documents made once for every kiosk in the same
 //!   state (hundreds of kiosks in step are owed the same bytes after a booking).
-//! - `changes`: how sessions learn which documents changed (shared ones numbered and asked for at
-//!   each session's sending instant, a kiosk's own waking its session alone).
+//! - `changes`: how sessions learn which documents changed (shared ones numbered, and a group of
+//!   sessions woken at its sending instant only if one changed; a kiosk's own waking its session
+//!   alone).
 //! - `handshake`: the challenge and the kiosk's answer (authentication or enrolment).
 //! - `ws`: one WebSocket per kiosk: admission, then the sync loop.
 //! - `upkeep`: what every live session needs now and then (its kiosk's last contact, a check

@@ -18,7 +18,7 @@
 
 use std::{
     collections::HashSet,
-    sync::{Arc, Mutex, Weak},
+    sync::{Arc, Weak},
     time::Duration,
 };
 
@@ -26,7 +26,7 @@ use coper_shared::documents::KioskId;
 use jiff::Timestamp;
 
 use super::{
-    changes::Session,
+    changes::{LiveSessions, Session},
     hub::{agendas_in_horizon, documents_of},
 };
 use crate::{
@@ -44,15 +44,8 @@ pub(super) const REVOKED: &str = "revoked";
 /// Why the upkeep ended a session: its kiosk's list of documents changed.
 pub(super) const DOCUMENTS_CHANGED: &str = "documents changed";
 
-type LiveSessions = Mutex<std::collections::HashMap<KioskId, Arc<Session>>>;
-
-/// Start the upkeep of the sessions in `sessions` on the current runtime. It stops once the last
-/// handle on those sessions (the hub's) is gone.
-pub(super) fn start(sessions: Weak<LiveSessions>, db: Db, clock: Clock) {
-    tokio::spawn(run(sessions, db, clock));
-}
-
-async fn run(sessions: Weak<LiveSessions>, db: Db, clock: Clock) {
+/// Keep up the sessions in `sessions` until the last handle on them (the hub's) is gone.
+pub(super) async fn run(sessions: Weak<LiveSessions>, db: Db, clock: Clock) {
     let mut review = tokio::time::interval(REVIEW_EVERY);
     let mut seen = tokio::time::interval(SEEN_EVERY);
     for timer in [&mut review, &mut seen] {
@@ -129,7 +122,7 @@ async fn check(
             REVOKED
         } else if session
             .documents()
-            .is_some_and(|names| *names != documents_of(*kiosk, agendas.clone()))
+            .is_some_and(|names| *names != documents_of(*kiosk, &agendas))
         {
             DOCUMENTS_CHANGED
         } else {
@@ -199,9 +192,9 @@ mod tests {
             month: 1,
         };
         let live = vec![
-            live_session(k[0], documents_of(k[0], agendas.clone())),
-            live_session(k[1], documents_of(k[1], agendas.clone())),
-            live_session(k[2], documents_of(k[2], [vec![gone], agendas].concat())),
+            live_session(k[0], documents_of(k[0], &agendas)),
+            live_session(k[1], documents_of(k[1], &agendas)),
+            live_session(k[2], documents_of(k[2], &[vec![gone], agendas].concat())),
         ];
         let ended = check(&db, now, &live).await.unwrap();
         assert_eq!(ended, vec![(k[1], REVOKED), (k[2], DOCUMENTS_CHANGED)]);

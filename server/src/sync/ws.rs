@@ -240,16 +240,13 @@ async fn sync_loop(
     // reconnect), not after every message: with hundreds of kiosks that would be a disk flush
     // per kiosk per booking.
     let mut dirty: HashSet<DocName> = HashSet::new();
-    // Each session's periodic writes start at an offset of its own: hundreds of kiosks that
-    // connected together (after a restart) would otherwise all write at the same tick, a queue
-    // of disk flushes in front of the next booking.
-    let stagger = |every: Duration| {
-        let offset = (kiosk.0.as_u128() % every.as_millis()) as u64;
-        tokio::time::Instant::now()
-            .checked_sub(Duration::from_millis(offset))
-            .unwrap_or_else(tokio::time::Instant::now)
-    };
-    let mut last_save = stagger(SAVE_STATES_EVERY);
+    // Each session's saves start at an offset of its own: hundreds of kiosks that connected
+    // together (after a restart) would otherwise all write at the same tick, a queue of disk
+    // flushes in front of the next booking.
+    let offset = (kiosk.0.as_u128() % SAVE_STATES_EVERY.as_millis()) as u64;
+    let mut last_save = tokio::time::Instant::now()
+        .checked_sub(Duration::from_millis(offset))
+        .unwrap_or_else(tokio::time::Instant::now);
     let mut last_heard: HashMap<DocName, tokio::time::Instant> = HashMap::new();
     let mut last_offer = tokio::time::Instant::now();
     // Whether anything was sent or heard since the last look at the documents' heads, and
@@ -280,8 +277,8 @@ async fn sync_loop(
             () = until(next_check) => {
                 let now = tokio::time::Instant::now();
                 last_check = now;
-                if last_save.elapsed() > SAVE_STATES_EVERY {
-                    last_save = tokio::time::Instant::now();
+                if now - last_save > SAVE_STATES_EVERY {
+                    last_save = now;
                     save_states(&hub, kiosk, &states, &mut dirty).await?;
                 }
                 if awaiting.values().any(|since| since.elapsed() > ACK_TIMEOUT) {
@@ -299,8 +296,9 @@ async fn sync_loop(
                     for (name, state) in states.iter_mut() {
                         let quiet = last_heard.get(name).is_none_or(|t| t.elapsed() > NUDGE_AFTER);
                         let behind = state.their_heads.as_ref() != heads.get(name);
-                        in_step &= !(state.in_flight || behind);
-                        if quiet && (state.in_flight || behind) {
+                        let out_of_step = state.in_flight || behind;
+                        in_step &= !out_of_step;
+                        if quiet && out_of_step {
                             state.in_flight = false;
                             state.sent_hashes.clear();
                             send_sync(socket, &hub, kiosk, name, state, &mut awaiting).await?;
